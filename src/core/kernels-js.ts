@@ -163,7 +163,7 @@ export function createJsKernels(): Kernels {
           dhGates[row + j] = drPre;
           dhGates[row + hidden + j] = dzPre;
           dhGates[row + 2 * hidden + j] = dnPre * r;
-          dhPrev[at] = grad * z;
+          dhPrev[at] += grad * z;
         }
       }
     },

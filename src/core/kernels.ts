@@ -55,8 +55,8 @@ export interface Kernels {
   gruForward(xGates: Float32Array, hGates: Float32Array, hPrev: Float32Array, h: Float32Array, batch: number, hidden: number): void;
   /**
    * GRU step backward from dh (total gradient reaching h). Writes dxGates (gradient of the x-side
-   * pre-activations), dhGates (of the h-side pre-activations, n block scaled by r) and dhPrev = dh·z
-   * (the direct path only; the caller adds dhGates·W_hh).
+   * pre-activations) and dhGates (of the h-side pre-activations, n block scaled by r), and ADDS the
+   * direct path dh·z into dhPrev (the caller then adds dhGates·W_hh).
    */
   gruBackward(gates: Float32Array, hGates: Float32Array, hPrev: Float32Array, dh: Float32Array, dxGates: Float32Array, dhGates: Float32Array, dhPrev: Float32Array, batch: number, hidden: number): void;
 
