@@ -143,10 +143,14 @@ export class ModelPass {
     kernels.matmulABt(this.logits, top.outputs, this.model.tensors.get('decoder.weight')!, rows, config.vocab, config.hidden, true);
   }
 
-  /** Mean cross-entropy (nats) of the logits against the targets; prepares the gradient for backward. */
-  loss(): number {
+  /**
+   * Cross-entropy (nats) of the logits against the targets, summed and divided by `normalizer` (default:
+   * this pass's rows, the mean); prepares the gradient of that quantity for backward. A shard of a
+   * larger batch passes the whole batch's row count, so shard gradients add up to the batch mean's.
+   */
+  loss(normalizer = this.batch * this.seqLength): number {
     const rows = this.batch * this.seqLength;
-    return this.model.kernels.softmaxCrossEntropy(this.logits, this.targets, this.dLogits, rows, this.model.config.vocab, 1 / rows) / rows;
+    return this.model.kernels.softmaxCrossEntropy(this.logits, this.targets, this.dLogits, rows, this.model.config.vocab, 1 / normalizer) / normalizer;
   }
 
   /** Adds d(loss)/d(parameter) into `gradients` and writes `dInitialState`. Call after forward and loss. */

@@ -1,0 +1,91 @@
+/** Renders training events: a progress bar on a terminal, occasional plain lines otherwise, JSON lines on stdout with --json. */
+import cliProgress from 'cli-progress';
+import type { TrainEvent } from '../train/trainer.js';
+import { formatCount, formatDuration, type StdoutWriter, type Terminal } from './terminal.js';
+
+export interface ReporterOptions {
+  json: boolean;
+  /** With --json, print a progress line every N iterations. */
+  printEvery: number;
+}
+
+const PLAIN_LINE_SECONDS = 10;
+
+export class TrainingReporter {
+  private bar: cliProgress.SingleBar | null = null;
+  private lastPlainLine = -Infinity;
+  private valBpc: number | null = null;
+
+  constructor(private readonly terminal: Terminal, private readonly stdout: StdoutWriter, private readonly options: ReporterOptions) {}
+
+  readonly handle = (event: TrainEvent): void => {
+    if (this.options.json && (event.event !== 'progress' || event.iteration % this.options.printEvery === 0)) {
+      void this.stdout.write(`${JSON.stringify(event)}\n`);
+    }
+    switch (event.event) {
+      case 'start':
+        this.terminal.info(
+          `${event.resumed ? 'resuming' : 'training'} ${formatCount(event.parameters)} parameters, vocabulary ${event.vocab}, ` +
+            `${formatCount(event.trainChars)} training / ${formatCount(event.valChars)} validation chars, ${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel}` +
+            (event.resumed ? `, from iteration ${event.iteration}` : ''),
+        );
+        if (this.terminal.fancy) this.startBar(event.targetIterations ?? 0, event.iteration);
+        break;
+      case 'progress':
+        this.progress(event);
+        break;
+      case 'eval':
+        this.valBpc = event.valBpc;
+        this.line(`iteration ${event.iteration}: validation loss ${event.valLoss.toFixed(4)} (${event.valBpc.toFixed(3)} bpc)${event.best ? this.terminal.paint.green(' best') : ''}`);
+        break;
+      case 'checkpoint':
+        break;
+      case 'sample':
+        this.line(`${this.terminal.paint.dim(`--- sample at iteration ${event.iteration} ---`)}\n${event.text}\n${this.terminal.paint.dim('---')}`);
+        break;
+      case 'done':
+        this.bar?.stop();
+        this.bar = null;
+        break;
+    }
+  };
+
+  private startBar(total: number, start: number): void {
+    this.bar = new cliProgress.SingleBar(
+      {
+        stream: process.stderr,
+        format: ` {bar} {value}/{totalText} | epoch {epoch} | loss {loss} | val {val} | {speed} chars/s | ETA {eta_text}`,
+        barsize: 24,
+        hideCursor: true,
+        clearOnComplete: false,
+        etaBuffer: 50,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    this.bar.start(total || 1, start, { totalText: total ? String(total) : '∞', epoch: '0.00', loss: '-', val: '-', speed: '-', eta_text: '--' });
+  }
+
+  private progress(event: Extract<TrainEvent, { event: 'progress' }>): void {
+    const val = this.valBpc === null ? '-' : `${this.valBpc.toFixed(3)} bpc`;
+    if (this.bar) {
+      this.bar.update(event.iteration, {
+        epoch: event.epoch.toFixed(2), loss: event.trainLoss.toFixed(4), val, speed: formatCount(event.charsPerSecond), eta_text: formatDuration(event.etaSeconds),
+      });
+      return;
+    }
+    if (event.elapsedSeconds - this.lastPlainLine < PLAIN_LINE_SECONDS) return;
+    this.lastPlainLine = event.elapsedSeconds;
+    const of = event.targetIterations ? `/${event.targetIterations}` : '';
+    this.line(`iteration ${event.iteration}${of}, epoch ${event.epoch.toFixed(2)}, loss ${event.trainLoss.toFixed(4)} (${(event.trainLoss / Math.LN2).toFixed(3)} bpc), val ${val}, ${formatCount(event.charsPerSecond)} chars/s, ETA ${formatDuration(event.etaSeconds)}`);
+  }
+
+  /** A line on stderr that does not tear the bar. */
+  private line(text: string): void {
+    if (this.terminal.quiet) return;
+    if (this.bar) {
+      process.stderr.write('\r\x1b[2K');
+      process.stderr.write(`${text}\n`);
+      this.bar.render();
+    } else this.terminal.info(text);
+  }
+}

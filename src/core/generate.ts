@@ -1,0 +1,42 @@
+/** Generating characters one at a time from a model: prime with context, then sample step by step. */
+import type { CharModel, ModelPass } from './model.js';
+import type { Rng } from './rng.js';
+import { sampleIndex, type SamplingOptions } from './sampling.js';
+
+export class CharGenerator {
+  private readonly pass: ModelPass;
+  private readonly scratch: Float64Array;
+  private primed = false;
+
+  constructor(readonly model: CharModel) {
+    this.pass = model.createPass(1, 1);
+    this.scratch = new Float64Array(model.config.vocab);
+  }
+
+  /** Starts afresh from a zero state, then feeds `ids` so the next sample continues them. */
+  prime(ids: ArrayLike<number>): void {
+    this.pass.resetState();
+    this.primed = false;
+    for (let i = 0; i < ids.length; i++) this.feed(ids[i]!);
+  }
+
+  /** Feeds one id (advancing the state) and leaves its next-character logits ready. */
+  feed(id: number): void {
+    this.pass.inputs[0] = id;
+    this.pass.forward();
+    this.primed = true;
+  }
+
+  /** Logits for the character after everything fed so far. */
+  get logits(): Float32Array {
+    if (!this.primed) throw new Error('Generator.prime must feed at least one character first');
+    return this.pass.logits;
+  }
+
+  /** Samples the next id and feeds it back in. */
+  next(options: SamplingOptions, rng: Rng): number {
+    const id = sampleIndex(this.logits, options, rng, this.scratch);
+    this.feed(id);
+    return id;
+  }
+}

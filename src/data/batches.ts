@@ -1,0 +1,48 @@
+/**
+ * char-rnn's data pipeline: hold out the end for validation, cut the training ids into B contiguous
+ * streams, and serve chunks of T steps, time-major, in order (the hidden state carries across them).
+ */
+import { CharrnnError } from '../errors.js';
+import type { TokenIds } from './vocab.js';
+
+/** The last `valFrac` of the ids (rounded down) for validation, the rest for training; views, no copies. */
+export function splitTrainVal(ids: TokenIds, valFrac: number): { train: TokenIds; val: TokenIds } {
+  const valLength = Math.floor(ids.length * valFrac);
+  return { train: ids.subarray(0, ids.length - valLength), val: ids.subarray(ids.length - valLength) };
+}
+
+/** The fewest training characters that give one chunk of `batch` streams × `seqLength` steps. */
+export function minimumLength(batch: number, seqLength: number): number {
+  return batch * seqLength + 1;
+}
+
+export class StreamBatcher {
+  /** Characters per stream (n): stream b covers ids[b·n, (b+1)·n], targets shifted by one. */
+  readonly streamLength: number;
+  readonly chunksPerEpoch: number;
+
+  constructor(private readonly ids: TokenIds, readonly batch: number, readonly seqLength: number) {
+    this.streamLength = Math.floor((ids.length - 1) / batch);
+    this.chunksPerEpoch = Math.floor(this.streamLength / seqLength);
+    if (this.chunksPerEpoch < 1) {
+      throw new CharrnnError(
+        `the training text (${ids.length} characters after holding out validation) is too short for --batch ${batch} × --seq ${seqLength}: ` +
+          `it needs at least ${minimumLength(batch, seqLength)}; lower --batch or --seq, or use a longer corpus`,
+        2,
+      );
+    }
+  }
+
+  /** Fills inputs[t·B + b] = stream b at step chunk·T + t, and the targets one character later. */
+  fillChunk(chunk: number, inputs: Int32Array, targets: Int32Array): void {
+    const { batch, seqLength, streamLength, ids } = this;
+    const offset = chunk * seqLength;
+    for (let b = 0; b < batch; b++) {
+      const streamStart = b * streamLength + offset;
+      for (let t = 0; t < seqLength; t++) {
+        inputs[t * batch + b] = ids[streamStart + t]!;
+        targets[t * batch + b] = ids[streamStart + t + 1]!;
+      }
+    }
+  }
+}

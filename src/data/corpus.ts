@@ -1,0 +1,89 @@
+/** Reading a corpus: a file or stdin, decoded as strict UTF-8 (or Latin-1 on request). */
+import { readFileSync, statSync } from 'node:fs';
+import { CharrnnError } from '../errors.js';
+
+export type Encoding = 'utf8' | 'latin1';
+
+/** The bytes of `path`, or of stdin for '-'. */
+export function readCorpusBytes(path: string): Buffer {
+  if (path === '-') {
+    const bytes = readFileSync(0);
+    if (bytes.length === 0) throw new CharrnnError('stdin is empty; pipe a text in, e.g. cat notes.txt | charrnn train -');
+    return bytes;
+  }
+  let size: number;
+  try {
+    const stats = statSync(path);
+    if (stats.isDirectory()) throw new CharrnnError(`${path} is a directory; give a text file (to train on many files: cat DIR/*.txt | charrnn train -)`);
+    size = stats.size;
+  } catch (error) {
+    if (error instanceof CharrnnError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new CharrnnError(`${path}: no such file; check the path`);
+    throw new CharrnnError(`${path}: cannot read it (${code ?? String(error)})`);
+  }
+  if (size === 0) throw new CharrnnError(`${path} is empty; give a text file with something in it`);
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new CharrnnError(`${path}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+}
+
+/**
+ * Decodes corpus bytes. UTF-8 is strict: the first invalid byte is reported by offset (a NUL byte as a
+ * sign of a binary file). A leading byte-order mark is dropped.
+ */
+export function decodeCorpus(bytes: Buffer, source: string, encoding: Encoding = 'utf8'): string {
+  if (encoding === 'latin1') return bytes.toString('latin1');
+  const start = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  const nul = bytes.indexOf(0, start);
+  if (nul >= 0) throw new CharrnnError(`${source} looks like a binary file (a NUL byte at offset ${nul}); give a text file`);
+  const bad = firstInvalidUtf8(bytes, start);
+  if (bad >= 0) throw new CharrnnError(`${source}: invalid UTF-8 at byte offset ${bad}; convert it to UTF-8, or pass --encoding latin1 to read every byte as one character`);
+  return bytes.toString('utf8', start);
+}
+
+/** Offset of the first byte that is not part of well-formed UTF-8 (RFC 3629), or −1. */
+export function firstInvalidUtf8(bytes: Uint8Array, start = 0): number {
+  const length = bytes.length;
+  let i = start;
+  while (i < length) {
+    const lead = bytes[i]!;
+    if (lead < 0x80) {
+      i++;
+      continue;
+    }
+    let needed: number;
+    let min: number;
+    let max = 0xbf;
+    if (lead >= 0xc2 && lead <= 0xdf) [needed, min] = [1, 0x80];
+    else if (lead === 0xe0) [needed, min] = [2, 0xa0]; // no overlongs
+    else if (lead === 0xed) [needed, min, max] = [2, 0x80, 0x9f]; // no surrogates
+    else if (lead >= 0xe1 && lead <= 0xef) [needed, min] = [2, 0x80];
+    else if (lead === 0xf0) [needed, min] = [3, 0x90];
+    else if (lead >= 0xf1 && lead <= 0xf3) [needed, min] = [3, 0x80];
+    else if (lead === 0xf4) [needed, min, max] = [3, 0x80, 0x8f]; // ≤ U+10FFFF
+    else return i;
+    if (i + needed >= length) return truncatedAt(bytes, i, needed, min, max);
+    const second = bytes[i + 1]!;
+    if (second < min || second > max) return i + 1;
+    for (let k = 2; k <= needed; k++) {
+      const next = bytes[i + k]!;
+      if (next < 0x80 || next > 0xbf) return i + k;
+    }
+    i += needed + 1;
+  }
+  return -1;
+}
+
+/** For a sequence cut off by the end of the data: the offset of the first wrong byte, or of the end. */
+function truncatedAt(bytes: Uint8Array, lead: number, needed: number, min: number, max: number): number {
+  for (let k = 1; k <= needed; k++) {
+    if (lead + k >= bytes.length) return lead;
+    const byte = bytes[lead + k]!;
+    const [low, high] = k === 1 ? [min, max] : [0x80, 0xbf];
+    if (byte < low || byte > high) return lead + k;
+  }
+  return lead;
+}
