@@ -3,7 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { KERNEL_CHOICES, type KernelChoice } from '../core/backend.js';
 import { LoadedModel, readCorpus } from '../index.js';
 import { resolveCheckpoint } from './sample.js';
-import { formatCount } from './terminal.js';
+import { corpusArgument, formatCount } from './terminal.js';
 
 interface EvalArgs {
   corpus: string;
@@ -25,7 +25,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('kernel', { type: 'string', choices: KERNEL_CHOICES, default: 'auto', describe: 'Compute kernels' })
       .example('$0 eval held-out.txt -c checkpoints/moby-dick.json', 'nats/char and bits/char') as unknown as Argv<EvalArgs>,
   handler: async (argv: ArgumentsCamelCase<EvalArgs>) => {
-    const corpus = readCorpus(argv.corpus, argv.encoding);
+    const corpus = readCorpus(corpusArgument(argv.corpus), argv.encoding);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
     const result = model.evaluate(corpus.text, corpus.source);
     if (argv.json) process.stdout.write(`${JSON.stringify({ chars: result.chars, loss: result.loss, bpc: result.bpc })}\n`);

@@ -5,6 +5,7 @@ import { CharrnnError, EXIT } from '../errors.js';
 import { evalCommand } from './eval.js';
 import { resumeCommand } from './resume.js';
 import { sampleCommand } from './sample.js';
+import { STDIN_PLACEHOLDER } from './terminal.js';
 import { trainCommand } from './train.js';
 
 declare const CHARRNN_VERSION: string;
@@ -23,8 +24,12 @@ function reportError(error: unknown): void {
 }
 
 async function main(): Promise<void> {
-  const parser = yargs(hideBin(process.argv))
+  // yargs-parser reads a lone '-' as an empty flag, so stdin travels under a placeholder name.
+  const args = hideBin(process.argv).map((arg) => (arg === '-' ? STDIN_PLACEHOLDER : arg));
+  const parser = yargs(args)
     .scriptName('charrnn')
+    // A repeated flag takes its last value, as in most command lines.
+    .parserConfiguration({ 'duplicate-arguments-array': false })
     .usage('$0 <command> [options]\n\nCharacter-level RNN/LSTM/GRU language models: train on any text, sample, resume.')
     .command(trainCommand)
     .command(sampleCommand)

@@ -80,3 +80,10 @@ export function formatDuration(seconds: number | null): string {
   const s = whole % 60;
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
 }
+
+export const STDIN_PLACEHOLDER = '\u0000stdin';
+
+/** A corpus argument as the user wrote it: '-' (stdin) comes through yargs under a placeholder. */
+export function corpusArgument(value: string): string {
+  return value === STDIN_PLACEHOLDER ? '-' : value;
+}

@@ -5,6 +5,7 @@ import { KERNEL_CHOICES, type KernelChoice } from '../core/backend.js';
 import { defaultOutputPath, readCorpus, trainModel } from '../index.js';
 import { DEFAULT_TRAIN_OPTIONS, PRESETS, type PresetName, type TrainOptions } from '../train/options.js';
 import { outputOptions, startTrainingSession, type OutputFlags } from './run-training.js';
+import { corpusArgument } from './terminal.js';
 
 const d = DEFAULT_TRAIN_OPTIONS;
 
@@ -79,10 +80,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .example('$0 train input.txt --preset min-char-rnn', "Karpathy's min-char-rnn recipe") as unknown as Argv<TrainArgs>,
   handler: async (argv: ArgumentsCamelCase<TrainArgs>) => {
     const options = { ...trainOptionsFrom(argv, argv.preset), encoding: argv.encoding };
-    const corpus = readCorpus(argv.corpus, argv.encoding);
+    const corpusPath = corpusArgument(argv.corpus);
+    const corpus = readCorpus(corpusPath, argv.encoding);
     const session = startTrainingSession(argv);
     const summary = await trainModel(corpus, options, {
-      output: argv.output ?? defaultOutputPath(argv.corpus), timeLimitSeconds: argv.time, kernel: argv.kernel, onEvent: session.onEvent, signal: session.signal,
+      output: argv.output ?? defaultOutputPath(corpusPath), timeLimitSeconds: argv.time, kernel: argv.kernel, onEvent: session.onEvent, signal: session.signal,
     });
     session.finish(summary);
   },

@@ -121,7 +121,7 @@ class TrainingSession {
       this.model.load(resumeFrom.tensors);
       this.rng = Rng.fromState(resumeFrom.state.rng);
       this.optimizer = Optimizer.fromState(optimizerOptions, sizes, resumeFrom.state.optimizer);
-      this.restoreCarried(resumeFrom.state.carried);
+      this.restoreCarried(resumeFrom.state.carried, options);
       const { rng: _rng, optimizer: _optimizer, carried: _carried, ...rest } = resumeFrom.state;
       this.state = { ...rest, options };
     } else {
@@ -139,8 +139,8 @@ class TrainingSession {
     return this.state.options;
   }
 
-  private restoreCarried(carried: TrainingState['carried']): void {
-    const { layers, batch, hidden, cell } = this.options;
+  private restoreCarried(carried: TrainingState['carried'], options: TrainOptions): void {
+    const { layers, batch, hidden, cell } = options;
     const size = batch * hidden;
     const fits = carried.length === layers && carried.every((layer) => layer.h.length === size && (cell === 'lstm' ? layer.c?.length === size : layer.c === undefined));
     if (!fits) throw new CharrnnError(`the checkpoint's carried hidden state does not match its model (${layers} layers of --batch ${batch} × --hidden ${hidden}); the file is damaged`);
