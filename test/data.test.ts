@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { minimumLength, splitTrainVal, StreamBatcher } from '../src/data/batches.js';
+import { decodeCorpus, firstInvalidUtf8 } from '../src/data/corpus.js';
+import { Vocab } from '../src/data/vocab.js';
+
+describe('Vocab', () => {
+  it('is the sorted set of code points, CJK and emoji single symbols', () => {
+    const vocab = Vocab.fromText('b a\n日本😀a語😀');
+    expect(vocab.symbols).toEqual(['\n', ' ', 'a', 'b', '日', '本', '語', '😀']);
+    expect(vocab.idOf('😀'.codePointAt(0)!)).toBe(7);
+    expect(vocab.idOf('z'.codePointAt(0)!)).toBe(-1);
+  });
+
+  it('round-trips text through ids in the narrowest array type', () => {
+    const text = 'hello 世界 🌍!';
+    const vocab = Vocab.fromText(text);
+    const ids = vocab.encode(text, 'x');
+    expect(ids).toBeInstanceOf(Uint8Array);
+    expect(ids.length).toBe([...text].length);
+    expect(vocab.decode(ids)).toBe(text);
+    const wide = Vocab.fromText(Array.from({ length: 300 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join(''));
+    expect(wide.encode('一丁', 'x')).toBeInstanceOf(Uint16Array);
+  });
+
+  it('names an unknown character and its position', () => {
+    const vocab = Vocab.fromText('abc');
+    expect(() => vocab.encode('abxc', 'prime.txt')).toThrow(/prime\.txt: character "x" \(U\+0078\) at position 2/);
+  });
+
+  it('validates symbols from a checkpoint', () => {
+    expect(() => Vocab.fromSymbols(['a', 'ab'])).toThrow(/not a single character/);
+    expect(() => Vocab.fromSymbols(['a', 'a'])).toThrow(/twice/);
+    expect(Vocab.fromSymbols(['\n', '😀']).size).toBe(2);
+  });
+});
+
+describe('decodeCorpus', () => {
+  const bytes = (...values: number[]) => Buffer.from(values);
+
+  it('accepts well-formed UTF-8 and drops a BOM', () => {
+    expect(decodeCorpus(Buffer.from('\uFEFFhé日😀', 'utf8'), 'f')).toBe('hé日😀');
+  });
+
+  it.each([
+    ['an overlong', bytes(0x61, 0xc0, 0xaf), 1],
+    ['a lone continuation byte', bytes(0x61, 0x62, 0x80), 2],
+    ['a sequence cut off at the end', bytes(0x61, 0xe6, 0x97), 1],
+    ['a surrogate', bytes(0xed, 0xa0, 0x80), 1],
+    ['a bad second continuation', bytes(0xe6, 0x97, 0x41), 2],
+    ['a code point above U+10FFFF', bytes(0xf4, 0x90, 0x80, 0x80), 1],
+  ])('refuses %s, naming the offset', (_, data, offset) => {
+    expect(firstInvalidUtf8(data)).toBe(offset);
+    expect(() => decodeCorpus(data, 'bad.txt')).toThrow(new RegExp(`bad\\.txt: invalid UTF-8 at byte offset ${offset}.*--encoding latin1`));
+  });
+
+  it('calls a NUL byte binary', () => {
+    expect(() => decodeCorpus(bytes(0x61, 0x00, 0x62), 'a.bin')).toThrow(/binary file \(a NUL byte at offset 1\)/);
+  });
+
+  it('reads Latin-1 when asked', () => {
+    expect(decodeCorpus(bytes(0x63, 0x61, 0x66, 0xe9), 'f', 'latin1')).toBe('café');
+  });
+});
+
+describe('batching', () => {
+  it('holds out the end for validation', () => {
+    const ids = Uint8Array.from({ length: 100 }, (_, i) => i);
+    const { train, val } = splitTrainVal(ids, 0.1);
+    expect(train.length).toBe(90);
+    expect(Array.from(val)).toEqual([90, 91, 92, 93, 94, 95, 96, 97, 98, 99]);
+  });
+
+  it('cuts contiguous streams and serves time-major chunks like char-rnn', () => {
+    // 27 ids, 3 streams → n = floor(26/3) = 8 per stream; seq 4 → 2 chunks.
+    const ids = Uint8Array.from({ length: 27 }, (_, i) => i);
+    const batcher = new StreamBatcher(ids, 3, 4);
+    expect(batcher.streamLength).toBe(8);
+    expect(batcher.chunksPerEpoch).toBe(2);
+    const inputs = new Int32Array(12);
+    const targets = new Int32Array(12);
+    batcher.fillChunk(1, inputs, targets);
+    // Stream b starts at 8b; chunk 1 covers steps 4..7; row t·3 + b.
+    expect(Array.from(inputs)).toEqual([4, 12, 20, 5, 13, 21, 6, 14, 22, 7, 15, 23]);
+    expect(Array.from(targets)).toEqual(Array.from(inputs, (x) => x + 1));
+  });
+
+  it('says how long a corpus must be for --batch and --seq', () => {
+    expect(minimumLength(50, 50)).toBe(2501);
+    expect(() => new StreamBatcher(new Uint8Array(2500), 50, 50)).toThrow(/too short for --batch 50 × --seq 50: it needs at least 2501/);
+    expect(() => new StreamBatcher(new Uint8Array(2501), 50, 50)).not.toThrow();
+  });
+});
