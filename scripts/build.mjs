@@ -1,6 +1,7 @@
 // Bundles the CLI and the library into dist/ with esbuild (one file each, so bin/charrnn needs nothing else).
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
+import './build-wasm.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 

@@ -69,7 +69,7 @@ export function defaultOutputPath(source: string): string {
 export async function trainModel(corpus: Corpus, options: Partial<TrainOptions> = {}, control: RunControl = {}): Promise<TrainSummary> {
   const data = trainDataFor(corpus, Vocab.fromText(corpus.text));
   const output = control.output ?? defaultOutputPath(corpus.source);
-  const kernels = await createKernels(control.kernel ?? 'auto');
+  const kernels = createKernels(control.kernel ?? 'auto');
   return train({ data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, onEvent: control.onEvent, signal: control.signal }, { ...DEFAULT_TRAIN_OPTIONS, ...options });
 }
 
@@ -103,7 +103,7 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   if (options.evalEvery !== undefined) overrides.evalEvery = options.evalEvery;
   if (options.saveEvery !== undefined) overrides.saveEvery = options.saveEvery;
   if (options.sampleEvery !== undefined) overrides.sampleEvery = options.sampleEvery;
-  const kernels = await createKernels(options.kernel ?? 'auto');
+  const kernels = createKernels(options.kernel ?? 'auto');
   const resumedState: TrainingState = { ...state, options: { ...state.options, ...overrides } };
   const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
   return resume(
@@ -130,7 +130,7 @@ export class LoadedModel {
 
   static async load(path: string, kernel: KernelChoice = 'auto'): Promise<LoadedModel> {
     const checkpoint = readCheckpoint(path);
-    return LoadedModel.fromCheckpoint(checkpoint, await createKernels(kernel));
+    return LoadedModel.fromCheckpoint(checkpoint, createKernels(kernel));
   }
 
   static fromCheckpoint(checkpoint: Checkpoint, kernels: Kernels): LoadedModel {

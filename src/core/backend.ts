@@ -2,13 +2,16 @@
 import { CharrnnError } from '../errors.js';
 import { createJsKernels } from './kernels-js.js';
 import type { Kernels } from './kernels.js';
+import { createWasmKernels, wasmSimdSupported } from './wasm/kernels-wasm.js';
 
 export type KernelChoice = 'auto' | 'js' | 'wasm';
 
 export const KERNEL_CHOICES: readonly KernelChoice[] = ['auto', 'js', 'wasm'];
 
-export async function createKernels(choice: KernelChoice): Promise<Kernels> {
+/** 'auto' is WebAssembly SIMD where this Node.js runs it, else the plain-JS kernels. */
+export function createKernels(choice: KernelChoice): Kernels {
   if (choice === 'js') return createJsKernels();
-  if (choice === 'wasm') throw new CharrnnError('--kernel wasm is not available in this build; use --kernel js', 2);
+  if (wasmSimdSupported()) return createWasmKernels();
+  if (choice === 'wasm') throw new CharrnnError('--kernel wasm: this Node.js cannot run WebAssembly SIMD; use --kernel js', 2);
   return createJsKernels();
 }

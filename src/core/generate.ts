@@ -10,6 +10,7 @@ export class CharGenerator {
 
   constructor(readonly model: CharModel) {
     this.pass = model.createPass(1, 1);
+    this.pass.freezeWeights();
     this.scratch = new Float64Array(model.config.vocab);
   }
 

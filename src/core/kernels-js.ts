@@ -51,6 +51,10 @@ export function createJsKernels(): Kernels {
       }
     },
 
+    transpose(out, a, rows, cols) {
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+    },
+
     broadcastRows(out, bias, rows, width) {
       for (let r = 0; r < rows; r++) out.set(bias.subarray(0, width), r * width);
     },

@@ -22,6 +22,9 @@ export interface Kernels {
   /** out[m,n] (+)= Σk a[k,m]·b[k,n]  (gradientᵀ × activations: a weight gradient summed over k rows). */
   matmulAtB(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
 
+  /** out[cols, rows] = a[rows, cols]ᵀ (a recurrent weight laid out for a·b products over many steps). */
+  transpose(out: Float32Array, a: Float32Array, rows: number, cols: number): void;
+
   /** out[r,:] = bias for each of the rows (out is rows × width). */
   broadcastRows(out: Float32Array, bias: Float32Array, rows: number, width: number): void;
   /** out[:] (+)= Σr a[r,:]  (a bias gradient). */

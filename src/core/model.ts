@@ -168,6 +168,11 @@ export class ModelPass {
     }
   }
 
+  /** For inference with fixed weights (sampling): per-forward weight preparation then happens once. */
+  freezeWeights(): void {
+    for (const layer of this.layers) layer.freezeWeights();
+  }
+
   zeroGradients(): void {
     for (const gradient of this.gradients.values()) gradient.fill(0);
   }

@@ -1,6 +1,7 @@
 /** Every kernel backend available on this machine, so model tests run against each. */
 import { createJsKernels } from '../../src/core/kernels-js.js';
 import type { Kernels } from '../../src/core/kernels.js';
+import { createWasmKernels, wasmSimdSupported } from '../../src/core/wasm/kernels-wasm.js';
 
 export interface Backend {
   name: string;
@@ -8,5 +9,7 @@ export interface Backend {
 }
 
 export function kernelBackends(): Backend[] {
-  return [{ name: 'js', create: createJsKernels }];
+  const backends: Backend[] = [{ name: 'js', create: createJsKernels }];
+  if (wasmSimdSupported()) backends.push({ name: 'wasm', create: () => createWasmKernels() });
+  return backends;
 }

@@ -3,11 +3,12 @@
  * n = tanh(W_in·x + b_in + r·(W_hn·h + b_hn)), h' = (1 − z)·n + z·h), forward and hand-written backward.
  */
 import type { Kernels } from '../kernels.js';
-import { backpropInput, projectInput, step, type LayerInput, type LayerParams, type LayerShape, type LayerState, type RecurrentLayer } from './layer.js';
+import { backpropInput, projectInput, step, TransposedWeight, type LayerInput, type LayerParams, type LayerShape, type LayerState, type RecurrentLayer } from './layer.js';
 
 export class GruLayer implements RecurrentLayer {
   readonly outputs: Float32Array;
   readonly dOutputs: Float32Array;
+  private readonly weightHhT: TransposedWeight; // [H, G]
   private readonly hiddens: Float32Array; // [T+1, B, H]: slot 0 the chunk's initial h, slots 1..T the outputs
   private readonly gates: Float32Array; // [T, B, 3H]: W_ih·x + b_ih, then the activations r, z, n
   private readonly hiddenGates: Float32Array; // [T, B, 3H]: W_hh·h_{t-1} + b_hh
@@ -24,6 +25,7 @@ export class GruLayer implements RecurrentLayer {
     this.dInputGates = kernels.alloc(seqLength * 3 * stateSize);
     this.dHiddenGates = kernels.alloc(seqLength * 3 * stateSize);
     this.dOutputs = kernels.alloc(seqLength * stateSize);
+    this.weightHhT = new TransposedWeight(kernels, params.weightHh, 3 * hidden, hidden);
   }
 
   forward(input: LayerInput, state: LayerState): void {
@@ -35,13 +37,18 @@ export class GruLayer implements RecurrentLayer {
     projectInput(kernels, this.gates, input, params.weightIh, seqLength * batch, gateWidth, inputSize);
     kernels.broadcastRows(this.hiddenGates, params.biasHh, seqLength * batch, gateWidth);
     this.hiddens.set(state.h);
+    this.weightHhT.refresh();
     for (let t = 0; t < seqLength; t++) {
       const hiddenGates = step(this.hiddenGates, t, batch * gateWidth);
       const previous = step(this.hiddens, t, stateSize);
-      kernels.matmulABt(hiddenGates, previous, params.weightHh, batch, gateWidth, hidden, true);
+      kernels.matmulAB(hiddenGates, previous, this.weightHhT.values, batch, gateWidth, hidden, true);
       kernels.gruForward(step(this.gates, t, batch * gateWidth), hiddenGates, previous, step(this.hiddens, t + 1, stateSize), batch, hidden);
     }
     state.h.set(step(this.hiddens, seqLength, stateSize));
+  }
+
+  freezeWeights(): void {
+    this.weightHhT.freeze();
   }
 
   backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dState: LayerState): void {

@@ -38,6 +38,32 @@ export interface RecurrentLayer {
    * the gradient of the chunk's initial state into `dState`.
    */
   backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dState: LayerState): void;
+  /** Promises the weights will not change any more (sampling), so per-forward preparation happens once. */
+  freezeWeights(): void;
+}
+
+/**
+ * W_hh transposed to [H, G] at the start of each forward, so every step's recurrent product is a
+ * blocked a·b (the cost of one transpose is spread over the T steps).
+ */
+export class TransposedWeight {
+  readonly values: Float32Array;
+  private frozen = false;
+  private ready = false;
+
+  constructor(private readonly kernels: Kernels, private readonly source: Float32Array, private readonly rows: number, private readonly cols: number) {
+    this.values = kernels.alloc(rows * cols);
+  }
+
+  refresh(): void {
+    if (this.frozen && this.ready) return;
+    this.kernels.transpose(this.values, this.source, this.rows, this.cols);
+    this.ready = true;
+  }
+
+  freeze(): void {
+    this.frozen = true;
+  }
 }
 
 /** x-side pre-activations of all T*B rows at once: out[r,:] += W_ih·x_r (a gather for one-hot x). */

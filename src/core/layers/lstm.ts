@@ -1,10 +1,11 @@
 /** LSTM layer (PyTorch nn.LSTM gate order i, f, g, o), forward and hand-written backward. */
 import type { Kernels } from '../kernels.js';
-import { backpropInput, projectInput, step, sumBiases, type LayerInput, type LayerParams, type LayerShape, type LayerState, type RecurrentLayer } from './layer.js';
+import { backpropInput, projectInput, step, TransposedWeight, sumBiases, type LayerInput, type LayerParams, type LayerShape, type LayerState, type RecurrentLayer } from './layer.js';
 
 export class LstmLayer implements RecurrentLayer {
   readonly outputs: Float32Array;
   readonly dOutputs: Float32Array;
+  private readonly weightHhT: TransposedWeight; // [H, G]
   private readonly hiddens: Float32Array; // [T+1, B, H]: slot 0 the chunk's initial h, slots 1..T the outputs
   private readonly cells: Float32Array; // [T+1, B, H]: slot 0 the chunk's initial c
   private readonly cellTanh: Float32Array; // [T, B, H]: tanh(c_t), kept for backward
@@ -23,6 +24,7 @@ export class LstmLayer implements RecurrentLayer {
     this.gates = kernels.alloc(seqLength * 4 * stateSize);
     this.dGates = kernels.alloc(seqLength * 4 * stateSize);
     this.dOutputs = kernels.alloc(seqLength * stateSize);
+    this.weightHhT = new TransposedWeight(kernels, params.weightHh, 4 * hidden, hidden);
     this.dCell = kernels.alloc(stateSize);
     this.biasSum = kernels.alloc(4 * hidden);
   }
@@ -36,14 +38,19 @@ export class LstmLayer implements RecurrentLayer {
     kernels.broadcastRows(this.gates, this.biasSum, seqLength * batch, gateWidth);
     projectInput(kernels, this.gates, input, params.weightIh, seqLength * batch, gateWidth, inputSize);
     this.hiddens.set(state.h);
+    this.weightHhT.refresh();
     this.cells.set(state.c!);
     for (let t = 0; t < seqLength; t++) {
       const gates = step(this.gates, t, batch * gateWidth);
-      kernels.matmulABt(gates, step(this.hiddens, t, stateSize), params.weightHh, batch, gateWidth, hidden, true);
+      kernels.matmulAB(gates, step(this.hiddens, t, stateSize), this.weightHhT.values, batch, gateWidth, hidden, true);
       kernels.lstmForward(gates, step(this.cells, t, stateSize), step(this.cells, t + 1, stateSize), step(this.cellTanh, t, stateSize), step(this.hiddens, t + 1, stateSize), batch, hidden);
     }
     state.h.set(step(this.hiddens, seqLength, stateSize));
     state.c!.set(step(this.cells, seqLength, stateSize));
+  }
+
+  freezeWeights(): void {
+    this.weightHhT.freeze();
   }
 
   backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dState: LayerState): void {

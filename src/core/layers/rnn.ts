@@ -1,10 +1,11 @@
 /** Vanilla tanh RNN layer (PyTorch nn.RNN), forward and hand-written backward. */
 import type { Kernels } from '../kernels.js';
-import { backpropInput, projectInput, step, sumBiases, type LayerInput, type LayerParams, type LayerShape, type LayerState, type RecurrentLayer } from './layer.js';
+import { backpropInput, projectInput, step, TransposedWeight, sumBiases, type LayerInput, type LayerParams, type LayerShape, type LayerState, type RecurrentLayer } from './layer.js';
 
 export class RnnLayer implements RecurrentLayer {
   readonly outputs: Float32Array;
   readonly dOutputs: Float32Array;
+  private readonly weightHhT: TransposedWeight; // [H, G]
   private readonly hiddens: Float32Array; // [T+1, B, H]: slot 0 the chunk's initial h, slots 1..T the outputs
   private readonly preActivations: Float32Array; // [T, B, H]
   private readonly dPreActivations: Float32Array; // [T, B, H]
@@ -18,6 +19,7 @@ export class RnnLayer implements RecurrentLayer {
     this.preActivations = kernels.alloc(seqLength * stateSize);
     this.dPreActivations = kernels.alloc(seqLength * stateSize);
     this.dOutputs = kernels.alloc(seqLength * stateSize);
+    this.weightHhT = new TransposedWeight(kernels, params.weightHh, hidden, hidden);
     this.biasSum = kernels.alloc(hidden);
   }
 
@@ -29,12 +31,17 @@ export class RnnLayer implements RecurrentLayer {
     kernels.broadcastRows(this.preActivations, this.biasSum, seqLength * batch, hidden);
     projectInput(kernels, this.preActivations, input, params.weightIh, seqLength * batch, hidden, inputSize);
     this.hiddens.set(state.h);
+    this.weightHhT.refresh();
     for (let t = 0; t < seqLength; t++) {
       const pre = step(this.preActivations, t, stateSize);
-      kernels.matmulABt(pre, step(this.hiddens, t, stateSize), params.weightHh, batch, hidden, hidden, true);
+      kernels.matmulAB(pre, step(this.hiddens, t, stateSize), this.weightHhT.values, batch, hidden, hidden, true);
       kernels.tanhForward(step(this.hiddens, t + 1, stateSize), pre, stateSize);
     }
     state.h.set(step(this.hiddens, seqLength, stateSize));
+  }
+
+  freezeWeights(): void {
+    this.weightHhT.freeze();
   }
 
   backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dState: LayerState): void {
