@@ -17,6 +17,7 @@ import { CharrnnError } from './errors.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './train/options.js';
 import { decodeTrainingState, fingerprint, type TrainingState } from './train/state.js';
+import { isShardWorker, runShardWorker } from './train/shard-worker.js';
 import { resume, train, type TrainData, type TrainEvent, type TrainSummary } from './train/trainer.js';
 
 export { CharrnnError, EXIT } from './errors.js';
@@ -56,6 +57,8 @@ export interface RunControl {
   /** Stop after this many seconds of this call. */
   timeLimitSeconds?: number;
   kernel?: KernelChoice;
+  /** Threads computing the batch shards (default: one per core, up to the shard count); results do not depend on it. */
+  threads?: number;
   onEvent?: (event: TrainEvent) => void;
   signal?: AbortSignal;
 }
@@ -70,7 +73,7 @@ export async function trainModel(corpus: Corpus, options: Partial<TrainOptions> 
   const data = trainDataFor(corpus, Vocab.fromText(corpus.text));
   const output = control.output ?? defaultOutputPath(corpus.source);
   const kernels = createKernels(control.kernel ?? 'auto');
-  return train({ data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, onEvent: control.onEvent, signal: control.signal }, { ...DEFAULT_TRAIN_OPTIONS, ...options });
+  return train({ data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent: control.onEvent, signal: control.signal }, { ...DEFAULT_TRAIN_OPTIONS, ...options });
 }
 
 export interface ResumeOptions extends RunControl {
@@ -107,7 +110,7 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   const resumedState: TrainingState = { ...state, options: { ...state.options, ...overrides } };
   const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
   return resume(
-    { data, kernels, output: options.output ?? checkpointPath, timeLimitSeconds: options.timeLimitSeconds, onEvent: options.onEvent, signal: options.signal },
+    { data, kernels, output: options.output ?? checkpointPath, timeLimitSeconds: options.timeLimitSeconds, threads: options.threads, onEvent: options.onEvent, signal: options.signal },
     resumedState,
     tensors,
   );
@@ -190,3 +193,6 @@ export function loadCheckpointFile(path: string): Checkpoint {
 }
 
 export { createKernels };
+
+// A bundle of this library also serves as the training worker threads' script.
+if (isShardWorker()) runShardWorker();

@@ -90,6 +90,18 @@ describe('charrnn CLI', () => {
     expect(tensorsOf(join(dir, `split-${cell}.json`))).toEqual(tensorsOf(join(dir, `whole-${cell}.json`)));
   });
 
+  it('gives bit-identical weights with 1 and 2 threads', () => {
+    const flags = [...TINY, '--batch', '6', '--dropout', '0.1', '--iters', '12', '--json'];
+    const one = run(['train', 'tale.txt', ...flags, '--threads', '1', '-o', 'threads1.json']);
+    const two = run(['train', 'tale.txt', ...flags, '--threads', '2', '-o', 'threads2.json']);
+    expect(one.status).toBe(0);
+    expect(two.status).toBe(0);
+    const threadsOf = (stdout: string) => JSON.parse(stdout.split('\n')[0]!).threads;
+    expect(threadsOf(one.stdout)).toBe(1);
+    expect(threadsOf(two.stdout)).toBe(2);
+    expect(tensorsOf(join(dir, 'threads2.json'))).toEqual(tensorsOf(join(dir, 'threads1.json')));
+  });
+
   it('crosses epochs the same way resumed or not (hidden state reset at the epoch end)', () => {
     // 4 streams of ~40 chars with seq 16 → 2 chunks per epoch: 9 iterations cross several epoch ends.
     writeFileSync(join(dir, 'short.txt'), ENGLISH.slice(0, 200));

@@ -2,6 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CharrnnError, EXIT } from '../errors.js';
+import { isShardWorker, runShardWorker } from '../train/shard-worker.js';
 import { evalCommand } from './eval.js';
 import { resumeCommand } from './resume.js';
 import { sampleCommand } from './sample.js';
@@ -53,4 +54,6 @@ async function main(): Promise<void> {
   await parser.parseAsync();
 }
 
-main().catch(reportError);
+// The bundle also serves as the training worker threads' script.
+if (isShardWorker()) runShardWorker();
+else main().catch(reportError);

@@ -14,6 +14,7 @@ interface ResumeArgs extends OutputFlags {
   time?: number;
   output?: string;
   kernel: KernelChoice;
+  threads?: number;
   'eval-every'?: number;
   'save-every'?: number;
   'sample-every'?: number;
@@ -42,7 +43,7 @@ export const resumeCommand: CommandModule<object, ResumeArgs> = {
     const session = startTrainingSession(argv);
     const summary = await resumeTraining(argv.checkpoint, {
       corpus, iterations: argv.iters, epochs: argv.epochs, evalEvery: argv['eval-every'], saveEvery: argv['save-every'], sampleEvery: argv['sample-every'],
-      output: argv.output, timeLimitSeconds: argv.time, kernel: argv.kernel, onEvent: session.onEvent, signal: session.signal,
+      output: argv.output, timeLimitSeconds: argv.time, kernel: argv.kernel, threads: argv.threads, onEvent: session.onEvent, signal: session.signal,
     });
     session.finish(summary);
   },

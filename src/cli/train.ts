@@ -19,6 +19,7 @@ const modelFlags = {
   batch: { type: 'number', describe: 'Parallel streams per iteration', defaultDescription: String(d.batch) },
   optim: { type: 'string', choices: ['sgd', 'adagrad', 'rmsprop', 'adam'], describe: 'Optimizer', defaultDescription: d.optimizer },
   lr: { type: 'number', describe: 'Learning rate', defaultDescription: String(d.learningRate) },
+  momentum: { type: 'number', describe: 'SGD momentum', defaultDescription: String(d.momentum) },
   'lr-decay': { type: 'number', describe: 'Multiply the learning rate by this every --lr-decay-every epochs', defaultDescription: String(d.lrDecay) },
   'lr-decay-every': { type: 'number', describe: 'Epochs between learning-rate decays', defaultDescription: String(d.lrDecayEvery) },
   clip: { type: 'number', describe: 'Clip gradients to this global L2 norm (0 = off)', defaultDescription: String(d.clip) },
@@ -33,7 +34,7 @@ const modelFlags = {
 } as const;
 
 const flagToOption: Record<keyof typeof modelFlags, keyof TrainOptions> = {
-  model: 'cell', hidden: 'hidden', layers: 'layers', dropout: 'dropout', seq: 'seqLength', batch: 'batch', optim: 'optimizer', lr: 'learningRate',
+  model: 'cell', hidden: 'hidden', layers: 'layers', dropout: 'dropout', seq: 'seqLength', batch: 'batch', optim: 'optimizer', momentum: 'momentum', lr: 'learningRate',
   'lr-decay': 'lrDecay', 'lr-decay-every': 'lrDecayEvery', clip: 'clip', 'clip-value': 'clipValue', 'val-frac': 'valFrac', seed: 'seed',
   epochs: 'epochs', iters: 'iterations', 'eval-every': 'evalEvery', 'save-every': 'saveEvery', 'sample-every': 'sampleEvery',
 };
@@ -43,6 +44,7 @@ export const runFlags = {
   time: { type: 'number', describe: 'Stop after this many seconds (this invocation)' },
   output: { alias: 'o', type: 'string', describe: 'Checkpoint path (the best by validation goes to <name>.best.json)' },
   kernel: { type: 'string', choices: KERNEL_CHOICES, default: 'auto', describe: 'Compute kernels' },
+  threads: { type: 'number', describe: 'Threads (results are identical for any count)', defaultDescription: 'one per core, up to 2' },
   ...outputOptions,
 } as const;
 
@@ -53,6 +55,7 @@ interface TrainArgs extends OutputFlags {
   time?: number;
   output?: string;
   kernel: KernelChoice;
+  threads?: number;
   [flag: string]: unknown;
 }
 
@@ -84,7 +87,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     const corpus = readCorpus(corpusPath, argv.encoding);
     const session = startTrainingSession(argv);
     const summary = await trainModel(corpus, options, {
-      output: argv.output ?? defaultOutputPath(corpusPath), timeLimitSeconds: argv.time, kernel: argv.kernel, onEvent: session.onEvent, signal: session.signal,
+      output: argv.output ?? defaultOutputPath(corpusPath), timeLimitSeconds: argv.time, kernel: argv.kernel, threads: argv.threads, onEvent: session.onEvent, signal: session.signal,
     });
     session.finish(summary);
   },

@@ -11,6 +11,8 @@
  */
 export interface Kernels {
   readonly name: string;
+  /** The shared memory every buffer lives in, when the backend has one: worker threads attach to it. */
+  readonly sharedMemory?: WebAssembly.Memory;
 
   alloc(length: number): Float32Array;
   allocInt32(length: number): Int32Array;

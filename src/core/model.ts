@@ -3,7 +3,7 @@
  * vocabulary logits and a softmax cross-entropy loss. Parameters live in one Map keyed by PyTorch's
  * state_dict names; every buffer a forward/backward pass needs is laid out once in a ModelPass.
  */
-import { tensorSpecs, type CellType, type ModelConfig } from './config.js';
+import { shapeSize, tensorSpecs, type CellType, type ModelConfig } from './config.js';
 import type { Kernels } from './kernels.js';
 import { GruLayer } from './layers/gru.js';
 import type { LayerInput, LayerParams, LayerShape, LayerState, RecurrentLayer } from './layers/layer.js';
@@ -21,12 +21,11 @@ export interface UniformSource {
 export type InitScheme = 'pytorch' | 'min-char-rnn';
 
 export class CharModel {
-  readonly tensors: NamedTensors = new Map();
+  readonly tensors: NamedTensors;
 
-  constructor(readonly config: ModelConfig, readonly kernels: Kernels) {
-    for (const spec of tensorSpecs(config)) {
-      this.tensors.set(spec.name, kernels.alloc(spec.shape.reduce((a, b) => a * b, 1)));
-    }
+  /** Allocates the parameters, or adopts `shared` ones (a worker thread's view of the main thread's weights). */
+  constructor(readonly config: ModelConfig, readonly kernels: Kernels, shared?: NamedTensors) {
+    this.tensors = shared ?? new Map(tensorSpecs(config).map((spec) => [spec.name, kernels.alloc(shapeSize(spec.shape))]));
   }
 
   /** The parameters in state_dict order (the order optimizers and checkpoints use). */

@@ -1,49 +1,89 @@
 /**
  * One training step's forward and backward, data-parallel over fixed shards of the batch streams.
  * The batch is always cut into the same shards (an option saved with the run) and shard gradients are
- * summed in shard order, so the result does not depend on how many threads compute the shards.
+ * summed in shard order, so the weights do not depend on how many threads compute the shards.
  */
+import { fileURLToPath } from 'node:url';
 import type { LayerState } from '../core/layers/layer.js';
 import type { CharModel, ModelPass } from '../core/model.js';
 import { Rng } from '../core/rng.js';
+import { RemoteShard, type Shard } from './shard-worker.js';
+
+/** The file a worker thread runs: this bundle itself (dist/cli.js or dist/index.js); none when running from sources. */
+function bundleEntry(): string | null {
+  const path = fileURLToPath(import.meta.url);
+  return path.endsWith('.js') ? path : null;
+}
+
+/** How many threads can actually work: workers need the bundle and the wasm kernels' shared memory. */
+export function usableThreads(model: CharModel, requested: number, shardCount: number): number {
+  if (requested <= 1 || shardCount <= 1 || !model.kernels.sharedMemory || bundleEntry() === null) return 1;
+  return Math.min(requested, shardCount);
+}
 
 export class DataParallelStep {
-  readonly shards: ModelPass[];
-  /** First stream of each shard, plus the batch size at the end. */
-  private readonly streamStarts: number[];
+  private constructor(
+    private readonly model: CharModel,
+    readonly batch: number,
+    readonly seqLength: number,
+    /** First stream of each shard, plus the batch size at the end. */
+    private readonly streamStarts: number[],
+    /** Every shard in order; the first `locals.length` run on this thread. */
+    private readonly shards: Shard[],
+    private readonly locals: ModelPass[],
+    private readonly remotes: RemoteShard[],
+    readonly threads: number,
+  ) {}
 
-  constructor(private readonly model: CharModel, readonly batch: number, readonly seqLength: number, shardCount: number) {
-    this.streamStarts = Array.from({ length: shardCount + 1 }, (_, shard) => Math.round((shard * batch) / shardCount));
-    this.shards = Array.from({ length: shardCount }, (_, shard) => model.createPass(this.streamStarts[shard + 1]! - this.streamStarts[shard]!, seqLength));
+  /** Lays out the shards; with threads > 1 the last shards go to worker threads (one each). */
+  static async create(model: CharModel, batch: number, seqLength: number, shardCount: number, threads: number): Promise<DataParallelStep> {
+    const streamStarts = Array.from({ length: shardCount + 1 }, (_, shard) => Math.round((shard * batch) / shardCount));
+    const sizeOf = (shard: number) => streamStarts[shard + 1]! - streamStarts[shard]!;
+    const usable = usableThreads(model, threads, shardCount);
+    const localCount = usable === 1 ? shardCount : Math.ceil(shardCount / usable);
+    const locals = Array.from({ length: localCount }, (_, shard) => model.createPass(sizeOf(shard), seqLength));
+    const remotes = await Promise.all(
+      Array.from({ length: shardCount - localCount }, (_, i) => RemoteShard.start(bundleEntry()!, model, sizeOf(localCount + i), seqLength)),
+    );
+    return new DataParallelStep(model, batch, seqLength, streamStarts, [...locals, ...remotes], locals, remotes, usable);
+  }
+
+  get shardCount(): number {
+    return this.shards.length;
   }
 
   /** Copies a time-major [T, B] chunk into the shards' own [T, B_shard] inputs and targets. */
   fill(inputs: Int32Array, targets: Int32Array): void {
-    this.shards.forEach((pass, shard) => {
-      const first = this.streamStarts[shard]!;
+    this.shards.forEach((shard, index) => {
+      const first = this.streamStarts[index]!;
       for (let t = 0; t < this.seqLength; t++) {
         const from = t * this.batch + first;
-        pass.inputs.set(inputs.subarray(from, from + pass.batch), t * pass.batch);
-        pass.targets.set(targets.subarray(from, from + pass.batch), t * pass.batch);
+        shard.inputs.set(inputs.subarray(from, from + shard.batch), t * shard.batch);
+        shard.targets.set(targets.subarray(from, from + shard.batch), t * shard.batch);
       }
     });
   }
 
   /**
-   * Forward, loss and backward on every shard; leaves the summed gradients in `gradients()`.
-   * `dropoutSeeds` (one per shard) seed each shard's dropout masks; null means no dropout.
+   * Forward, loss and backward on every shard (workers and this thread at once); leaves the summed
+   * gradients in `gradients()` and returns the batch's mean loss. `dropoutSeeds` (one per shard) seed
+   * each shard's dropout masks; null means no dropout.
    */
   run(dropoutSeeds: number[] | null): number {
     const rows = this.batch * this.seqLength;
-    let loss = 0;
-    this.shards.forEach((pass, shard) => {
-      pass.forward(dropoutSeeds ? new Rng(dropoutSeeds[shard]!) : undefined);
-      loss += pass.loss(rows);
+    const seed = (shard: number) => (dropoutSeeds ? dropoutSeeds[shard]! : null);
+    this.remotes.forEach((remote, i) => remote.begin(seed(this.locals.length + i), rows));
+    const losses = this.locals.map((pass, shard) => {
+      const dropoutSeed = seed(shard);
+      pass.forward(dropoutSeed === null ? undefined : new Rng(dropoutSeed));
+      const loss = pass.loss(rows);
       pass.zeroGradients();
       pass.backward();
+      return loss;
     });
+    for (const remote of this.remotes) losses.push(remote.finish());
     this.reduceGradients();
-    return loss;
+    return losses.reduce((sum, loss) => sum + loss, 0);
   }
 
   /** The batch's gradients, in the model's parameter order (shard 0's buffers after the reduction). */
@@ -54,15 +94,20 @@ export class DataParallelStep {
   private reduceGradients(): void {
     const [first, ...rest] = this.shards;
     for (const [name, total] of first!.gradients) {
-      for (const pass of rest) {
-        const part = pass.gradients.get(name)!;
+      for (const shard of rest) {
+        const part = shard.gradients.get(name)!;
         for (let i = 0; i < total.length; i++) total[i] = total[i]! + part[i]!;
       }
     }
   }
 
   resetState(): void {
-    for (const pass of this.shards) pass.resetState();
+    for (const shard of this.shards) {
+      for (const layer of shard.state) {
+        layer.h.fill(0);
+        layer.c?.fill(0);
+      }
+    }
   }
 
   /** The carried state of the whole batch per layer ([B, H], streams in order), as saved in checkpoints. */
@@ -71,10 +116,10 @@ export class DataParallelStep {
     return Array.from({ length: layers }, (_, layer) => {
       const h = new Float32Array(this.batch * hidden);
       const c = this.shards[0]!.state[layer]!.c ? new Float32Array(this.batch * hidden) : undefined;
-      this.shards.forEach((pass, shard) => {
-        const offset = this.streamStarts[shard]! * hidden;
-        h.set(pass.state[layer]!.h, offset);
-        c?.set(pass.state[layer]!.c!, offset);
+      this.shards.forEach((shard, index) => {
+        const offset = this.streamStarts[index]! * hidden;
+        h.set(shard.state[layer]!.h, offset);
+        c?.set(shard.state[layer]!.c!, offset);
       });
       return { h, c };
     });
@@ -82,13 +127,18 @@ export class DataParallelStep {
 
   restoreCarriedState(carried: LayerState[]): void {
     const { hidden } = this.model.config;
-    this.shards.forEach((pass, shard) => {
-      const from = this.streamStarts[shard]! * hidden;
-      const to = this.streamStarts[shard + 1]! * hidden;
-      carried.forEach((layer, index) => {
-        pass.state[index]!.h.set(layer.h.subarray(from, to));
-        pass.state[index]!.c?.set(layer.c!.subarray(from, to));
+    this.shards.forEach((shard, index) => {
+      const from = this.streamStarts[index]! * hidden;
+      const to = this.streamStarts[index + 1]! * hidden;
+      carried.forEach((layer, depth) => {
+        shard.state[depth]!.h.set(layer.h.subarray(from, to));
+        shard.state[depth]!.c?.set(layer.c!.subarray(from, to));
       });
     });
+  }
+
+  /** Ends the worker threads. */
+  close(): void {
+    for (const remote of this.remotes) remote.stop();
   }
 }

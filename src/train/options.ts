@@ -17,6 +17,8 @@ export interface TrainOptions {
    */
   shards: number;
   optimizer: OptimizerKind;
+  /** SGD momentum (ignored by the other optimizers). */
+  momentum: number;
   learningRate: number;
   /** Multiply the learning rate by this every `lrDecayEvery` epochs (1 = no decay). */
   lrDecay: number;
@@ -49,6 +51,7 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   batch: 50,
   shards: 2,
   optimizer: 'adam',
+  momentum: 0.9,
   learningRate: 2e-3,
   lrDecay: 1,
   lrDecayEvery: 1,
@@ -94,6 +97,7 @@ export function validateTrainOptions(options: TrainOptions): void {
   positive('batch', options.batch, LIMITS.batch);
   positive('shards', options.shards, 64);
   if (!(options.dropout >= 0 && options.dropout < 1)) fail('dropout', options.dropout, 'expected a probability in [0, 1)');
+  if (!(options.momentum >= 0 && options.momentum < 1)) fail('momentum', options.momentum, 'expected a number in [0, 1)');
   if (!(options.learningRate > 0 && Number.isFinite(options.learningRate))) fail('lr', options.learningRate, 'expected a positive number');
   if (!(options.lrDecay > 0 && options.lrDecay <= 1)) fail('lr-decay', options.lrDecay, 'expected a factor in (0, 1]');
   if (!isPositiveInteger(options.lrDecayEvery)) fail('lr-decay-every', options.lrDecayEvery, 'expected a whole number of epochs ≥ 1');

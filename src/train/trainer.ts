@@ -3,6 +3,7 @@
  * to chunk, periodic validation, checkpoints and samples. It emits events and never prints; the CLI
  * (or any library user) renders them.
  */
+import { availableParallelism } from 'node:os';
 import type { Checkpoint } from '../checkpoint/format.js';
 import { writeCheckpointAtomic } from '../checkpoint/io.js';
 import { parameterCount, tensorSpecs, type ModelConfig } from '../core/config.js';
@@ -26,7 +27,7 @@ export interface TrainData {
 }
 
 export type TrainEvent =
-  | { event: 'start'; iteration: number; targetIterations: number | null; epoch: number; chunksPerEpoch: number; parameters: number; vocab: number; trainChars: number; valChars: number; resumed: boolean; kernel: string }
+  | { event: 'start'; iteration: number; targetIterations: number | null; epoch: number; chunksPerEpoch: number; parameters: number; vocab: number; trainChars: number; valChars: number; resumed: boolean; kernel: string; threads: number }
   | { event: 'progress'; iteration: number; targetIterations: number | null; epoch: number; trainLoss: number; learningRate: number; charsPerSecond: number; elapsedSeconds: number; etaSeconds: number | null }
   | { event: 'eval'; iteration: number; epoch: number; valLoss: number; valBpc: number; best: boolean }
   | { event: 'checkpoint'; iteration: number; path: string; best: boolean }
@@ -56,6 +57,8 @@ export interface TrainRun {
   output: string;
   /** Stop after this many seconds of this invocation (0 or absent: no limit). */
   timeLimitSeconds?: number;
+  /** Threads computing the batch shards (default: one per core, up to the shard count). Results do not depend on it. */
+  threads?: number;
   onEvent?: (event: TrainEvent) => void;
   /** Aborting finishes the current step, saves and returns with reason 'interrupted'. */
   signal?: AbortSignal;
@@ -85,13 +88,19 @@ function checkSize(options: TrainOptions, config: ModelConfig): void {
   }
 }
 
+interface ResumePoint {
+  state: TrainingState;
+  tensors: Record<string, Float32Array>;
+}
+
+/** Threads that help by default: one per core, up to two (the batch's default shard count). */
+function defaultThreads(): number {
+  return Math.max(1, Math.min(2, availableParallelism()));
+}
+
 class TrainingSession {
-  readonly model: CharModel;
-  private readonly parallel: DataParallelStep;
   private readonly chunkInputs: Int32Array;
   private readonly chunkTargets: Int32Array;
-  private readonly batcher: StreamBatcher;
-  private readonly valIds: TokenIds;
   private readonly evaluator: Evaluator;
   private readonly optimizer: Optimizer;
   private readonly generator: CharGenerator;
@@ -101,24 +110,37 @@ class TrainingSession {
   private windowCount = 0;
   lastTrainLoss: number | null = null;
 
-  constructor(private readonly run: TrainRun, options: TrainOptions, resumeFrom?: { state: TrainingState; tensors: Record<string, Float32Array> }) {
+  /** Builds the model, its data-parallel step (starting worker threads) and the run state. */
+  static async create(run: TrainRun, options: TrainOptions, resumeFrom?: ResumePoint): Promise<TrainingSession> {
     validateTrainOptions(options);
-    const { data, kernels } = run;
-    const config = modelConfigOf(options, data.vocab.size);
+    const config = modelConfigOf(options, run.data.vocab.size);
     checkSize(options, config);
-    const { train, val } = splitTrainVal(data.ids, options.valFrac);
-    this.batcher = new StreamBatcher(train, options.batch, options.seqLength);
-    this.valIds = val;
-    this.model = new CharModel(config, kernels);
-    this.parallel = new DataParallelStep(this.model, options.batch, options.seqLength, Math.min(options.shards, options.batch));
+    // Fail on a too-short corpus before any thread starts.
+    const { train, val } = splitTrainVal(run.data.ids, options.valFrac);
+    const batcher = new StreamBatcher(train, options.batch, options.seqLength);
+    const model = new CharModel(config, run.kernels);
+    const threads = run.threads ?? defaultThreads();
+    const parallel = await DataParallelStep.create(model, options.batch, options.seqLength, Math.min(options.shards, options.batch), threads);
+    return new TrainingSession(run, options, model, parallel, batcher, val, resumeFrom);
+  }
+
+  private constructor(
+    private readonly run: TrainRun,
+    options: TrainOptions,
+    readonly model: CharModel,
+    private readonly parallel: DataParallelStep,
+    private readonly batcher: StreamBatcher,
+    private readonly valIds: TokenIds,
+    resumeFrom?: ResumePoint,
+  ) {
     this.chunkInputs = new Int32Array(options.batch * options.seqLength);
     this.chunkTargets = new Int32Array(options.batch * options.seqLength);
-    this.evaluator = new Evaluator(this.model, options.batch, options.seqLength);
-    this.generator = new CharGenerator(this.model);
-    const sizes = this.model.parameters().map((tensor) => tensor.length);
-    const optimizerOptions = { kind: options.optimizer };
+    this.evaluator = new Evaluator(model, options.batch, options.seqLength);
+    this.generator = new CharGenerator(model);
+    const sizes = model.parameters().map((tensor) => tensor.length);
+    const optimizerOptions = { kind: options.optimizer, momentum: options.momentum };
     if (resumeFrom) {
-      this.model.load(resumeFrom.tensors);
+      model.load(resumeFrom.tensors);
       this.rng = Rng.fromState(resumeFrom.state.rng);
       this.optimizer = Optimizer.fromState(optimizerOptions, sizes, resumeFrom.state.optimizer);
       this.restoreCarried(resumeFrom.state.carried, options);
@@ -126,13 +148,21 @@ class TrainingSession {
       this.state = { ...rest, options };
     } else {
       this.rng = new Rng(options.seed);
-      this.model.initialize(this.rng, options.init);
+      model.initialize(this.rng, options.init);
       this.optimizer = new Optimizer(optimizerOptions, sizes);
       this.state = {
-        options, corpus: data.corpus, iteration: 0, epoch: 0, chunk: 0, charsTrained: 0, elapsedSeconds: 0,
+        options, corpus: run.data.corpus, iteration: 0, epoch: 0, chunk: 0, charsTrained: 0, elapsedSeconds: 0,
         history: [], bestValLoss: null, lastValLoss: null,
       };
     }
+  }
+
+  get threads(): number {
+    return this.parallel.threads;
+  }
+
+  close(): void {
+    this.parallel.close();
   }
 
   get options(): TrainOptions {
@@ -163,7 +193,7 @@ class TrainingSession {
     return {
       event: 'start', iteration: this.state.iteration, targetIterations: this.targetIterations(), epoch: this.fractionalEpoch(),
       chunksPerEpoch: this.batcher.chunksPerEpoch, parameters: parameterCount(this.model.config), vocab: this.model.config.vocab,
-      trainChars: this.batcher.streamLength * this.options.batch, valChars: this.valIds.length, resumed, kernel: this.run.kernels.name,
+      trainChars: this.batcher.streamLength * this.options.batch, valChars: this.valIds.length, resumed, kernel: this.run.kernels.name, threads: this.threads,
     };
   }
 
@@ -181,7 +211,7 @@ class TrainingSession {
     }
     this.batcher.fillChunk(state.chunk, this.chunkInputs, this.chunkTargets);
     parallel.fill(this.chunkInputs, this.chunkTargets);
-    const dropoutSeeds = options.dropout > 0 ? parallel.shards.map(() => this.rng.nextUint32()) : null;
+    const dropoutSeeds = options.dropout > 0 ? Array.from({ length: parallel.shardCount }, () => this.rng.nextUint32()) : null;
     const loss = parallel.run(dropoutSeeds);
     const gradients = parallel.gradients();
     const norm = options.clip > 0 ? clipGradientsByGlobalNorm(gradients, options.clip) : globalNorm(gradients);
@@ -333,12 +363,20 @@ async function runSession(session: TrainingSession, run: TrainRun, resumed: bool
 
 /** Trains a fresh model. */
 export async function train(run: TrainRun, options: TrainOptions): Promise<TrainSummary> {
-  const session = new TrainingSession(run, options);
-  return runSession(session, run, false);
+  const session = await TrainingSession.create(run, options);
+  try {
+    return await runSession(session, run, false);
+  } finally {
+    session.close();
+  }
 }
 
 /** Continues a run exactly where its checkpoint left it (weights, optimizer, RNG, data position, hidden state). */
 export async function resume(run: TrainRun, state: TrainingState, tensors: Record<string, Float32Array>): Promise<TrainSummary> {
-  const session = new TrainingSession(run, state.options, { state, tensors });
-  return runSession(session, run, true);
+  const session = await TrainingSession.create(run, state.options, { state, tensors });
+  try {
+    return await runSession(session, run, true);
+  } finally {
+    session.close();
+  }
 }

@@ -92,6 +92,7 @@ export function createWasmKernels(memory: WebAssembly.Memory = createKernelMemor
 
   return {
     name: module.relaxed ? 'wasm-relaxed-simd' : 'wasm-simd',
+    sharedMemory: memory,
     // reserve() may grow the memory, so it must run before memory.buffer is read.
     alloc: (length) => {
       const offset = reserve(length * 4);
