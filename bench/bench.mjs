@@ -40,7 +40,7 @@ function lastJsonLine(text) {
 
 function runCharrnn(config, outDir) {
   const args = [join(root, 'bin', 'charrnn'), 'train', flags.corpus, ...config.args, '--time', String(seconds), '--eval-every', '0', '--save-every', '0',
-    '--json', '--print-every', '1000000', '--kernel', flags.kernel, '-o', join(outDir, `${config.name}.json`), ...(flags.threads ? ['--threads', flags.threads] : [])];
+    '--val-frac', '0', '--json', '--print-every', '1000000', '--kernel', flags.kernel, '-o', join(outDir, `${config.name}.json`), ...(flags.threads ? ['--threads', flags.threads] : [])];
   const result = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
   const done = lastJsonLine(result.stdout);
   if (result.status !== 0 || !done) throw new Error(`charrnn ${config.name} failed: ${result.stderr}`);

@@ -1,18 +1,23 @@
 /**
  * The WebAssembly SIMD kernel backend. Buffers live in one shared WebAssembly.Memory, so kernel calls
  * pass byte offsets (no copies), growing the memory never detaches earlier views, and worker threads
- * can instantiate the same module over the same memory.
+ * can instantiate the same module over the same memory: the bump pointer lives in that memory and
+ * each instance reserves its own scratch, so no state is kept on the JS side.
  */
 import { setFlagsFromString } from 'node:v8';
-import { createJsKernels } from '../kernels-js.js';
 import type { Kernels } from '../kernels.js';
 import { RELAXED_SIMD_WASM, SIMD_WASM } from './kernels-binary.js';
 
 interface WasmExports {
-  matmulAB(out: number, a: number, b: number, m: number, n: number, k: number, accumulate: number): void;
-  matmulAtB(out: number, a: number, b: number, m: number, n: number, k: number, accumulate: number): void;
-  matmulABtDots(out: number, a: number, b: number, m: number, n: number, k: number, accumulate: number): void;
+  workspaceBytes(): number;
+  matmulAB(out: number, a: number, b: number, m: number, n: number, k: number, accumulate: number, work: number): void;
+  matmulAtB(out: number, a: number, b: number, m: number, n: number, k: number, accumulate: number, work: number): void;
+  matmulABt(out: number, a: number, b: number, m: number, n: number, k: number, accumulate: number, work: number): void;
   transpose(out: number, a: number, rows: number, cols: number): void;
+  broadcastRows(out: number, bias: number, rows: number, width: number): void;
+  sumRows(out: number, a: number, rows: number, width: number, accumulate: number): void;
+  gatherColumnsAdd(out: number, weight: number, ids: number, rows: number, width: number, columns: number, scratch: number): void;
+  scatterColumnsAdd(gradWeight: number, dOut: number, ids: number, rows: number, width: number, columns: number, scratch: number): void;
   tanhForward(h: number, pre: number, n: number): void;
   tanhBackward(dPre: number, dh: number, h: number, n: number): void;
   lstmForward(gates: number, cPrev: number, c: number, cTanh: number, h: number, batch: number, hidden: number): void;
@@ -25,37 +30,52 @@ interface WasmExports {
 const PAGE_BYTES = 65536;
 const INITIAL_PAGES = 32;
 const MAXIMUM_PAGES = 65536; // 4 GiB
-/** Our buffers start above the module's own static data; the word below holds the bump pointer. */
+/**
+ * Our buffers start at 1 MiB, above the module's only static data (a 68-byte constant table at 1024,
+ * rewritten with the same bytes whenever another thread instantiates the module). The word below
+ * holds the bump pointer.
+ */
 const HEAP_START = 1 << 20;
 const BUMP_POINTER_AT = HEAP_START - 8;
 const ALIGN = 64;
-/** Below this many rows a·bᵀ runs as dot products; above it bᵀ is packed once and the blocked a·b kernel runs. */
-const DOT_PRODUCT_ROWS = 8;
+/** Offsets handed to wasm are i32: the heap stays below 2 GiB. */
+const HEAP_LIMIT = 2 ** 31;
 
-let compiled: { module: WebAssembly.Module; relaxed: boolean } | null | undefined;
+/** Which build of the module: relaxed-SIMD fused multiply-add, or plain SIMD multiply then add. */
+export type WasmVariant = 'relaxed-simd' | 'simd';
 
-/** Compiles the module once per thread: relaxed-SIMD FMA where V8 accepts it, plain SIMD otherwise. */
-function compileModule(): { module: WebAssembly.Module; relaxed: boolean } | null {
-  if (compiled !== undefined) return compiled;
-  // Relaxed SIMD is behind a flag in Node 20; Liftoff (the baseline compiler) would keep long calls ~4x slower.
+// Per thread, each written once: the compiled module of each variant, or null where V8 rejects it.
+const compiled = new Map<WasmVariant, WebAssembly.Module | null>();
+
+function compileVariant(variant: WasmVariant): WebAssembly.Module | null {
+  let module = compiled.get(variant);
+  if (module !== undefined) return module;
+  // Relaxed SIMD is behind a flag in Node 20. Without --no-liftoff a long kernel call can stay in
+  // V8's baseline code, about 4x slower than TurboFan's (measured: 12 vs 50 GFLOP/s).
   setFlagsFromString('--experimental-wasm-relaxed-simd');
   setFlagsFromString('--no-liftoff');
-  compiled = null;
-  for (const [base64, relaxed] of [[RELAXED_SIMD_WASM, true], [SIMD_WASM, false]] as const) {
-    const bytes = Buffer.from(base64, 'base64');
-    if (!WebAssembly.validate(bytes)) continue;
+  const bytes = Buffer.from(variant === 'relaxed-simd' ? RELAXED_SIMD_WASM : SIMD_WASM, 'base64');
+  module = null;
+  if (WebAssembly.validate(bytes)) {
     try {
-      compiled = { module: new WebAssembly.Module(bytes), relaxed };
-      break;
+      module = new WebAssembly.Module(bytes);
     } catch {
-      // Try the next variant.
+      // Validated but not compiled: treat as unsupported.
     }
   }
-  return compiled;
+  compiled.set(variant, module);
+  return module;
+}
+
+/** The fastest variant this V8 runs, or null without WebAssembly SIMD. */
+function bestVariant(): WasmVariant | null {
+  if (compileVariant('relaxed-simd')) return 'relaxed-simd';
+  if (compileVariant('simd')) return 'simd';
+  return null;
 }
 
 export function wasmSimdSupported(): boolean {
-  return compileModule() !== null;
+  return bestVariant() !== null;
 }
 
 /** A fresh shared memory for one model (and the workers that share it). */
@@ -65,61 +85,63 @@ export function createKernelMemory(): WebAssembly.Memory {
   return memory;
 }
 
-/** WASM SIMD kernels over `memory` (a new one by default). Throws if this V8 cannot run them. */
-export function createWasmKernels(memory: WebAssembly.Memory = createKernelMemory()): Kernels {
-  const module = compileModule();
-  if (!module) throw new Error('WebAssembly SIMD is not available in this Node.js');
-  const wasm = new WebAssembly.Instance(module.module, { env: { memory, abort: () => { throw new Error('wasm abort'); } } }).exports as unknown as WasmExports;
-  const reference = createJsKernels();
+/**
+ * Reserves `bytes` (rounded up to 64) from the heap in `memory`, growing it when needed; returns the
+ * byte offset. Safe across threads: the bump pointer is advanced atomically in the shared memory.
+ */
+function reserve(memory: WebAssembly.Memory, bytes: number): number {
+  const size = Math.ceil(bytes / ALIGN) * ALIGN;
   const header = new Int32Array(memory.buffer, 0, HEAP_START >> 2);
+  const start = Atomics.add(header, BUMP_POINTER_AT >> 2, size);
+  const end = start + size;
+  if (end > HEAP_LIMIT) throw new Error('out of kernel memory (2 GiB)');
+  const shortfall = end - memory.buffer.byteLength;
+  // Another thread may grow it at the same time; growing a little more than needed is harmless.
+  if (shortfall > 0) memory.grow(Math.ceil(shortfall / PAGE_BYTES));
+  return start;
+}
 
-  const reserve = (bytes: number): number => {
-    const size = Math.ceil(bytes / ALIGN) * ALIGN;
-    const start = Atomics.add(header, BUMP_POINTER_AT >> 2, size);
-    const end = start + size;
-    if (end > 2 ** 31 - ALIGN) throw new Error('out of kernel memory (2 GiB)');
-    const shortfall = end - memory.buffer.byteLength;
-    if (shortfall > 0) memory.grow(Math.ceil(shortfall / PAGE_BYTES));
-    return start;
-  };
-  // Scratch for packing bᵀ in matmulABt; grows when a larger product comes along.
+/**
+ * WASM SIMD kernels over `memory` (a new one by default), in the fastest variant unless one is asked
+ * for (tests run both). Throws if this V8 cannot run them.
+ */
+export function createWasmKernels(memory: WebAssembly.Memory = createKernelMemory(), variant: WasmVariant | null = bestVariant()): Kernels {
+  const module = variant && compileVariant(variant);
+  if (!module) throw new Error(`WebAssembly SIMD${variant ? ` (${variant})` : ''} is not available in this Node.js`);
+  const wasm = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmExports;
+  // This instance's own scratch: packed matmul panels, and a transposed weight for the one-hot kernels.
+  const work = reserve(memory, wasm.workspaceBytes());
   let scratch = { at: 0, floats: 0 };
   const scratchFor = (floats: number): number => {
-    if (floats > scratch.floats) scratch = { at: reserve(floats * 4), floats };
+    if (floats > scratch.floats) scratch = { at: reserve(memory, floats * 4), floats };
     return scratch.at;
   };
   const flag = (value: boolean) => (value ? 1 : 0);
 
   return {
-    name: module.relaxed ? 'wasm-relaxed-simd' : 'wasm-simd',
+    name: `wasm-${variant}`,
     sharedMemory: memory,
     // reserve() may grow the memory, so it must run before memory.buffer is read.
     alloc: (length) => {
-      const offset = reserve(length * 4);
+      const offset = reserve(memory, length * 4);
       return new Float32Array(memory.buffer, offset, length);
     },
     allocInt32: (length) => {
-      const offset = reserve(length * 4);
+      const offset = reserve(memory, length * 4);
       return new Int32Array(memory.buffer, offset, length);
     },
 
-    matmulABt(out, a, b, m, n, k, accumulate) {
-      if (m < DOT_PRODUCT_ROWS) {
-        wasm.matmulABtDots(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate));
-        return;
-      }
-      const packed = scratchFor(n * k);
-      wasm.transpose(packed, b.byteOffset, n, k);
-      wasm.matmulAB(out.byteOffset, a.byteOffset, packed, m, n, k, flag(accumulate));
-    },
-    matmulAB: (out, a, b, m, n, k, accumulate) => wasm.matmulAB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate)),
-    matmulAtB: (out, a, b, m, n, k, accumulate) => wasm.matmulAtB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate)),
+    matmulABt: (out, a, b, m, n, k, accumulate) => wasm.matmulABt(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
+    matmulAB: (out, a, b, m, n, k, accumulate) => wasm.matmulAB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
+    matmulAtB: (out, a, b, m, n, k, accumulate) => wasm.matmulAtB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
     transpose: (out, a, rows, cols) => wasm.transpose(out.byteOffset, a.byteOffset, rows, cols),
 
-    broadcastRows: reference.broadcastRows,
-    sumRows: reference.sumRows,
-    gatherColumnsAdd: reference.gatherColumnsAdd,
-    scatterColumnsAdd: reference.scatterColumnsAdd,
+    broadcastRows: (out, bias, rows, width) => wasm.broadcastRows(out.byteOffset, bias.byteOffset, rows, width),
+    sumRows: (out, a, rows, width, accumulate) => wasm.sumRows(out.byteOffset, a.byteOffset, rows, width, flag(accumulate)),
+    gatherColumnsAdd: (out, weight, ids, rows, width, columns) =>
+      wasm.gatherColumnsAdd(out.byteOffset, weight.byteOffset, ids.byteOffset, rows, width, columns, scratchFor(width * columns)),
+    scatterColumnsAdd: (gradWeight, dOut, ids, rows, width, columns) =>
+      wasm.scatterColumnsAdd(gradWeight.byteOffset, dOut.byteOffset, ids.byteOffset, rows, width, columns, scratchFor(width * columns)),
 
     tanhForward: (h, pre, n) => wasm.tanhForward(h.byteOffset, pre.byteOffset, n),
     tanhBackward: (dPre, dh, h, n) => wasm.tanhBackward(dPre.byteOffset, dh.byteOffset, h.byteOffset, n),
