@@ -45,12 +45,13 @@ describe('decodeCorpus', () => {
     ['an overlong', bytes(0x61, 0xc0, 0xaf), 1],
     ['a lone continuation byte', bytes(0x61, 0x62, 0x80), 2],
     ['a sequence cut off at the end', bytes(0x61, 0xe6, 0x97), 1],
-    ['a surrogate', bytes(0xed, 0xa0, 0x80), 1],
-    ['a bad second continuation', bytes(0xe6, 0x97, 0x41), 2],
-    ['a code point above U+10FFFF', bytes(0xf4, 0x90, 0x80, 0x80), 1],
+    ['a surrogate', bytes(0xed, 0xa0, 0x80), 0],
+    ['a bad second continuation', bytes(0x61, 0xe6, 0x97, 0x41), 1],
+    ['a code point above U+10FFFF', bytes(0xf4, 0x90, 0x80, 0x80), 0],
+    ['a Latin-1 letter', Buffer.from('caf\xe9 au lait', 'latin1'), 3],
   ])('refuses %s, naming the offset', (_, data, offset) => {
     expect(firstInvalidUtf8(data)).toBe(offset);
-    expect(() => decodeCorpus(data, 'bad.txt')).toThrow(new RegExp(`bad\\.txt: invalid UTF-8 at byte offset ${offset}.*--encoding latin1`));
+    expect(() => decodeCorpus(data, 'bad.txt')).toThrow(new RegExp(`bad\\.txt: invalid UTF-8 at byte offset ${offset} \\(0x[0-9a-f]{2}\\).*--encoding latin1`));
   });
 
   it('calls a NUL byte binary', () => {

@@ -68,6 +68,49 @@ function syncDirectory(directory: string): void {
   }
 }
 
+/**
+ * Checks before a long run that `path` can be written (creating its directory), so a typo or a
+ * read-only place fails in the first second rather than at the first save; removes temporary files
+ * left there by a run that was killed mid-write.
+ */
+export function prepareOutput(path: string): void {
+  const directory = dirname(path);
+  const probe = join(directory, `.${basename(path)}.${process.pid}.probe${TEMP_SUFFIX}`);
+  try {
+    mkdirSync(directory, { recursive: true });
+    if (existsSync(path) && statSync(path).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    closeSync(openSync(probe, 'w'));
+    unlinkSync(probe);
+  } catch (error) {
+    throw new CharrnnError(describeWriteError(path, error as NodeJS.ErrnoException));
+  }
+  removeStaleTemporaries(path);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function removeStaleTemporaries(path: string): void {
+  const prefix = `.${basename(path)}.`;
+  for (const name of readdirSync(dirname(path))) {
+    if (!name.startsWith(prefix) || !name.endsWith(TEMP_SUFFIX)) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (Number.isInteger(pid) && pid !== process.pid && !isRunning(pid)) {
+      try {
+        unlinkSync(join(dirname(path), name));
+      } catch {
+        // Another run may have cleaned it up first.
+      }
+    }
+  }
+}
+
 export function readCheckpoint(path: string): Checkpoint {
   let text: string;
   try {

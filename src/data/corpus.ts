@@ -40,11 +40,14 @@ export function decodeCorpus(bytes: Buffer, source: string, encoding: Encoding =
   const nul = bytes.indexOf(0, start);
   if (nul >= 0) throw new CharrnnError(`${source} looks like a binary file (a NUL byte at offset ${nul}); give a text file`);
   const bad = firstInvalidUtf8(bytes, start);
-  if (bad >= 0) throw new CharrnnError(`${source}: invalid UTF-8 at byte offset ${bad}; convert it to UTF-8, or pass --encoding latin1 to read every byte as one character`);
+  if (bad >= 0) throw new CharrnnError(`${source}: invalid UTF-8 at byte offset ${bad} (0x${bytes[bad]!.toString(16).padStart(2, '0')}); convert it to UTF-8, or pass --encoding latin1 to read every byte as one character`);
   return bytes.toString('utf8', start);
 }
 
-/** Offset of the first byte that is not part of well-formed UTF-8 (RFC 3629), or −1. */
+/**
+ * Offset of the first byte of the first sequence that is not well-formed UTF-8 (RFC 3629), or −1.
+ * Like Python's decoder, it names where the bad sequence starts: in Latin-1 "café" that is the é.
+ */
 export function firstInvalidUtf8(bytes: Uint8Array, start = 0): number {
   const length = bytes.length;
   let i = start;
@@ -55,35 +58,24 @@ export function firstInvalidUtf8(bytes: Uint8Array, start = 0): number {
       continue;
     }
     let needed: number;
-    let min: number;
+    let min = 0x80;
     let max = 0xbf;
-    if (lead >= 0xc2 && lead <= 0xdf) [needed, min] = [1, 0x80];
+    if (lead >= 0xc2 && lead <= 0xdf) needed = 1;
     else if (lead === 0xe0) [needed, min] = [2, 0xa0]; // no overlongs
-    else if (lead === 0xed) [needed, min, max] = [2, 0x80, 0x9f]; // no surrogates
-    else if (lead >= 0xe1 && lead <= 0xef) [needed, min] = [2, 0x80];
+    else if (lead === 0xed) [needed, max] = [2, 0x9f]; // no surrogates
+    else if (lead >= 0xe1 && lead <= 0xef) needed = 2;
     else if (lead === 0xf0) [needed, min] = [3, 0x90];
-    else if (lead >= 0xf1 && lead <= 0xf3) [needed, min] = [3, 0x80];
-    else if (lead === 0xf4) [needed, min, max] = [3, 0x80, 0x8f]; // ≤ U+10FFFF
+    else if (lead >= 0xf1 && lead <= 0xf3) needed = 3;
+    else if (lead === 0xf4) [needed, max] = [3, 0x8f]; // ≤ U+10FFFF
     else return i;
-    if (i + needed >= length) return truncatedAt(bytes, i, needed, min, max);
+    if (i + needed >= length) return i;
     const second = bytes[i + 1]!;
-    if (second < min || second > max) return i + 1;
+    if (second < min || second > max) return i;
     for (let k = 2; k <= needed; k++) {
       const next = bytes[i + k]!;
-      if (next < 0x80 || next > 0xbf) return i + k;
+      if (next < 0x80 || next > 0xbf) return i;
     }
     i += needed + 1;
   }
   return -1;
-}
-
-/** For a sequence cut off by the end of the data: the offset of the first wrong byte, or of the end. */
-function truncatedAt(bytes: Uint8Array, lead: number, needed: number, min: number, max: number): number {
-  for (let k = 1; k <= needed; k++) {
-    if (lead + k >= bytes.length) return lead;
-    const byte = bytes[lead + k]!;
-    const [low, high] = k === 1 ? [min, max] : [0x80, 0xbf];
-    if (byte < low || byte > high) return lead + k;
-  }
-  return lead;
 }

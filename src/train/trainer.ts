@@ -5,7 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { Checkpoint } from '../checkpoint/format.js';
-import { writeCheckpointAtomic } from '../checkpoint/io.js';
+import { prepareOutput, writeCheckpointAtomic } from '../checkpoint/io.js';
 import { parameterCount, tensorSpecs, type ModelConfig } from '../core/config.js';
 import { CharGenerator } from '../core/generate.js';
 import type { Kernels } from '../core/kernels.js';
@@ -118,6 +118,8 @@ class TrainingSession {
     // Fail on a too-short corpus before any thread starts.
     const { train, val } = splitTrainVal(run.data.ids, options.valFrac);
     const batcher = new StreamBatcher(train, options.batch, options.seqLength);
+    prepareOutput(run.output);
+    prepareOutput(bestPath(run.output));
     const model = new CharModel(config, run.kernels);
     const threads = run.threads ?? defaultThreads();
     const parallel = await DataParallelStep.create(model, options.batch, options.seqLength, Math.min(options.shards, options.batch), threads);
@@ -272,12 +274,18 @@ class TrainingSession {
     const newline = vocab.idOf(10);
     this.generator.prime([newline >= 0 ? newline : 0]);
     const ids: number[] = [];
-    for (let i = 0; i < SAMPLE_LENGTH; i++) ids.push(this.generator.next({ temperature: 1 }, sampleRng));
+    for (let i = 0; i < SAMPLE_LENGTH; i++) ids.push(this.generator.next({ temperature: 1 }, sampleRng).id);
     return vocab.decode(Uint32Array.from(ids));
   }
 
   /** A checkpoint of the run as it stands, `secondsThisRun` into this invocation. */
   checkpoint(secondsThisRun: number): Checkpoint {
+    // A finite loss can still come with an update that overflowed: never save such weights.
+    for (const [name, tensor] of this.model.tensors) {
+      if (!tensor.every(Number.isFinite)) {
+        throw new CharrnnError(`training diverged by iteration ${this.state.iteration}: ${name} is no longer finite; nothing was saved and ${this.run.output} keeps the last good weights; try a lower --lr or a smaller --clip`);
+      }
+    }
     this.flushHistory();
     const training: TrainingState = {
       ...this.state,
