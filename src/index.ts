@@ -152,25 +152,34 @@ export class LoadedModel {
   }
 
   /**
-   * Generates characters one by one (endless when length is 0). Without a prime the model starts
-   * from a zero state after a newline (or its first symbol when the vocabulary has no newline).
+   * Generates characters one by one (endless when length is 0), each with the probability it was drawn
+   * with. Without a prime the model starts from a zero state after a newline (or its first symbol when
+   * the vocabulary has no newline). With `stop`, generation ends once that text has been produced.
    */
-  *generate(options: SampleOptions): Generator<string, void, undefined> {
+  *generate(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
     validateSamplingOptions(options);
     const generator = new CharGenerator(this.model);
     const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
     const prime = options.prime ? this.encodePrime(options.prime) : [Math.max(this.vocab.idOf(10), 0)];
     generator.prime(prime);
+    const stop = options.stop ?? '';
+    let tail = '';
     for (let produced = 0; options.length === 0 || produced < options.length; produced++) {
-      yield this.vocab.symbols[generator.next(options, rng)]!;
+      const { id, probability } = generator.next(options, rng);
+      const char = this.vocab.symbols[id]!;
+      yield { char, probability };
+      if (stop) {
+        tail = (tail + char).slice(-stop.length);
+        if (tail === stop) return;
+      }
     }
   }
 
-  /** Generates a whole string (length must be finite). */
+  /** Generates a whole string (length must be finite, or a stop string given). */
   sample(options: SampleOptions): string {
-    if (options.length === 0) throw new CharrnnError('sample() needs a finite length; use generate() for an endless stream', 2);
+    if (options.length === 0 && !options.stop) throw new CharrnnError('sample() needs a finite length or a stop string; use generate() for an endless stream', 2);
     let text = '';
-    for (const char of this.generate(options)) text += char;
+    for (const { char } of this.generate(options)) text += char;
     return text;
   }
 
@@ -182,10 +191,18 @@ export class LoadedModel {
 }
 
 export interface SampleOptions extends SamplingOptions {
-  /** Characters to generate; 0 = endless (generate() only). */
+  /** Characters to generate; 0 = endless (or until `stop`). */
   length: number;
   prime?: string;
   seed?: number;
+  /** End once this text has been generated (it is included). */
+  stop?: string;
+}
+
+export interface GeneratedChar {
+  char: string;
+  /** The probability it had under the sampling distribution (after temperature, top-k, top-p). */
+  probability: number;
 }
 
 export function loadCheckpointFile(path: string): Checkpoint {

@@ -75,8 +75,8 @@ describe('charrnn CLI', () => {
     expect(other.status).toBe(0);
     expect(tensorsOf(join(dir, 'a.json'))).toEqual(tensorsOf(join(dir, 'b.json')));
     expect(tensorsOf(join(dir, 'a.json')).tensors).not.toEqual(tensorsOf(join(dir, 'c.json')).tensors);
-    const first = run(['sample', '-c', 'a.json', '--seed', '7', '-n', '200']);
-    const second = run(['sample', '-c', 'b.json', '--seed', '7', '-n', '200']);
+    const first = run(['sample', '-c', 'a.json', '--seed', '7', '--length', '200']);
+    const second = run(['sample', '-c', 'b.json', '--seed', '7', '--length', '200']);
     expect(first.stdout).toBe(second.stdout);
     expect(first.stdout.length).toBeGreaterThan(0);
   });
@@ -132,7 +132,7 @@ describe('charrnn CLI', () => {
     expect(checkpoint.vocab).toContain('春');
     expect(checkpoint.vocab.every((symbol: string) => [...symbol].length === 1)).toBe(true);
     expect(checkpoint.vocab.length).toBe(new Set([...CJK]).size);
-    const sampled = run(['sample', '-c', 'poem.json', '-n', '50', '--seed', '1', '--prime', '春眠']);
+    const sampled = run(['sample', '-c', 'poem.json', '--length', '50', '--seed', '1', '--prime', '春眠']);
     expect(sampled.status).toBe(0);
     expect(sampled.stdout.startsWith('春眠')).toBe(true);
     expect([...sampled.stdout.trimEnd()].length).toBe(52);

@@ -1,12 +1,15 @@
 /** Renders training events: a progress bar on a terminal, occasional plain lines otherwise, JSON lines on stdout with --json. */
 import cliProgress from 'cli-progress';
+import { writeSync } from 'node:fs';
 import type { TrainEvent } from '../train/trainer.js';
 import { formatCount, formatDuration, type StdoutWriter, type Terminal } from './terminal.js';
 
 export interface ReporterOptions {
   json: boolean;
-  /** With --json, print a progress line every N iterations. */
+  /** With --json or --log, a progress line every N iterations. */
   printEvery: number;
+  /** Append the JSON lines to this file descriptor too (--log). */
+  logDescriptor?: number;
 }
 
 const PLAIN_LINE_SECONDS = 10;
@@ -19,8 +22,10 @@ export class TrainingReporter {
   constructor(private readonly terminal: Terminal, private readonly stdout: StdoutWriter, private readonly options: ReporterOptions) {}
 
   readonly handle = (event: TrainEvent): void => {
-    if (this.options.json && (event.event !== 'progress' || event.iteration % this.options.printEvery === 0)) {
-      void this.stdout.write(`${JSON.stringify(event)}\n`);
+    if (event.event !== 'progress' || event.iteration % this.options.printEvery === 0) {
+      const line = `${JSON.stringify(event)}\n`;
+      if (this.options.json) void this.stdout.write(line);
+      if (this.options.logDescriptor !== undefined) writeSync(this.options.logDescriptor, line);
     }
     switch (event.event) {
       case 'start':

@@ -1,11 +1,13 @@
 /** What train and resume share: signals, rendering, and the closing line. */
 import type { TrainEvent, TrainSummary } from '../train/trainer.js';
-import { EXIT } from '../errors.js';
+import { openSync } from 'node:fs';
+import { CharrnnError, EXIT } from '../errors.js';
 import { TrainingReporter } from './progress.js';
 import { StdoutWriter, createTerminal, formatCount, formatDuration } from './terminal.js';
 
 export interface OutputFlags {
   json: boolean;
+  log?: string;
   quiet: boolean;
   color: boolean;
   'print-every': number;
@@ -13,7 +15,8 @@ export interface OutputFlags {
 
 export const outputOptions = {
   json: { type: 'boolean', default: false, describe: 'Print one JSON object per line on stdout for each report, and a final {"event":"done",...}' },
-  'print-every': { type: 'number', default: 10, describe: 'With --json: a progress line every N iterations' },
+  'print-every': { type: 'number', default: 10, describe: 'With --json or --log: a progress line every N iterations' },
+  log: { type: 'string', describe: 'Also append the JSON lines to this file (charrnn info --log draws them)' },
 } as const;
 
 export interface TrainingSession {
@@ -22,10 +25,19 @@ export interface TrainingSession {
   finish(summary: TrainSummary): void;
 }
 
+function openLog(path: string | undefined): number | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return openSync(path, 'a');
+  } catch (error) {
+    throw new CharrnnError(`--log ${path}: cannot write it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+}
+
 /** Ctrl-C / SIGTERM finish the current step and save; a second signal exits at once (writes are atomic). */
 export function startTrainingSession(flags: OutputFlags): TrainingSession {
   const terminal = createTerminal({ quiet: flags.quiet, color: flags.color });
-  const reporter = new TrainingReporter(terminal, new StdoutWriter(), { json: flags.json, printEvery: Math.max(1, flags['print-every']) });
+  const reporter = new TrainingReporter(terminal, new StdoutWriter(), { json: flags.json, printEvery: Math.max(1, flags['print-every']), logDescriptor: openLog(flags.log) });
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;
   const onSignal = (signal: NodeJS.Signals) => {

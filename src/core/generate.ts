@@ -34,10 +34,12 @@ export class CharGenerator {
     return this.pass.logits;
   }
 
-  /** Samples the next id and feeds it back in. */
-  next(options: SamplingOptions, rng: Rng): number {
+  /** Samples the next id, feeds it back in, and says how likely it was under the sampling distribution. */
+  next(options: SamplingOptions, rng: Rng): { id: number; probability: number } {
     const id = sampleIndex(this.logits, options, rng, this.scratch);
+    // The argmax path leaves no distribution behind; its pick is certain by construction.
+    const probability = options.argmax || options.temperature === 0 ? 1 : this.scratch[id]!;
     this.feed(id);
-    return id;
+    return { id, probability };
   }
 }

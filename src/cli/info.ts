@@ -1,0 +1,109 @@
+/** `charrnn info CHECKPOINT`: model, vocabulary, training progress and a loss curve in the terminal. */
+import * as asciichart from 'asciichart';
+import { readFileSync } from 'node:fs';
+import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
+import { readCheckpoint } from '../checkpoint/io.js';
+import { CharrnnError } from '../errors.js';
+import type { HistoryPoint } from '../train/state.js';
+import { historyFromLog, summarizeCheckpoint, type CheckpointSummary } from '../train/summary.js';
+import { formatCount, formatDuration } from './terminal.js';
+
+interface InfoArgs {
+  checkpoint: string;
+  json: boolean;
+  log?: string;
+  width: number;
+  color: boolean;
+}
+
+const CHART_HEIGHT = 12;
+
+/** Symbols as they would be typed: control characters escaped, the rest as themselves. */
+export function printableVocabulary(vocab: string[]): string {
+  return vocab.map((symbol) => (/[\p{Cc}\p{Z}]/u.test(symbol) && symbol !== ' ' ? JSON.stringify(symbol).slice(1, -1) : symbol)).join(' ');
+}
+
+/** Mean train loss per column and the latest validation loss, both in bits per character. */
+function resample(history: HistoryPoint[], width: number): { train: number[]; val: number[] } {
+  const first = history[0]!.iteration;
+  const last = history[history.length - 1]!.iteration;
+  const columns = Math.max(2, Math.min(width, history.length));
+  const sums = new Array<number>(columns).fill(0);
+  const counts = new Array<number>(columns).fill(0);
+  const val = new Array<number>(columns).fill(NaN);
+  for (const point of history) {
+    const column = last === first ? 0 : Math.min(columns - 1, Math.floor(((point.iteration - first) / (last - first)) * columns));
+    if (Number.isFinite(point.trainLoss)) {
+      sums[column] += point.trainLoss / Math.LN2;
+      counts[column]++;
+    }
+    if (point.valLoss !== undefined) val[column] = point.valLoss / Math.LN2;
+  }
+  const train = sums.map((sum, i) => (counts[i] ? sum / counts[i]! : NaN));
+  // Carry values across empty columns so the lines are continuous.
+  const fill = (series: number[]) => series.map((_, i) => {
+    for (let j = i; j >= 0; j--) if (Number.isFinite(series[j]!)) return series[j]!;
+    return series.find(Number.isFinite) ?? 0;
+  });
+  return { train: fill(train), val: val.some(Number.isFinite) ? fill(val) : [] };
+}
+
+export function renderChart(history: HistoryPoint[], width: number, color: boolean): string {
+  if (history.length < 2) return '';
+  const { train, val } = resample(history, width);
+  const series = val.length ? [train, val] : [train];
+  const colors = color ? [asciichart.blue, asciichart.green] : undefined;
+  const chart = asciichart.plot(series, { height: CHART_HEIGHT, colors, format: (x: number) => x.toFixed(2).padStart(6) });
+  const legend = `bits/char over iterations ${history[0]!.iteration}–${history[history.length - 1]!.iteration}: train${val.length ? ', validation' : ''}` +
+    (color ? '' : val.length ? ' (the lower, later line is usually validation)' : '');
+  return `${chart}\n${legend}`;
+}
+
+function renderText(summary: CheckpointSummary, path: string, width: number, color: boolean): string {
+  const { model, training } = summary;
+  const lines = [
+    `checkpoint  ${path}`,
+    `model       ${model.cell}, ${model.layers} layer${model.layers > 1 ? 's' : ''} × ${model.hidden} hidden, dropout ${model.dropout}`,
+    `parameters  ${summary.parameters.toLocaleString('en-US')}`,
+    `vocabulary  ${summary.vocab.length} symbols: ${printableVocabulary(summary.vocab)}`,
+  ];
+  if (training) {
+    const options = training.options as Record<string, number | string>;
+    lines.push(
+      `training    iteration ${training.iteration}, epoch ${training.epoch.toFixed(2)}, ${formatCount(training.chars)} chars in ${formatDuration(training.seconds)}`,
+      `recipe      ${options.optimizer} lr ${options.learningRate}, batch ${options.batch} × seq ${options.seqLength}, clip ${options.clip}, seed ${options.seed}`,
+      `corpus      ${training.corpus ?? 'stdin'} (${training.corpusChars.toLocaleString('en-US')} characters)`,
+      `validation  last ${training.lastValBpc?.toFixed(3) ?? '-'} bpc, best ${training.bestValBpc?.toFixed(3) ?? '-'} bpc`,
+    );
+  } else lines.push('training    none recorded (a checkpoint for sampling only)');
+  const chart = renderChart(summary.history, width, color);
+  return `${lines.join('\n')}${chart ? `\n\n${chart}` : ''}\n`;
+}
+
+export const infoCommand: CommandModule<object, InfoArgs> = {
+  command: 'info <checkpoint>',
+  describe: 'Describe a checkpoint: model, vocabulary, training progress, loss curve',
+  builder: (yargs: Argv) =>
+    yargs
+      .positional('checkpoint', { type: 'string', describe: 'A checkpoint file', demandOption: true })
+      .option('json', { type: 'boolean', default: false, describe: 'Print everything as one JSON object' })
+      .option('log', { type: 'string', describe: 'Draw the curve from a --log file of the run instead of the checkpoint history' })
+      .option('width', { type: 'number', default: 72, describe: 'Chart width in columns' })
+      .example('$0 info checkpoints/moby-dick.json', 'summary and loss curve') as unknown as Argv<InfoArgs>,
+  handler: (argv: ArgumentsCamelCase<InfoArgs>) => {
+    const checkpoint = readCheckpoint(argv.checkpoint);
+    const summary = summarizeCheckpoint(checkpoint, argv.checkpoint);
+    if (argv.log !== undefined) {
+      let text: string;
+      try {
+        text = readFileSync(argv.log, 'utf8');
+      } catch (error) {
+        throw new CharrnnError(`--log ${argv.log}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+      }
+      summary.history = historyFromLog(text);
+    }
+    if (!(Number.isInteger(argv.width) && argv.width >= 10 && argv.width <= 1000)) throw new CharrnnError(`--width ${argv.width} is invalid: expected 10 to 1000 columns`, 2);
+    const color = argv.color && Boolean(process.stdout.isTTY) && process.env.NO_COLOR === undefined && !process.env.CI;
+    process.stdout.write(argv.json ? `${JSON.stringify(summary)}\n` : renderText(summary, argv.checkpoint, argv.width, color));
+  },
+};
