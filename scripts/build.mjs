@@ -1,6 +1,9 @@
-// Bundles the CLI and the library into dist/ with esbuild (one file each, so bin/charrnn needs nothing else).
+// Bundles the CLI and the library into dist/ with esbuild (one file each, dependencies included, so the
+// package needs nothing at run time), and writes the library's type declarations to dist/types/.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import './build-wasm.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -19,3 +22,8 @@ const common = {
 
 await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' });
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
+
+rmSync('dist/types', { recursive: true, force: true });
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+const declarations = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.types.json'], { stdio: 'inherit' });
+if (declarations.status !== 0) process.exit(declarations.status ?? 1);

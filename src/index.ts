@@ -123,6 +123,9 @@ function recordedCorpus(state: TrainingState, checkpointPath: string): Corpus {
   return readCorpus(state.corpus.path, state.options.encoding ?? 'utf8');
 }
 
+/** Characters stream() generates between turns of the event loop. */
+const STREAM_TURN_CHARS = 256;
+
 /** A loaded model, ready to sample and evaluate. */
 export class LoadedModel {
   readonly vocab: Vocab;
@@ -172,6 +175,18 @@ export class LoadedModel {
         tail = (tail + char).slice(-stop.length);
         if (tail === stop) return;
       }
+    }
+  }
+
+  /**
+   * The characters of generate() as an async iterable that lets the event loop run every few hundred
+   * characters, so an endless stream in a server or UI does not starve timers and I/O.
+   */
+  async *stream(options: SampleOptions): AsyncGenerator<GeneratedChar, void, undefined> {
+    let produced = 0;
+    for (const generated of this.generate(options)) {
+      yield generated;
+      if (++produced % STREAM_TURN_CHARS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 

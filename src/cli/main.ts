@@ -94,6 +94,7 @@ async function main(): Promise<void> {
     .command(resumeCommand)
     .command(evalCommand)
     .command(infoCommand)
+    .completion('completion', 'Print a bash/zsh completion script (charrnn completion >> ~/.bashrc)')
     .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'No progress or messages on stderr (errors still shown)' })
     .option('color', { type: 'boolean', default: true, describe: 'Colour and progress bars on a terminal (--no-color turns them off)' })
     .demandCommand(1, 'name a command: train, sample, resume, eval or info (charrnn --help lists them)')
