@@ -30,7 +30,7 @@ describe('info', () => {
     expect(result.stdout).toMatch(/training\s+iteration 60, epoch/);
     expect(result.stdout).toMatch(/validation\s+last \d\.\d{3} bpc, best \d\.\d{3} bpc/);
     expect(result.stdout).toMatch(/┤/);
-    expect(result.stdout).toMatch(/bits\/char over iterations 10–60: train, validation/);
+    expect(result.stdout).toMatch(/bits\/char over iterations 10–60: train, and validation where it leaves the train line/);
   });
 
   it('prints JSON with --json and reads a --log file', () => {

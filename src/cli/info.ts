@@ -39,23 +39,28 @@ function resample(history: HistoryPoint[], width: number): { train: number[]; va
     }
     if (point.valLoss !== undefined) val[column] = point.valLoss / Math.LN2;
   }
-  const train = sums.map((sum, i) => (counts[i] ? sum / counts[i]! : NaN));
-  // Carry values across empty columns so the lines are continuous.
-  const fill = (series: number[]) => series.map((_, i) => {
-    for (let j = i; j >= 0; j--) if (Number.isFinite(series[j]!)) return series[j]!;
-    return series.find(Number.isFinite) ?? 0;
-  });
-  return { train: fill(train), val: val.some(Number.isFinite) ? fill(val) : [] };
+  const means = carryForward(sums.map((sum, i) => (counts[i] ? sum / counts[i]! : NaN)));
+  const train = means.map((value) => (Number.isFinite(value) ? value : (means.find(Number.isFinite) ?? 0)));
+  // Before the first evaluation the validation line lies on the train line, which is drawn over it.
+  const lastVal = carryForward(val);
+  return { train, val: val.some(Number.isFinite) ? lastVal.map((value, i) => (Number.isFinite(value) ? value : train[i]!)) : [] };
+}
+
+/** Fills each gap with the last value before it; a leading gap stays NaN. */
+function carryForward(series: number[]): number[] {
+  let last = NaN;
+  return series.map((value) => (last = Number.isFinite(value) ? value : last));
 }
 
 export function renderChart(history: HistoryPoint[], width: number, color: boolean): string {
   if (history.length < 2) return '';
   const { train, val } = resample(history, width);
-  const series = val.length ? [train, val] : [train];
-  const colors = color ? [asciichart.blue, asciichart.green] : undefined;
+  // Validation first, so that where the two coincide the train line is the one seen.
+  const series = val.length ? [val, train] : [train];
+  const colors = color ? (val.length ? [asciichart.green, asciichart.blue] : [asciichart.blue]) : undefined;
   const chart = asciichart.plot(series, { height: CHART_HEIGHT, colors, format: (x: number) => x.toFixed(2).padStart(6) });
-  const legend = `bits/char over iterations ${history[0]!.iteration}–${history[history.length - 1]!.iteration}: train${val.length ? ', validation' : ''}` +
-    (color ? '' : val.length ? ' (the lower, later line is usually validation)' : '');
+  const legend = `bits/char over iterations ${history[0]!.iteration}–${history[history.length - 1]!.iteration}: ` +
+    (!val.length ? 'train' : color ? `${asciichart.blue}train${asciichart.reset}, ${asciichart.green}validation${asciichart.reset}` : 'train, and validation where it leaves the train line (from its first evaluation)');
   return `${chart}\n${legend}`;
 }
 
