@@ -118,3 +118,13 @@ describe.skipIf(!mounted)('a full or read-only disk', () => {
     }
   });
 });
+
+describe('worker threads', () => {
+  it('stay in step over many tiny steps (a lost wake-up once hung training within seconds)', () => {
+    const result = spawnSync(process.execPath, [BIN, 'train', 'text.txt', '--hidden', '8', '--layers', '1', '--seq', '4', '--batch', '2', '--iters', '20000',
+      '--eval-every', '0', '--save-every', '0', '--threads', '2', '-q', '-o', 'steps.json'], { cwd: dir, encoding: 'utf8', env: ENV, timeout: 60_000, killSignal: 'SIGKILL' });
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(0);
+    expect(readCheckpoint(join(dir, 'steps.json')).training!.iteration).toBe(20000);
+  }, 70_000);
+});

@@ -107,7 +107,11 @@ export class RemoteShard implements Shard {
 
   /** Waits for the request begun last; returns the shard's loss contribution. */
   finish(): number {
-    while (Atomics.load(this.control, DONE) !== this.requests) Atomics.wait(this.control, DONE, Atomics.load(this.control, DONE));
+    // Sleep only while DONE still holds the value just seen: reading it afresh for the wait could see
+    // the worker's final store, whose notify has already gone, and sleep forever.
+    for (let done = Atomics.load(this.control, DONE); done !== this.requests; done = Atomics.load(this.control, DONE)) {
+      Atomics.wait(this.control, DONE, done);
+    }
     if (this.control[FAILED]) throw new Error('a training worker thread failed');
     return this.floats[LOSS]!;
   }
