@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Training speed of charrnn on a shipped corpus, one JSON line per config; with --compare, the PyTorch
 // and numpy reference trainers run in the same session and the ratios are printed (best of --runs each).
+// After the lstm-2x128 config, sampling speed from the model it trained, to a pipe (start-up included).
 //
 //   npm run bench -- [--seconds 20] [--runs 3] [--compare] [--only lstm-2x128,...] [--corpus FILE] [--kernel auto|js|wasm] [--threads N]
 import { spawnSync } from 'node:child_process';
@@ -46,6 +47,17 @@ function runCharrnn(config, outDir) {
   if (result.status !== 0 || !done) throw new Error(`charrnn ${config.name} failed: ${result.stderr}`);
   const start = result.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((event) => event.event === 'start');
   return { chars_per_s: done.chars_per_s, train_loss: done.train_loss, kernel: start?.kernel, threads: start?.threads ?? 1 };
+}
+
+const SAMPLE_CHARS = 300_000;
+
+function runSampling(checkpoint) {
+  const started = process.hrtime.bigint();
+  const result = spawnSync(process.execPath, [join(root, 'bin', 'charrnn'), 'sample', '-c', checkpoint, '--length', String(SAMPLE_CHARS), '--seed', '1', '--kernel', flags.kernel],
+    { encoding: 'utf8', maxBuffer: 64 * SAMPLE_CHARS });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  if (result.status !== 0) throw new Error(`charrnn sample failed: ${result.stderr}`);
+  return { chars_per_s: [...result.stdout].length / seconds };
 }
 
 function python() {
@@ -99,6 +111,10 @@ try {
       }
     }
     console.log(JSON.stringify(line));
+    if (config.name === 'lstm-2x128') {
+      const samples = Array.from({ length: runs }, () => runSampling(join(outDir, `${config.name}.json`)));
+      console.log(JSON.stringify({ config: 'sample-lstm-2x128', impl: 'charrnn', chars_per_s: Math.round(best(samples).chars_per_s), chars: SAMPLE_CHARS, runs, all: samples.map((r) => Math.round(r.chars_per_s)) }));
+    }
   }
 } finally {
   rmSync(outDir, { recursive: true, force: true });

@@ -81,7 +81,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .option('prime-file', { type: 'string', describe: 'Read the prime text from a file (- for stdin)' })
       .option('stop', { type: 'string', describe: 'End a sample once this text is generated (e.g. $\'\\n\\n\' for a blank line)' })
       .option('samples', { alias: 'n', type: 'number', default: 1, describe: 'How many samples, each from a fresh start' })
-      .option('delimiter', { type: 'string', default: '\n', describe: 'Printed after each sample' })
+      .option('delimiter', { type: 'string', default: '\n', defaultDescription: 'a newline', describe: 'Printed after each sample' })
       .option('seed', { type: 'number', describe: 'Random seed', defaultDescription: 'random' })
       .option('argmax', { type: 'boolean', default: false, describe: 'Always take the most likely character' })
       .option('top-k', { type: 'number', describe: 'Sample only from the k most likely characters' })
