@@ -83,3 +83,21 @@ describe('sample extras', () => {
     expect(argmax.chars.every((entry: { p: number }) => entry.p === 1)).toBe(true);
   });
 });
+
+describe('shell completion', () => {
+  it('prints a bash completion script and completes commands and flags', () => {
+    const script = run(['completion']);
+    expect(script.status).toBe(0);
+    expect(script.stdout).toContain('complete -o bashdefault -o default -F _charrnn_yargs_completions charrnn');
+    const commands = run(['--get-yargs-completions', 'charrnn', '']).stdout.split('\n');
+    expect(commands).toEqual(expect.arrayContaining(['train', 'sample', 'resume', 'eval', 'info']));
+    const flags = run(['--get-yargs-completions', 'charrnn', 'train', '--hid']).stdout.split('\n');
+    expect(flags).toContain('--hidden');
+  });
+
+  it('takes text flags that start with a dash as values', () => {
+    const result = run(['sample', '-c', 'story.json', '--length', '10', '-n', '2', '--delimiter', '--\n', '--seed', '1']);
+    expect(result.status).toBe(0);
+    expect(result.stdout.split('--\n')).toHaveLength(3);
+  });
+});
