@@ -1,6 +1,7 @@
 /** What train and resume share: signals, rendering, and the closing line. */
 import type { TrainEvent, TrainSummary } from '../train/trainer.js';
-import { openSync } from 'node:fs';
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { CharrnnError, EXIT } from '../errors.js';
 import { TrainingReporter } from './progress.js';
 import { StdoutWriter, createTerminal, formatCount, formatDuration } from './terminal.js';
@@ -28,6 +29,7 @@ export interface TrainingSession {
 function openLog(path: string | undefined): number | undefined {
   if (path === undefined) return undefined;
   try {
+    mkdirSync(dirname(path), { recursive: true });
     return openSync(path, 'a');
   } catch (error) {
     throw new CharrnnError(`--log ${path}: cannot write it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
