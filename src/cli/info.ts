@@ -6,7 +6,7 @@ import { readCheckpoint } from '../checkpoint/io.js';
 import { CharrnnError } from '../errors.js';
 import type { HistoryPoint } from '../train/state.js';
 import { historyFromLog, summarizeCheckpoint, type CheckpointSummary } from '../train/summary.js';
-import { formatCount, formatDuration } from './terminal.js';
+import { colorAllowed, formatCount, formatDuration } from './terminal.js';
 
 interface InfoArgs {
   checkpoint: string;
@@ -108,7 +108,7 @@ export const infoCommand: CommandModule<object, InfoArgs> = {
       summary.history = historyFromLog(text);
     }
     if (!(Number.isInteger(argv.width) && argv.width >= 10 && argv.width <= 1000)) throw new CharrnnError(`--width ${argv.width} is invalid: expected 10 to 1000 columns`, 2);
-    const color = argv.color && Boolean(process.stdout.isTTY) && process.env.NO_COLOR === undefined && !process.env.CI;
+    const color = colorAllowed(process.stdout, argv.color);
     process.stdout.write(argv.json ? `${JSON.stringify(summary)}\n` : renderText(summary, argv.checkpoint, argv.width, color));
   },
 };

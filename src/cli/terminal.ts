@@ -17,9 +17,13 @@ export interface Terminal {
   warn(line: string): void;
 }
 
+/** Colour may be used on `stream`: it is a terminal, --no-color was not given, and neither NO_COLOR nor CI is set. */
+export function colorAllowed(stream: NodeJS.WriteStream, color: boolean): boolean {
+  return Boolean(stream.isTTY) && color && process.env.NO_COLOR === undefined && !process.env.CI;
+}
+
 export function createTerminal(options: TerminalOptions): Terminal {
-  const env = process.env;
-  const fancy = Boolean(process.stderr.isTTY) && options.color && !options.quiet && env.NO_COLOR === undefined && !env.CI;
+  const fancy = colorAllowed(process.stderr, options.color) && !options.quiet;
   const paint = new Chalk({ level: fancy ? 1 : 0 });
   return {
     fancy,
