@@ -1,0 +1,156 @@
+/**
+ * Golden checksums: what the built binary computes, pinned bit for bit, so a refactor can prove it
+ * moved nothing. Each case trains a small model and hashes the weights, the optimizer buffers and the
+ * carried state of its checkpoint (not the options or timings, which may gain fields). A seeded sample
+ * and an eval value are pinned the same way. Where a change has to alter the arithmetic (a reduction
+ * order, say), re-pin with GOLDEN_PRINT=1 and say why in the commit.
+ *
+ * WebAssembly results depend on whether the CPU fuses relaxed-SIMD multiply-adds, so those pins are
+ * kept per kernel variant and checked only where the same variant runs; the plain-JS pins hold anywhere.
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
+const TEXT = `Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse,
+and nothing particular to interest me on shore, I thought I would sail about a little and see the watery part
+of the world. It is a way I have of driving off the spleen and regulating the circulation.
+`.repeat(6);
+const SMALL = ['--hidden', '16', '--layers', '2', '--seq', '12', '--batch', '6', '--iters', '24', '--seed', '7'];
+
+interface GoldenCase {
+  name: string;
+  args: string[];
+}
+
+const CASES: GoldenCase[] = [
+  { name: 'lstm 1 thread', args: ['--model', 'lstm', '--threads', '1'] },
+  { name: 'lstm 2 threads', args: ['--model', 'lstm', '--threads', '2'] },
+  { name: 'gru 1 thread', args: ['--model', 'gru', '--threads', '1'] },
+  { name: 'gru 2 threads', args: ['--model', 'gru', '--threads', '2'] },
+  { name: 'rnn 1 thread', args: ['--model', 'rnn', '--threads', '1'] },
+  { name: 'rnn 2 threads', args: ['--model', 'rnn', '--threads', '2'] },
+  { name: 'lstm dropout 2 threads', args: ['--model', 'lstm', '--layers', '3', '--dropout', '0.3', '--threads', '2'] },
+  { name: 'gru dropout 1 thread', args: ['--model', 'gru', '--dropout', '0.25', '--threads', '1'] },
+  { name: 'sgd', args: ['--optim', 'sgd', '--lr', '0.5', '--momentum', '0.8'] },
+  { name: 'adagrad', args: ['--optim', 'adagrad', '--lr', '0.05'] },
+  { name: 'rmsprop', args: ['--optim', 'rmsprop', '--lr', '0.003', '--clip', '1'] },
+  { name: 'adam lr decay', args: ['--optim', 'adam', '--lr-decay', '0.5', '--lr-decay-every', '1', '--clip-value', '0.1'] },
+  { name: 'min-char-rnn preset', args: ['--preset', 'min-char-rnn', '--hidden', '20', '--iters', '40'] },
+];
+
+/** Pins by kernel variant (the `kernel` of the start event), then case name. */
+const GOLDEN: Record<string, Record<string, string>> = {
+  js: {
+    'lstm 1 thread': 'a75e997cabd1f54e46ba2679',
+    'gru 1 thread': '800597cbc3d3c6e96824237d',
+    'rnn 1 thread': '59789aab95cdda2c1b9689eb',
+    'gru dropout 1 thread': 'c31f6aa2c29390cbdd0922c0',
+  },
+  'wasm-relaxed-simd': {
+    'lstm 1 thread': '72dfcf6e8ef27573bedf0deb',
+    'lstm 2 threads': '72dfcf6e8ef27573bedf0deb',
+    'gru 1 thread': '3adc07f98b43df445daec704',
+    'gru 2 threads': '3adc07f98b43df445daec704',
+    'rnn 1 thread': '98c0838a1fb447f0b992656f',
+    'rnn 2 threads': '98c0838a1fb447f0b992656f',
+    'lstm dropout 2 threads': '4ea8ff10835c95b953050d04',
+    'gru dropout 1 thread': '82f5be78cd94c98c4b288594',
+    sgd: 'ddae3613d4afd67b2025b870',
+    adagrad: '96ea56e8fae25a917e7acb4e',
+    rmsprop: 'bf7ba6f308245c2c9e70c156',
+    'adam lr decay': '704c7066f0ab0e37c7b4d0b8',
+    'min-char-rnn preset': 'e845932207c01ff1243e8dce',
+    sample: 'fbffe0fa8904210ad1fc5960',
+    'top-k samples': 'f4448c961603c4c7428f2ce3',
+    eval: '{"chars":1823,"loss":3.2253245946730007,"bpc":4.653159797991944}',
+  },
+};
+
+let dir: string;
+let kernelName = '';
+
+function charrnn(args: string[]): { stdout: string; stderr: string; status: number | null } {
+  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  return { stdout: result.stdout, stderr: result.stderr, status: result.status };
+}
+
+function digest(...parts: unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 24);
+}
+
+/** Hashes what the arithmetic produced: tensors, optimizer buffers and step, RNG, carried state, position. */
+function checkpointDigest(path: string): string {
+  const checkpoint = JSON.parse(readFileSync(path, 'utf8'));
+  const training = checkpoint.training;
+  return digest(
+    checkpoint.vocab,
+    checkpoint.tensors,
+    training.optimizer,
+    training.rng,
+    training.carried,
+    training.iteration,
+    training.epoch,
+    training.chunk,
+  );
+}
+
+function trainCase(kernel: string, golden: GoldenCase): string {
+  const output = join(dir, `${kernel}-${golden.name.replaceAll(' ', '-')}.json`);
+  const result = charrnn(['train', 'corpus.txt', ...SMALL, ...golden.args, '--kernel', kernel, '-o', output, '--json', '-q']);
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  const start = JSON.parse(result.stdout.split('\n')[0]!);
+  if (kernel === 'auto') kernelName = start.kernel;
+  return checkpointDigest(output);
+}
+
+function check(variant: string, name: string, actual: string): void {
+  if (process.env.GOLDEN_PRINT) {
+    console.log(`GOLDEN ${variant} | ${name} | ${actual}`);
+    return;
+  }
+  const pinned = GOLDEN[variant]?.[name];
+  if (pinned === undefined) {
+    console.warn(`no golden pin for ${variant} / ${name}; not checked on this machine`);
+    return;
+  }
+  expect(actual, `${variant} / ${name}`).toBe(pinned);
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'charrnn-golden-'));
+  writeFileSync(join(dir, 'corpus.txt'), TEXT);
+});
+
+describe('golden checksums (the arithmetic does not move)', () => {
+  for (const kernel of ['js', 'auto']) {
+    describe(`--kernel ${kernel}`, () => {
+      for (const golden of CASES) {
+        // The plain-JS reference is slow: it pins three cells, the optimizers are pinned on wasm.
+        if (kernel === 'js' && !/1 thread/.test(golden.name)) continue;
+        it(golden.name, () => {
+          const actual = trainCase(kernel, golden);
+          check(kernel === 'js' ? 'js' : kernelName, golden.name, actual);
+        });
+      }
+    });
+  }
+
+  it('a seeded sample and an eval value', () => {
+    const model = join(dir, 'auto-lstm-1-thread.json');
+    const sample = charrnn(['sample', '-c', model, '--seed', '11', '--temp', '0.9', '--length', '300']);
+    expect(sample.status).toBe(0);
+    const topK = charrnn(['sample', '-c', model, '--seed', '5', '--top-k', '4', '-n', '3', '--length', '40']);
+    expect(topK.status).toBe(0);
+    const evaluated = charrnn(['eval', 'corpus.txt', '-c', model, '--json']);
+    expect(evaluated.status).toBe(0);
+    check(kernelName, 'sample', digest(sample.stdout));
+    check(kernelName, 'top-k samples', digest(topK.stdout));
+    check(kernelName, 'eval', evaluated.stdout.trim());
+  });
+});
