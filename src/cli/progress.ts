@@ -79,8 +79,8 @@ export class TrainingReporter {
     const target = event.targetIterations;
     const untilTarget = target === null ? null : ((target - event.iteration) * charsPerIteration) / charsPerSecond;
     const untilLimit = timeLimitSeconds === null ? null : timeLimitSeconds - event.elapsedSeconds;
-    const etaSeconds = untilTarget === null ? untilLimit : untilLimit === null ? untilTarget : Math.min(untilTarget, untilLimit);
-    return { charsPerSecond, etaSeconds };
+    if (untilTarget === null || untilLimit === null) return { charsPerSecond, etaSeconds: untilTarget ?? untilLimit };
+    return { charsPerSecond, etaSeconds: Math.min(untilTarget, untilLimit) };
   }
 
   private progress(event: ProgressEvent): void {

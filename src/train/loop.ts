@@ -72,7 +72,7 @@ export async function trainLoop(training: Training): Promise<TrainSummary> {
     if (position.epoch !== run.epoch) shards.resetState(); // each epoch starts from a zero hidden state
     batcher.fillChunk(position.chunk, inputs, targets);
     shards.fill(inputs, targets);
-    const dropoutSeeds = options.dropout > 0 ? Array.from({ length: shards.shardCount }, () => learner.rng.nextUint32()) : null;
+    const dropoutSeeds = options.dropout > 0 ? drawSeeds(learner.rng, shards.shardCount) : null;
     const loss = shards.run(dropoutSeeds);
     // Clip to a global norm (whose value also shows divergence), then each element.
     const gradients = shards.gradients();
@@ -83,10 +83,8 @@ export async function trainLoop(training: Training): Promise<TrainSummary> {
     learner.optimizer.step(model.parameters(), gradients, learningRate);
     run.completeIteration(position, loss, charsPerIteration);
     // Report.
-    emit({
-      event: 'progress', iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch(), trainLoss: loss,
-      learningRate, elapsedSeconds: clock.seconds(),
-    });
+    const at = { iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch() };
+    emit({ event: 'progress', ...at, trainLoss: loss, learningRate, elapsedSeconds: clock.seconds() });
     await nextTurn();
   }
   const seconds = clock.seconds();
@@ -110,6 +108,9 @@ class Stopwatch {
     return (performance.now() - this.started) / 1000;
   }
 }
+
+/** One dropout seed per shard. */
+const drawSeeds = (rng: Rng, count: number): number[] => Array.from({ length: count }, () => rng.nextUint32());
 
 /** Lets signals and I/O through between iterations. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -163,7 +164,9 @@ function assembleCheckpoint(training: Training, secondsThisRun: number): Checkpo
   return {
     model: model.config,
     vocab: training.vocab.symbols,
-    tensors: Object.fromEntries(tensorSpecs(model.config).map(({ name, shape }) => [name, { shape, data: model.tensors.get(name)! }])),
+    tensors: Object.fromEntries(
+      tensorSpecs(model.config).map(({ name, shape }) => [name, { shape, data: model.tensors.get(name)! }]),
+    ),
     training: encodeTrainingState(trainingSection),
   };
 }

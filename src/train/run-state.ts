@@ -65,8 +65,8 @@ export class RunState {
   }
 
   static fresh(options: TrainOptions, corpus: CorpusIdentity, chunksPerEpoch: number): RunState {
-    const start = { iteration: 0, epoch: 0, chunk: 0, charsTrained: 0, elapsedSeconds: 0, history: [], bestValLoss: null, lastValLoss: null };
-    return new RunState(options, corpus, chunksPerEpoch, start);
+    const start = { iteration: 0, epoch: 0, chunk: 0, charsTrained: 0, elapsedSeconds: 0, history: [] };
+    return new RunState(options, corpus, chunksPerEpoch, { ...start, bestValLoss: null, lastValLoss: null });
   }
 
   /** Continues a saved run; `options` are its saved options with the changes resume allows. */
@@ -81,7 +81,8 @@ export class RunState {
 
   /** The next iteration's chunk: the next of this epoch, or the first of the next epoch. */
   nextChunk(): ChunkPosition {
-    return this.chunk >= this.chunksPerEpoch ? { epoch: this.epoch + 1, chunk: 0 } : { epoch: this.epoch, chunk: this.chunk };
+    if (this.chunk >= this.chunksPerEpoch) return { epoch: this.epoch + 1, chunk: 0 };
+    return { epoch: this.epoch, chunk: this.chunk };
   }
 
   /** Records an iteration done on the chunk at `position`. */
@@ -175,13 +176,12 @@ const parameterSizes = (model: CharModel): number[] => model.parameters().map((t
 function checkCarriedFits(carried: LayerState[], options: TrainOptions): void {
   const { layers, batch, hidden, cell } = options;
   const size = batch * hidden;
-  const fits =
-    carried.length === layers &&
-    carried.every((layer) => layer.h.length === size && (cell === 'lstm' ? layer.c?.length === size : layer.c === undefined));
-  if (!fits) {
+  const layerFits = (layer: LayerState) =>
+    layer.h.length === size && (cell === 'lstm' ? layer.c?.length === size : layer.c === undefined);
+  if (carried.length !== layers || !carried.every(layerFits)) {
     throw new CharrnnError(
-      `the checkpoint's carried hidden state does not match its model (${layers} layers of --batch ${batch} × --hidden ${hidden}); ` +
-        'the file is damaged',
+      `the checkpoint's carried hidden state does not match its model ` +
+        `(${layers} layers of --batch ${batch} × --hidden ${hidden}); the file is damaged`,
     );
   }
 }

@@ -55,7 +55,11 @@ export async function train(request: TrainRequest, options: TrainOptions): Promi
 }
 
 /** Continues a run exactly where its checkpoint left it (weights, optimizer, RNG, data position, hidden state). */
-export async function resume(request: TrainRequest, state: TrainingState, tensors: Record<string, Float32Array>): Promise<TrainSummary> {
+export async function resume(
+  request: TrainRequest,
+  state: TrainingState,
+  tensors: Record<string, Float32Array>,
+): Promise<TrainSummary> {
   // Checkpoints from before --val-size validate with its default.
   const options = { ...state.options, valChars: state.options.valChars ?? DEFAULT_TRAIN_OPTIONS.valChars };
   return setUpAndTrain(request, options, { state, tensors });
@@ -66,10 +70,15 @@ export function bestPath(output: string): string {
 }
 
 export function modelConfigOf(options: TrainOptions, vocabSize: number): ModelConfig {
-  return { cell: options.cell, layers: options.layers, hidden: options.hidden, vocab: vocabSize, dropout: options.dropout };
+  const { cell, layers, hidden, dropout } = options;
+  return { cell, layers, hidden, vocab: vocabSize, dropout };
 }
 
-async function setUpAndTrain(request: TrainRequest, options: TrainOptions, saved: SavedRun | null): Promise<TrainSummary> {
+async function setUpAndTrain(
+  request: TrainRequest,
+  options: TrainOptions,
+  saved: SavedRun | null,
+): Promise<TrainSummary> {
   validateTrainOptions(options);
   const config = modelConfigOf(options, request.data.vocab.size);
   checkSize(options, config);
@@ -81,7 +90,8 @@ async function setUpAndTrain(request: TrainRequest, options: TrainOptions, saved
   const target = targetIterations(options, batcher.chunksPerEpoch);
   if (target !== null && run.iteration >= target) {
     throw new CharrnnError(
-      `the run is already at iteration ${run.iteration} of ${target}; pass a larger --iters (or --epochs) to train further`,
+      `the run is already at iteration ${run.iteration} of ${target}; ` +
+        'pass a larger --iters (or --epochs) to train further',
       2,
     );
   }
@@ -101,10 +111,11 @@ async function setUpAndTrain(request: TrainRequest, options: TrainOptions, saved
       resumed: saved !== null, kernel: request.kernels.name, threads: shards.threads,
     };
     emit(start);
+    const evaluator = new Evaluator(model, options.batch, options.seqLength);
     return await trainLoop({
-      options, model, shards, learner, batcher, validationIds, evaluator: new Evaluator(model, options.batch, options.seqLength),
-      generator, vocab: request.data.vocab, run, targetIterations: target, output: request.output,
-      bestOutput: bestPath(request.output), timeLimitSeconds: request.timeLimitSeconds || null, signal: request.signal, emit,
+      options, model, shards, learner, batcher, validationIds, evaluator, generator, vocab: request.data.vocab, run,
+      targetIterations: target, output: request.output, bestOutput: bestPath(request.output),
+      timeLimitSeconds: request.timeLimitSeconds || null, signal: request.signal, emit,
     });
   } finally {
     shards.close();
@@ -115,7 +126,8 @@ async function setUpAndTrain(request: TrainRequest, options: TrainOptions, saved
 function checkSize(options: TrainOptions, config: ModelConfig): void {
   const parameters = parameterCount(config);
   const gates = config.cell === 'lstm' ? 4 : config.cell === 'gru' ? 3 : 1;
-  const passFloats = options.batch * options.seqLength * (config.layers * config.hidden * (3 * gates + 4) + 2 * config.vocab);
+  const floatsPerChar = config.layers * config.hidden * (3 * gates + 4) + 2 * config.vocab;
+  const passFloats = options.batch * options.seqLength * floatsPerChar;
   if (parameters > LIMITS.parameters) {
     throw new CharrnnError(
       `a model of ${parameters.toLocaleString('en-US')} parameters is too large ` +
@@ -132,11 +144,15 @@ function checkSize(options: TrainOptions, config: ModelConfig): void {
   }
 }
 
-/**
- * The training streams, the held-out text (the corpus's last --val-frac), and the slice of it each
- * validation covers: its first `valChars` characters (all with 0), the same every time so values compare.
- */
-function cutData(ids: TokenIds, options: TrainOptions): { batcher: StreamBatcher; heldOut: TokenIds; validationIds: TokenIds } {
+interface RunData {
+  batcher: StreamBatcher;
+  /** The corpus's last --val-frac, never trained on. */
+  heldOut: TokenIds;
+  /** What each validation covers: the first `valChars` of the held-out text (all with 0), the same every time. */
+  validationIds: TokenIds;
+}
+
+function cutData(ids: TokenIds, options: TrainOptions): RunData {
   const { train, val: heldOut } = splitTrainVal(ids, options.valFrac);
   const batcher = new StreamBatcher(train, options.batch, options.seqLength);
   const validationIds = options.valChars > 0 ? heldOut.subarray(0, options.valChars) : heldOut;
