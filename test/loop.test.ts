@@ -87,7 +87,7 @@ describe('the training loop', () => {
 
   it('gives the display what it needs for chars/s and ETA, and leaves the arithmetic to it', () => {
     const json = ['--json', '--print-every', '1', '-q'];
-    const trained = charrnn(['train', 'harbour.txt', ...TINY, '--iters', '3', '--time', '600', ...json, '-o', 'f.json']);
+    const trained = charrnn(['train', 'harbour.txt', ...TINY, '--iters', '3', '--time', '600', ...json]);
     expect(trained.status).toBe(0);
     const [start, progress] = eventsOf(trained.stdout);
     expect(start).toMatchObject({ event: 'start', iteration: 0, targetIterations: 3, resumed: false });
@@ -119,7 +119,8 @@ describe('validation', () => {
   async function validate(valChars: number): Promise<{ start: TrainEvent; evals: number[]; output: string }> {
     const output = join(dir, `val-${valChars}.json`);
     const events: TrainEvent[] = [];
-    const options = { hidden: 12, layers: 1, seqLength: 10, batch: 1, valFrac: 0.5, valChars, iterations: 9, evalEvery: 3 };
+    const model = { hidden: 12, layers: 1, seqLength: 10, batch: 1 };
+    const options = { ...model, valFrac: 0.5, valChars, iterations: 9, evalEvery: 3 };
     const onEvent = (event: TrainEvent) => events.push(event);
     await trainModel({ text: TEXT, source: 'harbour.txt' }, options, { output, threads: 1, onEvent });
     const evals = events.flatMap((event) => (event.event === 'eval' ? [event.valLoss] : []));
