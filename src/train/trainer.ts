@@ -20,8 +20,6 @@ import { DEFAULT_TRAIN_OPTIONS, LIMITS, validateTrainOptions, type TrainOptions 
 import { restoreLearner, RunState, startLearner } from './run-state.js';
 import type { CorpusIdentity, TrainingState } from './state.js';
 
-export type { StopReason, TrainEvent, TrainSummary } from './events.js';
-
 export interface TrainData {
   vocab: Vocab;
   ids: TokenIds;
@@ -43,9 +41,9 @@ export interface TrainRequest {
   signal?: AbortSignal;
 }
 
-/** A checkpoint's run to continue. */
+/** A checkpoint's run to continue: its `training` section and its weights. */
 interface SavedRun {
-  state: TrainingState;
+  training: TrainingState;
   tensors: Record<string, Float32Array>;
 }
 
@@ -57,12 +55,12 @@ export async function train(request: TrainRequest, options: TrainOptions): Promi
 /** Continues a run exactly where its checkpoint left it (weights, optimizer, RNG, data position, hidden state). */
 export async function resume(
   request: TrainRequest,
-  state: TrainingState,
+  training: TrainingState,
   tensors: Record<string, Float32Array>,
 ): Promise<TrainSummary> {
   // Checkpoints from before --val-size validate with its default.
-  const options = { ...state.options, valChars: state.options.valChars ?? DEFAULT_TRAIN_OPTIONS.valChars };
-  return setUpAndTrain(request, options, { state, tensors });
+  const options = { ...training.options, valChars: training.options.valChars ?? DEFAULT_TRAIN_OPTIONS.valChars };
+  return setUpAndTrain(request, options, { training, tensors });
 }
 
 export function bestPath(output: string): string {
@@ -85,7 +83,7 @@ async function setUpAndTrain(
   // A too-short corpus or a run already at its target fails before any thread starts.
   const { batcher, heldOut, validationIds } = cutData(request.data.ids, options);
   const run = saved
-    ? RunState.resumed(saved.state, options, batcher.chunksPerEpoch)
+    ? RunState.resumed(saved.training, options, batcher.chunksPerEpoch)
     : RunState.fresh(options, request.data.corpus, batcher.chunksPerEpoch);
   const target = targetIterations(options, batcher.chunksPerEpoch);
   if (target !== null && run.iteration >= target) {
@@ -101,7 +99,7 @@ async function setUpAndTrain(
   const shards = await startShards(model, options, request.threads);
   try {
     const generator = new CharGenerator(model);
-    const learner = saved ? restoreLearner(model, shards, saved.state, saved.tensors) : startLearner(model, options);
+    const learner = saved ? restoreLearner(model, shards, saved.training, saved.tensors) : startLearner(model, options);
     const emit = request.onEvent ?? (() => {});
     const start: StartEvent = {
       event: 'start', iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch(),
