@@ -21,7 +21,7 @@ import type { Learner, RunState } from './run-state.js';
 import { encodeTrainingState } from './state.js';
 
 /** Everything the loop works with, built by trainer.ts. */
-export interface Training {
+export interface TrainingSetup {
   options: TrainOptions;
   model: CharModel;
   /** Forward and backward over fixed shards of the batch, on worker threads. */
@@ -47,8 +47,8 @@ export interface Training {
 const SAMPLE_LENGTH = 200;
 
 /** Trains until the target iteration, the time limit or the signal; validates and saves at the end. */
-export async function trainLoop(training: Training): Promise<TrainSummary> {
-  const { options, model, shards, learner, batcher, run, targetIterations: target, emit } = training;
+export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
+  const { options, model, shards, learner, batcher, run, targetIterations: target, emit } = setup;
   const charsPerIteration = options.batch * options.seqLength;
   const inputs = new Int32Array(charsPerIteration);
   const targets = new Int32Array(charsPerIteration);
@@ -63,10 +63,10 @@ export async function trainLoop(training: Training): Promise<TrainSummary> {
     const position = run.nextChunk();
     const learningRate = learningRateAt(options.learningRate, position.epoch, options.lrDecay, options.lrDecayEvery);
     // Evaluation and checkpoint when due, for the iteration just done; after the last, they follow the loop.
-    if (!isLast && isDue(options.evalEvery)) validateAndSave(training, clock, isDue(options.saveEvery));
-    else if (!isLast && isDue(options.saveEvery)) save(training, clock, false);
-    if (isDue(options.sampleEvery)) emit({ event: 'sample', iteration, text: sample(training) });
-    reason = stopReason(training, isLast, clock);
+    if (!isLast && isDue(options.evalEvery)) validateAndSave(setup, clock, isDue(options.saveEvery));
+    else if (!isLast && isDue(options.saveEvery)) save(setup, clock, false);
+    if (isDue(options.sampleEvery)) emit({ event: 'sample', iteration, text: sample(setup) });
+    reason = stopReason(setup, isLast, clock);
     if (reason !== null) break;
     // Forward, loss and backward on every shard at once; the shards' gradients summed in shard order.
     if (position.epoch !== run.epoch) shards.resetState(); // each epoch starts from a zero hidden state
@@ -77,7 +77,7 @@ export async function trainLoop(training: Training): Promise<TrainSummary> {
     // Clip to a global norm (whose value also shows divergence), then each element.
     const gradients = shards.gradients();
     const norm = options.clip > 0 ? clipGradientsByGlobalNorm(gradients, options.clip) : globalNorm(gradients);
-    if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw divergence(iteration + 1, loss, norm, training.output);
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw divergence(iteration + 1, loss, norm, setup.output);
     if (options.clipValue > 0) clipGradientsElementwise(gradients, options.clipValue);
     // Update.
     learner.optimizer.step(model.parameters(), gradients, learningRate);
@@ -89,18 +89,18 @@ export async function trainLoop(training: Training): Promise<TrainSummary> {
   }
   const seconds = clock.seconds();
   const chars = (run.iteration - firstIteration) * charsPerIteration;
-  validateAndSave(training, clock, true);
+  validateAndSave(setup, clock, true);
   const valLoss = run.lastValLoss;
   const summary: TrainSummary = {
     event: 'done', reason, iterations: run.iteration, chars, seconds, chars_per_s: seconds > 0 ? chars / seconds : 0,
     train_loss: run.lastTrainLoss, val_loss: valLoss, val_bpc: valLoss === null ? null : valLoss / Math.LN2,
-    checkpoint: training.output,
+    checkpoint: setup.output,
   };
   emit(summary);
   return summary;
 }
 
-/** Seconds since this invocation began training. */
+/** Seconds since this invocation began setup. */
 class Stopwatch {
   private readonly started = performance.now();
 
@@ -115,10 +115,10 @@ const drawSeeds = (rng: Rng, count: number): number[] => Array.from({ length: co
 /** Lets signals and I/O through between iterations. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-function stopReason(training: Training, isLast: boolean, clock: Stopwatch): StopReason | null {
+function stopReason(setup: TrainingSetup, isLast: boolean, clock: Stopwatch): StopReason | null {
   if (isLast) return 'finished';
-  if (training.signal?.aborted) return 'interrupted';
-  if (training.timeLimitSeconds && clock.seconds() >= training.timeLimitSeconds) return 'time';
+  if (setup.signal?.aborted) return 'interrupted';
+  if (setup.timeLimitSeconds && clock.seconds() >= setup.timeLimitSeconds) return 'time';
   return null;
 }
 
@@ -126,44 +126,44 @@ function stopReason(training: Training, isLast: boolean, clock: Stopwatch): Stop
  * Validates on the held-out slice, reports it, and saves when `forceSave` or when it is the best so far
  * (then also as the best checkpoint). Without validation data only a forced save happens.
  */
-function validateAndSave(training: Training, clock: Stopwatch, forceSave: boolean): void {
-  const { run } = training;
-  const result = training.evaluator.evaluate(training.validationIds);
+function validateAndSave(setup: TrainingSetup, clock: Stopwatch, forceSave: boolean): void {
+  const { run } = setup;
+  const result = setup.evaluator.evaluate(setup.validationIds);
   const best = result.chars > 0 && run.recordValidation(result.loss);
   if (result.chars > 0) {
     const epoch = run.fractionalEpoch();
-    training.emit({ event: 'eval', iteration: run.iteration, epoch, valLoss: result.loss, valBpc: result.bpc, best });
+    setup.emit({ event: 'eval', iteration: run.iteration, epoch, valLoss: result.loss, valBpc: result.bpc, best });
   }
-  if (forceSave || best) save(training, clock, best);
+  if (forceSave || best) save(setup, clock, best);
 }
 
 /** Writes the checkpoint (atomically), and the best checkpoint too when `best`. */
-function save(training: Training, clock: Stopwatch, best: boolean): void {
-  const { run, emit } = training;
-  const checkpoint = assembleCheckpoint(training, clock.seconds());
-  writeCheckpointAtomic(training.output, checkpoint);
-  emit({ event: 'checkpoint', iteration: run.iteration, path: training.output, best: false });
+function save(setup: TrainingSetup, clock: Stopwatch, best: boolean): void {
+  const { run, emit } = setup;
+  const checkpoint = assembleCheckpoint(setup, clock.seconds());
+  writeCheckpointAtomic(setup.output, checkpoint);
+  emit({ event: 'checkpoint', iteration: run.iteration, path: setup.output, best: false });
   if (best) {
-    writeCheckpointAtomic(training.bestOutput, checkpoint);
-    emit({ event: 'checkpoint', iteration: run.iteration, path: training.bestOutput, best: true });
+    writeCheckpointAtomic(setup.bestOutput, checkpoint);
+    emit({ event: 'checkpoint', iteration: run.iteration, path: setup.bestOutput, best: true });
   }
 }
 
-function assembleCheckpoint(training: Training, secondsThisRun: number): Checkpoint {
-  const { model, run } = training;
+function assembleCheckpoint(setup: TrainingSetup, secondsThisRun: number): Checkpoint {
+  const { model, run } = setup;
   // A finite loss can still come with an update that overflowed: never save such weights.
   for (const [name, tensor] of model.tensors) {
     if (!tensor.every(Number.isFinite)) {
       throw new CharrnnError(
         `training diverged by iteration ${run.iteration}: ${name} is no longer finite; nothing was saved and ` +
-          `${training.output} keeps the last good weights; try a lower --lr or a smaller --clip`,
+          `${setup.output} keeps the last good weights; try a lower --lr or a smaller --clip`,
       );
     }
   }
-  const trainingSection = run.trainingSection(training.learner, training.shards.carriedState(), secondsThisRun);
+  const trainingSection = run.trainingSection(setup.learner, setup.shards.carriedState(), secondsThisRun);
   return {
     model: model.config,
-    vocab: training.vocab.symbols,
+    vocab: setup.vocab.symbols,
     tensors: Object.fromEntries(
       tensorSpecs(model.config).map(({ name, shape }) => [name, { shape, data: model.tensors.get(name)! }]),
     ),
@@ -172,9 +172,9 @@ function assembleCheckpoint(training: Training, secondsThisRun: number): Checkpo
 }
 
 /** A short sample from the current weights, seeded by the run's seed and the iteration. */
-function sample(training: Training): string {
-  const { generator, vocab, run } = training;
-  const rng = new Rng((training.options.seed ^ run.iteration) >>> 0);
+function sample(setup: TrainingSetup): string {
+  const { generator, vocab, run } = setup;
+  const rng = new Rng((setup.options.seed ^ run.iteration) >>> 0);
   const newline = vocab.idOf(10);
   generator.prime([newline >= 0 ? newline : 0]);
   const ids: number[] = [];
