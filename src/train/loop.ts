@@ -59,7 +59,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     const iteration = run.iteration;
     const isDue = (every: number) => every > 0 && iteration > firstIteration && iteration % every === 0;
     const isLast = target !== null && iteration >= target;
-    // Schedule: the chunk this iteration trains on (the next epoch's first after the last) and its learning rate.
+    // Schedule: the chunk this iteration trains on (after an epoch's last, the next one's first) and its learning rate.
     const position = run.nextChunk();
     const learningRate = learningRateAt(options.learningRate, position.epoch, options.lrDecay, options.lrDecayEvery);
     // Evaluation and checkpoint when due, for the iteration just done; after the last, they follow the loop.
