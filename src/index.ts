@@ -18,7 +18,8 @@ import { Evaluator, type EvalResult } from './train/evaluate.js';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './train/options.js';
 import { decodeTrainingState, fingerprint, type TrainingState } from './train/state.js';
 import { isShardWorker, runShardWorker } from './train/shard-worker.js';
-import { resume, train, type TrainData, type TrainEvent, type TrainSummary } from './train/trainer.js';
+import type { TrainEvent, TrainSummary } from './train/events.js';
+import { resume, train, type TrainData } from './train/trainer.js';
 
 export { CharrnnError, EXIT } from './errors.js';
 export type { CellType, ModelConfig } from './core/config.js';
@@ -26,7 +27,9 @@ export type { KernelChoice } from './core/backend.js';
 export type { SamplingOptions } from './core/sampling.js';
 export type { EvalResult } from './train/evaluate.js';
 export { DEFAULT_TRAIN_OPTIONS, PRESETS, type PresetName, type TrainOptions } from './train/options.js';
-export type { TrainEvent, TrainSummary, StopReason } from './train/trainer.js';
+export type {
+  CheckpointEvent, EvalEvent, ProgressEvent, SampleEvent, StartEvent, StopReason, TrainEvent, TrainSummary,
+} from './train/events.js';
 export type { Checkpoint } from './checkpoint/format.js';
 
 export type Encoding = 'utf8' | 'latin1';

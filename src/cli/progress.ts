@@ -1,7 +1,7 @@
 /** Renders training events: a progress bar on a terminal, occasional plain lines otherwise, JSON lines on stdout with --json. */
 import cliProgress from 'cli-progress';
 import { writeSync } from 'node:fs';
-import type { TrainEvent } from '../train/trainer.js';
+import type { ProgressEvent, StartEvent, TrainEvent } from '../train/events.js';
 import { formatCount, formatDuration, type StdoutWriter, type Terminal } from './terminal.js';
 
 export interface ReporterOptions {
@@ -18,6 +18,7 @@ export class TrainingReporter {
   private bar: cliProgress.SingleBar | null = null;
   private lastPlainLine = -Infinity;
   private valBpc: number | null = null;
+  private start: StartEvent | null = null;
 
   constructor(private readonly terminal: Terminal, private readonly stdout: StdoutWriter, private readonly options: ReporterOptions) {}
 
@@ -29,6 +30,7 @@ export class TrainingReporter {
     }
     switch (event.event) {
       case 'start':
+        this.start = event;
         this.terminal.info(
           `${event.resumed ? 'resuming' : 'training'} ${formatCount(event.parameters)} parameters, vocabulary ${event.vocab}, ` +
             `${formatCount(event.trainChars)} training / ${formatCount(event.valChars)} validation chars, ${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel}` +
@@ -70,18 +72,30 @@ export class TrainingReporter {
     this.bar.start(total || 1, start, { totalText: total ? String(total) : '∞', epoch: '0.00', loss: '-', val: '-', speed: '-', eta_text: '--' });
   }
 
-  private progress(event: Extract<TrainEvent, { event: 'progress' }>): void {
+  /** Characters per second over this invocation, and the seconds left until the target iteration or time limit. */
+  private speedAndEta(event: ProgressEvent): { charsPerSecond: number; etaSeconds: number | null } {
+    const { iteration: firstIteration = 0, charsPerIteration = 0, timeLimitSeconds = null } = this.start ?? {};
+    const charsPerSecond = ((event.iteration - firstIteration) * charsPerIteration) / event.elapsedSeconds;
+    const target = event.targetIterations;
+    const untilTarget = target === null ? null : ((target - event.iteration) * charsPerIteration) / charsPerSecond;
+    const untilLimit = timeLimitSeconds === null ? null : timeLimitSeconds - event.elapsedSeconds;
+    if (untilTarget === null || untilLimit === null) return { charsPerSecond, etaSeconds: untilTarget ?? untilLimit };
+    return { charsPerSecond, etaSeconds: Math.min(untilTarget, untilLimit) };
+  }
+
+  private progress(event: ProgressEvent): void {
     const val = this.valBpc === null ? '-' : `${this.valBpc.toFixed(3)} bpc`;
+    const { charsPerSecond, etaSeconds } = this.speedAndEta(event);
     if (this.bar) {
       this.bar.update(event.iteration, {
-        epoch: event.epoch.toFixed(2), loss: event.trainLoss.toFixed(4), val, speed: formatCount(event.charsPerSecond), eta_text: formatDuration(event.etaSeconds),
+        epoch: event.epoch.toFixed(2), loss: event.trainLoss.toFixed(4), val, speed: formatCount(charsPerSecond), eta_text: formatDuration(etaSeconds),
       });
       return;
     }
     if (event.elapsedSeconds - this.lastPlainLine < PLAIN_LINE_SECONDS) return;
     this.lastPlainLine = event.elapsedSeconds;
     const of = event.targetIterations ? `/${event.targetIterations}` : '';
-    this.line(`iteration ${event.iteration}${of}, epoch ${event.epoch.toFixed(2)}, loss ${event.trainLoss.toFixed(4)} (${(event.trainLoss / Math.LN2).toFixed(3)} bpc), val ${val}, ${formatCount(event.charsPerSecond)} chars/s, ETA ${formatDuration(event.etaSeconds)}`);
+    this.line(`iteration ${event.iteration}${of}, epoch ${event.epoch.toFixed(2)}, loss ${event.trainLoss.toFixed(4)} (${(event.trainLoss / Math.LN2).toFixed(3)} bpc), val ${val}, ${formatCount(charsPerSecond)} chars/s, ETA ${formatDuration(etaSeconds)}`);
   }
 
   /** A line on stderr that does not tear the bar. */

@@ -1,5 +1,5 @@
 /** What train and resume share: signals, rendering, and the closing line. */
-import type { TrainEvent, TrainSummary } from '../train/trainer.js';
+import type { TrainEvent, TrainSummary } from '../train/events.js';
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CharrnnError, EXIT } from '../errors.js';

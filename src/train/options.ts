@@ -28,6 +28,8 @@ export interface TrainOptions {
   /** Clamp each gradient element to ±clipValue (0 = off). */
   clipValue: number;
   valFrac: number;
+  /** Characters of held-out text each validation covers, from its start (0 = all of it). */
+  valChars: number;
   /** How the corpus bytes are read: strict UTF-8, or Latin-1 (every byte one character). */
   encoding: 'utf8' | 'latin1';
   seed: number;
@@ -58,6 +60,7 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   clip: 5,
   clipValue: 0,
   valFrac: 0.1,
+  valChars: 100_000,
   encoding: 'utf8',
   seed: 1,
   init: 'pytorch',
@@ -105,6 +108,7 @@ export function validateTrainOptions(options: TrainOptions): void {
   if (!(options.clipValue >= 0 && Number.isFinite(options.clipValue))) fail('clip-value', options.clipValue, 'expected a value ≥ 0 (0 turns it off)');
   if (!(options.valFrac >= 0 && options.valFrac < 1)) fail('val-frac', options.valFrac, 'expected a fraction in [0, 1)');
   if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > 0xffffffff) fail('seed', options.seed, 'expected a whole number from 0 to 4294967295');
+  if (!isCount(options.valChars)) fail('val-size', options.valChars, 'expected a whole number of characters (0 = all)');
   if (!isCount(options.epochs)) fail('epochs', options.epochs, 'expected a whole number (0 = no limit)');
   if (!isCount(options.iterations)) fail('iters', options.iterations, 'expected a whole number (0 = no limit)');
   if (!isCount(options.evalEvery)) fail('eval-every', options.evalEvery, 'expected a whole number of iterations (0 = only at the end)');

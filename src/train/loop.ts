@@ -1,0 +1,191 @@
+/**
+ * The training loop, on one page and in nanoGPT's order: schedule, evaluation and checkpoint when due,
+ * forward, loss, backward, clip, update, report. trainer.ts builds what it works with; run-state.ts
+ * keeps the run's position, history and checkpoint contents.
+ */
+import type { Checkpoint } from '../checkpoint/format.js';
+import { writeCheckpointAtomic } from '../checkpoint/io.js';
+import { tensorSpecs } from '../core/config.js';
+import type { CharGenerator } from '../core/generate.js';
+import type { CharModel } from '../core/model.js';
+import { clipGradientsByGlobalNorm, clipGradientsElementwise, globalNorm, learningRateAt } from '../core/optim.js';
+import { Rng } from '../core/rng.js';
+import type { StreamBatcher } from '../data/batches.js';
+import type { TokenIds, Vocab } from '../data/vocab.js';
+import { CharrnnError } from '../errors.js';
+import type { DataParallelStep } from './data-parallel.js';
+import type { Evaluator } from './evaluate.js';
+import type { StopReason, TrainEvent, TrainSummary } from './events.js';
+import type { TrainOptions } from './options.js';
+import type { Learner, RunState } from './run-state.js';
+import { encodeTrainingState } from './state.js';
+
+/** Everything the loop works with, built by trainer.ts. */
+export interface TrainingSetup {
+  options: TrainOptions;
+  model: CharModel;
+  /** Forward and backward over fixed shards of the batch, on worker threads. */
+  shards: DataParallelStep;
+  learner: Learner;
+  batcher: StreamBatcher;
+  /** The held-out characters each validation covers (the same slice every time). */
+  validationIds: TokenIds;
+  evaluator: Evaluator;
+  generator: CharGenerator;
+  vocab: Vocab;
+  run: RunState;
+  /** The iteration to stop at (from --iters and --epochs), or null when only time or a signal ends the run. */
+  targetIterations: number | null;
+  /** Checkpoint path; the best by validation loss goes beside it (bestPath). */
+  output: string;
+  bestOutput: string;
+  timeLimitSeconds: number | null;
+  signal?: AbortSignal;
+  emit: (event: TrainEvent) => void;
+}
+
+const SAMPLE_LENGTH = 200;
+
+/** Trains until the target iteration, the time limit or the signal; validates and saves at the end. */
+export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
+  const { options, model, shards, learner, batcher, run, targetIterations: target, emit } = setup;
+  const charsPerIteration = options.batch * options.seqLength;
+  const inputs = new Int32Array(charsPerIteration);
+  const targets = new Int32Array(charsPerIteration);
+  const firstIteration = run.iteration;
+  const clock = new Stopwatch();
+  let reason: StopReason | null;
+  for (;;) {
+    const iteration = run.iteration;
+    const isDue = (every: number) => every > 0 && iteration > firstIteration && iteration % every === 0;
+    const isLast = target !== null && iteration >= target;
+    // Schedule: the chunk this iteration trains on (after an epoch's last, the next one's first) and its learning rate.
+    const position = run.nextChunk();
+    const learningRate = learningRateAt(options.learningRate, position.epoch, options.lrDecay, options.lrDecayEvery);
+    // Evaluation and checkpoint when due, for the iteration just done; after the last, they follow the loop.
+    if (!isLast && isDue(options.evalEvery)) validateAndSave(setup, clock, isDue(options.saveEvery));
+    else if (!isLast && isDue(options.saveEvery)) save(setup, clock, false);
+    if (isDue(options.sampleEvery)) emit({ event: 'sample', iteration, text: sample(setup) });
+    reason = stopReason(setup, isLast, clock);
+    if (reason !== null) break;
+    // Forward, loss and backward on every shard at once; the shards' gradients summed in shard order.
+    if (position.epoch !== run.epoch) shards.resetState(); // each epoch starts from a zero hidden state
+    batcher.fillChunk(position.chunk, inputs, targets);
+    shards.fill(inputs, targets);
+    const dropoutSeeds = options.dropout > 0 ? drawSeeds(learner.rng, shards.shardCount) : null;
+    const loss = shards.run(dropoutSeeds);
+    // Clip to a global norm (whose value also shows divergence), then each element.
+    const gradients = shards.gradients();
+    const norm = options.clip > 0 ? clipGradientsByGlobalNorm(gradients, options.clip) : globalNorm(gradients);
+    if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw divergence(iteration + 1, loss, norm, setup.output);
+    if (options.clipValue > 0) clipGradientsElementwise(gradients, options.clipValue);
+    // Update.
+    learner.optimizer.step(model.parameters(), gradients, learningRate);
+    run.completeIteration(position, loss, charsPerIteration);
+    // Report.
+    const at = { iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch() };
+    emit({ event: 'progress', ...at, trainLoss: loss, learningRate, elapsedSeconds: clock.seconds() });
+    await nextTurn();
+  }
+  const seconds = clock.seconds();
+  const chars = (run.iteration - firstIteration) * charsPerIteration;
+  validateAndSave(setup, clock, true);
+  const valLoss = run.lastValLoss;
+  const summary: TrainSummary = {
+    event: 'done', reason, iterations: run.iteration, chars, seconds, chars_per_s: seconds > 0 ? chars / seconds : 0,
+    train_loss: run.lastTrainLoss, val_loss: valLoss, val_bpc: valLoss === null ? null : valLoss / Math.LN2,
+    checkpoint: setup.output,
+  };
+  emit(summary);
+  return summary;
+}
+
+/** Seconds since this invocation began setup. */
+class Stopwatch {
+  private readonly started = performance.now();
+
+  seconds(): number {
+    return (performance.now() - this.started) / 1000;
+  }
+}
+
+/** One dropout seed per shard. */
+const drawSeeds = (rng: Rng, count: number): number[] => Array.from({ length: count }, () => rng.nextUint32());
+
+/** Lets signals and I/O through between iterations. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+function stopReason(setup: TrainingSetup, isLast: boolean, clock: Stopwatch): StopReason | null {
+  if (isLast) return 'finished';
+  if (setup.signal?.aborted) return 'interrupted';
+  if (setup.timeLimitSeconds && clock.seconds() >= setup.timeLimitSeconds) return 'time';
+  return null;
+}
+
+/**
+ * Validates on the held-out slice, reports it, and saves when `forceSave` or when it is the best so far
+ * (then also as the best checkpoint). Without validation data only a forced save happens.
+ */
+function validateAndSave(setup: TrainingSetup, clock: Stopwatch, forceSave: boolean): void {
+  const { run } = setup;
+  const result = setup.evaluator.evaluate(setup.validationIds);
+  const best = result.chars > 0 && run.recordValidation(result.loss);
+  if (result.chars > 0) {
+    const epoch = run.fractionalEpoch();
+    setup.emit({ event: 'eval', iteration: run.iteration, epoch, valLoss: result.loss, valBpc: result.bpc, best });
+  }
+  if (forceSave || best) save(setup, clock, best);
+}
+
+/** Writes the checkpoint (atomically), and the best checkpoint too when `best`. */
+function save(setup: TrainingSetup, clock: Stopwatch, best: boolean): void {
+  const { run, emit } = setup;
+  const checkpoint = assembleCheckpoint(setup, clock.seconds());
+  writeCheckpointAtomic(setup.output, checkpoint);
+  emit({ event: 'checkpoint', iteration: run.iteration, path: setup.output, best: false });
+  if (best) {
+    writeCheckpointAtomic(setup.bestOutput, checkpoint);
+    emit({ event: 'checkpoint', iteration: run.iteration, path: setup.bestOutput, best: true });
+  }
+}
+
+function assembleCheckpoint(setup: TrainingSetup, secondsThisRun: number): Checkpoint {
+  const { model, run } = setup;
+  // A finite loss can still come with an update that overflowed: never save such weights.
+  for (const [name, tensor] of model.tensors) {
+    if (!tensor.every(Number.isFinite)) {
+      throw new CharrnnError(
+        `training diverged by iteration ${run.iteration}: ${name} is no longer finite; nothing was saved and ` +
+          `${setup.output} keeps the last good weights; try a lower --lr or a smaller --clip`,
+      );
+    }
+  }
+  const trainingSection = run.trainingSection(setup.learner, setup.shards.carriedState(), secondsThisRun);
+  return {
+    model: model.config,
+    vocab: setup.vocab.symbols,
+    tensors: Object.fromEntries(
+      tensorSpecs(model.config).map(({ name, shape }) => [name, { shape, data: model.tensors.get(name)! }]),
+    ),
+    training: encodeTrainingState(trainingSection),
+  };
+}
+
+/** A short sample from the current weights, seeded by the run's seed and the iteration. */
+function sample(setup: TrainingSetup): string {
+  const { generator, vocab, run } = setup;
+  const rng = new Rng((setup.options.seed ^ run.iteration) >>> 0);
+  const newline = vocab.idOf(10);
+  generator.prime([newline >= 0 ? newline : 0]);
+  const ids: number[] = [];
+  for (let i = 0; i < SAMPLE_LENGTH; i++) ids.push(generator.next({ temperature: 1 }, rng).id);
+  return vocab.decode(Uint32Array.from(ids));
+}
+
+function divergence(iteration: number, loss: number, norm: number, output: string): CharrnnError {
+  const what = Number.isFinite(loss) ? `gradient norm is ${norm}` : `loss is ${loss}`;
+  return new CharrnnError(
+    `training diverged at iteration ${iteration}: the ${what}; nothing from this step was saved and ${output} keeps ` +
+      'the last good weights; try a lower --lr or a smaller --clip',
+  );
+}
