@@ -73,14 +73,21 @@ export function defaultOutputPath(source: string): string {
 }
 
 /** Trains a new model on a corpus; resolves when it finishes, runs out of time or is aborted. */
-export async function trainModel(corpus: Corpus, options: Partial<TrainOptions> = {}, control: RunControl = {}): Promise<TrainSummary> {
+export async function trainModel(
+  corpus: Corpus,
+  options: Partial<TrainOptions> = {},
+  control: RunControl = {},
+): Promise<TrainSummary> {
   checkSettings(TRAIN_OPTIONS, options, 'options.');
   const { onEvent, signal, ...settings } = control;
   checkSettings(RUN_SETTINGS, settings, 'control.');
   const data = trainDataFor(corpus, Vocab.fromText(corpus.text));
   const output = control.output ?? defaultOutputPath(corpus.source);
   const kernels = createKernels(control.kernel ?? 'auto');
-  return train({ data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent, signal }, { ...DEFAULT_TRAIN_OPTIONS, ...given(options) });
+  return train(
+    { data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent, signal },
+    { ...DEFAULT_TRAIN_OPTIONS, ...given(options) },
+  );
 }
 
 /**
@@ -117,13 +124,14 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
     throw new CharrnnError(`${corpus.source} is not the corpus this run was trained on (${data.corpus.chars} characters, fingerprint ${data.corpus.fingerprint}; the checkpoint expects ${state.corpus.chars}, ${state.corpus.fingerprint}); pass --corpus with the original file`);
   }
   const kernels = createKernels(control.kernel ?? 'auto');
-  const resumedState: TrainingState = { ...state, options: { ...withLegacyOptions(state.options), ...overrides } as TrainOptions };
+  const resumedState: TrainingState = {
+    ...state,
+    options: { ...withLegacyOptions(state.options), ...overrides } as TrainOptions,
+  };
   const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
-  return resume(
-    { data, kernels, output: control.output ?? checkpointPath, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent: control.onEvent, signal: control.signal },
-    resumedState,
-    tensors,
-  );
+  const { timeLimitSeconds, threads, onEvent, signal } = control;
+  const output = control.output ?? checkpointPath;
+  return resume({ data, kernels, output, timeLimitSeconds, threads, onEvent, signal }, resumedState, tensors);
 }
 
 function recordedCorpus(state: TrainingState, checkpointPath: string): Corpus {

@@ -30,13 +30,29 @@ function numberFromText(text: string): number | undefined {
   return Number.isNaN(value) ? undefined : value;
 }
 
-function numberKind(type: 'integer' | 'number', expected: string, inRange: (value: number) => boolean, min: number, max: number): ValueKind<number> {
+function numberKind(
+  type: 'integer' | 'number',
+  expected: string,
+  inRange: (value: number) => boolean,
+  min: number,
+  max: number,
+): ValueKind<number> {
   const accepts = (value: unknown): value is number =>
-    typeof value === 'number' && Number.isFinite(value) && (type === 'number' || Number.isInteger(value)) && inRange(value);
-  return { type, expected, min, max, accepts, fromText: (text) => {
-    const value = numberFromText(text);
-    return accepts(value) ? value : undefined;
-  } };
+    typeof value === 'number' &&
+    Number.isFinite(value) &&
+    (type === 'number' || Number.isInteger(value)) &&
+    inRange(value);
+  return {
+    type,
+    expected,
+    min,
+    max,
+    accepts,
+    fromText: (text) => {
+      const value = numberFromText(text);
+      return accepts(value) ? value : undefined;
+    },
+  };
 }
 
 /** A whole number in [min, max]; `note` explains a special value ("0 = no limit"). */
@@ -46,15 +62,25 @@ export function wholeNumber(min: number, max: number, note?: string): ValueKind<
 }
 
 /** A finite number between bounds, each open or closed; `expected` says it in the setting's own words. */
-export function realNumber(bounds: { min: number; max?: number; minOpen?: boolean; maxOpen?: boolean }, expected: string): ValueKind<number> {
+export function realNumber(
+  bounds: { min: number; max?: number; minOpen?: boolean; maxOpen?: boolean },
+  expected: string,
+): ValueKind<number> {
   const { min, max = Infinity, minOpen = false, maxOpen = false } = bounds;
   const inRange = (value: number) => (minOpen ? value > min : value >= min) && (maxOpen ? value < max : value <= max);
   return numberKind('number', expected, inRange, min, max);
 }
 
 export function choice<T extends string>(choices: readonly T[]): ValueKind<T> {
-  const accepts = (value: unknown): value is T => typeof value === 'string' && (choices as readonly string[]).includes(value);
-  return { type: 'choice', expected: `one of ${choices.join(', ')}`, choices, accepts, fromText: (text) => (accepts(text) ? text : undefined) };
+  const accepts = (value: unknown): value is T =>
+    typeof value === 'string' && (choices as readonly string[]).includes(value);
+  return {
+    type: 'choice',
+    expected: `one of ${choices.join(', ')}`,
+    choices,
+    accepts,
+    fromText: (text) => (accepts(text) ? text : undefined),
+  };
 }
 
 /** Free text, which may start with a dash (a delimiter of '---', a prime of '- item') or be empty. */
@@ -110,11 +136,12 @@ export function editDistance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-/** The known name closest to a misspelled one, when it is close enough to be what was meant. */
+/** The known name closest to a misspelled or shortened one, when it is close enough to be what was meant. */
 export function closestName(typed: string, known: Iterable<string>): string | undefined {
   let best: { name: string; cost: number } | undefined;
   for (const name of known) {
-    const cost = editDistance(typed, name);
+    // A name that begins with what was typed (iters → iterations) counts as one edit away.
+    const cost = name.startsWith(typed) && typed.replace(/^-+/, '').length >= 3 ? 1 : editDistance(typed, name);
     if (!best || cost < best.cost) best = { name, cost };
   }
   return best && best.cost <= Math.max(2, Math.floor(typed.length / 3)) ? best.name : undefined;

@@ -21,7 +21,10 @@ export const evalCommand: Command<EvalArgs> = {
   describe: 'Mean cross-entropy of a model on a text (one stream, state carried from zero)',
   positionals: { corpus: 'Text file, or - for stdin' },
   flags: [
-    { name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to evaluate', defaultText: 'the newest in checkpoints/' },
+    {
+      name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to evaluate',
+      defaultText: 'the newest in checkpoints/',
+    },
     { name: 'json', kind: BOOLEAN, default: false, help: 'Print {"chars","loss","bpc"} on stdout' },
     { name: 'encoding', kind: choice(ENCODINGS), default: 'utf8', help: 'How to read the corpus bytes' },
     flagOf(RUN_SETTINGS.kernel),

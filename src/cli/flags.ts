@@ -38,14 +38,19 @@ export interface Command<Args> {
 export interface Program {
   readonly name: string;
   readonly summary: string;
-  readonly version: string;
   readonly commands: readonly Command<never>[];
   readonly epilogue: string;
 }
 
 /** Flags every command takes. */
 export const GLOBAL_FLAGS: readonly Flag[] = [
-  { name: 'quiet', alias: 'q', kind: BOOLEAN, default: false, help: 'No progress or messages on stderr (errors still shown)' },
+  {
+    name: 'quiet',
+    alias: 'q',
+    kind: BOOLEAN,
+    default: false,
+    help: 'No progress or messages on stderr (errors still shown)',
+  },
   { name: 'color', kind: BOOLEAN, default: true, help: 'No colour or progress bar, even on a terminal' },
   { name: 'help', alias: 'h', kind: BOOLEAN, default: false, help: 'Show this help' },
   { name: 'version', alias: 'V', kind: BOOLEAN, default: false, help: 'Show the version' },
@@ -73,7 +78,7 @@ export function settingsFromArgs<Table extends Record<string, SettingRow<unknown
 export type ParsedCommandLine =
   | { readonly action: 'run'; readonly command: Command<never>; readonly args: Record<string, unknown> }
   | { readonly action: 'help'; readonly text: string }
-  | { readonly action: 'version'; readonly text: string };
+  | { readonly action: 'version' };
 
 const nameOf = (command: Command<never>): string => command.command.split(' ')[0]!;
 const positionalNames = (command: Command<never>): string[] =>
@@ -148,9 +153,13 @@ export function parseCommandLine(words: readonly string[], program: Program): Pa
     given.set(flag, { spelling, text });
   }
   const flagValue = (name: string) => [...given].find(([flag]) => flag.name === name)?.[1].text === true;
-  if (flagValue('help')) return { action: 'help', text: command ? commandHelp(command, program) : programHelp(program) };
-  if (flagValue('version')) return { action: 'version', text: program.version };
-  if (!command) throw usageError(`name a command: ${program.commands.map(nameOf).join(', ')}`);
+  if (flagValue('help'))
+    return { action: 'help', text: command ? commandHelp(command, program) : programHelp(program) };
+  if (flagValue('version')) return { action: 'version' };
+  if (!command) {
+    const names = program.commands.map(nameOf);
+    throw usageError(`name a command: ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`);
+  }
   return { action: 'run', command, args: argsOf(command, positionals, given) };
 }
 
@@ -181,12 +190,18 @@ function argsOf(command: Command<never>, positionals: string[], given: Map<Flag,
 /** How a flag's value is written in help: N, X, FILE, TEXT or its choices. */
 function placeholder(kind: ValueKind<unknown>): string {
   switch (kind.type) {
-    case 'integer': return ' N';
-    case 'number': return ' X';
-    case 'path': return ' FILE';
-    case 'text': return ' TEXT';
-    case 'choice': return ` ${kind.choices!.join('|')}`;
-    case 'boolean': return '';
+    case 'integer':
+      return ' N';
+    case 'number':
+      return ' X';
+    case 'path':
+      return ' FILE';
+    case 'text':
+      return ' TEXT';
+    case 'choice':
+      return ` ${kind.choices!.join('|')}`;
+    case 'boolean':
+      return '';
   }
 }
 
@@ -219,7 +234,9 @@ function flagRows(flags: readonly Flag[]): [string, string][] {
     // A switch that is on by default is shown as the way to turn it off.
     const long = flag.kind.type === 'boolean' && flag.default === true ? `no-${flag.name}` : flag.name;
     const name = `${flag.alias ? `-${flag.alias}, ` : ''}--${long}${placeholder(flag.kind)}`;
-    const shown = flag.defaultText ?? (flag.default === undefined || flag.kind.type === 'boolean' ? undefined : String(flag.default));
+    const shown =
+      flag.defaultText ??
+      (flag.default === undefined || flag.kind.type === 'boolean' ? undefined : String(flag.default));
     return [name, shown === undefined ? flag.help : `${flag.help} [default: ${shown}]`];
   });
 }
@@ -227,9 +244,18 @@ function flagRows(flags: readonly Flag[]): [string, string][] {
 export function commandHelp(command: Command<never>, program: Program): string {
   const names = positionalNames(command);
   const lines = [`${program.name} ${command.command} [options]`, '', command.describe];
-  if (names.length > 0) lines.push('', 'Arguments:', ...columns(names.map((name) => [name, command.positionals?.[name] ?? ''])));
-  lines.push('', 'Options:', ...columns(flagRows(command.flags)), '', 'Global options:', ...columns(flagRows(GLOBAL_FLAGS)));
-  if (command.examples?.length) lines.push('', 'Examples:', ...columns(command.examples.map(([example, what]) => [example, what])));
+  if (names.length > 0)
+    lines.push('', 'Arguments:', ...columns(names.map((name) => [name, command.positionals?.[name] ?? ''])));
+  lines.push(
+    '',
+    'Options:',
+    ...columns(flagRows(command.flags)),
+    '',
+    'Global options:',
+    ...columns(flagRows(GLOBAL_FLAGS)),
+  );
+  if (command.examples?.length)
+    lines.push('', 'Examples:', ...columns(command.examples.map(([example, what]) => [example, what])));
   return lines.join('\n');
 }
 
@@ -254,7 +280,8 @@ export function completions(words: readonly string[], program: Program): string[
   if (!command) return typed.length <= 1 ? program.commands.map(nameOf).filter((name) => name.startsWith(current)) : [];
   const known = spellings([...command.flags, ...GLOBAL_FLAGS]);
   const previous = known.get(typed[typed.length - 2] ?? '');
-  if (previous?.kind.type === 'choice') return previous.kind.choices!.map(String).filter((name) => name.startsWith(current));
+  if (previous?.kind.type === 'choice')
+    return previous.kind.choices!.map(String).filter((name) => name.startsWith(current));
   if (!current.startsWith('-')) return [];
   return [...known.keys()].filter((name) => name.startsWith('--') && name.startsWith(current));
 }

@@ -16,7 +16,9 @@ interface ResumeArgs extends OutputFlags {
 
 /** Flags of train that resume refuses, because they would change the weights. */
 const FIXED_FLAGS = new Set(
-  settingsOf(TRAIN_OPTIONS).flatMap(([, setting]) => (setting.flag !== null && !setting.resumable ? [`--${setting.flag}`] : [])),
+  settingsOf(TRAIN_OPTIONS).flatMap(([, setting]) =>
+    setting.flag !== null && !setting.resumable ? [`--${setting.flag}`] : [],
+  ),
 );
 
 export const resumeCommand: Command<ResumeArgs> = {
@@ -26,7 +28,9 @@ export const resumeCommand: Command<ResumeArgs> = {
   flags: [
     ...settingsOf(RESUMABLE_OPTIONS).map(([, setting]) => flagOf(setting)),
     {
-      name: 'corpus', kind: PATH, defaultText: 'the path recorded in the checkpoint',
+      name: 'corpus',
+      kind: PATH,
+      defaultText: 'the path recorded in the checkpoint',
       help: 'The corpus, if it moved (- for stdin)',
     },
     { name: 'encoding', kind: choice(ENCODINGS), defaultText: 'as in the original run', help: 'How to read --corpus' },
@@ -37,7 +41,9 @@ export const resumeCommand: Command<ResumeArgs> = {
     ['charrnn resume checkpoints/notes.json --corpus notes.txt --time 600', 'ten more minutes, corpus given again'],
   ],
   unknownFlagHint: (flag) =>
-    FIXED_FLAGS.has(flag) ? 'it is fixed for the run, as changing it would change the weights; start a new run with charrnn train' : undefined,
+    FIXED_FLAGS.has(flag)
+      ? 'it is fixed for the run, as changing it would change the weights; start a new run with charrnn train'
+      : undefined,
   handler: async (args) => {
     const corpus = args.corpus === undefined ? undefined : readCorpus(args.corpus, args.encoding ?? 'utf8');
     const session = startTrainingSession(args);

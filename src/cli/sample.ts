@@ -72,16 +72,25 @@ export const sampleCommand: Command<SampleArgs> = {
   command: 'sample',
   describe: 'Generate text from a trained model to stdout',
   flags: [
-    { name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to sample from', defaultText: 'the newest in checkpoints/' },
-    { name: 'length', alias: 'l', kind: wholeNumber(0, MAX_COUNT, '0 = endless'), default: 1000, help: 'Characters per sample (0 = endless)' },
     {
-      name: 'temp', alias: 't', kind: realNumber({ min: 0 }, 'a number ≥ 0 (0 means always the most likely character)'), default: 1.0,
-      help: 'Temperature: lower is more conservative (0 = argmax)',
+      name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to sample from',
+      defaultText: 'the newest in checkpoints/',
+    },
+    {
+      name: 'length', alias: 'l', kind: wholeNumber(0, MAX_COUNT, '0 = endless'), default: 1000,
+      help: 'Characters per sample (0 = endless)',
+    },
+    {
+      name: 'temp', alias: 't', kind: realNumber({ min: 0 }, 'a number ≥ 0 (0 means always the most likely character)'),
+      default: 1.0, help: 'Temperature: lower is more conservative (0 = argmax)',
     },
     { name: 'prime', alias: 'p', kind: TEXT, help: 'Text to start from (printed first)' },
     { name: 'prime-file', kind: PATH, help: 'Read the prime text from a file (- for stdin)' },
     { name: 'stop', kind: TEXT, help: "End a sample once this text is generated (e.g. $'\\n\\n' for a blank line)" },
-    { name: 'samples', alias: 'n', kind: wholeNumber(1, MAX_COUNT), default: 1, help: 'How many samples, each from a fresh start' },
+    {
+      name: 'samples', alias: 'n', kind: wholeNumber(1, MAX_COUNT), default: 1,
+      help: 'How many samples, each from a fresh start',
+    },
     { name: 'delimiter', kind: TEXT, default: '\n', defaultText: 'a newline', help: 'Printed after each sample' },
     { name: 'seed', kind: SEED, help: 'Random seed', defaultText: 'random' },
     { name: 'argmax', kind: BOOLEAN, default: false, help: 'Always take the most likely character' },
@@ -90,7 +99,10 @@ export const sampleCommand: Command<SampleArgs> = {
       name: 'top-p', kind: realNumber({ min: 0, max: 1, minOpen: true }, 'a probability in (0, 1]'),
       help: 'Nucleus sampling: the most likely characters up to this cumulative probability',
     },
-    { name: 'json', kind: BOOLEAN, default: false, help: "One JSON object per sample, with each character's probability" },
+    {
+      name: 'json', kind: BOOLEAN, default: false,
+      help: "One JSON object per sample, with each character's probability",
+    },
     flagOf(RUN_SETTINGS.kernel),
   ],
   examples: [

@@ -2,7 +2,14 @@
 import { defaultOutputPath, readCorpus, trainModel } from '../index.js';
 import { BOOLEAN, MAX_COUNT, PATH, choice, wholeNumber } from '../settings.js';
 import {
-  DEFAULT_TRAIN_OPTIONS, PRESET_NAMES, PRESETS, RUN_SETTINGS, settingsOf, TRAIN_OPTIONS, type PresetName, type TrainOptions,
+  DEFAULT_TRAIN_OPTIONS,
+  PRESET_NAMES,
+  PRESETS,
+  RUN_SETTINGS,
+  settingsOf,
+  TRAIN_OPTIONS,
+  type PresetName,
+  type TrainOptions,
 } from '../train/options.js';
 import { flagOf, settingsFromArgs, type Command, type Flag } from './flags.js';
 import { startTrainingSession, type OutputFlags } from './run-training.js';
@@ -10,20 +17,29 @@ import { startTrainingSession, type OutputFlags } from './run-training.js';
 /** How a run reports, beside the progress on stderr. */
 const REPORT_FLAGS: readonly Flag[] = [
   {
-    name: 'json', kind: BOOLEAN, default: false,
+    name: 'json',
+    kind: BOOLEAN,
+    default: false,
     help: 'Print one JSON object per line on stdout for each report, and a final {"event":"done",...}',
   },
   {
-    name: 'print-every', kind: wholeNumber(1, MAX_COUNT), default: 10,
+    name: 'print-every',
+    kind: wholeNumber(1, MAX_COUNT),
+    default: 10,
     help: 'With --json or --log: a progress line every N iterations',
   },
   { name: 'log', kind: PATH, help: 'Also append the JSON lines to this file (charrnn info --log draws them)' },
 ];
 
 /** The flags of one run, shared by train and resume: time, output, kernel, threads, and reporting. */
-export const RUN_FLAGS: readonly Flag[] = [...settingsOf(RUN_SETTINGS).map(([, setting]) => flagOf(setting)), ...REPORT_FLAGS];
+export const RUN_FLAGS: readonly Flag[] = [
+  ...settingsOf(RUN_SETTINGS).map(([, setting]) => flagOf(setting)),
+  ...REPORT_FLAGS,
+];
 
-const OPTION_FLAGS = settingsOf(TRAIN_OPTIONS).flatMap(([, setting]) => (setting.flag === null ? [] : [flagOf(setting)]));
+const OPTION_FLAGS = settingsOf(TRAIN_OPTIONS).flatMap(([, setting]) =>
+  setting.flag === null ? [] : [flagOf(setting)],
+);
 
 interface TrainArgs extends OutputFlags {
   corpus: string;
@@ -58,7 +74,12 @@ export const trainCommand: Command<TrainArgs> = {
     const session = startTrainingSession(args);
     const run = settingsFromArgs(RUN_SETTINGS, args);
     const output = run.output ?? defaultOutputPath(args.corpus);
-    const summary = await trainModel(corpus, options, { ...run, output, onEvent: session.onEvent, signal: session.signal });
+    const summary = await trainModel(corpus, options, {
+      ...run,
+      output,
+      onEvent: session.onEvent,
+      signal: session.signal,
+    });
     session.finish(summary);
   },
 };

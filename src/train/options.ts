@@ -11,7 +11,17 @@ import type { InitScheme } from '../core/model.js';
 import { OPTIMIZER_KINDS } from '../core/optim.js';
 import { ENCODINGS } from '../data/corpus.js';
 import { CharrnnError, EXIT } from '../errors.js';
-import { choice, closestName, invalidValue, MAX_COUNT, PATH, realNumber, SEED, wholeNumber, type ValueKind } from '../settings.js';
+import {
+  choice,
+  closestName,
+  invalidValue,
+  MAX_COUNT,
+  PATH,
+  realNumber,
+  SEED,
+  wholeNumber,
+  type ValueKind,
+} from '../settings.js';
 
 /** One setting. `T` is its value's type; `R` whether `resume` may change it (true only where weights do not move). */
 export interface SettingRow<T, R extends boolean = boolean> {
@@ -37,8 +47,14 @@ function row<T, R extends boolean>(
 
 /** Upper bounds that keep a typo from allocating gigabytes or running for ever. */
 export const LIMITS = {
-  hidden: 8192, layers: 16, seqLength: 10_000, batch: 10_000, shards: 64, threads: 256,
-  parameters: 250_000_000, passFloats: 400_000_000,
+  hidden: 8192,
+  layers: 16,
+  seqLength: 10_000,
+  batch: 10_000,
+  shards: 64,
+  threads: 256,
+  parameters: 250_000_000,
+  passFloats: 400_000_000,
 } as const;
 
 const INIT_SCHEMES: readonly InitScheme[] = ['pytorch', 'min-char-rnn'];
@@ -46,85 +62,169 @@ const EVERY = 'a whole number of iterations';
 
 export const TRAIN_OPTIONS = {
   cell: row({ flag: 'model', kind: choice(CELL_TYPES), default: 'lstm', help: 'Cell type', resumable: false }),
-  hidden: row({ flag: 'hidden', kind: wholeNumber(1, LIMITS.hidden), default: 128, help: 'Hidden units per layer', resumable: false }),
-  layers: row({ flag: 'layers', kind: wholeNumber(1, LIMITS.layers), default: 2, help: 'Stacked recurrent layers', resumable: false }),
-  dropout: row({
-    flag: 'dropout', kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a probability in [0, 1)'), default: 0,
-    help: 'Dropout between layers (training only)', resumable: false,
-  }),
-  seqLength: row({
-    flag: 'seq', kind: wholeNumber(1, LIMITS.seqLength), default: 50, help: 'Characters per truncated-BPTT chunk',
+  hidden: row({
+    flag: 'hidden',
+    kind: wholeNumber(1, LIMITS.hidden),
+    default: 128,
+    help: 'Hidden units per layer',
     resumable: false,
   }),
-  batch: row({ flag: 'batch', kind: wholeNumber(1, LIMITS.batch), default: 50, help: 'Parallel streams per iteration', resumable: false }),
+  layers: row({
+    flag: 'layers',
+    kind: wholeNumber(1, LIMITS.layers),
+    default: 2,
+    help: 'Stacked recurrent layers',
+    resumable: false,
+  }),
+  dropout: row({
+    flag: 'dropout',
+    kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a probability in [0, 1)'),
+    default: 0,
+    help: 'Dropout between layers (training only)',
+    resumable: false,
+  }),
+  seqLength: row({
+    flag: 'seq',
+    kind: wholeNumber(1, LIMITS.seqLength),
+    default: 50,
+    help: 'Characters per truncated-BPTT chunk',
+    resumable: false,
+  }),
+  batch: row({
+    flag: 'batch',
+    kind: wholeNumber(1, LIMITS.batch),
+    default: 50,
+    help: 'Parallel streams per iteration',
+    resumable: false,
+  }),
   shards: row({
-    flag: null, kind: wholeNumber(1, LIMITS.shards), default: 2, resumable: false,
-    help: 'The batch is cut into this many shards whose gradients are summed in order, so the weights do not ' +
+    flag: null,
+    kind: wholeNumber(1, LIMITS.shards),
+    default: 2,
+    resumable: false,
+    help:
+      'The batch is cut into this many shards whose gradients are summed in order, so the weights do not ' +
       'depend on how many threads compute them (capped at the batch)',
   }),
   optimizer: row({
-    flag: 'optim', kind: choice(OPTIMIZER_KINDS), default: 'adam', resumable: false,
+    flag: 'optim',
+    kind: choice(OPTIMIZER_KINDS),
+    default: 'adam',
+    resumable: false,
     help: "Optimizer (PyTorch's update rules and defaults)",
   }),
   momentum: row({
-    flag: 'momentum', kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a number in [0, 1)'), default: 0.9,
-    help: 'SGD momentum (--optim sgd only)', resumable: false,
+    flag: 'momentum',
+    kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a number in [0, 1)'),
+    default: 0.9,
+    help: 'SGD momentum (--optim sgd only)',
+    resumable: false,
   }),
   learningRate: row({
-    flag: 'lr', kind: realNumber({ min: 0, minOpen: true }, 'a positive number'), default: 2e-3, help: 'Learning rate',
+    flag: 'lr',
+    kind: realNumber({ min: 0, minOpen: true }, 'a positive number'),
+    default: 2e-3,
+    help: 'Learning rate',
     resumable: false,
   }),
   lrDecay: row({
-    flag: 'lr-decay', kind: realNumber({ min: 0, max: 1, minOpen: true }, 'a factor in (0, 1]'), default: 1,
-    help: 'Multiply the learning rate by this every --lr-decay-every epochs', resumable: false,
+    flag: 'lr-decay',
+    kind: realNumber({ min: 0, max: 1, minOpen: true }, 'a factor in (0, 1]'),
+    default: 1,
+    help: 'Multiply the learning rate by this every --lr-decay-every epochs',
+    resumable: false,
   }),
   lrDecayEvery: row({
-    flag: 'lr-decay-every', kind: wholeNumber(1, MAX_COUNT), default: 1, help: 'Epochs between learning-rate decays',
+    flag: 'lr-decay-every',
+    kind: wholeNumber(1, MAX_COUNT),
+    default: 1,
+    help: 'Epochs between learning-rate decays',
     resumable: false,
   }),
   clip: row({
-    flag: 'clip', kind: realNumber({ min: 0 }, 'a norm ≥ 0 (0 turns it off)'), default: 5,
-    help: 'Clip gradients to this global L2 norm (0 = off)', resumable: false,
+    flag: 'clip',
+    kind: realNumber({ min: 0 }, 'a norm ≥ 0 (0 turns it off)'),
+    default: 5,
+    help: 'Clip gradients to this global L2 norm (0 = off)',
+    resumable: false,
   }),
   clipValue: row({
-    flag: 'clip-value', kind: realNumber({ min: 0 }, 'a value ≥ 0 (0 turns it off)'), default: 0,
-    help: 'Clamp each gradient element to ±this (0 = off)', resumable: false,
+    flag: 'clip-value',
+    kind: realNumber({ min: 0 }, 'a value ≥ 0 (0 turns it off)'),
+    default: 0,
+    help: 'Clamp each gradient element to ±this (0 = off)',
+    resumable: false,
   }),
   valFrac: row({
-    flag: 'val-frac', kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a fraction in [0, 1)'), default: 0.1,
-    help: 'Fraction of the corpus (its end) held out for validation', resumable: false,
+    flag: 'val-frac',
+    kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a fraction in [0, 1)'),
+    default: 0.1,
+    help: 'Fraction of the corpus (its end) held out for validation',
+    resumable: false,
   }),
   valChars: row({
-    flag: 'val-size', kind: wholeNumber(0, MAX_COUNT, '0 = all'), default: 100_000, resumable: true, legacy: 0,
+    flag: 'val-size',
+    kind: wholeNumber(0, MAX_COUNT, '0 = all'),
+    default: 100_000,
+    resumable: true,
+    legacy: 0,
     help: 'Characters of held-out text each evaluation covers (0 = all)',
   }),
   encoding: row({
-    flag: 'encoding', kind: choice(ENCODINGS), default: 'utf8', resumable: false,
+    flag: 'encoding',
+    kind: choice(ENCODINGS),
+    default: 'utf8',
+    resumable: false,
     help: 'How to read the corpus bytes: strict UTF-8, or Latin-1 (every byte one character)',
   }),
-  seed: row({ flag: 'seed', kind: SEED, default: 1, help: 'Random seed (weights, dropout, samples)', resumable: false }),
+  seed: row({
+    flag: 'seed',
+    kind: SEED,
+    default: 1,
+    help: 'Random seed (weights, dropout, samples)',
+    resumable: false,
+  }),
   init: row({
-    flag: null, kind: choice(INIT_SCHEMES), default: 'pytorch', help: 'Weight initialization (a preset may change it)',
+    flag: null,
+    kind: choice(INIT_SCHEMES),
+    default: 'pytorch',
+    help: 'Weight initialization (a preset may change it)',
     resumable: false,
   }),
   epochs: row({
-    flag: 'epochs', kind: wholeNumber(0, MAX_COUNT, '0 = no limit'), default: 50, resumable: true,
+    flag: 'epochs',
+    kind: wholeNumber(0, MAX_COUNT, '0 = no limit'),
+    default: 50,
+    resumable: true,
     help: 'Stop after this many epochs in all (0 = no limit)',
   }),
   iterations: row({
-    flag: 'iters', kind: wholeNumber(0, MAX_COUNT, '0 = no limit'), default: 0, defaultText: 'none', resumable: true,
+    flag: 'iters',
+    kind: wholeNumber(0, MAX_COUNT, '0 = no limit'),
+    default: 0,
+    defaultText: 'none',
+    resumable: true,
     help: 'Stop at this iteration, counted from the start of the run (0 = no limit)',
   }),
   evalEvery: row({
-    flag: 'eval-every', kind: wholeNumber(0, MAX_COUNT, `${EVERY}; 0 = only at the end`), default: 1000, resumable: true,
+    flag: 'eval-every',
+    kind: wholeNumber(0, MAX_COUNT, `${EVERY}; 0 = only at the end`),
+    default: 1000,
+    resumable: true,
     help: 'Validate (and keep the best checkpoint) every N iterations (0 = only at the end)',
   }),
   saveEvery: row({
-    flag: 'save-every', kind: wholeNumber(0, MAX_COUNT, `${EVERY}; 0 = only at the end`), default: 1000, resumable: true,
+    flag: 'save-every',
+    kind: wholeNumber(0, MAX_COUNT, `${EVERY}; 0 = only at the end`),
+    default: 1000,
+    resumable: true,
     help: 'Save a checkpoint every N iterations (0 = only at the end)',
   }),
   sampleEvery: row({
-    flag: 'sample-every', kind: wholeNumber(0, MAX_COUNT, `${EVERY}; 0 = never`), default: 0, resumable: true,
+    flag: 'sample-every',
+    kind: wholeNumber(0, MAX_COUNT, `${EVERY}; 0 = never`),
+    default: 0,
+    resumable: true,
     help: 'Print a short sample on stderr every N iterations (0 = never)',
   }),
 };
@@ -132,21 +232,36 @@ export const TRAIN_OPTIONS = {
 /** The settings of one call to train or resume; none is stored in the checkpoint, so all may change. */
 export const RUN_SETTINGS = {
   timeLimitSeconds: row<number | undefined, true>({
-    flag: 'time', kind: realNumber({ min: 0, minOpen: true }, 'a number of seconds > 0'), default: undefined,
-    defaultText: 'none', help: 'Stop after this many seconds (of this invocation), saving first', resumable: true,
+    flag: 'time',
+    kind: realNumber({ min: 0, minOpen: true }, 'a number of seconds > 0'),
+    default: undefined,
+    defaultText: 'none',
+    help: 'Stop after this many seconds (of this invocation), saving first',
+    resumable: true,
   }),
   output: row<string | undefined, true>({
-    flag: 'output', alias: 'o', kind: PATH, default: undefined, resumable: true,
+    flag: 'output',
+    alias: 'o',
+    kind: PATH,
+    default: undefined,
+    resumable: true,
     defaultText: 'train: checkpoints/<corpus name>.json; resume: the checkpoint',
     help: 'Checkpoint path (the best by validation goes to <name>.best.json)',
   }),
   kernel: row({
-    flag: 'kernel', kind: choice(KERNEL_CHOICES), default: 'auto', resumable: true,
+    flag: 'kernel',
+    kind: choice(KERNEL_CHOICES),
+    default: 'auto',
+    resumable: true,
     help: 'Compute kernels: auto picks WebAssembly SIMD; js is the plain-JS reference',
   }),
   threads: row<number | undefined, true>({
-    flag: 'threads', kind: wholeNumber(1, LIMITS.threads), default: undefined, defaultText: 'one per core',
-    help: 'Worker threads (the weights are identical for any count)', resumable: true,
+    flag: 'threads',
+    kind: wholeNumber(1, LIMITS.threads),
+    default: undefined,
+    defaultText: 'one per core',
+    help: 'Worker threads (the weights are identical for any count)',
+    resumable: true,
   }),
 };
 
@@ -162,7 +277,9 @@ export type ResumableOptions = Pick<TrainOptions, ResumableKeys<typeof TRAIN_OPT
 export type RunSettings = SettingValues<typeof RUN_SETTINGS>;
 
 /** The rows of a table with their names, in declaration order. */
-export function settingsOf<Table extends Record<string, SettingRow<unknown>>>(table: Table): [keyof Table & string, SettingRow<unknown>][] {
+export function settingsOf<Table extends Record<string, SettingRow<unknown>>>(
+  table: Table,
+): [keyof Table & string, SettingRow<unknown>][] {
   return Object.entries(table) as [keyof Table & string, SettingRow<unknown>][];
 }
 
@@ -173,16 +290,23 @@ function defaultsOf<Table extends Record<string, SettingRow<unknown>>>(table: Ta
 export const DEFAULT_TRAIN_OPTIONS: TrainOptions = defaultsOf(TRAIN_OPTIONS);
 
 /** The rows of TRAIN_OPTIONS that `resume` may change. */
-export const RESUMABLE_OPTIONS = Object.fromEntries(settingsOf(TRAIN_OPTIONS).filter(([, setting]) => setting.resumable)) as Pick<
-  typeof TRAIN_OPTIONS,
-  keyof ResumableOptions
->;
+export const RESUMABLE_OPTIONS = Object.fromEntries(
+  settingsOf(TRAIN_OPTIONS).filter(([, setting]) => setting.resumable),
+) as Pick<typeof TRAIN_OPTIONS, keyof ResumableOptions>;
 
 export const PRESETS = {
   /** Karpathy's min-char-rnn gist: vanilla RNN, hidden 100, seq 25, one stream, Adagrad 0.1, clip ±5. */
   'min-char-rnn': {
-    cell: 'rnn', hidden: 100, layers: 1, seqLength: 25, batch: 1, optimizer: 'adagrad', learningRate: 0.1,
-    clip: 0, clipValue: 5, init: 'min-char-rnn',
+    cell: 'rnn',
+    hidden: 100,
+    layers: 1,
+    seqLength: 25,
+    batch: 1,
+    optimizer: 'adagrad',
+    learningRate: 0.1,
+    clip: 0,
+    clipValue: 5,
+    init: 'min-char-rnn',
   },
 } satisfies Record<string, Partial<TrainOptions>>;
 
@@ -197,7 +321,11 @@ export function checkSettings(table: Record<string, SettingRow<unknown>>, values
   for (const [key, value] of Object.entries(values)) {
     const setting = table[key];
     if (!setting) {
-      const near = closestName(key, Object.keys(table));
+      // A flag's name used as the option's (iters for iterations) is the likeliest slip.
+      const flagNamed = Object.keys(table).find(
+        (name) => table[name]!.flag?.replace(/-(.)/g, (_, c: string) => c.toUpperCase()) === key,
+      );
+      const near = flagNamed ?? closestName(key, Object.keys(table));
       const hint = near ? ` (did you mean ${prefix}${near}?)` : '';
       throw new CharrnnError(`${prefix}${key} is not a setting${hint}`, EXIT.usage);
     }
@@ -225,7 +353,10 @@ export function resumeOverrides(changes: Partial<TrainOptions>, prefix = 'option
   for (const [key, value] of Object.entries(changes) as [TrainOptionName, unknown][]) {
     if (value === undefined) continue;
     if (!TRAIN_OPTIONS[key].resumable) {
-      throw new CharrnnError(`${prefix}${key} cannot change on resume: it would change the weights (start a new run instead)`, EXIT.usage);
+      throw new CharrnnError(
+        `${prefix}${key} cannot change on resume: it would change the weights (start a new run instead)`,
+        EXIT.usage,
+      );
     }
     overrides[key] = value;
   }
