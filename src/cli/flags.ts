@@ -105,65 +105,87 @@ function unknownFlag(spelling: string, known: Map<string, Flag>, command?: Comma
   return usageError(`unknown flag ${spelling}${hint ? ` (${hint})` : ''}`, command);
 }
 
-interface Given {
+/** A flag as given: how it was spelled, and its text (true/false for a switch without one). */
+interface GivenFlag {
   spelling: string;
   text: string | boolean;
 }
 
+/** What has been read so far: the command once named, its arguments, and its flags (the last of each). */
+interface Reading {
+  command?: Command<never>;
+  known: Map<string, Flag>;
+  positionals: string[];
+  given: Map<Flag, GivenFlag>;
+}
+
+/** An argument: the command's name first, then the command's own arguments. */
+function readArgument(word: string, reading: Reading, program: Program): void {
+  if (reading.command) {
+    reading.positionals.push(word);
+    return;
+  }
+  reading.command = program.commands.find((candidate) => nameOf(candidate) === word);
+  if (!reading.command) {
+    const near = closestName(word, program.commands.map(nameOf));
+    throw usageError(`unknown command ${word}${near ? ` (did you mean ${near}?)` : ''}`);
+  }
+  reading.known = spellings([...reading.command.flags, ...GLOBAL_FLAGS]);
+}
+
+/**
+ * The flag at words[i] with its value (`--name=value`, `--name value`, `-a value`, `--switch`, `--no-switch`);
+ * returns the index of the last word it used.
+ */
+function readFlag(words: readonly string[], i: number, reading: Reading): number {
+  const { known, command } = reading;
+  const word = words[i]!;
+  const equals = word.startsWith('--') ? word.indexOf('=') : -1;
+  const spelling = equals > 0 ? word.slice(0, equals) : word;
+  const inline = equals > 0 ? word.slice(equals + 1) : undefined;
+  const negated = spelling.startsWith('--no-') ? known.get(`--${spelling.slice(5)}`) : undefined;
+  const flag = known.get(spelling) ?? (negated?.kind.type === 'boolean' ? negated : undefined);
+  if (!flag) throw unknownFlag(spelling, known, command);
+  if (flag.kind.type === 'boolean') {
+    reading.given.set(flag, { spelling, text: inline ?? flag !== negated });
+    return i;
+  }
+  if (inline !== undefined) {
+    reading.given.set(flag, { spelling, text: inline });
+    return i;
+  }
+  const next = words[i + 1];
+  // A missing value must not swallow the next flag, except as text, which may be anything.
+  if (next === undefined || (flag.kind.type !== 'text' && known.has(next))) {
+    throw usageError(`${spelling} needs a value (${flag.kind.expected})`, command);
+  }
+  reading.given.set(flag, { spelling, text: next });
+  return i + 1;
+}
+
 /** Reads the words after `charrnn`: the command, its arguments and its flags, checked and converted. */
 export function parseCommandLine(words: readonly string[], program: Program): ParsedCommandLine {
-  let command: Command<never> | undefined;
-  let known = spellings(GLOBAL_FLAGS);
-  const positionals: string[] = [];
-  const given = new Map<Flag, Given>();
+  const reading: Reading = { known: spellings(GLOBAL_FLAGS), positionals: [], given: new Map() };
   let onlyArguments = false;
   for (let i = 0; i < words.length; i++) {
     const word = words[i]!;
-    if (onlyArguments || word === '-' || !word.startsWith('-')) {
-      if (command) positionals.push(word);
-      else {
-        command = program.commands.find((candidate) => nameOf(candidate) === word);
-        if (!command) {
-          const near = closestName(word, program.commands.map(nameOf));
-          throw usageError(`unknown command ${word}${near ? ` (did you mean ${near}?)` : ''}`);
-        }
-        known = spellings([...command.flags, ...GLOBAL_FLAGS]);
-      }
-      continue;
-    }
-    if (word === '--') {
-      onlyArguments = true;
-      continue;
-    }
-    const equals = word.startsWith('--') ? word.indexOf('=') : -1;
-    const spelling = equals > 0 ? word.slice(0, equals) : word;
-    const negated = spelling.startsWith('--no-') ? known.get(`--${spelling.slice(5)}`) : undefined;
-    const flag = known.get(spelling) ?? (negated?.kind.type === 'boolean' ? negated : undefined);
-    if (!flag) throw unknownFlag(spelling, known, command);
-    if (flag.kind.type === 'boolean') {
-      given.set(flag, { spelling, text: equals > 0 ? word.slice(equals + 1) : flag !== negated });
-      continue;
-    }
-    if (flag === negated) throw unknownFlag(spelling, known, command);
-    let text: string | undefined;
-    if (equals > 0) text = word.slice(equals + 1);
-    // A missing value must not swallow the next flag, except as text, which may be anything.
-    else if (i + 1 < words.length && (flag.kind.type === 'text' || !known.has(words[i + 1]!))) text = words[++i];
-    if (text === undefined) throw usageError(`${spelling} needs a value (${flag.kind.expected})`, command);
-    given.set(flag, { spelling, text });
+    if (onlyArguments || word === '-' || !word.startsWith('-')) readArgument(word, reading, program);
+    else if (word === '--') onlyArguments = true;
+    else i = readFlag(words, i, reading);
   }
-  const flagValue = (name: string) => [...given].find(([flag]) => flag.name === name)?.[1].text === true;
-  if (flagValue('help'))
+  const { command, given } = reading;
+  const switchedOn = (name: string) => [...given].some(([flag, value]) => flag.name === name && value.text === true);
+  if (switchedOn('help'))
     return { action: 'help', text: command ? commandHelp(command, program) : programHelp(program) };
-  if (flagValue('version')) return { action: 'version' };
+  if (switchedOn('version')) return { action: 'version' };
   if (!command) {
     const names = program.commands.map(nameOf);
     throw usageError(`name a command: ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`);
   }
-  return { action: 'run', command, args: argsOf(command, positionals, given) };
+  return { action: 'run', command, args: argsOf(command, reading.positionals, given) };
 }
 
-function argsOf(command: Command<never>, positionals: string[], given: Map<Flag, Given>): Record<string, unknown> {
+function argsOf(command: Command<never>, positionals: string[], given: Map<Flag, GivenFlag>): Record<string, unknown> {
   const names = positionalNames(command);
   if (positionals.length < names.length) {
     const missing = names[positionals.length]!;
