@@ -111,7 +111,7 @@ export const BOOLEAN: ValueKind<boolean> = {
 export const SEED = wholeNumber(0, 0xffffffff);
 
 /** A value as it would be typed back: strings quoted when empty or spaced, so the reader sees them. */
-export function shownValue(value: unknown): string {
+function shownValue(value: unknown): string {
   if (typeof value !== 'string') return String(value);
   return value === '' || /\s/.test(value) ? JSON.stringify(value) : value;
 }
@@ -122,7 +122,7 @@ export function invalidValue(name: string, value: unknown, kind: ValueKind<unkno
 }
 
 /** Edit distance, for "did you mean" on misspelled names. */
-export function editDistance(a: string, b: string): number {
+function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     let diagonal = row[0]!;

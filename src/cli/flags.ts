@@ -43,7 +43,7 @@ export interface Program {
 }
 
 /** Flags every command takes. */
-export const GLOBAL_FLAGS: readonly Flag[] = [
+const GLOBAL_FLAGS: readonly Flag[] = [
   {
     name: 'quiet',
     alias: 'q',
@@ -263,7 +263,7 @@ function flagRows(flags: readonly Flag[]): [string, string][] {
   });
 }
 
-export function commandHelp(command: Command<never>, program: Program): string {
+function commandHelp(command: Command<never>, program: Program): string {
   const names = positionalNames(command);
   const lines = [`${program.name} ${command.command} [options]`, '', command.describe];
   if (names.length > 0)
@@ -281,7 +281,7 @@ export function commandHelp(command: Command<never>, program: Program): string {
   return lines.join('\n');
 }
 
-export function programHelp(program: Program): string {
+function programHelp(program: Program): string {
   const lines = [`${program.name} <command> [options]`, '', program.summary, '', 'Commands:'];
   lines.push(...columns(program.commands.map((command) => [`${program.name} ${command.command}`, command.describe])));
   lines.push('', 'Global options:', ...columns(flagRows(GLOBAL_FLAGS)), '', program.epilogue);

@@ -270,7 +270,7 @@ type ValueOf<Row> = Row extends SettingRow<infer T> ? T : never;
 export type SettingValues<Table> = { -readonly [K in keyof Table]: ValueOf<Table[K]> };
 type ResumableKeys<Table> = { [K in keyof Table]: Table[K] extends SettingRow<unknown, true> ? K : never }[keyof Table];
 
-export type TrainOptionName = keyof typeof TRAIN_OPTIONS;
+type TrainOptionName = keyof typeof TRAIN_OPTIONS;
 export type TrainOptions = SettingValues<typeof TRAIN_OPTIONS>;
 /** The training options a resumed run may change: stopping points and reporting, never what moves the weights. */
 export type ResumableOptions = Pick<TrainOptions, ResumableKeys<typeof TRAIN_OPTIONS>>;
