@@ -95,8 +95,11 @@ export async function trainModel(
  * reporting (the resumable rows of TRAIN_OPTIONS), and the settings of the call.
  */
 export interface ResumeOptions extends RunControl, Partial<ResumableOptions> {
-  /** The corpus to continue on (default: the path recorded in the checkpoint). */
-  corpus?: Corpus;
+  /**
+   * The corpus to continue on: its text, or a path ('-' for stdin) read as the run read its corpus
+   * (UTF-8 or Latin-1). Default: the path recorded in the checkpoint.
+   */
+  corpus?: Corpus | string;
 }
 
 /** Splits resume options into the call's settings and the run's changed options, checking both. */
@@ -118,7 +121,11 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
     throw new CharrnnError(`${checkpointPath} has no training state (it was written for sampling only); start a new run with: charrnn train CORPUS`);
   }
   const state = decodeTrainingState(checkpoint.training, checkpointPath);
-  const corpus = options.corpus ?? recordedCorpus(state, checkpointPath);
+  const encoding = state.options.encoding ?? 'utf8';
+  const corpus =
+    typeof options.corpus === 'string'
+      ? readCorpus(options.corpus, encoding)
+      : (options.corpus ?? recordedCorpus(state, checkpointPath, encoding));
   const data = trainDataFor(corpus, Vocab.fromSymbols(checkpoint.vocab));
   if (data.corpus.chars !== state.corpus.chars || data.corpus.fingerprint !== state.corpus.fingerprint) {
     throw new CharrnnError(`${corpus.source} is not the corpus this run was trained on (${data.corpus.chars} characters, fingerprint ${data.corpus.fingerprint}; the checkpoint expects ${state.corpus.chars}, ${state.corpus.fingerprint}); pass --corpus with the original file`);
@@ -134,11 +141,11 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   return resume({ data, kernels, output, timeLimitSeconds, threads, onEvent, signal }, resumedState, tensors);
 }
 
-function recordedCorpus(state: TrainingState, checkpointPath: string): Corpus {
+function recordedCorpus(state: TrainingState, checkpointPath: string, encoding: Encoding): Corpus {
   if (state.corpus.path === null) {
     throw new CharrnnError(`${checkpointPath} was trained on stdin; pass the same text again with --corpus FILE (or --corpus - to read stdin)`, 2);
   }
-  return readCorpus(state.corpus.path, state.options.encoding ?? 'utf8');
+  return readCorpus(state.corpus.path, encoding);
 }
 
 /** Characters stream() generates between turns of the event loop. */

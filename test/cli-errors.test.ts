@@ -104,6 +104,13 @@ describe('bad corpora', () => {
     expect(run(['train', 'latin1.txt', ...TINY, '--encoding', 'latin1', '-o', 'latin1.json', '-q']).status).toBe(0);
     const checkpoint = JSON.parse(readFileSync(join(dir, 'latin1.json'), 'utf8'));
     expect(checkpoint.vocab).toContain('é');
+    // --corpus is read as the run read its corpus, unless --encoding says otherwise.
+    expect(run(['resume', 'latin1.json', '--corpus', 'latin1.txt', '--iters', '4', '-q']).status).toBe(0);
+    expectOneLineError(
+      run(['resume', 'latin1.json', '--corpus', 'latin1.txt', '--encoding', 'utf8', '--iters', '5']),
+      1,
+      /latin1\.txt: invalid UTF-8 at byte offset 3/,
+    );
   });
 });
 

@@ -45,7 +45,9 @@ export const resumeCommand: Command<ResumeArgs> = {
       ? 'it is fixed for the run, as changing it would change the weights; start a new run with charrnn train'
       : undefined,
   handler: async (args) => {
-    const corpus = args.corpus === undefined ? undefined : readCorpus(args.corpus, args.encoding ?? 'utf8');
+    // Without --encoding, the library reads --corpus as the run read its corpus.
+    const corpus =
+      args.encoding === undefined || args.corpus === undefined ? args.corpus : readCorpus(args.corpus, args.encoding);
     const session = startTrainingSession(args);
     const summary = await resumeTraining(args.checkpoint, {
       corpus,
