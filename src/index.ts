@@ -11,11 +11,14 @@ import type { Kernels } from './core/kernels.js';
 import { CharModel } from './core/model.js';
 import { Rng } from './core/rng.js';
 import { validateSamplingOptions, type SamplingOptions } from './core/sampling.js';
-import { decodeCorpus, readCorpusBytes } from './data/corpus.js';
+import { decodeCorpus, readCorpusBytes, type Encoding } from './data/corpus.js';
 import { Vocab, type TokenIds } from './data/vocab.js';
 import { CharrnnError } from './errors.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
-import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './train/options.js';
+import {
+  checkSettings, DEFAULT_TRAIN_OPTIONS, resumeOverrides, RUN_SETTINGS, TRAIN_OPTIONS, withLegacyOptions,
+  type ResumableOptions, type RunSettings, type TrainOptions,
+} from './train/options.js';
 import { decodeTrainingState, fingerprint, type TrainingState } from './train/state.js';
 import { isShardWorker, runShardWorker } from './train/shard-worker.js';
 import type { TrainEvent, TrainSummary } from './train/events.js';
@@ -26,13 +29,15 @@ export type { CellType, ModelConfig } from './core/config.js';
 export type { KernelChoice } from './core/backend.js';
 export type { SamplingOptions } from './core/sampling.js';
 export type { EvalResult } from './train/evaluate.js';
-export { DEFAULT_TRAIN_OPTIONS, PRESETS, type PresetName, type TrainOptions } from './train/options.js';
+export {
+  DEFAULT_TRAIN_OPTIONS, PRESETS, TRAIN_OPTIONS, RUN_SETTINGS,
+  type PresetName, type TrainOptions, type ResumableOptions, type RunSettings, type SettingRow,
+} from './train/options.js';
+export type { Encoding } from './data/corpus.js';
 export type {
   CheckpointEvent, EvalEvent, ProgressEvent, SampleEvent, StartEvent, StopReason, TrainEvent, TrainSummary,
 } from './train/events.js';
 export type { Checkpoint } from './checkpoint/format.js';
-
-export type Encoding = 'utf8' | 'latin1';
 
 export interface Corpus {
   text: string;
@@ -54,16 +59,15 @@ function trainDataFor(corpus: Corpus, vocab: Vocab): TrainData {
   };
 }
 
-export interface RunControl {
-  /** Checkpoint path (default: checkpoints/<corpus name>.json). */
-  output?: string;
-  /** Stop after this many seconds of this call. */
-  timeLimitSeconds?: number;
-  kernel?: KernelChoice;
-  /** Threads computing the batch shards (default: one per core, up to the shard count); results do not depend on it. */
-  threads?: number;
+/** The settings of one call (output, timeLimitSeconds, kernel, threads: see RUN_SETTINGS), and where events go. */
+export interface RunControl extends Partial<RunSettings> {
   onEvent?: (event: TrainEvent) => void;
   signal?: AbortSignal;
+}
+
+/** Settings given as undefined count as not given. */
+function given<T extends object>(settings: T): Partial<T> {
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 export function defaultOutputPath(source: string): string {
@@ -72,58 +76,79 @@ export function defaultOutputPath(source: string): string {
 }
 
 /** Trains a new model on a corpus; resolves when it finishes, runs out of time or is aborted. */
-export async function trainModel(corpus: Corpus, options: Partial<TrainOptions> = {}, control: RunControl = {}): Promise<TrainSummary> {
+export async function trainModel(
+  corpus: Corpus,
+  options: Partial<TrainOptions> = {},
+  control: RunControl = {},
+): Promise<TrainSummary> {
+  checkSettings(TRAIN_OPTIONS, options, 'options.');
+  const { onEvent, signal, ...settings } = control;
+  checkSettings(RUN_SETTINGS, settings, 'control.');
   const data = trainDataFor(corpus, Vocab.fromText(corpus.text));
   const output = control.output ?? defaultOutputPath(corpus.source);
   const kernels = createKernels(control.kernel ?? 'auto');
-  return train({ data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent: control.onEvent, signal: control.signal }, { ...DEFAULT_TRAIN_OPTIONS, ...options });
+  return train(
+    { data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent, signal },
+    { ...DEFAULT_TRAIN_OPTIONS, ...given(options) },
+  );
 }
 
-export interface ResumeOptions extends RunControl {
-  /** The corpus to continue on (default: the path recorded in the checkpoint). */
-  corpus?: Corpus;
-  /** New stopping points (absolute: the total iterations / epochs of the run). */
-  iterations?: number;
-  epochs?: number;
-  /** Other settings that do not change the weights may be changed on resume. */
-  evalEvery?: number;
-  saveEvery?: number;
-  sampleEvery?: number;
+/**
+ * A resumed run may change its stopping points (iterations and epochs are totals for the run) and its
+ * reporting (the resumable rows of TRAIN_OPTIONS), and the settings of the call.
+ */
+export interface ResumeOptions extends RunControl, Partial<ResumableOptions> {
+  /**
+   * The corpus to continue on: its text, or a path ('-' for stdin) read as the run read its corpus
+   * (UTF-8 or Latin-1). Default: the path recorded in the checkpoint.
+   */
+  corpus?: Corpus | string;
+}
+
+/** Splits resume options into the call's settings and the run's changed options, checking both. */
+function resumeSettings(options: ResumeOptions): { control: RunControl; overrides: Partial<ResumableOptions> } {
+  const { corpus: _corpus, onEvent, signal, ...settings } = options;
+  const control: Record<string, unknown> = {};
+  const changes: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(settings)) (key in RUN_SETTINGS ? control : changes)[key] = value;
+  checkSettings(RUN_SETTINGS, control, 'options.');
+  checkSettings(TRAIN_OPTIONS, changes, 'options.');
+  return { control: { ...control, onEvent, signal }, overrides: resumeOverrides(changes) };
 }
 
 /** Continues a checkpointed run exactly where it stopped. */
 export async function resumeTraining(checkpointPath: string, options: ResumeOptions = {}): Promise<TrainSummary> {
+  const { control, overrides } = resumeSettings(options);
   const checkpoint = readCheckpoint(checkpointPath);
   if (!checkpoint.training) {
     throw new CharrnnError(`${checkpointPath} has no training state (it was written for sampling only); start a new run with: charrnn train CORPUS`);
   }
   const state = decodeTrainingState(checkpoint.training, checkpointPath);
-  const corpus = options.corpus ?? recordedCorpus(state, checkpointPath);
+  const encoding = state.options.encoding ?? 'utf8';
+  const corpus =
+    typeof options.corpus === 'string'
+      ? readCorpus(options.corpus, encoding)
+      : (options.corpus ?? recordedCorpus(state, checkpointPath, encoding));
   const data = trainDataFor(corpus, Vocab.fromSymbols(checkpoint.vocab));
   if (data.corpus.chars !== state.corpus.chars || data.corpus.fingerprint !== state.corpus.fingerprint) {
     throw new CharrnnError(`${corpus.source} is not the corpus this run was trained on (${data.corpus.chars} characters, fingerprint ${data.corpus.fingerprint}; the checkpoint expects ${state.corpus.chars}, ${state.corpus.fingerprint}); pass --corpus with the original file`);
   }
-  const overrides: Partial<TrainOptions> = {};
-  if (options.iterations !== undefined) overrides.iterations = options.iterations;
-  if (options.epochs !== undefined) overrides.epochs = options.epochs;
-  if (options.evalEvery !== undefined) overrides.evalEvery = options.evalEvery;
-  if (options.saveEvery !== undefined) overrides.saveEvery = options.saveEvery;
-  if (options.sampleEvery !== undefined) overrides.sampleEvery = options.sampleEvery;
-  const kernels = createKernels(options.kernel ?? 'auto');
-  const resumedState: TrainingState = { ...state, options: { ...state.options, ...overrides } };
+  const kernels = createKernels(control.kernel ?? 'auto');
+  const resumedState: TrainingState = {
+    ...state,
+    options: { ...withLegacyOptions(state.options), ...overrides } as TrainOptions,
+  };
   const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
-  return resume(
-    { data, kernels, output: options.output ?? checkpointPath, timeLimitSeconds: options.timeLimitSeconds, threads: options.threads, onEvent: options.onEvent, signal: options.signal },
-    resumedState,
-    tensors,
-  );
+  const { timeLimitSeconds, threads, onEvent, signal } = control;
+  const output = control.output ?? checkpointPath;
+  return resume({ data, kernels, output, timeLimitSeconds, threads, onEvent, signal }, resumedState, tensors);
 }
 
-function recordedCorpus(state: TrainingState, checkpointPath: string): Corpus {
+function recordedCorpus(state: TrainingState, checkpointPath: string, encoding: Encoding): Corpus {
   if (state.corpus.path === null) {
     throw new CharrnnError(`${checkpointPath} was trained on stdin; pass the same text again with --corpus FILE (or --corpus - to read stdin)`, 2);
   }
-  return readCorpus(state.corpus.path, state.options.encoding ?? 'utf8');
+  return readCorpus(state.corpus.path, encoding);
 }
 
 /** Characters stream() generates between turns of the event loop. */
@@ -221,10 +246,6 @@ export interface GeneratedChar {
   char: string;
   /** The probability it had under the sampling distribution (after temperature, top-k, top-p). */
   probability: number;
-}
-
-export function loadCheckpointFile(path: string): Checkpoint {
-  return readCheckpoint(path);
 }
 
 export { createKernels };

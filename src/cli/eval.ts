@@ -1,7 +1,10 @@
 /** `charrnn eval CORPUS --checkpoint F`: how well a model predicts a text, in nats and bits per character. */
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { KERNEL_CHOICES, type KernelChoice } from '../core/backend.js';
+import type { KernelChoice } from '../core/backend.js';
+import { ENCODINGS, type Encoding } from '../data/corpus.js';
 import { LoadedModel, readCorpus } from '../index.js';
+import { BOOLEAN, choice, PATH } from '../settings.js';
+import { RUN_SETTINGS } from '../train/options.js';
+import { flagOf, type Command } from './flags.js';
 import { resolveCheckpoint } from './sample.js';
 import { corpusArgument, formatCount } from './terminal.js';
 
@@ -9,22 +12,25 @@ interface EvalArgs {
   corpus: string;
   checkpoint?: string;
   json: boolean;
-  encoding: 'utf8' | 'latin1';
+  encoding: Encoding;
   kernel: KernelChoice;
 }
 
-export const evalCommand: CommandModule<object, EvalArgs> = {
+export const evalCommand: Command<EvalArgs> = {
   command: 'eval <corpus>',
   describe: 'Mean cross-entropy of a model on a text (one stream, state carried from zero)',
-  builder: (yargs: Argv) =>
-    yargs
-      .positional('corpus', { type: 'string', describe: 'Text file, or - for stdin', demandOption: true })
-      .option('checkpoint', { alias: 'c', type: 'string', describe: 'Checkpoint to evaluate', defaultDescription: 'the newest in checkpoints/' })
-      .option('json', { type: 'boolean', default: false, describe: 'Print {"chars","loss","bpc"} on stdout' })
-      .option('encoding', { type: 'string', choices: ['utf8', 'latin1'], default: 'utf8', describe: 'How to read the corpus bytes' })
-      .option('kernel', { type: 'string', choices: KERNEL_CHOICES, default: 'auto', describe: 'Compute kernels' })
-      .example('$0 eval held-out.txt -c checkpoints/moby-dick.json', 'nats/char and bits/char') as unknown as Argv<EvalArgs>,
-  handler: async (argv: ArgumentsCamelCase<EvalArgs>) => {
+  positionals: { corpus: 'Text file, or - for stdin' },
+  flags: [
+    {
+      name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to evaluate',
+      defaultText: 'the newest in checkpoints/',
+    },
+    { name: 'json', kind: BOOLEAN, default: false, help: 'Print {"chars","loss","bpc"} on stdout' },
+    { name: 'encoding', kind: choice(ENCODINGS), default: 'utf8', help: 'How to read the corpus bytes' },
+    flagOf(RUN_SETTINGS.kernel),
+  ],
+  examples: [['charrnn eval held-out.txt -c checkpoints/moby-dick.json', 'nats/char and bits/char']],
+  handler: async (argv: EvalArgs) => {
     const corpus = readCorpus(corpusArgument(argv.corpus), argv.encoding);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
     const result = model.evaluate(corpus.text, corpus.source);

@@ -1,11 +1,12 @@
 /** `charrnn info CHECKPOINT`: model, vocabulary, training progress and a loss curve in the terminal. */
 import * as asciichart from 'asciichart';
 import { readFileSync } from 'node:fs';
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { readCheckpoint } from '../checkpoint/io.js';
 import { CharrnnError } from '../errors.js';
+import { BOOLEAN, PATH, wholeNumber } from '../settings.js';
 import type { HistoryPoint } from '../train/state.js';
 import { historyFromLog, summarizeCheckpoint, type CheckpointSummary } from '../train/summary.js';
+import type { Command } from './flags.js';
 import { colorAllowed, formatCount, formatDuration } from './terminal.js';
 
 interface InfoArgs {
@@ -85,17 +86,17 @@ function renderText(summary: CheckpointSummary, path: string, width: number, col
   return `${lines.join('\n')}${chart ? `\n\n${chart}` : ''}\n`;
 }
 
-export const infoCommand: CommandModule<object, InfoArgs> = {
+export const infoCommand: Command<InfoArgs> = {
   command: 'info <checkpoint>',
   describe: 'Describe a checkpoint: model, vocabulary, training progress, loss curve',
-  builder: (yargs: Argv) =>
-    yargs
-      .positional('checkpoint', { type: 'string', describe: 'A checkpoint file', demandOption: true })
-      .option('json', { type: 'boolean', default: false, describe: 'Print everything as one JSON object' })
-      .option('log', { type: 'string', describe: 'Draw the curve from a --log file of the run instead of the checkpoint history' })
-      .option('width', { type: 'number', default: 72, describe: 'Chart width in columns' })
-      .example('$0 info checkpoints/moby-dick.json', 'summary and loss curve') as unknown as Argv<InfoArgs>,
-  handler: (argv: ArgumentsCamelCase<InfoArgs>) => {
+  positionals: { checkpoint: 'A checkpoint file' },
+  flags: [
+    { name: 'json', kind: BOOLEAN, default: false, help: 'Print everything as one JSON object' },
+    { name: 'log', kind: PATH, help: 'Draw the curve from a --log file of the run instead of the checkpoint history' },
+    { name: 'width', kind: wholeNumber(10, 1000), default: 72, help: 'Chart width in columns' },
+  ],
+  examples: [['charrnn info checkpoints/moby-dick.json', 'summary and loss curve']],
+  handler: (argv: InfoArgs) => {
     const checkpoint = readCheckpoint(argv.checkpoint);
     const summary = summarizeCheckpoint(checkpoint, argv.checkpoint);
     if (argv.log !== undefined) {

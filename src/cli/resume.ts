@@ -1,49 +1,60 @@
 /** `charrnn resume CHECKPOINT`: continue a run exactly where it stopped. */
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import type { KernelChoice } from '../core/backend.js';
 import { readCorpus, resumeTraining } from '../index.js';
-import { outputOptions, startTrainingSession, type OutputFlags } from './run-training.js';
-import { corpusArgument } from './terminal.js';
-import { runFlags } from './train.js';
+import { ENCODINGS, type Encoding } from '../data/corpus.js';
+import { choice, PATH } from '../settings.js';
+import { RESUMABLE_OPTIONS, RUN_SETTINGS, settingsOf, TRAIN_OPTIONS } from '../train/options.js';
+import { flagOf, settingsFromArgs, type Command } from './flags.js';
+import { startTrainingSession, type OutputFlags } from './run-training.js';
+import { RUN_FLAGS } from './train.js';
 
 interface ResumeArgs extends OutputFlags {
   checkpoint: string;
   corpus?: string;
-  iters?: number;
-  epochs?: number;
-  time?: number;
-  output?: string;
-  kernel: KernelChoice;
-  threads?: number;
-  'eval-every'?: number;
-  'save-every'?: number;
-  'sample-every'?: number;
-  encoding?: 'utf8' | 'latin1';
+  encoding?: Encoding;
+  [flag: string]: unknown;
 }
 
-export const resumeCommand: CommandModule<object, ResumeArgs> = {
+/** Flags of train that resume refuses, because they would change the weights. */
+const FIXED_FLAGS = new Set(
+  settingsOf(TRAIN_OPTIONS).flatMap(([, setting]) =>
+    setting.flag !== null && !setting.resumable ? [`--${setting.flag}`] : [],
+  ),
+);
+
+export const resumeCommand: Command<ResumeArgs> = {
   command: 'resume <checkpoint>',
   describe: 'Continue training from a checkpoint, exactly as if it had never stopped',
-  builder: (yargs: Argv) =>
-    yargs
-      .positional('checkpoint', { type: 'string', describe: 'A checkpoint written by charrnn train', demandOption: true })
-      .option('iters', { type: 'number', describe: 'Stop at this iteration (counted from the start of the run)' })
-      .option('epochs', { type: 'number', describe: 'Stop after this many epochs in all' })
-      .option('corpus', { type: 'string', describe: 'The corpus, if it moved (default: the path recorded in the checkpoint; - for stdin)' })
-      .option('encoding', { type: 'string', choices: ['utf8', 'latin1'], describe: 'How to read --corpus (default: as in the original run)' })
-      .option('eval-every', { type: 'number', describe: 'Validate every N iterations' })
-      .option('save-every', { type: 'number', describe: 'Save every N iterations' })
-      .option('sample-every', { type: 'number', describe: 'Print a sample every N iterations' })
-      .options(runFlags)
-      .options(outputOptions)
-      .example('$0 resume checkpoints/moby-dick.json --iters 2000', 'train on to iteration 2000')
-      .example('$0 resume checkpoints/notes.json --corpus notes.txt --time 600', 'ten more minutes, corpus given again') as unknown as Argv<ResumeArgs>,
-  handler: async (argv: ArgumentsCamelCase<ResumeArgs>) => {
-    const corpus = argv.corpus === undefined ? undefined : readCorpus(corpusArgument(argv.corpus), argv.encoding ?? 'utf8');
-    const session = startTrainingSession(argv);
-    const summary = await resumeTraining(argv.checkpoint, {
-      corpus, iterations: argv.iters, epochs: argv.epochs, evalEvery: argv['eval-every'], saveEvery: argv['save-every'], sampleEvery: argv['sample-every'],
-      output: argv.output, timeLimitSeconds: argv.time, kernel: argv.kernel, threads: argv.threads, onEvent: session.onEvent, signal: session.signal,
+  positionals: { checkpoint: 'A checkpoint written by charrnn train' },
+  flags: [
+    ...settingsOf(RESUMABLE_OPTIONS).map(([, setting]) => flagOf(setting)),
+    {
+      name: 'corpus',
+      kind: PATH,
+      defaultText: 'the path recorded in the checkpoint',
+      help: 'The corpus, if it moved (- for stdin)',
+    },
+    { name: 'encoding', kind: choice(ENCODINGS), defaultText: 'as in the original run', help: 'How to read --corpus' },
+    ...RUN_FLAGS,
+  ],
+  examples: [
+    ['charrnn resume checkpoints/moby-dick.json --iters 2000', 'train on to iteration 2000'],
+    ['charrnn resume checkpoints/notes.json --corpus notes.txt --time 600', 'ten more minutes, corpus given again'],
+  ],
+  unknownFlagHint: (flag) =>
+    FIXED_FLAGS.has(flag)
+      ? 'it is fixed for the run, as changing it would change the weights; start a new run with charrnn train'
+      : undefined,
+  handler: async (args) => {
+    // Without --encoding, the library reads --corpus as the run read its corpus.
+    const corpus =
+      args.encoding === undefined || args.corpus === undefined ? args.corpus : readCorpus(args.corpus, args.encoding);
+    const session = startTrainingSession(args);
+    const summary = await resumeTraining(args.checkpoint, {
+      corpus,
+      ...settingsFromArgs(RESUMABLE_OPTIONS, args),
+      ...settingsFromArgs(RUN_SETTINGS, args),
+      onEvent: session.onEvent,
+      signal: session.signal,
     });
     session.finish(summary);
   },

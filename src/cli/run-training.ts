@@ -14,12 +14,6 @@ export interface OutputFlags {
   'print-every': number;
 }
 
-export const outputOptions = {
-  json: { type: 'boolean', default: false, describe: 'Print one JSON object per line on stdout for each report, and a final {"event":"done",...}' },
-  'print-every': { type: 'number', default: 10, describe: 'With --json or --log: a progress line every N iterations' },
-  log: { type: 'string', describe: 'Also append the JSON lines to this file (charrnn info --log draws them)' },
-} as const;
-
 export interface TrainingSession {
   onEvent: (event: TrainEvent) => void;
   signal: AbortSignal;

@@ -1,9 +1,11 @@
 /** `charrnn sample`: stream generated text to stdout. */
-import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { latestCheckpoint } from '../checkpoint/io.js';
-import { KERNEL_CHOICES, type KernelChoice } from '../core/backend.js';
+import type { KernelChoice } from '../core/backend.js';
 import { CharrnnError } from '../errors.js';
 import { LoadedModel, readCorpus, type SampleOptions } from '../index.js';
+import { BOOLEAN, MAX_COUNT, PATH, realNumber, SEED, TEXT, wholeNumber } from '../settings.js';
+import { RUN_SETTINGS } from '../train/options.js';
+import { flagOf, type Command } from './flags.js';
 import { corpusArgument, StdoutWriter } from './terminal.js';
 
 interface SampleArgs {
@@ -40,9 +42,6 @@ function primeText(argv: SampleArgs): string | undefined {
 }
 
 function checkCounts(argv: SampleArgs): void {
-  if (argv.seed !== undefined && !(Number.isInteger(argv.seed) && argv.seed >= 0 && argv.seed <= 0xffffffff)) {
-    throw new CharrnnError(`--seed ${argv.seed} is invalid: expected a whole number from 0 to 4294967295`, 2);
-  }
   if (!(Number.isInteger(argv.length) && argv.length >= 0)) throw new CharrnnError(`--length ${argv.length} is invalid: expected a whole number (0 = endless)`, 2);
   if (!(Number.isInteger(argv.samples) && argv.samples >= 1)) throw new CharrnnError(`--samples ${argv.samples} is invalid: expected a whole number ≥ 1`, 2);
   if (argv.stop === '') throw new CharrnnError('--stop needs a non-empty string', 2);
@@ -69,30 +68,50 @@ async function jsonSample(model: LoadedModel, options: SampleOptions, stdout: St
   return stdout.write(`${JSON.stringify(line)}\n`);
 }
 
-export const sampleCommand: CommandModule<object, SampleArgs> = {
+export const sampleCommand: Command<SampleArgs> = {
   command: 'sample',
   describe: 'Generate text from a trained model to stdout',
-  builder: (yargs: Argv) =>
-    yargs
-      .option('checkpoint', { alias: 'c', type: 'string', describe: 'Checkpoint to sample from', defaultDescription: 'the newest in checkpoints/' })
-      .option('length', { alias: 'l', type: 'number', default: 1000, describe: 'Characters per sample (0 = endless)' })
-      .option('temp', { alias: 't', type: 'number', default: 1.0, describe: 'Temperature: lower is more conservative (0 = argmax)' })
-      .option('prime', { alias: 'p', type: 'string', describe: 'Text to start from (printed first)' })
-      .option('prime-file', { type: 'string', describe: 'Read the prime text from a file (- for stdin)' })
-      .option('stop', { type: 'string', describe: 'End a sample once this text is generated (e.g. $\'\\n\\n\' for a blank line)' })
-      .option('samples', { alias: 'n', type: 'number', default: 1, describe: 'How many samples, each from a fresh start' })
-      .option('delimiter', { type: 'string', default: '\n', defaultDescription: 'a newline', describe: 'Printed after each sample' })
-      .option('seed', { type: 'number', describe: 'Random seed', defaultDescription: 'random' })
-      .option('argmax', { type: 'boolean', default: false, describe: 'Always take the most likely character' })
-      .option('top-k', { type: 'number', describe: 'Sample only from the k most likely characters' })
-      .option('top-p', { type: 'number', describe: 'Nucleus sampling: the most likely characters up to this cumulative probability' })
-      .option('json', { type: 'boolean', default: false, describe: 'One JSON object per sample, with each character\'s probability' })
-      .option('kernel', { type: 'string', choices: KERNEL_CHOICES, default: 'auto', describe: 'Compute kernels' })
-      .example('$0 sample --temp 0.8 | head', 'from the newest checkpoint')
-      .example('$0 sample -c checkpoints/moby-dick.json --prime "Call me " --length 500', 'continue a text')
-      .example('$0 sample --length 0 | head -c 5000', 'an endless stream')
-      .example('$0 sample -n 5 --stop $\'\\n\\n\' --length 2000', 'five paragraphs') as unknown as Argv<SampleArgs>,
-  handler: async (argv: ArgumentsCamelCase<SampleArgs>) => {
+  flags: [
+    {
+      name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to sample from',
+      defaultText: 'the newest in checkpoints/',
+    },
+    {
+      name: 'length', alias: 'l', kind: wholeNumber(0, MAX_COUNT, '0 = endless'), default: 1000,
+      help: 'Characters per sample (0 = endless)',
+    },
+    {
+      name: 'temp', alias: 't', kind: realNumber({ min: 0 }, 'a number ≥ 0 (0 means always the most likely character)'),
+      default: 1.0, help: 'Temperature: lower is more conservative (0 = argmax)',
+    },
+    { name: 'prime', alias: 'p', kind: TEXT, help: 'Text to start from (printed first)' },
+    { name: 'prime-file', kind: PATH, help: 'Read the prime text from a file (- for stdin)' },
+    { name: 'stop', kind: TEXT, help: "End a sample once this text is generated (e.g. $'\\n\\n' for a blank line)" },
+    {
+      name: 'samples', alias: 'n', kind: wholeNumber(1, MAX_COUNT), default: 1,
+      help: 'How many samples, each from a fresh start',
+    },
+    { name: 'delimiter', kind: TEXT, default: '\n', defaultText: 'a newline', help: 'Printed after each sample' },
+    { name: 'seed', kind: SEED, help: 'Random seed', defaultText: 'random' },
+    { name: 'argmax', kind: BOOLEAN, default: false, help: 'Always take the most likely character' },
+    { name: 'top-k', kind: wholeNumber(1, MAX_COUNT), help: 'Sample only from the k most likely characters' },
+    {
+      name: 'top-p', kind: realNumber({ min: 0, max: 1, minOpen: true }, 'a probability in (0, 1]'),
+      help: 'Nucleus sampling: the most likely characters up to this cumulative probability',
+    },
+    {
+      name: 'json', kind: BOOLEAN, default: false,
+      help: "One JSON object per sample, with each character's probability",
+    },
+    flagOf(RUN_SETTINGS.kernel),
+  ],
+  examples: [
+    ['charrnn sample --temp 0.8 | head', 'from the newest checkpoint'],
+    ['charrnn sample -c checkpoints/moby-dick.json --prime "Call me " --length 500', 'continue a text'],
+    ['charrnn sample --length 0 | head -c 5000', 'an endless stream'],
+    ["charrnn sample -n 5 --stop $'\\n\\n' --length 2000", 'five paragraphs'],
+  ],
+  handler: async (argv: SampleArgs) => {
     checkCounts(argv);
     const prime = primeText(argv);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);

@@ -3,6 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { CharrnnError } from '../errors.js';
 
 export type Encoding = 'utf8' | 'latin1';
+export const ENCODINGS: readonly Encoding[] = ['utf8', 'latin1'];
 
 /** The bytes of `path`, or of stdin for '-'. */
 export function readCorpusBytes(path: string): Buffer {

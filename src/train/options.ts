@@ -1,117 +1,364 @@
-/** Training options: the flags of `charrnn train`, their defaults, the presets, and validation. */
-import type { CellType } from '../core/config.js';
+/**
+ * Every training option, declared once in TRAIN_OPTIONS: its name in the library (the key), its type
+ * and valid values, its default, its command-line flag and help, and whether `resume` may change it.
+ * The TrainOptions type, the defaults, validation, the train and resume flags and the library's
+ * resume overrides are all derived from this table. RUN_SETTINGS does the same for the settings of one
+ * call (time limit, output, kernel, threads), which are not part of a run's recipe.
+ */
+import { CELL_TYPES } from '../core/config.js';
+import { KERNEL_CHOICES } from '../core/backend.js';
 import type { InitScheme } from '../core/model.js';
-import type { OptimizerKind } from '../core/optim.js';
-import { CharrnnError } from '../errors.js';
+import { OPTIMIZER_KINDS } from '../core/optim.js';
+import { ENCODINGS } from '../data/corpus.js';
+import { CharrnnError, EXIT } from '../errors.js';
+import {
+  choice,
+  closestName,
+  invalidValue,
+  MAX_COUNT,
+  PATH,
+  realNumber,
+  SEED,
+  wholeNumber,
+  type ValueKind,
+} from '../settings.js';
 
-export interface TrainOptions {
-  cell: CellType;
-  hidden: number;
-  layers: number;
-  dropout: number;
-  seqLength: number;
-  batch: number;
-  /**
-   * The batch streams are always cut into this many shards whose gradients are summed in order, so the
-   * weights do not depend on how many threads compute them (capped at --batch).
-   */
-  shards: number;
-  optimizer: OptimizerKind;
-  /** SGD momentum (ignored by the other optimizers). */
-  momentum: number;
-  learningRate: number;
-  /** Multiply the learning rate by this every `lrDecayEvery` epochs (1 = no decay). */
-  lrDecay: number;
-  lrDecayEvery: number;
-  /** Clip gradients to this global L2 norm (0 = off). */
-  clip: number;
-  /** Clamp each gradient element to ±clipValue (0 = off). */
-  clipValue: number;
-  valFrac: number;
-  /** Characters of held-out text each validation covers, from its start (0 = all of it). */
-  valChars: number;
-  /** How the corpus bytes are read: strict UTF-8, or Latin-1 (every byte one character). */
-  encoding: 'utf8' | 'latin1';
-  seed: number;
-  init: InitScheme;
-  /** Stop after this many epochs / iterations (0 = no limit); iterations count from the start of the run. */
-  epochs: number;
-  iterations: number;
-  /** Evaluate on validation data (and save) every N iterations (0 = only at the end). */
-  evalEvery: number;
-  saveEvery: number;
-  /** Emit a short sample every N iterations (0 = never). */
-  sampleEvery: number;
+/** One setting. `T` is its value's type; `R` whether `resume` may change it (true only where weights do not move). */
+export interface SettingRow<T, R extends boolean = boolean> {
+  readonly kind: ValueKind<T>;
+  readonly default: T;
+  /** Long command-line flag without the dashes; null for a setting only the library (or a preset) sets. */
+  readonly flag: string | null;
+  readonly alias?: string;
+  readonly help: string;
+  /** The default as help shows it, where the value itself would not say it ("none", "one per core"). */
+  readonly defaultText?: string;
+  readonly resumable: R;
+  /** The value a checkpoint written before this setting existed implies. */
+  readonly legacy?: T;
 }
 
-export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
-  cell: 'lstm',
-  hidden: 128,
-  layers: 2,
-  dropout: 0,
-  seqLength: 50,
-  batch: 50,
-  shards: 2,
-  optimizer: 'adam',
-  momentum: 0.9,
-  learningRate: 2e-3,
-  lrDecay: 1,
-  lrDecayEvery: 1,
-  clip: 5,
-  clipValue: 0,
-  valFrac: 0.1,
-  valChars: 100_000,
-  encoding: 'utf8',
-  seed: 1,
-  init: 'pytorch',
-  epochs: 50,
-  iterations: 0,
-  evalEvery: 1000,
-  saveEvery: 1000,
-  sampleEvery: 0,
+/** A row whose value type comes from its kind alone (so a default of 'lstm' does not widen it to string). */
+function row<T, R extends boolean>(
+  setting: Omit<SettingRow<T, R>, 'default' | 'legacy'> & { default: NoInfer<T>; legacy?: NoInfer<T> },
+): SettingRow<T, R> {
+  return setting;
+}
+
+/** Upper bounds that keep a typo from allocating gigabytes or running for ever. */
+export const LIMITS = {
+  hidden: 8192,
+  layers: 16,
+  seqLength: 10_000,
+  batch: 10_000,
+  shards: 64,
+  threads: 256,
+  parameters: 250_000_000,
+  passFloats: 400_000_000,
+} as const;
+
+const INIT_SCHEMES: readonly InitScheme[] = ['pytorch', 'min-char-rnn'];
+const EVERY = 'a whole number of iterations';
+
+export const TRAIN_OPTIONS = {
+  cell: row({ flag: 'model', kind: choice(CELL_TYPES), default: 'lstm', help: 'Cell type', resumable: false }),
+  hidden: row({
+    flag: 'hidden',
+    kind: wholeNumber(1, LIMITS.hidden),
+    default: 128,
+    help: 'Hidden units per layer',
+    resumable: false,
+  }),
+  layers: row({
+    flag: 'layers',
+    kind: wholeNumber(1, LIMITS.layers),
+    default: 2,
+    help: 'Stacked recurrent layers',
+    resumable: false,
+  }),
+  dropout: row({
+    flag: 'dropout',
+    kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a probability in [0, 1)'),
+    default: 0,
+    help: 'Dropout between layers (training only)',
+    resumable: false,
+  }),
+  seqLength: row({
+    flag: 'seq',
+    kind: wholeNumber(1, LIMITS.seqLength),
+    default: 50,
+    help: 'Characters per truncated-BPTT chunk',
+    resumable: false,
+  }),
+  batch: row({
+    flag: 'batch',
+    kind: wholeNumber(1, LIMITS.batch),
+    default: 50,
+    help: 'Parallel streams per iteration',
+    resumable: false,
+  }),
+  shards: row({
+    flag: null,
+    kind: wholeNumber(1, LIMITS.shards),
+    default: 2,
+    resumable: false,
+    help:
+      'The batch is cut into this many shards whose gradients are summed in order, so the weights do not ' +
+      'depend on how many threads compute them (capped at the batch)',
+  }),
+  optimizer: row({
+    flag: 'optim',
+    kind: choice(OPTIMIZER_KINDS),
+    default: 'adam',
+    resumable: false,
+    help: "Optimizer (PyTorch's update rules and defaults)",
+  }),
+  momentum: row({
+    flag: 'momentum',
+    kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a number in [0, 1)'),
+    default: 0.9,
+    help: 'SGD momentum (--optim sgd only)',
+    resumable: false,
+  }),
+  learningRate: row({
+    flag: 'lr',
+    kind: realNumber({ min: 0, minOpen: true }, 'a positive number'),
+    default: 2e-3,
+    help: 'Learning rate',
+    resumable: false,
+  }),
+  lrDecay: row({
+    flag: 'lr-decay',
+    kind: realNumber({ min: 0, max: 1, minOpen: true }, 'a factor in (0, 1]'),
+    default: 1,
+    help: 'Multiply the learning rate by this every --lr-decay-every epochs',
+    resumable: false,
+  }),
+  lrDecayEvery: row({
+    flag: 'lr-decay-every',
+    kind: wholeNumber(1, MAX_COUNT),
+    default: 1,
+    help: 'Epochs between learning-rate decays',
+    resumable: false,
+  }),
+  clip: row({
+    flag: 'clip',
+    kind: realNumber({ min: 0 }, 'a norm ≥ 0 (0 turns it off)'),
+    default: 5,
+    help: 'Clip gradients to this global L2 norm (0 = off)',
+    resumable: false,
+  }),
+  clipValue: row({
+    flag: 'clip-value',
+    kind: realNumber({ min: 0 }, 'a value ≥ 0 (0 turns it off)'),
+    default: 0,
+    help: 'Clamp each gradient element to ±this (0 = off)',
+    resumable: false,
+  }),
+  valFrac: row({
+    flag: 'val-frac',
+    kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a fraction in [0, 1)'),
+    default: 0.1,
+    help: 'Fraction of the corpus (its end) held out for validation',
+    resumable: false,
+  }),
+  valChars: row({
+    flag: 'val-size',
+    kind: wholeNumber(0, MAX_COUNT, '0 = all'),
+    default: 100_000,
+    resumable: true,
+    legacy: 0,
+    help: 'Characters of held-out text each evaluation covers (0 = all)',
+  }),
+  encoding: row({
+    flag: 'encoding',
+    kind: choice(ENCODINGS),
+    default: 'utf8',
+    resumable: false,
+    help: 'How to read the corpus bytes: strict UTF-8, or Latin-1 (every byte one character)',
+  }),
+  seed: row({
+    flag: 'seed',
+    kind: SEED,
+    default: 1,
+    help: 'Random seed (weights, dropout, samples)',
+    resumable: false,
+  }),
+  init: row({
+    flag: null,
+    kind: choice(INIT_SCHEMES),
+    default: 'pytorch',
+    help: 'Weight initialization (a preset may change it)',
+    resumable: false,
+  }),
+  epochs: row({
+    flag: 'epochs',
+    kind: wholeNumber(0, MAX_COUNT, '0 = no limit'),
+    default: 50,
+    resumable: true,
+    help: 'Stop after this many epochs in all (0 = no limit)',
+  }),
+  iterations: row({
+    flag: 'iters',
+    kind: wholeNumber(0, MAX_COUNT, '0 = no limit'),
+    default: 0,
+    defaultText: 'none',
+    resumable: true,
+    help: 'Stop at this iteration, counted from the start of the run (0 = no limit)',
+  }),
+  evalEvery: row({
+    flag: 'eval-every',
+    kind: wholeNumber(0, MAX_COUNT, `${EVERY}; 0 = only at the end`),
+    default: 1000,
+    resumable: true,
+    help: 'Validate (and keep the best checkpoint) every N iterations (0 = only at the end)',
+  }),
+  saveEvery: row({
+    flag: 'save-every',
+    kind: wholeNumber(0, MAX_COUNT, `${EVERY}; 0 = only at the end`),
+    default: 1000,
+    resumable: true,
+    help: 'Save a checkpoint every N iterations (0 = only at the end)',
+  }),
+  sampleEvery: row({
+    flag: 'sample-every',
+    kind: wholeNumber(0, MAX_COUNT, `${EVERY}; 0 = never`),
+    default: 0,
+    resumable: true,
+    help: 'Print a short sample on stderr every N iterations (0 = never)',
+  }),
 };
+
+/** The settings of one call to train or resume; none is stored in the checkpoint, so all may change. */
+export const RUN_SETTINGS = {
+  timeLimitSeconds: row<number | undefined, true>({
+    flag: 'time',
+    kind: realNumber({ min: 0, minOpen: true }, 'a number of seconds > 0'),
+    default: undefined,
+    defaultText: 'none',
+    help: 'Stop after this many seconds (of this invocation), saving first',
+    resumable: true,
+  }),
+  output: row<string | undefined, true>({
+    flag: 'output',
+    alias: 'o',
+    kind: PATH,
+    default: undefined,
+    resumable: true,
+    defaultText: 'train: checkpoints/<corpus name>.json; resume: the checkpoint',
+    help: 'Checkpoint path (the best by validation goes to <name>.best.json)',
+  }),
+  kernel: row({
+    flag: 'kernel',
+    kind: choice(KERNEL_CHOICES),
+    default: 'auto',
+    resumable: true,
+    help: 'Compute kernels: auto picks WebAssembly SIMD; js is the plain-JS reference',
+  }),
+  threads: row<number | undefined, true>({
+    flag: 'threads',
+    kind: wholeNumber(1, LIMITS.threads),
+    default: undefined,
+    defaultText: 'one per core',
+    help: 'Worker threads (the weights are identical for any count)',
+    resumable: true,
+  }),
+};
+
+type ValueOf<Row> = Row extends SettingRow<infer T> ? T : never;
+/** The values a table of settings declares, by library name. */
+export type SettingValues<Table> = { -readonly [K in keyof Table]: ValueOf<Table[K]> };
+type ResumableKeys<Table> = { [K in keyof Table]: Table[K] extends SettingRow<unknown, true> ? K : never }[keyof Table];
+
+type TrainOptionName = keyof typeof TRAIN_OPTIONS;
+export type TrainOptions = SettingValues<typeof TRAIN_OPTIONS>;
+/** The training options a resumed run may change: stopping points and reporting, never what moves the weights. */
+export type ResumableOptions = Pick<TrainOptions, ResumableKeys<typeof TRAIN_OPTIONS>>;
+export type RunSettings = SettingValues<typeof RUN_SETTINGS>;
+
+/** The rows of a table with their names, in declaration order. */
+export function settingsOf<Table extends Record<string, SettingRow<unknown>>>(
+  table: Table,
+): [keyof Table & string, SettingRow<unknown>][] {
+  return Object.entries(table) as [keyof Table & string, SettingRow<unknown>][];
+}
+
+function defaultsOf<Table extends Record<string, SettingRow<unknown>>>(table: Table): SettingValues<Table> {
+  return Object.fromEntries(settingsOf(table).map(([key, setting]) => [key, setting.default])) as SettingValues<Table>;
+}
+
+export const DEFAULT_TRAIN_OPTIONS: TrainOptions = defaultsOf(TRAIN_OPTIONS);
+
+/** The rows of TRAIN_OPTIONS that `resume` may change. */
+export const RESUMABLE_OPTIONS = Object.fromEntries(
+  settingsOf(TRAIN_OPTIONS).filter(([, setting]) => setting.resumable),
+) as Pick<typeof TRAIN_OPTIONS, keyof ResumableOptions>;
 
 export const PRESETS = {
   /** Karpathy's min-char-rnn gist: vanilla RNN, hidden 100, seq 25, one stream, Adagrad 0.1, clip ±5. */
   'min-char-rnn': {
-    cell: 'rnn', hidden: 100, layers: 1, seqLength: 25, batch: 1, optimizer: 'adagrad', learningRate: 0.1,
-    clip: 0, clipValue: 5, init: 'min-char-rnn',
+    cell: 'rnn',
+    hidden: 100,
+    layers: 1,
+    seqLength: 25,
+    batch: 1,
+    optimizer: 'adagrad',
+    learningRate: 0.1,
+    clip: 0,
+    clipValue: 5,
+    init: 'min-char-rnn',
   },
 } satisfies Record<string, Partial<TrainOptions>>;
 
 export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
-/** Upper bounds that keep a typo from allocating gigabytes or running for ever. */
-export const LIMITS = { hidden: 8192, layers: 16, seqLength: 10_000, batch: 10_000, parameters: 250_000_000, passFloats: 400_000_000 } as const;
+/**
+ * Checks the settings present in `values` against `table`, naming each as `${prefix}${key}`, and refuses
+ * names the table does not have (a misspelling from JavaScript, which the type checker cannot catch).
+ */
+export function checkSettings(table: Record<string, SettingRow<unknown>>, values: object, prefix: string): void {
+  for (const [key, value] of Object.entries(values)) {
+    const setting = table[key];
+    if (!setting) {
+      // A flag's name used as the option's (iters for iterations) is the likeliest slip.
+      const flagNamed = Object.keys(table).find(
+        (name) => table[name]!.flag?.replace(/-(.)/g, (_, c: string) => c.toUpperCase()) === key,
+      );
+      const near = flagNamed ?? closestName(key, Object.keys(table));
+      const hint = near ? ` (did you mean ${prefix}${near}?)` : '';
+      throw new CharrnnError(`${prefix}${key} is not a setting${hint}`, EXIT.usage);
+    }
+    if (value === undefined) continue;
+    if (!setting.kind.accepts(value)) throw invalidValue(`${prefix}${key}`, value, setting.kind);
+  }
+}
 
-const isPositiveInteger = (value: number): boolean => Number.isInteger(value) && value > 0;
-const isCount = (value: number): boolean => Number.isInteger(value) && value >= 0;
+/** Throws a usage error naming the first invalid option, as `${prefix}name` (the library's names). */
+export function validateTrainOptions(options: TrainOptions, prefix = 'options.'): void {
+  for (const [key, setting] of settingsOf(TRAIN_OPTIONS)) {
+    if (!setting.kind.accepts(options[key])) throw invalidValue(`${prefix}${key}`, options[key], setting.kind);
+  }
+}
 
-export function validateTrainOptions(options: TrainOptions): void {
-  const fail = (flag: string, value: unknown, expected: string): never => {
-    throw new CharrnnError(`--${flag} ${String(value)} is invalid: ${expected}`, 2);
-  };
-  const positive = (flag: string, value: number, max: number) => {
-    if (!isPositiveInteger(value) || value > max) fail(flag, value, `expected a whole number from 1 to ${max}`);
-  };
-  positive('hidden', options.hidden, LIMITS.hidden);
-  positive('layers', options.layers, LIMITS.layers);
-  positive('seq', options.seqLength, LIMITS.seqLength);
-  positive('batch', options.batch, LIMITS.batch);
-  positive('shards', options.shards, 64);
-  if (!(options.dropout >= 0 && options.dropout < 1)) fail('dropout', options.dropout, 'expected a probability in [0, 1)');
-  if (!(options.momentum >= 0 && options.momentum < 1)) fail('momentum', options.momentum, 'expected a number in [0, 1)');
-  if (!(options.learningRate > 0 && Number.isFinite(options.learningRate))) fail('lr', options.learningRate, 'expected a positive number');
-  if (!(options.lrDecay > 0 && options.lrDecay <= 1)) fail('lr-decay', options.lrDecay, 'expected a factor in (0, 1]');
-  if (!isPositiveInteger(options.lrDecayEvery)) fail('lr-decay-every', options.lrDecayEvery, 'expected a whole number of epochs ≥ 1');
-  if (!(options.clip >= 0 && Number.isFinite(options.clip))) fail('clip', options.clip, 'expected a norm ≥ 0 (0 turns it off)');
-  if (!(options.clipValue >= 0 && Number.isFinite(options.clipValue))) fail('clip-value', options.clipValue, 'expected a value ≥ 0 (0 turns it off)');
-  if (!(options.valFrac >= 0 && options.valFrac < 1)) fail('val-frac', options.valFrac, 'expected a fraction in [0, 1)');
-  if (!Number.isInteger(options.seed) || options.seed < 0 || options.seed > 0xffffffff) fail('seed', options.seed, 'expected a whole number from 0 to 4294967295');
-  if (!isCount(options.valChars)) fail('val-size', options.valChars, 'expected a whole number of characters (0 = all)');
-  if (!isCount(options.epochs)) fail('epochs', options.epochs, 'expected a whole number (0 = no limit)');
-  if (!isCount(options.iterations)) fail('iters', options.iterations, 'expected a whole number (0 = no limit)');
-  if (!isCount(options.evalEvery)) fail('eval-every', options.evalEvery, 'expected a whole number of iterations (0 = only at the end)');
-  if (!isCount(options.saveEvery)) fail('save-every', options.saveEvery, 'expected a whole number of iterations (0 = only at the end)');
-  if (!isCount(options.sampleEvery)) fail('sample-every', options.sampleEvery, 'expected a whole number of iterations (0 = never)');
+/** Options stored by a run, with the implied value of any option added since that run was written. */
+export function withLegacyOptions(stored: Partial<TrainOptions>): Partial<TrainOptions> {
+  const added = settingsOf(TRAIN_OPTIONS).filter(([key, setting]) => !(key in stored) && setting.legacy !== undefined);
+  return { ...Object.fromEntries(added.map(([key, setting]) => [key, setting.legacy])), ...stored };
+}
+
+/** The resumable options given in `changes` (undefined ones left out); any other training option is refused. */
+export function resumeOverrides(changes: Partial<TrainOptions>, prefix = 'options.'): Partial<ResumableOptions> {
+  const overrides: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(changes) as [TrainOptionName, unknown][]) {
+    if (value === undefined) continue;
+    if (!TRAIN_OPTIONS[key].resumable) {
+      throw new CharrnnError(
+        `${prefix}${key} cannot change on resume: it would change the weights (start a new run instead)`,
+        EXIT.usage,
+      );
+    }
+    overrides[key] = value;
+  }
+  return overrides as Partial<ResumableOptions>;
 }

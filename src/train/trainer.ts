@@ -16,7 +16,7 @@ import { DataParallelStep } from './data-parallel.js';
 import { Evaluator } from './evaluate.js';
 import type { StartEvent, TrainEvent, TrainSummary } from './events.js';
 import { trainLoop } from './loop.js';
-import { DEFAULT_TRAIN_OPTIONS, LIMITS, validateTrainOptions, type TrainOptions } from './options.js';
+import { LIMITS, validateTrainOptions, type TrainOptions } from './options.js';
 import { restoreLearner, RunState, startLearner } from './run-state.js';
 import type { CorpusIdentity, TrainingState } from './state.js';
 
@@ -58,9 +58,7 @@ export async function resume(
   training: TrainingState,
   tensors: Record<string, Float32Array>,
 ): Promise<TrainSummary> {
-  // Checkpoints from before --val-size validate with its default.
-  const options = { ...training.options, valChars: training.options.valChars ?? DEFAULT_TRAIN_OPTIONS.valChars };
-  return setUpAndTrain(request, options, { training, tensors });
+  return setUpAndTrain(request, training.options, { training, tensors });
 }
 
 export function bestPath(output: string): string {
