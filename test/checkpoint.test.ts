@@ -6,6 +6,7 @@ import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from '../src/ch
 import { latestCheckpoint, readCheckpoint, writeCheckpointAtomic } from '../src/checkpoint/io.js';
 import { decodeFloat32, encodeFloat32 } from '../src/checkpoint/tensor-codec.js';
 import { tensorSpecs, type ModelConfig } from '../src/core/config.js';
+import { trainingStateFor } from './helpers/training-state.js';
 
 const config: ModelConfig = { cell: 'gru', layers: 2, hidden: 3, vocab: 4, dropout: 0 };
 
@@ -15,7 +16,7 @@ function sampleCheckpoint(): Checkpoint {
     const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => (seed = (seed * 48271) % 2147483647) / 2147483647 - 0.5);
     return [name, { shape, data }];
   }));
-  return { model: config, vocab: ['\n', ' ', 'a', '😀'], tensors, training: { iteration: 3 } };
+  return { model: config, vocab: ['\n', ' ', 'a', '😀'], tensors, training: trainingStateFor(config) };
 }
 
 const mutate = (edit: (json: any) => void): string => {
@@ -33,7 +34,8 @@ describe('checkpoint format', () => {
     const parsed = parseCheckpoint(serializeCheckpoint(original), 'c.json');
     expect(parsed.model).toEqual(original.model);
     expect(parsed.vocab).toEqual(original.vocab);
-    expect(parsed.training).toEqual({ iteration: 3 });
+    expect(parsed.training).toEqual(original.training);
+    expect(parsed.trainingDamage).toBeUndefined();
     for (const [name, tensor] of Object.entries(original.tensors)) expect(parsed.tensors[name]).toEqual(tensor);
   });
 
@@ -60,7 +62,6 @@ describe('checkpoint format', () => {
     ['a wrong shape', mutate((j) => (j.tensors.weight_hh_l1.shape = [9, 4])), /weight_hh_l1 has shape \[9,4\]; the model needs \[9,3\]/],
     ['short data', mutate((j) => (j.tensors['decoder.bias'].data = encodeFloat32(new Float32Array(3)))), /holds 3 values, its shape says 4/],
     ['NaN weights', mutate((j) => (j.tensors['decoder.bias'].data = encodeFloat32(Float32Array.from([0, NaN, 0, 0])))), /contains NaN.*diverged/],
-    ['a training section that is not an object', mutate((j) => (j.training = 5)), /"training" must be an object/],
   ])('refuses %s with a clear message', (_, text, message) => {
     expect(() => parseCheckpoint(text, 'model.json')).toThrow(message);
     expect(() => parseCheckpoint(text, 'model.json')).toThrow(/model\.json/);
@@ -102,5 +103,103 @@ describe('checkpoint files', () => {
     writeFileSync(join(dir, '.new.json.123.tmp'), '');
     expect(latestCheckpoint(dir)).toBe(join(dir, 'new.json'));
     expect(existsSync(join(dir, 'old.json'))).toBe(true);
+  });
+});
+
+/** A copy of the training section of another model, as the file would hold it. */
+const trainingOf = (model: ModelConfig, batch = 2): unknown =>
+  JSON.parse(serializeCheckpoint({ ...sampleCheckpoint(), training: trainingStateFor(model, batch) })).training;
+
+/** JSON cannot hold NaN or infinities, but a number too large for a double parses as Infinity. */
+const withNumberText = (edit: (json: any) => void, marker: number, text: string): string => mutate(edit).replace(String(marker), text);
+
+const f32 = (values: number[]): string => encodeFloat32(Float32Array.from(values));
+
+describe('the training section, checked against the model', () => {
+  // The sample checkpoint: a 2-layer gru, hidden 3, vocabulary 4, batch 2, adam (10 parameter tensors).
+  const categories: [string, [string, string, RegExp][]][] = [
+    ['wrong shapes', [
+      ['a short carried state', mutate((j) => (j.training.carried[0].h = { shape: [5], data: f32([0, 0, 0, 0, 0]) })), /training\.carried\[0\]\.h\.shape is \[5\]; expected \[6\] \(batch 2 × hidden 3\)/],
+      ['a carried state per layer missing', mutate((j) => j.training.carried.pop()), /training\.carried is a list of 1; expected one state per layer, 2 in all/],
+      ['a cell state in a gru', mutate((j) => (j.training.carried[1].c = j.training.carried[1].h)), /training\.carried\[1\]\.c is .*; expected none: a gru carries no cell state/],
+      ['an optimizer buffer of the wrong size', mutate((j) => (j.training.optimizer.buffers.exp_avg[3] = { shape: [2], data: f32([0, 0]) })), /training\.optimizer\.buffers\.exp_avg\[3\]\.shape is \[2\]; expected \[9\] \(the size of bias_hh_l0\)/],
+      ['an optimizer buffer list one short', mutate((j) => j.training.optimizer.buffers.exp_avg_sq.pop()), /training\.optimizer\.buffers\.exp_avg_sq is a list of 9; expected a list of 10, one per parameter tensor/],
+      ['a batch that disagrees with the carried state', mutate((j) => (j.training.options.batch = 3)), /training\.carried\[0\]\.h\.shape is \[6\]; expected \[9\] \(batch 3 × hidden 3\)/],
+      ['data shorter than its shape', mutate((j) => (j.training.carried[0].h.data = f32([1, 2]))), /training\.carried\[0\]\.h: the data holds 2 values, its shape says 6/],
+    ]],
+    ["another model's state", [
+      ["an lstm's", mutate((j) => (j.training = trainingOf({ ...config, cell: 'lstm' }))), /training\.options\.cell is "lstm"; expected "gru", as model\.cell says \(is it another model's training state\?\)/],
+      ['a wider model', mutate((j) => (j.training = trainingOf({ ...config, hidden: 5 }))), /training\.options\.hidden is 5; expected 3, as model\.hidden says/],
+      ['a shallower model', mutate((j) => (j.training = trainingOf({ ...config, layers: 1 }))), /training\.options\.layers is 1; expected 2, as model\.layers says/],
+      ['a model with dropout', mutate((j) => (j.training = trainingOf({ ...config, dropout: 0.25 }))), /training\.options\.dropout is 0\.25; expected 0, as model\.dropout says/],
+      ['a model with another vocabulary', mutate((j) => (j.training = trainingOf({ ...config, vocab: 5 }))), /training\.optimizer\.buffers\.exp_avg\[0\]\.shape is \[45\]; expected \[36\] \(the size of weight_ih_l0\)/],
+      ['buffers of another optimizer', mutate((j) => (j.training.options.optimizer = 'sgd')), /training\.optimizer\.kind is "adam"; expected "sgd", as training\.options\.optimizer says/],
+      ['an extra buffer', mutate((j) => (j.training.optimizer.buffers.sum = j.training.optimizer.buffers.exp_avg)), /training\.optimizer\.buffers\.sum is .*; expected no such buffer \(adam keeps exp_avg and exp_avg_sq\)/],
+    ]],
+    ['wrong types', [
+      ['a training section that is not an object', mutate((j) => (j.training = 5)), /training is 5; expected an object/],
+      ['a hidden size as text', mutate((j) => (j.training.options.hidden = '3')), /training\.options\.hidden is "3"; expected a number/],
+      ['an unknown cell', mutate((j) => (j.training.options.cell = 'transformer')), /training\.options\.cell is "transformer"; expected one of rnn, lstm, gru/],
+      ['an unknown optimizer', mutate((j) => (j.training.options.optimizer = 'lion')), /training\.options\.optimizer is "lion"; expected one of sgd, adagrad, rmsprop, adam/],
+      ['an option out of range', mutate((j) => (j.training.options.seqLength = 0)), /training\.options: --seq 0 is invalid: expected a whole number/],
+      ['a fractional iteration', mutate((j) => (j.training.iteration = 2.5)), /training\.iteration is 2\.5; expected a whole number ≥ 0/],
+      ['a numeric fingerprint', mutate((j) => (j.training.corpus.fingerprint = 123)), /training\.corpus\.fingerprint is 123; expected a hexadecimal string/],
+      ['an rng state of three words', mutate((j) => (j.training.rng.s = [1, 2, 3])), /training\.rng is .*; expected \{"algorithm": "xoshiro128\*\*", "s": four uint32 words/],
+      ['a history that is not a list', mutate((j) => (j.training.history = {})), /training\.history is \{\}; expected a list of points/],
+      ['a step count as text', mutate((j) => (j.training.optimizer.step = '20')), /training\.optimizer\.step is "20"; expected a whole number ≥ 0/],
+      ['a history point with a text loss', mutate((j) => (j.training.history[0].trainLoss = '1.4')), /training\.history\[0\] is .*; expected \{"iteration", "epoch", "trainLoss", "valLoss"\?\} of finite numbers/],
+    ]],
+    ['non-finite values', [
+      ['NaN in the carried state', mutate((j) => (j.training.carried[1].h.data = f32([0, 0, NaN, 0, 0, 0]))), /training\.carried\[1\]\.h\[2\] is NaN; expected finite numbers/],
+      ['an infinite optimizer buffer', mutate((j) => (j.training.optimizer.buffers.exp_avg_sq[9].data = f32([0, 0, 0, Infinity]))), /training\.optimizer\.buffers\.exp_avg_sq\[9\]\[3\] is Infinity; expected finite numbers/],
+      ['an infinite elapsed time', withNumberText((j) => (j.training.elapsedSeconds = 123456.5), 123456.5, '1e999'), /training\.elapsedSeconds is Infinity; expected a finite number/],
+      ['an infinite best loss', withNumberText((j) => (j.training.bestValLoss = 654321.5), 654321.5, '-1e999'), /training\.bestValLoss is -Infinity; expected a finite number or null/],
+      ['an infinite learning rate', withNumberText((j) => (j.training.options.learningRate = 0.123456), 0.123456, '1e999'), /training\.options\.learningRate is Infinity; expected a number/],
+      ['an infinite valLoss in the history', withNumberText((j) => (j.training.history[1].valLoss = 7.654321), 7.654321, '1e999'), /training\.history\[1\] is .*; expected/],
+    ]],
+    ['nulls', [
+      ['a null history point', mutate((j) => (j.training.history[1] = null)), /training\.history\[1\] is null; expected \{"iteration"/],
+      ['null options', mutate((j) => (j.training.options = null)), /training\.options is null; expected an object/],
+      ['a null rng', mutate((j) => (j.training.rng = null)), /training\.rng is null; expected/],
+      ['a null layer state', mutate((j) => (j.training.carried[0] = null)), /training\.carried\[0\] is null; expected an object/],
+      ['null buffers', mutate((j) => (j.training.optimizer.buffers = null)), /training\.optimizer\.buffers is null; expected an object/],
+      ['a null iteration', mutate((j) => (j.training.iteration = null)), /training\.iteration is null; expected a whole number ≥ 0/],
+    ]],
+    ['missing fields', [
+      ['no corpus identity', mutate((j) => delete j.training.corpus), /training\.corpus is missing; expected an object/],
+      ['no batch option', mutate((j) => delete j.training.options.batch), /training\.options\.batch is missing; expected a number/],
+      ['no step count', mutate((j) => delete j.training.optimizer.step), /training\.optimizer\.step is missing; expected a whole number ≥ 0/],
+      ['no hidden state', mutate((j) => delete j.training.carried[1].h), /training\.carried\[1\]\.h\.shape is missing; expected \[6\]/],
+      ['no history', mutate((j) => delete j.training.history), /training\.history is missing; expected a list of points/],
+      ['no chunk', mutate((j) => delete j.training.chunk), /training\.chunk is missing; expected a whole number ≥ 0/],
+    ]],
+  ];
+
+  describe.each(categories)('%s', (_, cases) => {
+    it.each(cases)('%s: one line naming the file and field; the weights still load', (__, text, message) => {
+      const parsed = parseCheckpoint(text, 'model.json');
+      expect(parsed.training).toBeUndefined();
+      expect(parsed.trainingDamage).toMatch(message);
+      expect(parsed.trainingDamage).toMatch(/^model\.json: training\b.*; the training state is damaged, so the checkpoint cannot be resumed, but it can still be sampled$/);
+      expect(parsed.trainingDamage).not.toContain('\n');
+      expect(parsed.model).toEqual(config);
+      expect(Object.keys(parsed.tensors)).toEqual(tensorSpecs(config).map((spec) => spec.name));
+    });
+  });
+
+  it('fills options an older file lacks: momentum 0, as SGD had before the option', () => {
+    const parsed = parseCheckpoint(mutate((j) => delete j.training.options.momentum), 'old.json');
+    expect(parsed.trainingDamage).toBeUndefined();
+    expect(parsed.training!.options.momentum).toBe(0);
+  });
+
+  it('keeps a stdin corpus (path null) and drops option names it does not know', () => {
+    const parsed = parseCheckpoint(mutate((j) => {
+      j.training.corpus.path = null;
+      j.training.options.someFutureOption = 3;
+    }), 'stdin.json');
+    expect(parsed.trainingDamage).toBeUndefined();
+    expect(parsed.training!.corpus.path).toBeNull();
+    expect(parsed.training!.options).not.toHaveProperty('someFutureOption');
   });
 });

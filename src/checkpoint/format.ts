@@ -1,9 +1,12 @@
 /**
  * The checkpoint file, version 1: model configuration, vocabulary, tensors under PyTorch's state_dict
- * names, and an optional training section. Parsing validates everything and names what is wrong.
+ * names, and an optional training section. Parsing validates everything and names what is wrong; a damaged
+ * training section is reported without refusing the weights, which can still be sampled.
  */
 import { CELL_TYPES, tensorSpecs, type CellType, type ModelConfig } from '../core/config.js';
 import { CharrnnError } from '../errors.js';
+import { decodeTrainingState, encodeTrainingState, type TrainingState } from '../train/state.js';
+import { isObject } from './json.js';
 import { decodeTensor, encodeTensor, type Tensor } from './tensor-codec.js';
 
 export const CHECKPOINT_FORMAT = 'charrnn-checkpoint';
@@ -14,8 +17,13 @@ export interface Checkpoint {
   /** Index = id; one code point each. */
   vocab: string[];
   tensors: Record<string, Tensor>;
-  /** Everything an exact resume needs (see src/train/state.ts); absent in sampling-only files. */
-  training?: Record<string, unknown>;
+  /** Everything an exact resume needs (see src/train/state.ts), checked against the model; absent in sampling-only files. */
+  training?: TrainingState;
+  /**
+   * Set instead of `training` when the file's training section is damaged: one line naming the file, the
+   * field and what was expected. The weights are intact, so the checkpoint can still be sampled.
+   */
+  trainingDamage?: string;
 }
 
 /** Upper bounds on what a checkpoint may declare, so a damaged file cannot make us allocate gigabytes. */
@@ -29,11 +37,9 @@ export function serializeCheckpoint(checkpoint: Checkpoint): string {
     model: checkpoint.model,
     vocab: checkpoint.vocab,
     tensors,
-    ...(checkpoint.training ? { training: checkpoint.training } : {}),
+    ...(checkpoint.training ? { training: encodeTrainingState(checkpoint.training) } : {}),
   });
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export function parseCheckpoint(text: string, source: string): Checkpoint {
   let json: unknown;
@@ -55,8 +61,13 @@ export function parseCheckpoint(text: string, source: string): Checkpoint {
   const model = parseModel(json.model, source);
   const vocab = parseVocab(json.vocab, model.vocab, source);
   const tensors = parseTensors(json.tensors, model, source);
-  if (json.training !== undefined && !isObject(json.training)) throw new CharrnnError(`${source}: "training" must be an object`);
-  return { model, vocab, tensors, training: json.training as Record<string, unknown> | undefined };
+  if (json.training === undefined) return { model, vocab, tensors };
+  try {
+    return { model, vocab, tensors, training: decodeTrainingState(json.training, model, source) };
+  } catch (error) {
+    if (error instanceof CharrnnError) return { model, vocab, tensors, trainingDamage: error.message };
+    throw error;
+  }
 }
 
 function parseModel(value: unknown, source: string): ModelConfig {

@@ -80,7 +80,8 @@ function renderText(summary: CheckpointSummary, path: string, width: number, col
       `corpus      ${training.corpus ?? 'stdin'} (${training.corpusChars.toLocaleString('en-US')} characters)`,
       `validation  last ${training.lastValBpc?.toFixed(3) ?? '-'} bpc, best ${training.bestValBpc?.toFixed(3) ?? '-'} bpc`,
     );
-  } else lines.push('training    none recorded (a checkpoint for sampling only)');
+  } else if (summary.trainingDamage) lines.push(`training    damaged: ${summary.trainingDamage}`);
+  else lines.push('training    none recorded (a checkpoint for sampling only)');
   const chart = renderChart(summary.history, width, color);
   return `${lines.join('\n')}${chart ? `\n\n${chart}` : ''}\n`;
 }
@@ -97,7 +98,7 @@ export const infoCommand: CommandModule<object, InfoArgs> = {
       .example('$0 info checkpoints/moby-dick.json', 'summary and loss curve') as unknown as Argv<InfoArgs>,
   handler: (argv: ArgumentsCamelCase<InfoArgs>) => {
     const checkpoint = readCheckpoint(argv.checkpoint);
-    const summary = summarizeCheckpoint(checkpoint, argv.checkpoint);
+    const summary = summarizeCheckpoint(checkpoint);
     if (argv.log !== undefined) {
       let text: string;
       try {

@@ -3,7 +3,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { latestCheckpoint } from '../checkpoint/io.js';
 import { KERNEL_CHOICES, type KernelChoice } from '../core/backend.js';
 import { CharrnnError } from '../errors.js';
-import { LoadedModel, readCorpus, type SampleOptions } from '../index.js';
+import { LoadedModel, readCorpus, validateSampleOptions, type SampleOptionName, type SampleOptions } from '../index.js';
 import { corpusArgument, StdoutWriter } from './terminal.js';
 
 interface SampleArgs {
@@ -23,6 +23,12 @@ interface SampleArgs {
   kernel: KernelChoice;
 }
 
+/** The flag that sets each sampling option, so that errors name what was typed. */
+const SAMPLE_FLAGS: Record<SampleOptionName, string> = {
+  length: '--length', temperature: '--temp', topK: '--top-k', topP: '--top-p', argmax: '--argmax', prime: '--prime', seed: '--seed', stop: '--stop',
+};
+const flagOf = (option: SampleOptionName): string => SAMPLE_FLAGS[option];
+
 /** Characters gathered before each write: few syscalls, yet a visible stream. */
 const WRITE_CHUNK = 256;
 
@@ -39,13 +45,9 @@ function primeText(argv: SampleArgs): string | undefined {
   return readCorpus(corpusArgument(argv['prime-file'])).text;
 }
 
-function checkCounts(argv: SampleArgs): void {
-  if (argv.seed !== undefined && !(Number.isInteger(argv.seed) && argv.seed >= 0 && argv.seed <= 0xffffffff)) {
-    throw new CharrnnError(`--seed ${argv.seed} is invalid: expected a whole number from 0 to 4294967295`, 2);
-  }
-  if (!(Number.isInteger(argv.length) && argv.length >= 0)) throw new CharrnnError(`--length ${argv.length} is invalid: expected a whole number (0 = endless)`, 2);
+function checkCounts(argv: SampleArgs, options: SampleOptions): void {
+  validateSampleOptions(options, flagOf);
   if (!(Number.isInteger(argv.samples) && argv.samples >= 1)) throw new CharrnnError(`--samples ${argv.samples} is invalid: expected a whole number ≥ 1`, 2);
-  if (argv.stop === '') throw new CharrnnError('--stop needs a non-empty string', 2);
   if (argv.json && argv.length === 0 && argv.stop === undefined) throw new CharrnnError('--json needs a finite --length or a --stop string', 2);
 }
 
@@ -93,16 +95,17 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .example('$0 sample --length 0 | head -c 5000', 'an endless stream')
       .example('$0 sample -n 5 --stop $\'\\n\\n\' --length 2000', 'five paragraphs') as unknown as Argv<SampleArgs>,
   handler: async (argv: ArgumentsCamelCase<SampleArgs>) => {
-    checkCounts(argv);
     const prime = primeText(argv);
+    const first: SampleOptions = {
+      length: argv.length, temperature: argv.temp, prime, seed: argv.seed, argmax: argv.argmax, topK: argv['top-k'], topP: argv['top-p'], stop: argv.stop,
+    };
+    checkCounts(argv, first);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
+    model.checkSampleOptions(first, flagOf);
     const stdout = new StdoutWriter();
     for (let index = 0; index < argv.samples; index++) {
       // Each sample gets its own seed derived from --seed, so -n 3 --seed 1 is reproducible.
-      const seed = argv.seed === undefined ? undefined : (argv.seed + index) >>> 0;
-      const options: SampleOptions = {
-        length: argv.length, temperature: argv.temp, prime, seed, argmax: argv.argmax, topK: argv['top-k'], topP: argv['top-p'], stop: argv.stop,
-      };
+      const options: SampleOptions = { ...first, seed: argv.seed === undefined ? undefined : (argv.seed + index) >>> 0 };
       const open = argv.json ? await jsonSample(model, options, stdout) : (await streamSample(model, options, stdout)) && (await stdout.write(argv.delimiter));
       if (!open) return;
     }

@@ -18,7 +18,7 @@ import { CharrnnError } from '../errors.js';
 import { DataParallelStep } from './data-parallel.js';
 import { Evaluator } from './evaluate.js';
 import { LIMITS, validateTrainOptions, type TrainOptions } from './options.js';
-import { encodeTrainingState, type CorpusIdentity, type HistoryPoint, type TrainingState } from './state.js';
+import { type CorpusIdentity, type HistoryPoint, type TrainingState } from './state.js';
 
 export interface TrainData {
   vocab: Vocab;
@@ -298,7 +298,7 @@ class TrainingSession {
       model: this.model.config,
       vocab: this.run.data.vocab.symbols,
       tensors: Object.fromEntries(tensorSpecs(this.model.config).map(({ name, shape }) => [name, { shape, data: this.model.tensors.get(name)! }])),
-      training: encodeTrainingState(training),
+      training,
     };
   }
 }
