@@ -1,11 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from '../src/checkpoint/format.js';
 import { latestCheckpoint, readCheckpoint, writeCheckpointAtomic } from '../src/checkpoint/io.js';
 import { decodeFloat32, encodeFloat32 } from '../src/checkpoint/tensor-codec.js';
 import { tensorSpecs, type ModelConfig } from '../src/core/config.js';
+import { CharrnnError } from '../src/errors.js';
+import { LoadedModel, loadCheckpointFile, resumeTraining } from '../src/index.js';
 import { trainingStateFor } from './helpers/training-state.js';
 
 const config: ModelConfig = { cell: 'gru', layers: 2, hidden: 3, vocab: 4, dropout: 0 };
@@ -201,5 +204,86 @@ describe('the training section, checked against the model', () => {
     expect(parsed.trainingDamage).toBeUndefined();
     expect(parsed.training!.corpus.path).toBeNull();
     expect(parsed.training!.options).not.toHaveProperty('someFutureOption');
+  });
+});
+
+const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
+/** Checkpoints written by charrnn before the training section was checked (see how each was made in it). */
+const FIXTURES = resolve(import.meta.dirname, 'fixtures', 'checkpoints-v1');
+/** The corpus both fixtures were trained on (recorded there as /tmp/ck/stitch.txt). */
+const STITCH = 'a stitch in time saves nine; '.repeat(40);
+const FIXTURE_RUNS = {
+  'main-lstm-adam.json': ['--model', 'lstm', '--hidden', '6', '--layers', '2', '--seq', '8', '--batch', '3', '--eval-every', '5'],
+  'main-gru-sgd.json': ['--model', 'gru', '--hidden', '5', '--layers', '2', '--dropout', '0.1', '--optim', 'sgd', '--lr', '0.05', '--seq', '8', '--batch', '3', '--eval-every', '5'],
+};
+
+describe('checkpoints through the binary and the library', () => {
+  let dir: string;
+  const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  const fixture = (name: string): any => JSON.parse(readFileSync(join(FIXTURES, name), 'utf8'));
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'charrnn-ckpt-cli-'));
+    writeFileSync(join(dir, 'stitch.txt'), STITCH);
+  });
+
+  it.each(Object.entries(FIXTURE_RUNS))('an old checkpoint (%s) loads, samples and resumes exactly', (name, flags) => {
+    copyFileSync(join(FIXTURES, name), join(dir, name));
+    expect(run(['info', name]).status).toBe(0);
+    expect(run(['sample', '-c', name, '-l', '10', '--seed', '1']).stdout).toHaveLength(11);
+    const resumed = run(['resume', name, '--corpus', 'stitch.txt', '--iters', '14', '-q']);
+    expect(resumed.stderr).toBe('');
+    expect(resumed.status).toBe(0);
+    const fresh = run(['train', 'stitch.txt', ...flags, '--iters', '14', '-o', `fresh-${name}`, '-q']);
+    expect(fresh.status).toBe(0);
+    const arithmetic = (path: string) => {
+      const { tensors, training } = JSON.parse(readFileSync(join(dir, path), 'utf8'));
+      return { tensors, optimizer: training.optimizer, rng: training.rng, carried: training.carried, iteration: training.iteration };
+    };
+    expect(arithmetic(name)).toEqual(arithmetic(`fresh-${name}`));
+  });
+
+  // The lstm fixture: 2 layers × 6 hidden, batch 3, adam.
+  const damaged: [string, (json: any) => void, RegExp][] = [
+    ['a wrong shape', (j) => (j.training.carried[1].c = { shape: [17], data: f32(new Array(17).fill(0)) }), /training\.carried\[1\]\.c\.shape is \[17\]; expected \[18\] \(batch 3 × hidden 6\)/],
+    ["another model's state", (j) => (j.training = fixture('main-gru-sgd.json').training), /training\.options\.cell is "gru"; expected "lstm", as model\.cell says/],
+    ['a hidden size that disagrees', (j) => (j.training.options.hidden = 7), /training\.options\.hidden is 7; expected 6, as model\.hidden says/],
+    ['a wrong type', (j) => (j.training.options.hidden = '6'), /training\.options\.hidden is "6"; expected a number/],
+    ['a non-finite value', (j) => (j.training.optimizer.buffers.exp_avg[2].data = f32(new Array(24).fill(NaN))), /training\.optimizer\.buffers\.exp_avg\[2\]\[0\] is NaN; expected finite numbers/],
+    ['a null', (j) => (j.training.history[1] = null), /training\.history\[1\] is null; expected \{"iteration", "epoch", "trainLoss", "valLoss"\?\} of finite numbers/],
+    ['a missing field', (j) => delete j.training.carried[0].c, /training\.carried\[0\]\.c\.shape is missing; expected \[18\]/],
+  ];
+
+  it.each(damaged)('a training section with %s: resume refuses in one line, info and sample still work', async (label, edit, message) => {
+    const name = `${label.replaceAll(/\W+/g, '-')}.json`;
+    const json = fixture('main-lstm-adam.json');
+    edit(json);
+    const text = JSON.stringify(json);
+    writeFileSync(join(dir, name), text);
+    const expected = new RegExp(`^charrnn: ${name}: ${message.source}.*; the training state is damaged, so the checkpoint cannot be resumed, but it can still be sampled\n$`);
+
+    const resumed = run(['resume', name, '--corpus', 'stitch.txt', '--iters', '14']);
+    expect(resumed.stderr).toMatch(expected);
+    expect(resumed.stderr).not.toMatch(/internal error|^\s+at /m);
+    expect(resumed.status).toBe(1);
+    expect(readFileSync(join(dir, name), 'utf8')).toBe(text);
+
+    const info = run(['info', name]);
+    expect(info.stderr).toBe('');
+    expect(info.status).toBe(0);
+    expect(info.stdout).toContain('model       lstm, 2 layers × 6 hidden');
+    expect(info.stdout).toMatch(new RegExp(`^training    damaged: ${name}: ${message.source}`, 'm'));
+
+    const sampled = run(['sample', '-c', name, '-l', '20', '--seed', '1']);
+    expect(sampled.stderr).toBe('');
+    expect(sampled.stdout).toHaveLength(21);
+
+    const path = join(dir, name);
+    const refusal = await resumeTraining(path, { corpus: { text: STITCH, source: 'stitch.txt' }, iterations: 14 }).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(CharrnnError);
+    expect((refusal as CharrnnError).message).toMatch(message);
+    expect((refusal as CharrnnError).exitCode).toBe(1);
+    expect(loadCheckpointFile(path).trainingDamage).toMatch(message);
+    expect((await LoadedModel.load(path, 'js')).sample({ length: 20, seed: 1 })).toBe(sampled.stdout.slice(0, -1));
   });
 });
