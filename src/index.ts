@@ -29,6 +29,7 @@ export type { EvalResult } from './train/evaluate.js';
 export { DEFAULT_TRAIN_OPTIONS, PRESETS, type PresetName, type TrainOptions } from './train/options.js';
 export type { TrainEvent, TrainSummary, StopReason } from './train/trainer.js';
 export type { Checkpoint } from './checkpoint/format.js';
+export type { CorpusIdentity, HistoryPoint, TrainingState } from './train/state.js';
 
 export type Encoding = 'utf8' | 'latin1';
 
@@ -168,10 +169,9 @@ export class LoadedModel {
     const unknown = [...new Set([...text].filter((char) => this.vocab.idOf(char.codePointAt(0)!) < 0))];
     if (unknown.length === 0) return;
     const consequence = role === 'stop' ? ', so it could never be generated' : '';
-    throw new CharrnnError(
-      `${name} has characters the model never saw: ${unknown.map((char) => JSON.stringify(char)).join(', ')}${consequence}; the vocabulary is listed by: charrnn info CHECKPOINT`,
-      2,
-    );
+    const listed = unknown.map((char) => JSON.stringify(char)).join(', ');
+    const hint = 'the vocabulary is listed by: charrnn info CHECKPOINT';
+    throw new CharrnnError(`${name} has characters the model never saw: ${listed}${consequence}; ${hint}`, 2);
   }
 
   /**
@@ -182,11 +182,13 @@ export class LoadedModel {
    */
   generate(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
     this.checkSampleOptions(options);
-    return this.generateChecked(options);
+    // A copy, so that changing the options object later cannot bypass the check.
+    return this.generateChecked({ ...options });
   }
 
   private *generateChecked(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
-    const sampling: SamplingOptions = { temperature: options.temperature ?? DEFAULT_TEMPERATURE, topK: options.topK, topP: options.topP, argmax: options.argmax };
+    const { topK, topP, argmax } = options;
+    const sampling: SamplingOptions = { temperature: options.temperature ?? DEFAULT_TEMPERATURE, topK, topP, argmax };
     const generator = new CharGenerator(this.model);
     const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
     const prime = options.prime ? this.vocab.encode(options.prime, 'prime') : [Math.max(this.vocab.idOf(10), 0)];
@@ -249,7 +251,9 @@ export interface SampleOptions extends Partial<SamplingOptions> {
 
 export type SampleOptionName = keyof SampleOptions;
 
-const SAMPLE_OPTION_NAMES: readonly SampleOptionName[] = ['length', 'temperature', 'topK', 'topP', 'argmax', 'prime', 'seed', 'stop'];
+const SAMPLE_OPTION_NAMES: readonly SampleOptionName[] = [
+  'length', 'temperature', 'topK', 'topP', 'argmax', 'prime', 'seed', 'stop',
+];
 
 /** The temperature when none is given, as the CLI's --temp. */
 const DEFAULT_TEMPERATURE = 1;
@@ -261,16 +265,27 @@ const libraryName: OptionNamer<SampleOptionName> = (option) => option;
  * temperature, topK, topP, argmax); a problem is a CharrnnError with exit code 2 naming the option as
  * `nameOf` calls it (the library's names by default).
  */
-export function validateSampleOptions(options: SampleOptions, nameOf: OptionNamer<SampleOptionName> = libraryName): void {
-  if (!isObject(options)) throw new CharrnnError(`sample options must be an object such as { length: 200 }, not ${String(options)}`, 2);
+export function validateSampleOptions(
+  options: SampleOptions,
+  nameOf: OptionNamer<SampleOptionName> = libraryName,
+): void {
+  if (!isObject(options)) {
+    throw new CharrnnError(`sample options must be an object such as { length: 200 }, not ${String(options)}`, 2);
+  }
   const unknown = Object.keys(options).find((name) => !SAMPLE_OPTION_NAMES.includes(name as SampleOptionName));
-  if (unknown !== undefined) throw new CharrnnError(`unknown sample option ${unknown}; the options are ${SAMPLE_OPTION_NAMES.join(', ')}`, 2);
+  if (unknown !== undefined) {
+    throw new CharrnnError(`unknown sample option ${unknown}; the options are ${SAMPLE_OPTION_NAMES.join(', ')}`, 2);
+  }
   const { length, seed, stop, prime } = options;
-  if (!(Number.isSafeInteger(length) && length >= 0)) throw invalidOption(nameOf('length'), length, 'a whole number (0 = endless)');
+  if (!(Number.isSafeInteger(length) && length >= 0)) {
+    throw invalidOption(nameOf('length'), length, 'a whole number (0 = endless)');
+  }
   if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) {
     throw invalidOption(nameOf('seed'), seed, 'a whole number from 0 to 4294967295');
   }
-  if (stop !== undefined && !(typeof stop === 'string' && stop !== '')) throw invalidOption(nameOf('stop'), stop, 'a non-empty string');
+  if (stop !== undefined && !(typeof stop === 'string' && stop !== '')) {
+    throw invalidOption(nameOf('stop'), stop, 'a non-empty string');
+  }
   if (prime !== undefined && typeof prime !== 'string') throw invalidOption(nameOf('prime'), prime, 'a string');
   validateSamplingOptions({ ...options, temperature: options.temperature ?? DEFAULT_TEMPERATURE }, nameOf);
 }

@@ -17,7 +17,10 @@ export interface Checkpoint {
   /** Index = id; one code point each. */
   vocab: string[];
   tensors: Record<string, Tensor>;
-  /** Everything an exact resume needs (see src/train/state.ts), checked against the model; absent in sampling-only files. */
+  /**
+   * Everything an exact resume needs (see src/train/state.ts), checked against the model; absent in
+   * sampling-only files.
+   */
   training?: TrainingState;
   /**
    * Set instead of `training` when the file's training section is damaged: one line naming the file, the

@@ -25,7 +25,8 @@ interface SampleArgs {
 
 /** The flag that sets each sampling option, so that errors name what was typed. */
 const SAMPLE_FLAGS: Record<SampleOptionName, string> = {
-  length: '--length', temperature: '--temp', topK: '--top-k', topP: '--top-p', argmax: '--argmax', prime: '--prime', seed: '--seed', stop: '--stop',
+  length: '--length', temperature: '--temp', topK: '--top-k', topP: '--top-p', argmax: '--argmax', prime: '--prime',
+  seed: '--seed', stop: '--stop',
 };
 const flagOf = (option: SampleOptionName): string => SAMPLE_FLAGS[option];
 
@@ -97,7 +98,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
   handler: async (argv: ArgumentsCamelCase<SampleArgs>) => {
     const prime = primeText(argv);
     const first: SampleOptions = {
-      length: argv.length, temperature: argv.temp, prime, seed: argv.seed, argmax: argv.argmax, topK: argv['top-k'], topP: argv['top-p'], stop: argv.stop,
+      length: argv.length, temperature: argv.temp, topK: argv['top-k'], topP: argv['top-p'], argmax: argv.argmax, prime,
+      seed: argv.seed, stop: argv.stop,
     };
     checkCounts(argv, first);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
@@ -105,7 +107,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     const stdout = new StdoutWriter();
     for (let index = 0; index < argv.samples; index++) {
       // Each sample gets its own seed derived from --seed, so -n 3 --seed 1 is reproducible.
-      const options: SampleOptions = { ...first, seed: argv.seed === undefined ? undefined : (argv.seed + index) >>> 0 };
+      const seed = argv.seed === undefined ? undefined : (argv.seed + index) >>> 0;
+      const options: SampleOptions = { ...first, seed };
       const open = argv.json ? await jsonSample(model, options, stdout) : (await streamSample(model, options, stdout)) && (await stdout.write(argv.delimiter));
       if (!open) return;
     }

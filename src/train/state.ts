@@ -83,11 +83,14 @@ const OPTION_CHOICES: Partial<Record<keyof TrainOptions, readonly string[]>> = {
   init: ['pytorch', 'min-char-rnn'],
 };
 
+/** The model settings that the options repeat; they must agree. */
+const MODEL_OPTIONS = ['cell', 'layers', 'hidden', 'dropout'] as const;
+
 /** Optimizer buffers that accumulate squared gradients: a negative value would turn the weights into NaN. */
 const SQUARE_BUFFERS: ReadonlySet<string> = new Set(['sum', 'square_avg', 'exp_avg_sq']);
 
-/** The model settings that the options repeat; they must agree. */
-const MODEL_OPTIONS = ['cell', 'layers', 'hidden', 'dropout'] as const;
+const HISTORY_POINT = '{"iteration", "epoch", "trainLoss", "valLoss"?} of finite numbers';
+const RNG_STATE = '{"algorithm": "xoshiro128**", "s": four uint32 words, not all 0}';
 
 /** A short rendering of a JSON value for a message. */
 function preview(value: unknown): string {
@@ -97,6 +100,9 @@ function preview(value: unknown): string {
   return Array.isArray(value) ? `a list of ${value.length}` : `${json.slice(0, 57)}...`;
 }
 
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
 function firstNonFinite(data: Float32Array): number {
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
   return -1;
@@ -105,38 +111,6 @@ function firstNonFinite(data: Float32Array): number {
 /** Reads one checkpoint's training section against its model, naming the first field that is wrong. */
 class TrainingReader {
   constructor(private readonly source: string, private readonly model: ModelConfig) {}
-
-  fail(field: string, value: unknown, expected: string): never {
-    throw new CharrnnError(`${this.source}: ${field} ${value === undefined ? 'is missing' : `is ${preview(value)}`}; expected ${expected}`);
-  }
-
-  object(value: unknown, field: string): Record<string, unknown> {
-    return isObject(value) ? value : this.fail(field, value, 'an object');
-  }
-
-  count(value: unknown, field: string): number {
-    return Number.isSafeInteger(value) && (value as number) >= 0 ? (value as number) : this.fail(field, value, 'a whole number ≥ 0');
-  }
-
-  finite(value: unknown, field: string): number {
-    return typeof value === 'number' && Number.isFinite(value) ? value : this.fail(field, value, 'a finite number');
-  }
-
-  finiteOrNull(value: unknown, field: string): number | null {
-    return value === null || (typeof value === 'number' && Number.isFinite(value)) ? value : this.fail(field, value, 'a finite number or null');
-  }
-
-  /** A flat tensor of `length` finite values; `meaning` says where that length comes from. */
-  tensor(value: unknown, field: string, length: number, meaning: string): Float32Array {
-    const shape = isObject(value) ? value.shape : undefined;
-    if (!Array.isArray(shape) || shape.length !== 1 || shape[0] !== length) {
-      this.fail(`${field}.shape`, shape, `[${length}] (${meaning})`);
-    }
-    const { data } = decodeTensor(value, `${this.source}: ${field}`);
-    const bad = firstNonFinite(data);
-    if (bad >= 0) this.fail(`${field}[${bad}]`, data[bad], 'finite numbers');
-    return data;
-  }
 
   state(value: unknown): TrainingState {
     const block = this.object(value, 'training');
@@ -158,7 +132,40 @@ class TrainingReader {
     };
   }
 
-  /** The recorded options, defaults filled in for options added since the file was written, checked as the CLI checks flags. */
+  private fail(field: string, value: unknown, expected: string): never {
+    const found = value === undefined ? 'is missing' : `is ${preview(value)}`;
+    throw new CharrnnError(`${this.source}: ${field} ${found}; expected ${expected}`);
+  }
+
+  private object(value: unknown, field: string): Record<string, unknown> {
+    return isObject(value) ? value : this.fail(field, value, 'an object');
+  }
+
+  private count(value: unknown, field: string): number {
+    return isCount(value) ? value : this.fail(field, value, 'a whole number ≥ 0');
+  }
+
+  private finite(value: unknown, field: string): number {
+    return isFiniteNumber(value) ? value : this.fail(field, value, 'a finite number');
+  }
+
+  private finiteOrNull(value: unknown, field: string): number | null {
+    return value === null || isFiniteNumber(value) ? value : this.fail(field, value, 'a finite number or null');
+  }
+
+  /** A flat tensor of `length` finite values; `meaning` says where that length comes from. */
+  private tensor(value: unknown, field: string, length: number, meaning: string): Float32Array {
+    const shape = isObject(value) ? value.shape : undefined;
+    if (!Array.isArray(shape) || shape.length !== 1 || shape[0] !== length) {
+      this.fail(`${field}.shape`, shape, `[${length}] (${meaning})`);
+    }
+    const { data } = decodeTensor(value, `${this.source}: ${field}`);
+    const bad = firstNonFinite(data);
+    if (bad >= 0) this.fail(`${field}[${bad}]`, data[bad], 'finite numbers');
+    return data;
+  }
+
+  /** The recorded options with defaults for those added since the file was written, checked as flags are. */
   private options(value: unknown): TrainOptions {
     const recorded = this.object(value, 'training.options');
     const options: Record<string, unknown> = { ...DEFAULT_TRAIN_OPTIONS, ...BEFORE_OPTION_EXISTED };
@@ -172,7 +179,7 @@ class TrainingReader {
         continue;
       }
       const fits = choices ? choices.includes(given as string)
-        : typeof fallback === 'number' ? Number.isFinite(given)
+        : typeof fallback === 'number' ? isFiniteNumber(given)
         : typeof fallback === 'string' || typeof fallback === 'boolean' ? typeof given === typeof fallback
         : true;
       if (!fits) this.fail(field, given, expected);
@@ -195,20 +202,23 @@ class TrainingReader {
 
   private corpus(value: unknown): CorpusIdentity {
     const corpus = this.object(value, 'training.corpus');
-    const path = corpus.path === null || (typeof corpus.path === 'string' && corpus.path !== '') ? corpus.path : this.fail('training.corpus.path', corpus.path, 'a file path, or null for stdin');
-    const chars = this.count(corpus.chars, 'training.corpus.chars');
-    const print = corpus.fingerprint;
-    if (typeof print !== 'string' || !/^[0-9a-f]{1,64}$/.test(print)) this.fail('training.corpus.fingerprint', print, 'a hexadecimal string');
-    return { path, chars, fingerprint: print as string };
+    const { path, chars, fingerprint } = corpus;
+    if (!(path === null || (typeof path === 'string' && path !== ''))) {
+      this.fail('training.corpus.path', path, 'a file path, or null for stdin');
+    }
+    if (!(typeof fingerprint === 'string' && /^[0-9a-f]{1,64}$/.test(fingerprint))) {
+      this.fail('training.corpus.fingerprint', fingerprint, 'a hexadecimal string');
+    }
+    const count = this.count(chars, 'training.corpus.chars');
+    return { path: path as string | null, chars: count, fingerprint: fingerprint as string };
   }
 
   private history(value: unknown): HistoryPoint[] {
     if (!Array.isArray(value)) return this.fail('training.history', value, 'a list of points');
     return value.map((point: unknown, i) => {
-      const fits = isObject(point) && Number.isSafeInteger(point.iteration) && (point.iteration as number) >= 0 &&
-        Number.isFinite(point.epoch) && (point.epoch as number) >= 0 && Number.isFinite(point.trainLoss) &&
-        (point.valLoss === undefined || Number.isFinite(point.valLoss));
-      if (!fits) this.fail(`training.history[${i}]`, point, '{"iteration", "epoch", "trainLoss", "valLoss"?} of finite numbers');
+      const fits = isObject(point) && isCount(point.iteration) && isFiniteNumber(point.epoch) && point.epoch >= 0 &&
+        isFiniteNumber(point.trainLoss) && (point.valLoss === undefined || isFiniteNumber(point.valLoss));
+      if (!fits) this.fail(`training.history[${i}]`, point, HISTORY_POINT);
       const { iteration, epoch, trainLoss, valLoss } = point as unknown as HistoryPoint;
       return valLoss === undefined ? { iteration, epoch, trainLoss } : { iteration, epoch, trainLoss, valLoss };
     });
@@ -218,37 +228,48 @@ class TrainingReader {
     try {
       return Rng.fromState(value).state();
     } catch {
-      return this.fail('training.rng', value, '{"algorithm": "xoshiro128**", "s": four uint32 words, not all 0}');
+      return this.fail('training.rng', value, RNG_STATE);
     }
   }
 
   private optimizer(value: unknown, options: TrainOptions): OptimizerState {
     const optimizer = this.object(value, 'training.optimizer');
     const kind = options.optimizer;
-    if (optimizer.kind !== kind) this.fail('training.optimizer.kind', optimizer.kind, `"${kind}", as training.options.optimizer says`);
+    if (optimizer.kind !== kind) {
+      this.fail('training.optimizer.kind', optimizer.kind, `"${kind}", as training.options.optimizer says`);
+    }
     const step = this.count(optimizer.step, 'training.optimizer.step');
     const saved = this.object(optimizer.buffers, 'training.optimizer.buffers');
     const names = BUFFER_NAMES[kind];
     const extra = Object.keys(saved).find((name) => !names.includes(name));
-    if (extra !== undefined) this.fail(`training.optimizer.buffers.${extra}`, saved[extra], `no such buffer (${kind} keeps ${names.join(' and ')})`);
-    const specs = tensorSpecs(this.model);
-    const buffers = Object.fromEntries(names.map((name) => {
-      const field = `training.optimizer.buffers.${name}`;
-      const list = saved[name];
-      if (!Array.isArray(list) || list.length !== specs.length) this.fail(field, list, `a list of ${specs.length}, one per parameter tensor`);
-      return [name, specs.map((spec, i) => {
-        const data = this.tensor((list as unknown[])[i], `${field}[${i}]`, shapeSize(spec.shape), `the size of ${spec.name}`);
-        const negative = SQUARE_BUFFERS.has(name) ? data.findIndex((x) => x < 0) : -1;
-        if (negative >= 0) this.fail(`${field}[${i}][${negative}]`, data[negative], 'a sum of squares, never negative');
-        return data;
-      })];
-    }));
+    if (extra !== undefined) {
+      const expected = `no such buffer (${kind} keeps ${names.join(' and ')})`;
+      this.fail(`training.optimizer.buffers.${extra}`, saved[extra], expected);
+    }
+    const buffers = Object.fromEntries(names.map((name) => [name, this.buffer(saved[name], name)]));
     return { kind, step, buffers };
+  }
+
+  /** One optimizer buffer: a tensor per parameter tensor, of its size. */
+  private buffer(value: unknown, name: string): Float32Array[] {
+    const field = `training.optimizer.buffers.${name}`;
+    const specs = tensorSpecs(this.model);
+    if (!Array.isArray(value) || value.length !== specs.length) {
+      this.fail(field, value, `a list of ${specs.length}, one per parameter tensor`);
+    }
+    return specs.map((spec, i) => {
+      const data = this.tensor(value[i], `${field}[${i}]`, shapeSize(spec.shape), `the size of ${spec.name}`);
+      const negative = SQUARE_BUFFERS.has(name) ? data.findIndex((x) => x < 0) : -1;
+      if (negative >= 0) this.fail(`${field}[${i}][${negative}]`, data[negative], 'a sum of squares, never negative');
+      return data;
+    });
   }
 
   private carried(value: unknown, options: TrainOptions): LayerState[] {
     const { layers, hidden, cell } = this.model;
-    if (!Array.isArray(value) || value.length !== layers) return this.fail('training.carried', value, `one state per layer, ${layers} in all`);
+    if (!Array.isArray(value) || value.length !== layers) {
+      this.fail('training.carried', value, `one state per layer, ${layers} in all`);
+    }
     const size = options.batch * hidden;
     const meaning = `batch ${options.batch} × hidden ${hidden}`;
     return value.map((layer: unknown, i) => {

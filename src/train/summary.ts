@@ -29,7 +29,10 @@ const toBpc = (nats: number | null) => (nats === null ? null : nats / Math.LN2);
 export function summarizeCheckpoint(checkpoint: Checkpoint): CheckpointSummary {
   const base = { model: checkpoint.model, parameters: parameterCount(checkpoint.model), vocab: checkpoint.vocab };
   const state = checkpoint.training;
-  if (!state) return { ...base, training: null, ...(checkpoint.trainingDamage ? { trainingDamage: checkpoint.trainingDamage } : {}), history: [] };
+  if (!state) {
+    const damage = checkpoint.trainingDamage;
+    return { ...base, training: null, ...(damage === undefined ? {} : { trainingDamage: damage }), history: [] };
+  }
   const lastEpoch = state.history.length > 0 ? state.history[state.history.length - 1]!.epoch : state.epoch;
   return {
     ...base,
