@@ -63,6 +63,8 @@ describe('checkpoint format', () => {
     ['a missing tensor', mutate((j) => delete j.tensors['decoder.bias']), /decoder\.bias is missing/],
     ['an extra tensor', mutate((j) => (j.tensors.weight_ih_l9 = j.tensors['decoder.bias'])), /unexpected tensor weight_ih_l9/],
     ['a wrong shape', mutate((j) => (j.tensors.weight_hh_l1.shape = [9, 4])), /weight_hh_l1 has shape \[9,4\]; the model needs \[9,3\]/],
+    ['data that is not base64', mutate((j) => (j.tensors['decoder.bias'].data = `!${j.tensors['decoder.bias'].data.slice(1)}`)), /decoder\.bias: the data is not valid base64/],
+    ['base64url instead of base64', mutate((j) => (j.tensors['decoder.bias'].data = encodeFloat32(Float32Array.from([1.5, 1.5, 1.5, 1.5])).replaceAll('/', '_'))), /decoder\.bias: the data is not valid base64/],
     ['short data', mutate((j) => (j.tensors['decoder.bias'].data = encodeFloat32(new Float32Array(3)))), /holds 3 values, its shape says 4/],
     ['NaN weights', mutate((j) => (j.tensors['decoder.bias'].data = encodeFloat32(Float32Array.from([0, NaN, 0, 0])))), /contains NaN.*diverged/],
   ])('refuses %s with a clear message', (_, text, message) => {
