@@ -23,10 +23,12 @@ training.options = { ...training.options, seqLength: 8, evalEvery: 0, saveEvery:
 const valid: Checkpoint = {
   model: config,
   vocab: ['\n', ' ', 'a', 'b', '日'],
-  tensors: Object.fromEntries(tensorSpecs(config).map(({ name, shape }) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    return [name, { shape, data: Float32Array.from({ length: size }, (_, i) => Math.sin(i + name.length) * 0.3) }];
-  })),
+  tensors: Object.fromEntries(
+    tensorSpecs(config).map(({ name, shape }) => {
+      const size = shape.reduce((a, b) => a * b, 1);
+      return [name, { shape, data: Float32Array.from({ length: size }, (_, i) => Math.sin(i + name.length) * 0.3) }];
+    }),
+  ),
   training,
 };
 const text = serializeCheckpoint(valid);
@@ -67,7 +69,11 @@ async function resumeOneStep(checkpoint: Checkpoint): Promise<void> {
   const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
   const options = { ...state.options, iterations: state.iteration + 1 };
   try {
-    const summary = await resume({ data, kernels: createJsKernels(), output, threads: 1 }, { ...state, options }, tensors);
+    const summary = await resume(
+      { data, kernels: createJsKernels(), output, threads: 1 },
+      { ...state, options },
+      tensors,
+    );
     expect(summary.iterations).toBe(state.iteration + 1);
     expect(parseCheckpoint(readFileSync(output, 'utf8'), 'resumed.json').trainingDamage).toBeUndefined();
   } catch (error) {
@@ -96,31 +102,51 @@ function replaced(path: string[], replacement: unknown): string {
 
 describe('checkpoint loader under damage', () => {
   it('survives truncation at any point', () => {
-    fc.assert(fc.property(fc.integer({ min: 0, max: text.length - 1 }), (cut) => void loadAndUse(text.slice(0, cut))), { numRuns: 300 });
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: text.length - 1 }), (cut) => void loadAndUse(text.slice(0, cut))),
+      { numRuns: 300 },
+    );
   });
 
   it('survives byte flips', () => {
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: text.length - 1 }), fc.integer({ min: 32, max: 126 })), { minLength: 1, maxLength: 4 }), (flips) => {
-        const chars = [...text];
-        for (const [at, code] of flips) chars[at] = String.fromCharCode(code);
-        loadAndUse(chars.join(''));
-      }),
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: text.length - 1 }), fc.integer({ min: 32, max: 126 })), {
+          minLength: 1,
+          maxLength: 4,
+        }),
+        (flips) => {
+          const chars = [...text];
+          for (const [at, code] of flips) chars[at] = String.fromCharCode(code);
+          loadAndUse(chars.join(''));
+        },
+      ),
       { numRuns: 400 },
     );
   });
 
   it('survives deleted or replaced fields', () => {
-    fc.assert(fc.property(fc.constantFrom(...allPaths), replacements, (path, replacement) => void loadAndUse(replaced(path, replacement))), { numRuns: 500 });
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...allPaths),
+        replacements,
+        (path, replacement) => void loadAndUse(replaced(path, replacement)),
+      ),
+      { numRuns: 500 },
+    );
   });
 
   it('resumes from any training section that loads, or names what is damaged', async () => {
     expect(loadAndUse(text)!.training).toBeDefined();
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...settingPaths), fc.constantFrom<unknown>(undefined, null, 0, 1, 3, 0.5, -1, 1e9, 'x', [], true), async (path, replacement) => {
-        const checkpoint = loadAndUse(replaced(path, replacement));
-        if (checkpoint?.training) await resumeOneStep(checkpoint);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...settingPaths),
+        fc.constantFrom<unknown>(undefined, null, 0, 1, 3, 0.5, -1, 1e9, 'x', [], true),
+        async (path, replacement) => {
+          const checkpoint = loadAndUse(replaced(path, replacement));
+          if (checkpoint?.training) await resumeOneStep(checkpoint);
+        },
+      ),
       { numRuns: 150 },
     );
   }, 60_000);

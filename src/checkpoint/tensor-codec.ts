@@ -35,7 +35,9 @@ export function decodeFloat32(base64: string, expectedLength: number, where: str
     throw new CharrnnError(`${where}: the data is not valid base64`);
   }
   if (bytes.length !== expectedLength * 4) {
-    throw new CharrnnError(`${where}: the data holds ${Math.floor(bytes.length / 4)} values, its shape says ${expectedLength}`);
+    throw new CharrnnError(
+      `${where}: the data holds ${Math.floor(bytes.length / 4)} values, its shape says ${expectedLength}`,
+    );
   }
   if (!littleEndian) bytes.swap32();
   const values = new Float32Array(expectedLength);
@@ -49,10 +51,16 @@ export function encodeTensor(tensor: Tensor): EncodedTensor {
 
 export function decodeTensor(json: unknown, where: string): Tensor {
   const record = json as Partial<EncodedTensor> | null;
-  if (typeof record !== 'object' || record === null || !Array.isArray(record.shape) || typeof record.data !== 'string') {
+  if (
+    typeof record !== 'object' ||
+    record === null ||
+    !Array.isArray(record.shape) ||
+    typeof record.data !== 'string'
+  ) {
     throw new CharrnnError(`${where}: expected {"shape": [...], "data": "<base64>"}`);
   }
-  if (!record.shape.every((dim) => Number.isInteger(dim) && dim >= 0 && dim <= 2 ** 31)) throw new CharrnnError(`${where}: the shape ${JSON.stringify(record.shape)} is invalid`);
+  if (!record.shape.every((dim) => Number.isInteger(dim) && dim >= 0 && dim <= 2 ** 31))
+    throw new CharrnnError(`${where}: the shape ${JSON.stringify(record.shape)} is invalid`);
   const length = record.shape.reduce((size, dim) => size * dim, 1);
   if (length > 2 ** 31) throw new CharrnnError(`${where}: the shape ${JSON.stringify(record.shape)} is too large`);
   return { shape: record.shape, data: decodeFloat32(record.data, length, where) };

@@ -68,7 +68,8 @@ export function probabilities(logits: Float32Array, options: SamplingOptions, ou
     sum += out[i]!;
   }
   for (let i = 0; i < size; i++) out[i] = out[i]! / sum;
-  if ((options.topK !== undefined && options.topK < size) || (options.topP !== undefined && options.topP < 1)) truncate(out, size, options);
+  if ((options.topK !== undefined && options.topK < size) || (options.topP !== undefined && options.topP < 1))
+    truncate(out, size, options);
   return out;
 }
 
@@ -95,7 +96,12 @@ function truncate(probs: Float64Array, size: number, options: SamplingOptions): 
 }
 
 /** Draws an index with one rng.nextFloat() (none for argmax). Options are assumed validated. */
-export function sampleIndex(logits: Float32Array, options: SamplingOptions, rng: Rng, scratch: Float64Array = new Float64Array(logits.length)): number {
+export function sampleIndex(
+  logits: Float32Array,
+  options: SamplingOptions,
+  rng: Rng,
+  scratch: Float64Array = new Float64Array(logits.length),
+): number {
   if (options.argmax || options.temperature === 0) return argmaxIndex(logits);
   const probs = probabilities(logits, options, scratch);
   const draw = rng.nextFloat();

@@ -54,9 +54,17 @@ export function encodeTrainingState(state: TrainingState): Record<string, unknow
     optimizer: {
       kind: state.optimizer.kind,
       step: state.optimizer.step,
-      buffers: Object.fromEntries(Object.entries(state.optimizer.buffers).map(([name, list]) => [name, list.map((data) => encodeTensor({ shape: [data.length], data }))])),
+      buffers: Object.fromEntries(
+        Object.entries(state.optimizer.buffers).map(([name, list]) => [
+          name,
+          list.map((data) => encodeTensor({ shape: [data.length], data })),
+        ]),
+      ),
     },
-    carried: state.carried.map((layer) => ({ h: encodeTensor({ shape: [layer.h.length], data: layer.h }), ...(layer.c ? { c: encodeTensor({ shape: [layer.c.length], data: layer.c }) } : {}) })),
+    carried: state.carried.map((layer) => ({
+      h: encodeTensor({ shape: [layer.h.length], data: layer.h }),
+      ...(layer.c ? { c: encodeTensor({ shape: [layer.c.length], data: layer.c }) } : {}),
+    })),
   };
 }
 
@@ -65,9 +73,28 @@ const DAMAGED = 'the training state is damaged, so the checkpoint cannot be resu
 
 /** Options every version-1 checkpoint records: a file without one of them is damaged. */
 const RECORDED_OPTIONS: ReadonlySet<string> = new Set<keyof TrainOptions>([
-  'cell', 'hidden', 'layers', 'dropout', 'seqLength', 'batch', 'shards', 'optimizer', 'learningRate', 'lrDecay',
-  'lrDecayEvery', 'clip', 'clipValue', 'valFrac', 'encoding', 'seed', 'init', 'epochs', 'iterations', 'evalEvery',
-  'saveEvery', 'sampleEvery',
+  'cell',
+  'hidden',
+  'layers',
+  'dropout',
+  'seqLength',
+  'batch',
+  'shards',
+  'optimizer',
+  'learningRate',
+  'lrDecay',
+  'lrDecayEvery',
+  'clip',
+  'clipValue',
+  'valFrac',
+  'encoding',
+  'seed',
+  'init',
+  'epochs',
+  'iterations',
+  'evalEvery',
+  'saveEvery',
+  'sampleEvery',
 ]);
 
 /**
@@ -110,7 +137,10 @@ function firstNonFinite(data: Float32Array): number {
 
 /** Reads one checkpoint's training section against its model, naming the first field that is wrong. */
 class TrainingReader {
-  constructor(private readonly source: string, private readonly model: ModelConfig) {}
+  constructor(
+    private readonly source: string,
+    private readonly model: ModelConfig,
+  ) {}
 
   state(value: unknown): TrainingState {
     const block = this.object(value, 'training');
@@ -178,10 +208,13 @@ class TrainingReader {
         if (RECORDED_OPTIONS.has(name)) this.fail(field, given, expected);
         continue;
       }
-      const fits = choices ? choices.includes(given as string)
-        : typeof fallback === 'number' ? isFiniteNumber(given)
-        : typeof fallback === 'string' || typeof fallback === 'boolean' ? typeof given === typeof fallback
-        : true;
+      const fits = choices
+        ? choices.includes(given as string)
+        : typeof fallback === 'number'
+          ? isFiniteNumber(given)
+          : typeof fallback === 'string' || typeof fallback === 'boolean'
+            ? typeof given === typeof fallback
+            : true;
       if (!fits) this.fail(field, given, expected);
       options[name] = given;
     }
@@ -216,8 +249,13 @@ class TrainingReader {
   private history(value: unknown): HistoryPoint[] {
     if (!Array.isArray(value)) return this.fail('training.history', value, 'a list of points');
     return value.map((point: unknown, i) => {
-      const fits = isObject(point) && isCount(point.iteration) && isFiniteNumber(point.epoch) && point.epoch >= 0 &&
-        isFiniteNumber(point.trainLoss) && (point.valLoss === undefined || isFiniteNumber(point.valLoss));
+      const fits =
+        isObject(point) &&
+        isCount(point.iteration) &&
+        isFiniteNumber(point.epoch) &&
+        point.epoch >= 0 &&
+        isFiniteNumber(point.trainLoss) &&
+        (point.valLoss === undefined || isFiniteNumber(point.valLoss));
       if (!fits) this.fail(`training.history[${i}]`, point, HISTORY_POINT);
       const { iteration, epoch, trainLoss, valLoss } = point as unknown as HistoryPoint;
       return valLoss === undefined ? { iteration, epoch, trainLoss } : { iteration, epoch, trainLoss, valLoss };

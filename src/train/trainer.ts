@@ -18,7 +18,7 @@ import { CharrnnError } from '../errors.js';
 import { DataParallelStep } from './data-parallel.js';
 import { Evaluator } from './evaluate.js';
 import { LIMITS, validateTrainOptions, type TrainOptions } from './options.js';
-import { type CorpusIdentity, type HistoryPoint, type TrainingState } from './state.js';
+import type { CorpusIdentity, HistoryPoint, TrainingState } from './state.js';
 
 export interface TrainData {
   vocab: Vocab;
