@@ -5,12 +5,13 @@
 import { resolve as resolvePath } from 'node:path';
 import type { Checkpoint } from './checkpoint/format.js';
 import { readCheckpoint } from './checkpoint/io.js';
+import { isObject } from './checkpoint/json.js';
 import { createKernels, type KernelChoice } from './core/backend.js';
 import { CharGenerator } from './core/generate.js';
 import type { Kernels } from './core/kernels.js';
 import { CharModel } from './core/model.js';
 import { Rng } from './core/rng.js';
-import { validateSamplingOptions, type SamplingOptions } from './core/sampling.js';
+import { invalidOption, validateSamplingOptions, type OptionNamer, type SamplingOptions } from './core/sampling.js';
 import { decodeCorpus, readCorpusBytes, type Encoding } from './data/corpus.js';
 import { Vocab, type TokenIds } from './data/vocab.js';
 import { CharrnnError } from './errors.js';
@@ -19,7 +20,7 @@ import {
   checkSettings, DEFAULT_TRAIN_OPTIONS, resumeOverrides, RUN_SETTINGS, TRAIN_OPTIONS, withLegacyOptions,
   type ResumableOptions, type RunSettings, type TrainOptions,
 } from './train/options.js';
-import { decodeTrainingState, fingerprint, type TrainingState } from './train/state.js';
+import { fingerprint, type TrainingState } from './train/state.js';
 import { isShardWorker, runShardWorker } from './train/shard-worker.js';
 import type { TrainEvent, TrainSummary } from './train/events.js';
 import { resume, train, type TrainData } from './train/trainer.js';
@@ -27,7 +28,7 @@ import { resume, train, type TrainData } from './train/trainer.js';
 export { CharrnnError, EXIT } from './errors.js';
 export type { CellType, ModelConfig } from './core/config.js';
 export type { KernelChoice } from './core/backend.js';
-export type { SamplingOptions } from './core/sampling.js';
+export type { OptionNamer, SamplingOptions } from './core/sampling.js';
 export type { EvalResult } from './train/evaluate.js';
 export {
   DEFAULT_TRAIN_OPTIONS, PRESETS, TRAIN_OPTIONS, RUN_SETTINGS,
@@ -38,6 +39,7 @@ export type {
   CheckpointEvent, EvalEvent, ProgressEvent, SampleEvent, StartEvent, StopReason, TrainEvent, TrainSummary,
 } from './train/events.js';
 export type { Checkpoint } from './checkpoint/format.js';
+export type { CorpusIdentity, HistoryPoint, TrainingState } from './train/state.js';
 
 export interface Corpus {
   text: string;
@@ -120,10 +122,11 @@ function resumeSettings(options: ResumeOptions): { control: RunControl; override
 export async function resumeTraining(checkpointPath: string, options: ResumeOptions = {}): Promise<TrainSummary> {
   const { control, overrides } = resumeSettings(options);
   const checkpoint = readCheckpoint(checkpointPath);
-  if (!checkpoint.training) {
+  if (checkpoint.trainingDamage !== undefined) throw new CharrnnError(checkpoint.trainingDamage);
+  const state = checkpoint.training;
+  if (!state) {
     throw new CharrnnError(`${checkpointPath} has no training state (it was written for sampling only); start a new run with: charrnn train CORPUS`);
   }
-  const state = decodeTrainingState(checkpoint.training, checkpointPath);
   const encoding = state.options.encoding ?? 'utf8';
   const corpus =
     typeof options.corpus === 'string'
@@ -175,28 +178,53 @@ export class LoadedModel {
 
   /** Ids of a prime text; a character outside the vocabulary is an error naming it. */
   encodePrime(prime: string): TokenIds {
-    const unknown = [...new Set([...prime].filter((char) => this.vocab.idOf(char.codePointAt(0)!) < 0))];
-    if (unknown.length > 0) {
-      throw new CharrnnError(`--prime has characters the model never saw: ${unknown.map((char) => JSON.stringify(char)).join(', ')}; the vocabulary is listed by: charrnn info CHECKPOINT`, 2);
-    }
-    return this.vocab.encode(prime, '--prime');
+    this.checkVocabulary(prime, 'prime', 'prime');
+    return this.vocab.encode(prime, 'prime');
+  }
+
+  /**
+   * Checks sampling options against this model: those validateSampleOptions() checks, then the prime and
+   * stop texts against the vocabulary (a stop text the model cannot write would never end an endless stream).
+   * Errors name each option as `nameOf` calls it: the library's names by default, flags in the CLI.
+   */
+  checkSampleOptions(options: SampleOptions, nameOf: OptionNamer<SampleOptionName> = libraryName): void {
+    validateSampleOptions(options, nameOf);
+    if (options.prime !== undefined) this.checkVocabulary(options.prime, nameOf('prime'), 'prime');
+    if (options.stop !== undefined) this.checkVocabulary(options.stop, nameOf('stop'), 'stop');
+  }
+
+  private checkVocabulary(text: string, name: string, role: 'prime' | 'stop'): void {
+    const unknown = [...new Set([...text].filter((char) => this.vocab.idOf(char.codePointAt(0)!) < 0))];
+    if (unknown.length === 0) return;
+    const consequence = role === 'stop' ? ', so it could never be generated' : '';
+    const listed = unknown.map((char) => JSON.stringify(char)).join(', ');
+    const hint = 'the vocabulary is listed by: charrnn info CHECKPOINT';
+    throw new CharrnnError(`${name} has characters the model never saw: ${listed}${consequence}; ${hint}`, 2);
   }
 
   /**
    * Generates characters one by one (endless when length is 0), each with the probability it was drawn
    * with. Without a prime the model starts from a zero state after a newline (or its first symbol when
    * the vocabulary has no newline). With `stop`, generation ends once that text has been produced.
+   * The options are checked at once, before the first character is asked for.
    */
-  *generate(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
-    validateSamplingOptions(options);
+  generate(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
+    this.checkSampleOptions(options);
+    // A copy, so that changing the options object later cannot bypass the check.
+    return this.generateChecked({ ...options });
+  }
+
+  private *generateChecked(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
+    const { topK, topP, argmax } = options;
+    const sampling: SamplingOptions = { temperature: options.temperature ?? DEFAULT_TEMPERATURE, topK, topP, argmax };
     const generator = new CharGenerator(this.model);
     const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
-    const prime = options.prime ? this.encodePrime(options.prime) : [Math.max(this.vocab.idOf(10), 0)];
+    const prime = options.prime ? this.vocab.encode(options.prime, 'prime') : [Math.max(this.vocab.idOf(10), 0)];
     generator.prime(prime);
     const stop = options.stop ?? '';
     let tail = '';
     for (let produced = 0; options.length === 0 || produced < options.length; produced++) {
-      const { id, probability } = generator.next(options, rng);
+      const { id, probability } = generator.next(sampling, rng);
       const char = this.vocab.symbols[id]!;
       yield { char, probability };
       if (stop) {
@@ -208,21 +236,19 @@ export class LoadedModel {
 
   /**
    * The characters of generate() as an async iterable that lets the event loop run every few hundred
-   * characters, so an endless stream in a server or UI does not starve timers and I/O.
+   * characters, so an endless stream in a server or UI does not starve timers and I/O. The options are
+   * checked at once.
    */
-  async *stream(options: SampleOptions): AsyncGenerator<GeneratedChar, void, undefined> {
-    let produced = 0;
-    for (const generated of this.generate(options)) {
-      yield generated;
-      if (++produced % STREAM_TURN_CHARS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
-    }
+  stream(options: SampleOptions): AsyncGenerator<GeneratedChar, void, undefined> {
+    return yieldingTurns(this.generate(options));
   }
 
   /** Generates a whole string (length must be finite, or a stop string given). */
   sample(options: SampleOptions): string {
+    const chars = this.generate(options);
     if (options.length === 0 && !options.stop) throw new CharrnnError('sample() needs a finite length or a stop string; use generate() for an endless stream', 2);
     let text = '';
-    for (const { char } of this.generate(options)) text += char;
+    for (const { char } of chars) text += char;
     return text;
   }
 
@@ -233,13 +259,63 @@ export class LoadedModel {
   }
 }
 
-export interface SampleOptions extends SamplingOptions {
+async function* yieldingTurns(chars: Iterable<GeneratedChar>): AsyncGenerator<GeneratedChar, void, undefined> {
+  let produced = 0;
+  for (const generated of chars) {
+    yield generated;
+    if (++produced % STREAM_TURN_CHARS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+export interface SampleOptions extends Partial<SamplingOptions> {
   /** Characters to generate; 0 = endless (or until `stop`). */
   length: number;
   prime?: string;
+  /** A whole number from 0 to 4294967295 (default: random). */
   seed?: number;
-  /** End once this text has been generated (it is included). */
+  /** End once this text has been generated (it is included); every character must be in the vocabulary. */
   stop?: string;
+}
+
+export type SampleOptionName = keyof SampleOptions;
+
+const SAMPLE_OPTION_NAMES: readonly SampleOptionName[] = [
+  'length', 'temperature', 'topK', 'topP', 'argmax', 'prime', 'seed', 'stop',
+];
+
+/** The temperature when none is given, as the CLI's --temp. */
+const DEFAULT_TEMPERATURE = 1;
+
+const libraryName: OptionNamer<SampleOptionName> = (option) => option;
+
+/**
+ * Checks the sampling options that do not depend on a model (unknown names, length, seed, stop, prime,
+ * temperature, topK, topP, argmax); a problem is a CharrnnError with exit code 2 naming the option as
+ * `nameOf` calls it (the library's names by default).
+ */
+export function validateSampleOptions(
+  options: SampleOptions,
+  nameOf: OptionNamer<SampleOptionName> = libraryName,
+): void {
+  if (!isObject(options)) {
+    throw new CharrnnError(`sample options must be an object such as { length: 200 }, not ${String(options)}`, 2);
+  }
+  const unknown = Object.keys(options).find((name) => !SAMPLE_OPTION_NAMES.includes(name as SampleOptionName));
+  if (unknown !== undefined) {
+    throw new CharrnnError(`unknown sample option ${unknown}; the options are ${SAMPLE_OPTION_NAMES.join(', ')}`, 2);
+  }
+  const { length, seed, stop, prime } = options;
+  if (!(Number.isSafeInteger(length) && length >= 0)) {
+    throw invalidOption(nameOf('length'), length, 'a whole number (0 = endless)');
+  }
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) {
+    throw invalidOption(nameOf('seed'), seed, 'a whole number from 0 to 4294967295');
+  }
+  if (stop !== undefined && !(typeof stop === 'string' && stop !== '')) {
+    throw invalidOption(nameOf('stop'), stop, 'a non-empty string');
+  }
+  if (prime !== undefined && typeof prime !== 'string') throw invalidOption(nameOf('prime'), prime, 'a string');
+  validateSamplingOptions({ ...options, temperature: options.temperature ?? DEFAULT_TEMPERATURE }, nameOf);
 }
 
 export interface GeneratedChar {

@@ -1,6 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng.js';
 import { probabilities, sampleIndex, validateSamplingOptions } from '../src/core/sampling.js';
+import { CharrnnError } from '../src/errors.js';
+import { LoadedModel, validateSampleOptions, type SampleOptions } from '../src/index.js';
 
 const logits = Float32Array.from([1.0, 2.0, 0.5, 2.0, -1.0]);
 
@@ -59,13 +63,121 @@ describe('sampling', () => {
     expect(nucleus[2]! + nucleus[4]!).toBe(0);
   });
 
-  it('rejects invalid options naming the flag', () => {
-    expect(() => validateSamplingOptions({ temperature: -1 })).toThrow(/--temp/);
-    expect(() => validateSamplingOptions({ temperature: NaN })).toThrow(/--temp/);
-    expect(() => validateSamplingOptions({ temperature: 1, topK: 0 })).toThrow(/--top-k/);
-    expect(() => validateSamplingOptions({ temperature: 1, topK: 1.5 })).toThrow(/--top-k/);
-    expect(() => validateSamplingOptions({ temperature: 1, topP: 0 })).toThrow(/--top-p/);
-    expect(() => validateSamplingOptions({ temperature: 1, topP: 1.5 })).toThrow(/--top-p/);
+  it('rejects invalid options, named as the caller names them', () => {
+    expect(() => validateSamplingOptions({ temperature: -1 })).toThrow(/^temperature -1 is invalid/);
+    expect(() => validateSamplingOptions({ temperature: NaN })).toThrow(/^temperature NaN is invalid/);
+    expect(() => validateSamplingOptions({ temperature: 1, topK: 0 })).toThrow(/^topK 0 is invalid/);
+    expect(() => validateSamplingOptions({ temperature: 1, topK: 1.5 })).toThrow(/^topK 1\.5 is invalid/);
+    expect(() => validateSamplingOptions({ temperature: 1, topP: 0 })).toThrow(/^topP 0 is invalid/);
+    expect(() => validateSamplingOptions({ temperature: 1, topP: 1.5 })).toThrow(/^topP 1\.5 is invalid/);
+    const flags = { temperature: '--temp', topK: '--top-k', topP: '--top-p', argmax: '--argmax' };
+    expect(() => validateSamplingOptions({ temperature: -1 }, (option) => flags[option])).toThrow(
+      /^--temp -1 is invalid/,
+    );
+    expect(() => validateSamplingOptions({ temperature: 1, topP: 1.5 }, (option) => flags[option])).toThrow(
+      /^--top-p 1\.5 is invalid/,
+    );
     expect(() => validateSamplingOptions({ temperature: 0.8, topK: 5, topP: 0.9 })).not.toThrow();
+  });
+});
+
+const FIXTURE = resolve(import.meta.dirname, 'fixtures', 'checkpoints-v1', 'main-lstm-adam.json');
+const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
+
+function usageError(action: () => unknown): CharrnnError {
+  try {
+    action();
+  } catch (error) {
+    expect(error).toBeInstanceOf(CharrnnError);
+    expect((error as CharrnnError).exitCode).toBe(2);
+    return error as CharrnnError;
+  }
+  throw new Error('expected a CharrnnError');
+}
+
+describe('library sampling options', async () => {
+  const model = await LoadedModel.load(FIXTURE, 'js');
+
+  it('default the temperature to 1, as the CLI does', () => {
+    expect(model.sample({ length: 30, seed: 5 })).toBe(model.sample({ length: 30, seed: 5, temperature: 1 }));
+  });
+
+  it.each<[string, SampleOptions, RegExp]>([
+    ['a negative length', { length: -1 }, /^length -1 is invalid: expected a whole number \(0 = endless\)$/],
+    ['a fractional length', { length: 2.5 }, /^length 2\.5 is invalid/],
+    ['no length', {} as SampleOptions, /^length is required: expected a whole number/],
+    [
+      'a negative temperature',
+      { length: 5, temperature: -0.5 },
+      /^temperature -0\.5 is invalid: expected a number ≥ 0/,
+    ],
+    ['a temperature as text', { length: 5, temperature: '0.5' as unknown as number }, /^temperature "0\.5" is invalid/],
+    ['a zero topK', { length: 5, topK: 0 }, /^topK 0 is invalid: expected a whole number ≥ 1$/],
+    ['a topP above 1', { length: 5, topP: 1.5 }, /^topP 1\.5 is invalid: expected a probability in \(0, 1\]$/],
+    ['a negative seed', { length: 5, seed: -1 }, /^seed -1 is invalid: expected a whole number from 0 to 4294967295$/],
+    ['a seed of 2^32', { length: 5, seed: 2 ** 32 }, /^seed 4294967296 is invalid/],
+    ['an empty stop', { length: 5, stop: '' }, /^stop "" is invalid: expected a non-empty string$/],
+    [
+      'argmax as text',
+      { length: 5, argmax: 'yes' as unknown as boolean },
+      /^argmax "yes" is invalid: expected true or false$/,
+    ],
+    [
+      'a misspelled option',
+      { length: 5, temp: 0.5 } as SampleOptions,
+      /^unknown sample option temp; the options are length, temperature, topK, topP, argmax, prime, seed, stop$/,
+    ],
+    [
+      'a prime the model never saw',
+      { length: 5, prime: 'xyz' },
+      /^prime has characters the model never saw: "x", "y", "z"/,
+    ],
+    [
+      'a stop text the model cannot write',
+      { length: 5, stop: 'Q!' },
+      /^stop has characters the model never saw: "Q", "!", so it could never be generated/,
+    ],
+  ])("refuse %s in the library's own words", (_, options, message) => {
+    for (const call of [() => model.sample(options), () => model.generate(options), () => model.stream(options)]) {
+      const error = usageError(call);
+      expect(error.message).toMatch(message);
+      expect(error.message).not.toContain('--');
+    }
+  });
+
+  it('check before the first character is asked for, so an endless stream with an impossible stop never starts', () => {
+    expect(() => model.generate({ length: 0, stop: 'Q' })).toThrow(/stop has characters the model never saw: "Q"/);
+    expect(() => model.stream({ length: 0, stop: 'Q' })).toThrow(/stop has characters/);
+  });
+
+  it('name CLI flags when the CLI asks', () => {
+    const flags = {
+      length: '--length',
+      temperature: '--temp',
+      topK: '--top-k',
+      topP: '--top-p',
+      argmax: '--argmax',
+      prime: '--prime',
+      seed: '--seed',
+      stop: '--stop',
+    };
+    expect(() => validateSampleOptions({ length: 5, temperature: -1 }, (option) => flags[option])).toThrow(
+      /^--temp -1 is invalid/,
+    );
+    expect(() => model.checkSampleOptions({ length: 0, stop: 'Q' }, (option) => flags[option])).toThrow(
+      /^--stop has characters the model never saw: "Q"/,
+    );
+  });
+
+  it('through the binary: an impossible --stop is one line naming the flag, not a hang', () => {
+    const result = spawnSync(process.execPath, [BIN, 'sample', '-c', FIXTURE, '--json', '-l', '0', '--stop', 'Q'], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.stderr).toBe(
+      'charrnn: --stop has characters the model never saw: "Q", so it could never be generated; the vocabulary is listed by: charrnn info CHECKPOINT\n',
+    );
+    expect(result.status).toBe(2);
+    expect(result.stdout).toBe('');
   });
 });

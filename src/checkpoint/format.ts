@@ -1,9 +1,12 @@
 /**
  * The checkpoint file, version 1: model configuration, vocabulary, tensors under PyTorch's state_dict
- * names, and an optional training section. Parsing validates everything and names what is wrong.
+ * names, and an optional training section. Parsing validates everything and names what is wrong; a damaged
+ * training section is reported without refusing the weights, which can still be sampled.
  */
 import { CELL_TYPES, tensorSpecs, type CellType, type ModelConfig } from '../core/config.js';
 import { CharrnnError } from '../errors.js';
+import { decodeTrainingState, encodeTrainingState, type TrainingState } from '../train/state.js';
+import { isObject } from './json.js';
 import { decodeTensor, encodeTensor, type Tensor } from './tensor-codec.js';
 
 export const CHECKPOINT_FORMAT = 'charrnn-checkpoint';
@@ -14,26 +17,34 @@ export interface Checkpoint {
   /** Index = id; one code point each. */
   vocab: string[];
   tensors: Record<string, Tensor>;
-  /** Everything an exact resume needs (see src/train/state.ts); absent in sampling-only files. */
-  training?: Record<string, unknown>;
+  /**
+   * Everything an exact resume needs (see src/train/state.ts), checked against the model; absent in
+   * sampling-only files.
+   */
+  training?: TrainingState;
+  /**
+   * Set instead of `training` when the file's training section is damaged: one line naming the file, the
+   * field and what was expected. The weights are intact, so the checkpoint can still be sampled.
+   */
+  trainingDamage?: string;
 }
 
 /** Upper bounds on what a checkpoint may declare, so a damaged file cannot make us allocate gigabytes. */
 const MAX = { layers: 64, hidden: 65_536, vocab: 1_114_112 } as const;
 
 export function serializeCheckpoint(checkpoint: Checkpoint): string {
-  const tensors = Object.fromEntries(tensorSpecs(checkpoint.model).map(({ name }) => [name, encodeTensor(checkpoint.tensors[name]!)]));
+  const tensors = Object.fromEntries(
+    tensorSpecs(checkpoint.model).map(({ name }) => [name, encodeTensor(checkpoint.tensors[name]!)]),
+  );
   return JSON.stringify({
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     model: checkpoint.model,
     vocab: checkpoint.vocab,
     tensors,
-    ...(checkpoint.training ? { training: checkpoint.training } : {}),
+    ...(checkpoint.training ? { training: encodeTrainingState(checkpoint.training) } : {}),
   });
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export function parseCheckpoint(text: string, source: string): Checkpoint {
   let json: unknown;
@@ -50,13 +61,20 @@ export function parseCheckpoint(text: string, source: string): Checkpoint {
     throw new CharrnnError(`${source}: the checkpoint version ${JSON.stringify(json.version)} is invalid`);
   }
   if (json.version > CHECKPOINT_VERSION) {
-    throw new CharrnnError(`${source} was written by a newer charrnn (format version ${json.version}; this one reads version ${CHECKPOINT_VERSION}); upgrade charrnn`);
+    throw new CharrnnError(
+      `${source} was written by a newer charrnn (format version ${json.version}; this one reads version ${CHECKPOINT_VERSION}); upgrade charrnn`,
+    );
   }
   const model = parseModel(json.model, source);
   const vocab = parseVocab(json.vocab, model.vocab, source);
   const tensors = parseTensors(json.tensors, model, source);
-  if (json.training !== undefined && !isObject(json.training)) throw new CharrnnError(`${source}: "training" must be an object`);
-  return { model, vocab, tensors, training: json.training as Record<string, unknown> | undefined };
+  if (json.training === undefined) return { model, vocab, tensors };
+  try {
+    return { model, vocab, tensors, training: decodeTrainingState(json.training, model, source) };
+  } catch (error) {
+    if (error instanceof CharrnnError) return { model, vocab, tensors, trainingDamage: error.message };
+    throw error;
+  }
 }
 
 function parseModel(value: unknown, source: string): ModelConfig {
@@ -64,22 +82,36 @@ function parseModel(value: unknown, source: string): ModelConfig {
   const integer = (field: string, max: number): number => {
     const n = value[field];
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
-      throw new CharrnnError(`${source}: model.${field} is ${JSON.stringify(n)}; expected a whole number from 1 to ${max}`);
+      throw new CharrnnError(
+        `${source}: model.${field} is ${JSON.stringify(n)}; expected a whole number from 1 to ${max}`,
+      );
     }
     return n;
   };
-  if (!CELL_TYPES.includes(value.cell as CellType)) throw new CharrnnError(`${source}: model.cell is ${JSON.stringify(value.cell)}; expected one of ${CELL_TYPES.join(', ')}`);
+  if (!CELL_TYPES.includes(value.cell as CellType))
+    throw new CharrnnError(
+      `${source}: model.cell is ${JSON.stringify(value.cell)}; expected one of ${CELL_TYPES.join(', ')}`,
+    );
   const dropout = value.dropout ?? 0;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1)) throw new CharrnnError(`${source}: model.dropout is ${JSON.stringify(dropout)}; expected a number in [0, 1)`);
-  return { cell: value.cell as CellType, layers: integer('layers', MAX.layers), hidden: integer('hidden', MAX.hidden), vocab: integer('vocab', MAX.vocab), dropout };
+  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
+    throw new CharrnnError(`${source}: model.dropout is ${JSON.stringify(dropout)}; expected a number in [0, 1)`);
+  return {
+    cell: value.cell as CellType,
+    layers: integer('layers', MAX.layers),
+    hidden: integer('hidden', MAX.hidden),
+    vocab: integer('vocab', MAX.vocab),
+    dropout,
+  };
 }
 
 function parseVocab(value: unknown, size: number, source: string): string[] {
   if (!Array.isArray(value)) throw new CharrnnError(`${source}: "vocab" is missing or not an array`);
-  if (value.length !== size) throw new CharrnnError(`${source}: the vocabulary has ${value.length} entries but model.vocab says ${size}`);
+  if (value.length !== size)
+    throw new CharrnnError(`${source}: the vocabulary has ${value.length} entries but model.vocab says ${size}`);
   const seen = new Set<string>();
   value.forEach((symbol: unknown, id) => {
-    if (typeof symbol !== 'string' || [...symbol].length !== 1) throw new CharrnnError(`${source}: vocab[${id}] is ${JSON.stringify(symbol)}; each entry must be one character`);
+    if (typeof symbol !== 'string' || [...symbol].length !== 1)
+      throw new CharrnnError(`${source}: vocab[${id}] is ${JSON.stringify(symbol)}; each entry must be one character`);
     if (seen.has(symbol)) throw new CharrnnError(`${source}: vocab[${id}] ${JSON.stringify(symbol)} appears twice`);
     seen.add(symbol);
   });
@@ -91,18 +123,24 @@ function parseTensors(value: unknown, model: ModelConfig, source: string): Recor
   const specs = tensorSpecs(model);
   const expected = new Set(specs.map((spec) => spec.name));
   const extra = Object.keys(value).filter((name) => !expected.has(name));
-  if (extra.length > 0) throw new CharrnnError(`${source}: unexpected tensor ${extra[0]} for a ${model.layers}-layer ${model.cell}`);
+  if (extra.length > 0)
+    throw new CharrnnError(`${source}: unexpected tensor ${extra[0]} for a ${model.layers}-layer ${model.cell}`);
   const tensors: Record<string, Tensor> = {};
   for (const spec of specs) {
     if (!(spec.name in value)) throw new CharrnnError(`${source}: tensor ${spec.name} is missing`);
     const raw = value[spec.name];
     const shape = isObject(raw) ? raw.shape : undefined;
     if (!Array.isArray(shape) || shape.length !== spec.shape.length || shape.some((dim, i) => dim !== spec.shape[i])) {
-      throw new CharrnnError(`${source}: tensor ${spec.name} has shape ${JSON.stringify(shape)}; the model needs ${JSON.stringify(spec.shape)}`);
+      throw new CharrnnError(
+        `${source}: tensor ${spec.name} has shape ${JSON.stringify(shape)}; the model needs ${JSON.stringify(spec.shape)}`,
+      );
     }
     const tensor = decodeTensor(raw, `${source}: tensor ${spec.name}`);
     const bad = tensor.data.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw new CharrnnError(`${source}: tensor ${spec.name} contains ${tensor.data[bad]} at index ${bad}; the run that wrote it diverged, use an earlier checkpoint`);
+    if (bad >= 0)
+      throw new CharrnnError(
+        `${source}: tensor ${spec.name} contains ${tensor.data[bad]} at index ${bad}; the run that wrote it diverged, use an earlier checkpoint`,
+      );
     tensors[spec.name] = tensor;
   }
   return tensors;

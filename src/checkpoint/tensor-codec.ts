@@ -21,13 +21,23 @@ export function encodeFloat32(data: Float32Array): string {
   return swapped.toString('base64');
 }
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const withoutPadding = (base64: string): string => {
+  let end = base64.length;
+  while (end > 0 && base64.length - end < 2 && base64[end - 1] === '=') end--;
+  return base64.slice(0, end);
+};
 
 export function decodeFloat32(base64: string, expectedLength: number, where: string): Float32Array {
-  if (!BASE64.test(base64)) throw new CharrnnError(`${where}: the data is not valid base64`);
   const bytes = Buffer.from(base64, 'base64');
+  // Buffer.from skips what is not base64; encoding the bytes again must give the text back. (Natively,
+  // this is many times faster than a regular expression over tens of megabytes.)
+  if (withoutPadding(bytes.toString('base64')) !== withoutPadding(base64)) {
+    throw new CharrnnError(`${where}: the data is not valid base64`);
+  }
   if (bytes.length !== expectedLength * 4) {
-    throw new CharrnnError(`${where}: the data holds ${Math.floor(bytes.length / 4)} values, its shape says ${expectedLength}`);
+    throw new CharrnnError(
+      `${where}: the data holds ${Math.floor(bytes.length / 4)} values, its shape says ${expectedLength}`,
+    );
   }
   if (!littleEndian) bytes.swap32();
   const values = new Float32Array(expectedLength);
@@ -41,10 +51,16 @@ export function encodeTensor(tensor: Tensor): EncodedTensor {
 
 export function decodeTensor(json: unknown, where: string): Tensor {
   const record = json as Partial<EncodedTensor> | null;
-  if (typeof record !== 'object' || record === null || !Array.isArray(record.shape) || typeof record.data !== 'string') {
+  if (
+    typeof record !== 'object' ||
+    record === null ||
+    !Array.isArray(record.shape) ||
+    typeof record.data !== 'string'
+  ) {
     throw new CharrnnError(`${where}: expected {"shape": [...], "data": "<base64>"}`);
   }
-  if (!record.shape.every((dim) => Number.isInteger(dim) && dim >= 0 && dim <= 2 ** 31)) throw new CharrnnError(`${where}: the shape ${JSON.stringify(record.shape)} is invalid`);
+  if (!record.shape.every((dim) => Number.isInteger(dim) && dim >= 0 && dim <= 2 ** 31))
+    throw new CharrnnError(`${where}: the shape ${JSON.stringify(record.shape)} is invalid`);
   const length = record.shape.reduce((size, dim) => size * dim, 1);
   if (length > 2 ** 31) throw new CharrnnError(`${where}: the shape ${JSON.stringify(record.shape)} is too large`);
   return { shape: record.shape, data: decodeFloat32(record.data, length, where) };

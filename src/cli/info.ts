@@ -81,7 +81,8 @@ function renderText(summary: CheckpointSummary, path: string, width: number, col
       `corpus      ${training.corpus ?? 'stdin'} (${training.corpusChars.toLocaleString('en-US')} characters)`,
       `validation  last ${training.lastValBpc?.toFixed(3) ?? '-'} bpc, best ${training.bestValBpc?.toFixed(3) ?? '-'} bpc`,
     );
-  } else lines.push('training    none recorded (a checkpoint for sampling only)');
+  } else if (summary.trainingDamage) lines.push(`training    damaged: ${summary.trainingDamage}`);
+  else lines.push('training    none recorded (a checkpoint for sampling only)');
   const chart = renderChart(summary.history, width, color);
   return `${lines.join('\n')}${chart ? `\n\n${chart}` : ''}\n`;
 }
@@ -98,7 +99,7 @@ export const infoCommand: Command<InfoArgs> = {
   examples: [['charrnn info checkpoints/moby-dick.json', 'summary and loss curve']],
   handler: (argv: InfoArgs) => {
     const checkpoint = readCheckpoint(argv.checkpoint);
-    const summary = summarizeCheckpoint(checkpoint, argv.checkpoint);
+    const summary = summarizeCheckpoint(checkpoint);
     if (argv.log !== undefined) {
       let text: string;
       try {

@@ -2,7 +2,7 @@
 import { latestCheckpoint } from '../checkpoint/io.js';
 import type { KernelChoice } from '../core/backend.js';
 import { CharrnnError } from '../errors.js';
-import { LoadedModel, readCorpus, type SampleOptions } from '../index.js';
+import { LoadedModel, readCorpus, validateSampleOptions, type SampleOptionName, type SampleOptions } from '../index.js';
 import { BOOLEAN, MAX_COUNT, PATH, realNumber, SEED, TEXT, wholeNumber } from '../settings.js';
 import { RUN_SETTINGS } from '../train/options.js';
 import { flagOf, type Command } from './flags.js';
@@ -25,6 +25,13 @@ interface SampleArgs {
   kernel: KernelChoice;
 }
 
+/** The flag that sets each sampling option, so that errors name what was typed. */
+const SAMPLE_FLAGS: Record<SampleOptionName, string> = {
+  length: '--length', temperature: '--temp', topK: '--top-k', topP: '--top-p', argmax: '--argmax', prime: '--prime',
+  seed: '--seed', stop: '--stop',
+};
+const sampleFlagOf = (option: SampleOptionName): string => SAMPLE_FLAGS[option];
+
 /** Characters gathered before each write: few syscalls, yet a visible stream. */
 const WRITE_CHUNK = 256;
 
@@ -41,10 +48,9 @@ function primeText(argv: SampleArgs): string | undefined {
   return readCorpus(corpusArgument(argv['prime-file'])).text;
 }
 
-function checkCounts(argv: SampleArgs): void {
-  if (!(Number.isInteger(argv.length) && argv.length >= 0)) throw new CharrnnError(`--length ${argv.length} is invalid: expected a whole number (0 = endless)`, 2);
+function checkCounts(argv: SampleArgs, options: SampleOptions): void {
+  validateSampleOptions(options, sampleFlagOf);
   if (!(Number.isInteger(argv.samples) && argv.samples >= 1)) throw new CharrnnError(`--samples ${argv.samples} is invalid: expected a whole number ≥ 1`, 2);
-  if (argv.stop === '') throw new CharrnnError('--stop needs a non-empty string', 2);
   if (argv.json && argv.length === 0 && argv.stop === undefined) throw new CharrnnError('--json needs a finite --length or a --stop string', 2);
 }
 
@@ -112,16 +118,19 @@ export const sampleCommand: Command<SampleArgs> = {
     ["charrnn sample -n 5 --stop $'\\n\\n' --length 2000", 'five paragraphs'],
   ],
   handler: async (argv: SampleArgs) => {
-    checkCounts(argv);
     const prime = primeText(argv);
+    const first: SampleOptions = {
+      length: argv.length, temperature: argv.temp, topK: argv['top-k'], topP: argv['top-p'], argmax: argv.argmax, prime,
+      seed: argv.seed, stop: argv.stop,
+    };
+    checkCounts(argv, first);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
+    model.checkSampleOptions(first, sampleFlagOf);
     const stdout = new StdoutWriter();
     for (let index = 0; index < argv.samples; index++) {
       // Each sample gets its own seed derived from --seed, so -n 3 --seed 1 is reproducible.
       const seed = argv.seed === undefined ? undefined : (argv.seed + index) >>> 0;
-      const options: SampleOptions = {
-        length: argv.length, temperature: argv.temp, prime, seed, argmax: argv.argmax, topK: argv['top-k'], topP: argv['top-p'], stop: argv.stop,
-      };
+      const options: SampleOptions = { ...first, seed };
       const open = argv.json ? await jsonSample(model, options, stdout) : (await streamSample(model, options, stdout)) && (await stdout.write(argv.delimiter));
       if (!open) return;
     }

@@ -22,7 +22,8 @@ export interface OptimizerState {
   buffers: Record<string, Float32Array[]>;
 }
 
-const BUFFER_NAMES: Record<OptimizerKind, string[]> = {
+/** The state buffers each optimizer keeps, one per parameter tensor (PyTorch's names). */
+export const BUFFER_NAMES: Record<OptimizerKind, readonly string[]> = {
   sgd: ['momentum_buffer'],
   adagrad: ['sum'],
   rmsprop: ['square_avg'],

@@ -10,13 +10,37 @@ export interface SamplingOptions {
   argmax?: boolean;
 }
 
-export function validateSamplingOptions(options: SamplingOptions): void {
-  const { temperature, topK, topP } = options;
-  if (!(Number.isFinite(temperature) && temperature >= 0)) {
-    throw new CharrnnError(`--temp ${temperature} is invalid: expected a number ≥ 0 (0 means always the most likely character)`, 2);
+/** What an option is called where its value came from: the library's own name, or a CLI flag. */
+export type OptionNamer<Name extends string> = (option: Name) => string;
+
+/** A usage error (exit code 2) for an option value, as `--temp -1 is invalid: expected …`. */
+export function invalidOption(name: string, value: unknown, expected: string): CharrnnError {
+  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  const problem = value === undefined ? 'is required' : `${shown} is invalid`;
+  return new CharrnnError(`${name} ${problem}: expected ${expected}`, 2);
+}
+
+/**
+ * Checks temperature, top-k, top-p and argmax; messages name each option as `nameOf` calls it (the
+ * library's names by default).
+ */
+export function validateSamplingOptions(
+  options: SamplingOptions,
+  nameOf: OptionNamer<keyof SamplingOptions> = (option) => option,
+): void {
+  const { temperature, topK, topP, argmax } = options;
+  if (!(typeof temperature === 'number' && Number.isFinite(temperature) && temperature >= 0)) {
+    throw invalidOption(nameOf('temperature'), temperature, 'a number ≥ 0 (0 means always the most likely character)');
   }
-  if (topK !== undefined && !(Number.isInteger(topK) && topK > 0)) throw new CharrnnError(`--top-k ${topK} is invalid: expected a whole number ≥ 1`, 2);
-  if (topP !== undefined && !(topP > 0 && topP <= 1)) throw new CharrnnError(`--top-p ${topP} is invalid: expected a probability in (0, 1]`, 2);
+  if (topK !== undefined && !(Number.isInteger(topK) && topK > 0)) {
+    throw invalidOption(nameOf('topK'), topK, 'a whole number ≥ 1');
+  }
+  if (topP !== undefined && !(typeof topP === 'number' && topP > 0 && topP <= 1)) {
+    throw invalidOption(nameOf('topP'), topP, 'a probability in (0, 1]');
+  }
+  if (argmax !== undefined && typeof argmax !== 'boolean') {
+    throw invalidOption(nameOf('argmax'), argmax, 'true or false');
+  }
 }
 
 function argmaxIndex(logits: Float32Array): number {
@@ -44,7 +68,8 @@ export function probabilities(logits: Float32Array, options: SamplingOptions, ou
     sum += out[i]!;
   }
   for (let i = 0; i < size; i++) out[i] = out[i]! / sum;
-  if ((options.topK !== undefined && options.topK < size) || (options.topP !== undefined && options.topP < 1)) truncate(out, size, options);
+  if ((options.topK !== undefined && options.topK < size) || (options.topP !== undefined && options.topP < 1))
+    truncate(out, size, options);
   return out;
 }
 
@@ -71,7 +96,12 @@ function truncate(probs: Float64Array, size: number, options: SamplingOptions): 
 }
 
 /** Draws an index with one rng.nextFloat() (none for argmax). Options are assumed validated. */
-export function sampleIndex(logits: Float32Array, options: SamplingOptions, rng: Rng, scratch: Float64Array = new Float64Array(logits.length)): number {
+export function sampleIndex(
+  logits: Float32Array,
+  options: SamplingOptions,
+  rng: Rng,
+  scratch: Float64Array = new Float64Array(logits.length),
+): number {
   if (options.argmax || options.temperature === 0) return argmaxIndex(logits);
   const probs = probabilities(logits, options, scratch);
   const draw = rng.nextFloat();

@@ -18,7 +18,6 @@ import type { Evaluator } from './evaluate.js';
 import type { StopReason, TrainEvent, TrainSummary } from './events.js';
 import type { TrainOptions } from './options.js';
 import type { Learner, RunState } from './run-state.js';
-import { encodeTrainingState } from './state.js';
 
 /** Everything the loop works with, built by trainer.ts. */
 export interface TrainingSetup {
@@ -167,7 +166,7 @@ function assembleCheckpoint(setup: TrainingSetup, secondsThisRun: number): Check
     tensors: Object.fromEntries(
       tensorSpecs(model.config).map(({ name, shape }) => [name, { shape, data: model.tensors.get(name)! }]),
     ),
-    training: encodeTrainingState(trainingSection),
+    training: trainingSection,
   };
 }
 

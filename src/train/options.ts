@@ -119,6 +119,7 @@ export const TRAIN_OPTIONS = {
     default: 0.9,
     help: 'SGD momentum (--optim sgd only)',
     resumable: false,
+    legacy: 0,
   }),
   learningRate: row({
     flag: 'lr',

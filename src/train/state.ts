@@ -1,13 +1,15 @@
 /**
  * The `training` section of a checkpoint: everything an exact resume needs (options, position in
- * the data, carried hidden state, optimizer and RNG state, history), and its validation.
+ * the data, carried hidden state, optimizer and RNG state, history), and its validation against the model.
  */
+import { isObject } from '../checkpoint/json.js';
 import { decodeTensor, encodeTensor } from '../checkpoint/tensor-codec.js';
+import { shapeSize, tensorSpecs, type ModelConfig } from '../core/config.js';
 import type { LayerState } from '../core/layers/layer.js';
-import type { OptimizerState } from '../core/optim.js';
-import type { RngState } from '../core/rng.js';
+import { BUFFER_NAMES, type OptimizerState } from '../core/optim.js';
+import { Rng, type RngState } from '../core/rng.js';
 import { CharrnnError } from '../errors.js';
-import type { TrainOptions } from './options.js';
+import { settingsOf, TRAIN_OPTIONS, validateTrainOptions, type TrainOptions } from './options.js';
 
 export interface HistoryPoint {
   iteration: number;
@@ -52,63 +54,261 @@ export function encodeTrainingState(state: TrainingState): Record<string, unknow
     optimizer: {
       kind: state.optimizer.kind,
       step: state.optimizer.step,
-      buffers: Object.fromEntries(Object.entries(state.optimizer.buffers).map(([name, list]) => [name, list.map((data) => encodeTensor({ shape: [data.length], data }))])),
+      buffers: Object.fromEntries(
+        Object.entries(state.optimizer.buffers).map(([name, list]) => [
+          name,
+          list.map((data) => encodeTensor({ shape: [data.length], data })),
+        ]),
+      ),
     },
-    carried: state.carried.map((layer) => ({ h: encodeTensor({ shape: [layer.h.length], data: layer.h }), ...(layer.c ? { c: encodeTensor({ shape: [layer.c.length], data: layer.c }) } : {}) })),
+    carried: state.carried.map((layer) => ({
+      h: encodeTensor({ shape: [layer.h.length], data: layer.h }),
+      ...(layer.c ? { c: encodeTensor({ shape: [layer.c.length], data: layer.c }) } : {}),
+    })),
   };
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Ends every complaint about the training section: only resuming is lost. */
+const DAMAGED = 'the training state is damaged, so the checkpoint cannot be resumed, but it can still be sampled';
 
-export function decodeTrainingState(json: Record<string, unknown>, source: string): TrainingState {
-  const fail = (field: string, expected: string): never => {
-    throw new CharrnnError(`${source}: training.${field} is invalid (${expected}); the checkpoint cannot be resumed, but it can still be sampled`);
-  };
-  const count = (field: string): number => {
-    const value = json[field];
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) fail(field, 'expected a whole number ≥ 0');
-    return value as number;
-  };
-  if (!isObject(json.options)) fail('options', 'expected an object');
-  if (!isObject(json.corpus)) fail('corpus', 'expected an object');
-  if (!isObject(json.rng)) fail('rng', 'expected an object');
-  if (!isObject(json.optimizer)) fail('optimizer', 'expected an object');
-  if (!Array.isArray(json.carried)) fail('carried', 'expected one state per layer');
-  if (!Array.isArray(json.history)) fail('history', 'expected an array');
-  const optimizer = json.optimizer as Record<string, unknown>;
-  if (!isObject(optimizer.buffers) || typeof optimizer.step !== 'number') fail('optimizer', 'expected kind, step and buffers');
-  const buffers = Object.fromEntries(
-    Object.entries(optimizer.buffers as Record<string, unknown>).map(([name, list]) => {
-      if (!Array.isArray(list)) fail(`optimizer.buffers.${name}`, 'expected a list of tensors');
-      return [name, (list as unknown[]).map((tensor, i) => decodeTensor(tensor, `${source}: training.optimizer.buffers.${name}[${i}]`).data)];
-    }),
-  );
-  const carried = (json.carried as unknown[]).map((layer, i) => {
-    if (!isObject(layer)) return fail(`carried[${i}]`, 'expected {h, c?}');
-    const h = decodeTensor(layer.h, `${source}: training.carried[${i}].h`).data;
-    const c = layer.c === undefined ? undefined : decodeTensor(layer.c, `${source}: training.carried[${i}].c`).data;
-    return { h, c };
-  });
-  const nullableNumber = (field: string): number | null => {
-    const value = json[field];
-    if (value !== null && typeof value !== 'number') fail(field, 'expected a number or null');
-    return value as number | null;
-  };
-  return {
-    options: json.options as unknown as TrainOptions,
-    corpus: json.corpus as unknown as CorpusIdentity,
-    iteration: count('iteration'),
-    epoch: count('epoch'),
-    chunk: count('chunk'),
-    charsTrained: count('charsTrained'),
-    elapsedSeconds: typeof json.elapsedSeconds === 'number' ? json.elapsedSeconds : fail('elapsedSeconds', 'expected a number'),
-    rng: json.rng as unknown as RngState,
-    optimizer: { kind: optimizer.kind as OptimizerState['kind'], step: optimizer.step as number, buffers },
-    carried,
-    history: json.history as HistoryPoint[],
-    bestValLoss: nullableNumber('bestValLoss'),
-    lastValLoss: nullableNumber('lastValLoss'),
-  };
+/** Options every version-1 checkpoint records: a file without one of them is damaged. */
+const RECORDED_OPTIONS: ReadonlySet<string> = new Set<keyof TrainOptions>([
+  'cell',
+  'hidden',
+  'layers',
+  'dropout',
+  'seqLength',
+  'batch',
+  'shards',
+  'optimizer',
+  'learningRate',
+  'lrDecay',
+  'lrDecayEvery',
+  'clip',
+  'clipValue',
+  'valFrac',
+  'encoding',
+  'seed',
+  'init',
+  'epochs',
+  'iterations',
+  'evalEvery',
+  'saveEvery',
+  'sampleEvery',
+]);
+
+/** The model settings that the options repeat; they must agree. */
+const MODEL_OPTIONS = ['cell', 'layers', 'hidden', 'dropout'] as const;
+
+/** Optimizer buffers that accumulate squared gradients: a negative value would turn the weights into NaN. */
+const SQUARE_BUFFERS: ReadonlySet<string> = new Set(['sum', 'square_avg', 'exp_avg_sq']);
+
+const HISTORY_POINT = '{"iteration", "epoch", "trainLoss", "valLoss"?} of finite numbers';
+const RNG_STATE = '{"algorithm": "xoshiro128**", "s": four uint32 words, not all 0}';
+
+/** A short rendering of a JSON value for a message. */
+function preview(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  const json = JSON.stringify(value);
+  if (json.length <= 60) return json;
+  return Array.isArray(value) ? `a list of ${value.length}` : `${json.slice(0, 57)}...`;
+}
+
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+function firstNonFinite(data: Float32Array): number {
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return i;
+  return -1;
+}
+
+/** Reads one checkpoint's training section against its model, naming the first field that is wrong. */
+class TrainingReader {
+  constructor(
+    private readonly source: string,
+    private readonly model: ModelConfig,
+  ) {}
+
+  state(value: unknown): TrainingState {
+    const block = this.object(value, 'training');
+    const options = this.options(block.options);
+    return {
+      options,
+      corpus: this.corpus(block.corpus),
+      iteration: this.count(block.iteration, 'training.iteration'),
+      epoch: this.count(block.epoch, 'training.epoch'),
+      chunk: this.count(block.chunk, 'training.chunk'),
+      charsTrained: this.count(block.charsTrained, 'training.charsTrained'),
+      elapsedSeconds: this.finite(block.elapsedSeconds, 'training.elapsedSeconds'),
+      history: this.history(block.history),
+      bestValLoss: this.finiteOrNull(block.bestValLoss, 'training.bestValLoss'),
+      lastValLoss: this.finiteOrNull(block.lastValLoss, 'training.lastValLoss'),
+      rng: this.rng(block.rng),
+      optimizer: this.optimizer(block.optimizer, options),
+      carried: this.carried(block.carried, options),
+    };
+  }
+
+  private fail(field: string, value: unknown, expected: string): never {
+    const found = value === undefined ? 'is missing' : `is ${preview(value)}`;
+    throw new CharrnnError(`${this.source}: ${field} ${found}; expected ${expected}`);
+  }
+
+  private object(value: unknown, field: string): Record<string, unknown> {
+    return isObject(value) ? value : this.fail(field, value, 'an object');
+  }
+
+  private count(value: unknown, field: string): number {
+    return isCount(value) ? value : this.fail(field, value, 'a whole number ≥ 0');
+  }
+
+  private finite(value: unknown, field: string): number {
+    return isFiniteNumber(value) ? value : this.fail(field, value, 'a finite number');
+  }
+
+  private finiteOrNull(value: unknown, field: string): number | null {
+    return value === null || isFiniteNumber(value) ? value : this.fail(field, value, 'a finite number or null');
+  }
+
+  /** A flat tensor of `length` finite values; `meaning` says where that length comes from. */
+  private tensor(value: unknown, field: string, length: number, meaning: string): Float32Array {
+    const shape = isObject(value) ? value.shape : undefined;
+    if (!Array.isArray(shape) || shape.length !== 1 || shape[0] !== length) {
+      this.fail(`${field}.shape`, shape, `[${length}] (${meaning})`);
+    }
+    const { data } = decodeTensor(value, `${this.source}: ${field}`);
+    const bad = firstNonFinite(data);
+    if (bad >= 0) this.fail(`${field}[${bad}]`, data[bad], 'finite numbers');
+    return data;
+  }
+
+  /** The recorded options, with what an option added since the file was written implies, checked as flags are. */
+  private options(value: unknown): TrainOptions {
+    const recorded = this.object(value, 'training.options');
+    const options: Record<string, unknown> = {};
+    for (const [name, setting] of settingsOf(TRAIN_OPTIONS)) {
+      const given = recorded[name];
+      if (given === undefined && RECORDED_OPTIONS.has(name)) this.fail(`training.options.${name}`, given, setting.kind.expected);
+      if (given !== undefined && !setting.kind.accepts(given)) {
+        this.fail(`training.options.${name}`, given, setting.kind.expected);
+      }
+      options[name] = given ?? setting.legacy ?? setting.default;
+    }
+    for (const name of MODEL_OPTIONS) {
+      if (options[name] !== this.model[name]) {
+        const expected = `${preview(this.model[name])}, as model.${name} says (is it another model's training state?)`;
+        this.fail(`training.options.${name}`, options[name], expected);
+      }
+    }
+    try {
+      validateTrainOptions(options as unknown as TrainOptions);
+    } catch (error) {
+      if (error instanceof CharrnnError) throw new CharrnnError(`${this.source}: training.options: ${error.message}`);
+      throw error;
+    }
+    return options as unknown as TrainOptions;
+  }
+
+  private corpus(value: unknown): CorpusIdentity {
+    const corpus = this.object(value, 'training.corpus');
+    const { path, chars, fingerprint } = corpus;
+    if (!(path === null || (typeof path === 'string' && path !== ''))) {
+      this.fail('training.corpus.path', path, 'a file path, or null for stdin');
+    }
+    if (!(typeof fingerprint === 'string' && /^[0-9a-f]{1,64}$/.test(fingerprint))) {
+      this.fail('training.corpus.fingerprint', fingerprint, 'a hexadecimal string');
+    }
+    const count = this.count(chars, 'training.corpus.chars');
+    return { path: path as string | null, chars: count, fingerprint: fingerprint as string };
+  }
+
+  private history(value: unknown): HistoryPoint[] {
+    if (!Array.isArray(value)) return this.fail('training.history', value, 'a list of points');
+    return value.map((point: unknown, i) => {
+      const fits =
+        isObject(point) &&
+        isCount(point.iteration) &&
+        isFiniteNumber(point.epoch) &&
+        point.epoch >= 0 &&
+        isFiniteNumber(point.trainLoss) &&
+        (point.valLoss === undefined || isFiniteNumber(point.valLoss));
+      if (!fits) this.fail(`training.history[${i}]`, point, HISTORY_POINT);
+      const { iteration, epoch, trainLoss, valLoss } = point as unknown as HistoryPoint;
+      return valLoss === undefined ? { iteration, epoch, trainLoss } : { iteration, epoch, trainLoss, valLoss };
+    });
+  }
+
+  private rng(value: unknown): RngState {
+    try {
+      return Rng.fromState(value).state();
+    } catch {
+      return this.fail('training.rng', value, RNG_STATE);
+    }
+  }
+
+  private optimizer(value: unknown, options: TrainOptions): OptimizerState {
+    const optimizer = this.object(value, 'training.optimizer');
+    const kind = options.optimizer;
+    if (optimizer.kind !== kind) {
+      this.fail('training.optimizer.kind', optimizer.kind, `"${kind}", as training.options.optimizer says`);
+    }
+    const step = this.count(optimizer.step, 'training.optimizer.step');
+    const saved = this.object(optimizer.buffers, 'training.optimizer.buffers');
+    const names = BUFFER_NAMES[kind];
+    const extra = Object.keys(saved).find((name) => !names.includes(name));
+    if (extra !== undefined) {
+      const expected = `no such buffer (${kind} keeps ${names.join(' and ')})`;
+      this.fail(`training.optimizer.buffers.${extra}`, saved[extra], expected);
+    }
+    const buffers = Object.fromEntries(names.map((name) => [name, this.buffer(saved[name], name)]));
+    return { kind, step, buffers };
+  }
+
+  /** One optimizer buffer: a tensor per parameter tensor, of its size. */
+  private buffer(value: unknown, name: string): Float32Array[] {
+    const field = `training.optimizer.buffers.${name}`;
+    const specs = tensorSpecs(this.model);
+    if (!Array.isArray(value) || value.length !== specs.length) {
+      this.fail(field, value, `a list of ${specs.length}, one per parameter tensor`);
+    }
+    return specs.map((spec, i) => {
+      const data = this.tensor(value[i], `${field}[${i}]`, shapeSize(spec.shape), `the size of ${spec.name}`);
+      const negative = SQUARE_BUFFERS.has(name) ? data.findIndex((x) => x < 0) : -1;
+      if (negative >= 0) this.fail(`${field}[${i}][${negative}]`, data[negative], 'a sum of squares, never negative');
+      return data;
+    });
+  }
+
+  private carried(value: unknown, options: TrainOptions): LayerState[] {
+    const { layers, hidden, cell } = this.model;
+    if (!Array.isArray(value) || value.length !== layers) {
+      this.fail('training.carried', value, `one state per layer, ${layers} in all`);
+    }
+    const size = options.batch * hidden;
+    const meaning = `batch ${options.batch} × hidden ${hidden}`;
+    return value.map((layer: unknown, i) => {
+      const field = `training.carried[${i}]`;
+      const state = this.object(layer, field);
+      const h = this.tensor(state.h, `${field}.h`, size, meaning);
+      if (cell === 'lstm') return { h, c: this.tensor(state.c, `${field}.c`, size, meaning) };
+      if (state.c !== undefined) this.fail(`${field}.c`, state.c, `none: a ${cell} carries no cell state`);
+      return { h };
+    });
+  }
+}
+
+/**
+ * Decodes and checks the training section of `source` against its model: options, optimizer buffers,
+ * carried state, RNG, corpus identity, history and counters. A problem is one line naming the file and
+ * the field, and saying the weights can still be sampled.
+ */
+export function decodeTrainingState(json: unknown, model: ModelConfig, source: string): TrainingState {
+  try {
+    return new TrainingReader(source, model).state(json);
+  } catch (error) {
+    if (error instanceof CharrnnError) throw new CharrnnError(`${error.message}; ${DAMAGED}`);
+    throw error;
+  }
 }
 
 /** FNV-1a (32-bit) over the ids: cheap, and enough to notice an edited corpus. */

@@ -1,7 +1,7 @@
 /** What `charrnn info` shows: a checkpoint's model, vocabulary and training progress, as plain data. */
 import type { Checkpoint } from '../checkpoint/format.js';
 import { parameterCount, type ModelConfig } from '../core/config.js';
-import { decodeTrainingState, type HistoryPoint } from './state.js';
+import type { HistoryPoint } from './state.js';
 
 export interface CheckpointSummary {
   model: ModelConfig;
@@ -18,16 +18,21 @@ export interface CheckpointSummary {
     lastValBpc: number | null;
     bestValBpc: number | null;
   } | null;
+  /** Why the training section cannot be used, when it is damaged (the weights are fine). */
+  trainingDamage?: string;
   /** Loss over training (nats/char), from the checkpoint or a --log file. */
   history: HistoryPoint[];
 }
 
 const toBpc = (nats: number | null) => (nats === null ? null : nats / Math.LN2);
 
-export function summarizeCheckpoint(checkpoint: Checkpoint, source: string): CheckpointSummary {
+export function summarizeCheckpoint(checkpoint: Checkpoint): CheckpointSummary {
   const base = { model: checkpoint.model, parameters: parameterCount(checkpoint.model), vocab: checkpoint.vocab };
-  if (!checkpoint.training) return { ...base, training: null, history: [] };
-  const state = decodeTrainingState(checkpoint.training, source);
+  const state = checkpoint.training;
+  if (!state) {
+    const damage = checkpoint.trainingDamage;
+    return { ...base, training: null, ...(damage === undefined ? {} : { trainingDamage: damage }), history: [] };
+  }
   const lastEpoch = state.history.length > 0 ? state.history[state.history.length - 1]!.epoch : state.epoch;
   return {
     ...base,
