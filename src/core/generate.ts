@@ -1,22 +1,25 @@
 /** Generating characters one at a time from a model: prime with context, then sample step by step. */
-import type { CharModel, ModelPass } from './model.js';
+import type { CharModel, InferencePass } from './model.js';
 import type { Rng } from './rng.js';
 import { sampleIndex, type SamplingOptions } from './sampling.js';
 
 export class CharGenerator {
-  private readonly pass: ModelPass;
+  private readonly pass: InferencePass;
   private readonly scratch: Float64Array;
   private primed = false;
 
-  constructor(readonly model: CharModel) {
-    this.pass = model.createPass(1, 1);
-    this.pass.freezeWeights();
+  /**
+   * `fixedWeights`: the model's weights will not change while this generator lives (a loaded model),
+   * so they are prepared once. Leave it off while training, so every sample sees the current weights.
+   */
+  constructor(readonly model: CharModel, options: { fixedWeights?: boolean } = {}) {
+    this.pass = model.createInferencePass(1, 1, options);
     this.scratch = new Float64Array(model.config.vocab);
   }
 
   /** Starts afresh from a zero state, then feeds `ids` so the next sample continues them. */
   prime(ids: ArrayLike<number>): void {
-    this.pass.resetState();
+    this.pass.resetCarried();
     this.primed = false;
     for (let i = 0; i < ids.length; i++) this.feed(ids[i]!);
   }

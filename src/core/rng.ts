@@ -73,10 +73,6 @@ export class Rng {
     return (high * 67108864 + low) / 9007199254740992;
   }
 
-  uniform(low: number, high: number): number {
-    return low + (high - low) * this.nextFloat();
-  }
-
   /** Standard normal by Box–Muller (two uniforms per value, no cached spare, so the state stays four words). */
   normal(): number {
     const u = 1 - this.nextFloat();

@@ -3,7 +3,7 @@
  * the data, carried hidden state, optimizer and RNG state, history), and its validation.
  */
 import { decodeTensor, encodeTensor } from '../checkpoint/tensor-codec.js';
-import type { LayerState } from '../core/layers/layer.js';
+import type { CarriedState } from '../core/layers/layer.js';
 import type { OptimizerState } from '../core/optim.js';
 import type { RngState } from '../core/rng.js';
 import { CharrnnError } from '../errors.js';
@@ -40,7 +40,7 @@ export interface TrainingState {
   rng: RngState;
   optimizer: OptimizerState;
   /** The hidden (and cell) state carried into the next chunk, per layer. */
-  carried: LayerState[];
+  carried: CarriedState[];
   history: HistoryPoint[];
   bestValLoss: number | null;
   lastValLoss: number | null;

@@ -8,8 +8,8 @@ import type { Checkpoint } from '../checkpoint/format.js';
 import { prepareOutput, writeCheckpointAtomic } from '../checkpoint/io.js';
 import { parameterCount, tensorSpecs, type ModelConfig } from '../core/config.js';
 import { CharGenerator } from '../core/generate.js';
-import type { Kernels } from '../core/kernels.js';
-import { CharModel } from '../core/model.js';
+import { explainKernelMemory, type Kernels } from '../core/kernels.js';
+import { CharModel, passFloats } from '../core/model.js';
 import { clipGradientsByGlobalNorm, clipGradientsElementwise, globalNorm, learningRateAt, Optimizer } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
 import { splitTrainVal, StreamBatcher } from '../data/batches.js';
@@ -78,13 +78,13 @@ export function modelConfigOf(options: TrainOptions, vocabSize: number): ModelCo
 /** Refuses models that would allocate absurd amounts of memory before anything is allocated. */
 function checkSize(options: TrainOptions, config: ModelConfig): void {
   const parameters = parameterCount(config);
-  const gates = config.cell === 'lstm' ? 4 : config.cell === 'gru' ? 3 : 1;
-  const passFloats = options.batch * options.seqLength * (config.layers * config.hidden * (3 * gates + 4) + 2 * config.vocab);
+  // The training passes (all shards together) and the validation pass.
+  const activations = passFloats(config, options.batch, options.seqLength, true) + passFloats(config, options.batch, options.seqLength, false);
   if (parameters > LIMITS.parameters) {
     throw new CharrnnError(`a model of ${parameters.toLocaleString('en-US')} parameters is too large (limit ${LIMITS.parameters.toLocaleString('en-US')}); lower --hidden or --layers`, 2);
   }
-  if (passFloats > LIMITS.passFloats) {
-    throw new CharrnnError(`--batch ${options.batch} × --seq ${options.seqLength} with this model needs about ${Math.round((passFloats * 4) / 2 ** 30)} GiB of activations; lower --batch, --seq or --hidden`, 2);
+  if (activations > LIMITS.passFloats) {
+    throw new CharrnnError(`--batch ${options.batch} × --seq ${options.seqLength} with this model needs about ${Math.round((activations * 4) / 2 ** 30)} GiB of activations; lower --batch, --seq or --hidden`, 2);
   }
 }
 
@@ -120,10 +120,16 @@ class TrainingSession {
     const batcher = new StreamBatcher(train, options.batch, options.seqLength);
     prepareOutput(run.output);
     prepareOutput(bestPath(run.output));
-    const model = new CharModel(config, run.kernels);
-    const threads = run.threads ?? defaultThreads();
-    const parallel = await DataParallelStep.create(model, options.batch, options.seqLength, Math.min(options.shards, options.batch), threads);
-    return new TrainingSession(run, options, model, parallel, batcher, val, resumeFrom);
+    let parallel: DataParallelStep | undefined;
+    try {
+      const model = new CharModel(config, run.kernels);
+      const threads = run.threads ?? defaultThreads();
+      parallel = await DataParallelStep.create(model, options.batch, options.seqLength, Math.min(options.shards, options.batch), threads);
+      return new TrainingSession(run, options, model, parallel, batcher, val, resumeFrom);
+    } catch (error) {
+      parallel?.close();
+      throw explainKernelMemory(error, 'training this model', 'lower --batch, --seq, --hidden or --layers');
+    }
   }
 
   private constructor(
@@ -139,19 +145,18 @@ class TrainingSession {
     this.chunkTargets = new Int32Array(options.batch * options.seqLength);
     this.evaluator = new Evaluator(model, options.batch, options.seqLength);
     this.generator = new CharGenerator(model);
-    const sizes = model.parameters().map((tensor) => tensor.length);
     const optimizerOptions = { kind: options.optimizer, momentum: options.momentum };
     if (resumeFrom) {
       model.load(resumeFrom.tensors);
       this.rng = Rng.fromState(resumeFrom.state.rng);
-      this.optimizer = Optimizer.fromState(optimizerOptions, sizes, resumeFrom.state.optimizer);
+      this.optimizer = Optimizer.fromState(optimizerOptions, model.layout, resumeFrom.state.optimizer);
       this.restoreCarried(resumeFrom.state.carried, options);
       const { rng: _rng, optimizer: _optimizer, carried: _carried, ...rest } = resumeFrom.state;
       this.state = { ...rest, options };
     } else {
       this.rng = new Rng(options.seed);
       model.initialize(this.rng, options.init);
-      this.optimizer = new Optimizer(optimizerOptions, sizes);
+      this.optimizer = new Optimizer(optimizerOptions, model.layout);
       this.state = {
         options, corpus: run.data.corpus, iteration: 0, epoch: 0, chunk: 0, charsTrained: 0, elapsedSeconds: 0,
         history: [], bestValLoss: null, lastValLoss: null,
@@ -221,7 +226,7 @@ class TrainingSession {
       throw new CharrnnError(`training diverged at iteration ${state.iteration + 1}: the ${Number.isFinite(loss) ? 'gradient norm' : 'loss'} is ${Number.isFinite(loss) ? norm : loss}; nothing from this step was saved and ${this.run.output} keeps the last good weights; try a lower --lr or a smaller --clip`);
     }
     if (options.clipValue > 0) clipGradientsElementwise(gradients, options.clipValue);
-    this.optimizer.step(this.model.parameters(), gradients, this.learningRate());
+    this.optimizer.update(this.model.parameters, gradients, this.learningRate());
     state.chunk++;
     state.iteration++;
     state.charsTrained += options.batch * options.seqLength;
