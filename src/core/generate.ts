@@ -7,6 +7,8 @@ export class CharGenerator {
   private readonly pass: InferencePass;
   private readonly scratch: Float64Array;
   private primed = false;
+  /** The id drawn last, fed in only when its logits are needed (the last draw of a sample never is). */
+  private pending: number | null = null;
 
   /**
    * `fixedWeights`: the model's weights will not change while this generator lives (a loaded model),
@@ -21,11 +23,13 @@ export class CharGenerator {
   prime(ids: ArrayLike<number>): void {
     this.pass.resetCarried();
     this.primed = false;
+    this.pending = null;
     for (let i = 0; i < ids.length; i++) this.feed(ids[i]!);
   }
 
   /** Feeds one id (advancing the state) and leaves its next-character logits ready. */
   feed(id: number): void {
+    this.pending = null;
     this.pass.inputs[0] = id;
     this.pass.forward();
     this.primed = true;
@@ -34,15 +38,16 @@ export class CharGenerator {
   /** Logits for the character after everything fed so far. */
   get logits(): Float32Array {
     if (!this.primed) throw new Error('Generator.prime must feed at least one character first');
+    if (this.pending !== null) this.feed(this.pending);
     return this.pass.logits;
   }
 
-  /** Samples the next id, feeds it back in, and says how likely it was under the sampling distribution. */
+  /** Samples the next id (fed in before the next draw) and says how likely it was under the sampling distribution. */
   next(options: SamplingOptions, rng: Rng): { id: number; probability: number } {
     const id = sampleIndex(this.logits, options, rng, this.scratch);
     // The argmax path leaves no distribution behind; its pick is certain by construction.
     const probability = options.argmax || options.temperature === 0 ? 1 : this.scratch[id]!;
-    this.feed(id);
+    this.pending = id;
     return { id, probability };
   }
 }

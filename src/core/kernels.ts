@@ -26,11 +26,17 @@ export interface Kernels {
   allocInt32(length: number): Int32Array;
 
   /** out[m,n] (+)= Σk a[m,k]·b[n,k]  (activations × a PyTorch weight [out,in] transposed). */
-  matmulABt(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  matmulABt(
+    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+  ): void;
   /** out[m,n] (+)= Σk a[m,k]·b[k,n]  (output gradient × weight: the input gradient). */
-  matmulAB(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  matmulAB(
+    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+  ): void;
   /** out[m,n] (+)= Σk a[k,m]·b[k,n]  (gradientᵀ × activations: a weight gradient summed over k rows). */
-  matmulAtB(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  matmulAtB(
+    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+  ): void;
 
   /** out[cols, rows] = a[rows, cols]ᵀ (a recurrent weight laid out for a·b products over many steps). */
   transpose(out: Float32Array, a: Float32Array, rows: number, cols: number): void;

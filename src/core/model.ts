@@ -69,6 +69,13 @@ function layerShape(config: ModelConfig, layer: number, batch: number, seqLength
 
 const hasDropout = (config: ModelConfig): boolean => config.dropout > 0 && config.layers > 1;
 
+/** A training forward's dropout: the random source, and per layer below the top its mask and masked outputs. */
+interface Dropout {
+  random: UniformSource;
+  masks: Float32Array[];
+  dropped: Float32Array[];
+}
+
 /** The table of a pass of `batch` streams by `seqLength` steps. */
 export function passBuffers(config: ModelConfig, batch: number, seqLength: number, training: boolean): PassBuffers {
   const rows = batch * seqLength;
@@ -82,7 +89,9 @@ export function passBuffers(config: ModelConfig, batch: number, seqLength: numbe
     },
     layers: layers.map((layer) => CELLS[config.cell].buffers(layerShape(config, layer, batch, seqLength), training)),
     carried: layers.map(() => ({ forward: carriedSizes, backward: training ? carriedSizes : null })),
-    dropout: training && hasDropout(config) ? layers.slice(1).map(() => ({ mask: rows * config.hidden, dropped: rows * config.hidden })) : [],
+    dropout: training && hasDropout(config)
+      ? layers.slice(1).map(() => ({ mask: rows * config.hidden, dropped: rows * config.hidden }))
+      : [],
     gradients: training ? parameterLayout(config).size : 0,
   };
 }
@@ -90,9 +99,11 @@ export function passBuffers(config: ModelConfig, batch: number, seqLength: numbe
 /** Floats (4 bytes each) a pass allocates: what the size check before training compares with its limit. */
 export function passFloats(config: ModelConfig, batch: number, seqLength: number, training: boolean): number {
   const table = passBuffers(config, batch, seqLength, training);
-  const both = (buffers: LayerBuffers) => bufferFloats(buffers.forward) + (buffers.backward ? bufferFloats(buffers.backward) : 0);
-  return both(table.decoder) + [...table.layers, ...table.carried].reduce((sum, buffers) => sum + both(buffers), 0) +
-    table.dropout.reduce((sum, sizes) => sum + bufferFloats(sizes), 0) + bufferFloats({ gradients: table.gradients });
+  const both = (buffers: LayerBuffers) =>
+    bufferFloats(buffers.forward) + (buffers.backward ? bufferFloats(buffers.backward) : 0);
+  const layers = [...table.layers, ...table.carried].reduce((sum, buffers) => sum + both(buffers), 0);
+  const dropout = table.dropout.reduce((sum, sizes) => sum + bufferFloats(sizes), 0);
+  return both(table.decoder) + layers + dropout + bufferFloats({ gradients: table.gradients });
 }
 
 export class CharModel {
@@ -152,7 +163,12 @@ abstract class ModelPass {
   protected readonly table: PassBuffers;
   protected readonly arena: Arena;
 
-  protected constructor(protected readonly model: CharModel, readonly batch: number, readonly seqLength: number, options: PassOptions) {
+  protected constructor(
+    protected readonly model: CharModel,
+    readonly batch: number,
+    readonly seqLength: number,
+    options: PassOptions,
+  ) {
     const { config, kernels } = model;
     this.table = passBuffers(config, batch, seqLength, options.training);
     // One allocation for the whole pass: running out of memory leaves nothing half allocated.
@@ -162,9 +178,10 @@ abstract class ModelPass {
     this.targets = this.arena.takeInt32(forward.targets);
     this.logits = this.arena.take(forward.logits);
     this.carried = this.table.carried.map(({ forward: sizes }) => this.takeState(sizes));
-    this.layers = Array.from({ length: config.layers }, (_, layer) =>
-      CELLS[config.cell].create(kernels, layerParams(model.tensors, layer), layerShape(config, layer, batch, seqLength), this.arena, options),
-    );
+    this.layers = Array.from({ length: config.layers }, (_, layer) => {
+      const shape = layerShape(config, layer, batch, seqLength);
+      return CELLS[config.cell].create(kernels, layerParams(model.tensors, layer), shape, this.arena, options);
+    });
   }
 
   /** Zeroes the carried state (start of an epoch, or a fresh sample). */
@@ -179,20 +196,23 @@ abstract class ModelPass {
     return { h: this.arena.take(sizes.h), c: sizes.c > 0 ? this.arena.take(sizes.c) : undefined };
   }
 
-  /** Runs `steps` steps of every layer, then the decoder on their rows; `dropped` feeds layer l+1 from its mask. */
-  protected run(steps: number, dropout: { random: UniformSource; dropped: Float32Array[]; masks: Float32Array[] } | null): void {
+  /** Runs `steps` steps of every layer, then the decoder on their rows; with dropout, layer l+1 reads dropped[l]. */
+  protected run(steps: number, dropout: Dropout | null): void {
     const { kernels, config } = this.model;
     const rows = this.batch * steps;
     for (let layer = 0; layer < this.layers.length; layer++) {
       this.layers[layer]!.forward(this.layerInput(layer, dropout?.dropped ?? null), this.carried[layer]!, steps);
       if (dropout && layer < this.layers.length - 1) {
-        applyDropout(this.layers[layer]!.outputs, dropout.masks[layer]!, dropout.dropped[layer]!, config.dropout, dropout.random);
+        const { masks, dropped, random } = dropout;
+        applyDropout(this.layers[layer]!.outputs, masks[layer]!, dropped[layer]!, config.dropout, random);
       }
     }
     const top = this.layers[this.layers.length - 1]!;
     // logits = decoder.weight·h + decoder.bias, every row at once.
-    kernels.broadcastRows(this.logits, this.model.tensors.get('decoder.bias')!, rows, config.vocab);
-    kernels.matmulABt(this.logits, top.outputs, this.model.tensors.get('decoder.weight')!, rows, config.vocab, config.hidden, true);
+    const { tensors } = this.model;
+    kernels.broadcastRows(this.logits, tensors.get('decoder.bias')!, rows, config.vocab);
+    const weight = tensors.get('decoder.weight')!;
+    kernels.matmulABt(this.logits, top.outputs, weight, rows, config.vocab, config.hidden, true);
   }
 
   protected layerInput(layer: number, dropped: Float32Array[] | null): LayerInput {
@@ -216,7 +236,8 @@ export class InferencePass extends ModelPass {
   loss(steps = this.seqLength): number {
     const rows = this.batch * steps;
     // With no dLogits buffer the kernel writes the (unused) gradient over the logits, which it may.
-    return this.model.kernels.softmaxCrossEntropy(this.logits, this.targets, this.logits, rows, this.model.config.vocab, 1 / rows) / rows;
+    const { kernels, config } = this.model;
+    return kernels.softmaxCrossEntropy(this.logits, this.targets, this.logits, rows, config.vocab, 1 / rows) / rows;
   }
 }
 
@@ -242,14 +263,15 @@ export class TrainingPass extends ModelPass {
     this.droppedOutputs = this.table.dropout.map(({ dropped }) => this.arena.take(dropped));
     this.gradients = this.arena.take(this.table.gradients);
     this.gradientTensors = tensorViews(this.gradients, model.layout);
-    this.layerGradients = Array.from({ length: model.config.layers }, (_, layer) => layerParams(this.gradientTensors, layer));
+    const layers = Array.from({ length: model.config.layers }, (_, layer) => layer);
+    this.layerGradients = layers.map((layer) => layerParams(this.gradientTensors, layer));
   }
 
   /** Runs all layers and the decoder. Dropout applies when `dropoutRandom` is given and the model has it. */
   forward(dropoutRandom?: UniformSource): void {
     this.dropoutActive = dropoutRandom !== undefined && this.dropoutMasks.length > 0;
-    const dropout = this.dropoutActive ? { random: dropoutRandom!, dropped: this.droppedOutputs, masks: this.dropoutMasks } : null;
-    this.run(this.seqLength, dropout);
+    const { droppedOutputs: dropped, dropoutMasks: masks } = this;
+    this.run(this.seqLength, this.dropoutActive ? { random: dropoutRandom!, dropped, masks } : null);
   }
 
   /**
@@ -260,7 +282,8 @@ export class TrainingPass extends ModelPass {
   loss(normalizer = this.batch * this.seqLength): number {
     const rows = this.batch * this.seqLength;
     const { kernels, config } = this.model;
-    return kernels.softmaxCrossEntropy(this.logits, this.targets, this.dLogits, rows, config.vocab, 1 / normalizer) / normalizer;
+    const { logits, targets, dLogits } = this;
+    return kernels.softmaxCrossEntropy(logits, targets, dLogits, rows, config.vocab, 1 / normalizer) / normalizer;
   }
 
   /** Adds d(loss)/d(parameter) into `gradients` and writes `dCarried`. Call after forward and loss. */
@@ -270,14 +293,16 @@ export class TrainingPass extends ModelPass {
     const top = this.layers[this.layers.length - 1]!;
     const decoderWeight = this.model.tensors.get('decoder.weight')!;
     // d decoder.weight += dLogitsᵀ·h,  d decoder.bias += Σ dLogits
-    kernels.matmulAtB(this.gradientTensors.get('decoder.weight')!, this.dLogits, top.outputs, config.vocab, config.hidden, rows, true);
-    kernels.sumRows(this.gradientTensors.get('decoder.bias')!, this.dLogits, rows, config.vocab, true);
+    const grads = this.gradientTensors;
+    kernels.matmulAtB(grads.get('decoder.weight')!, this.dLogits, top.outputs, config.vocab, config.hidden, rows, true);
+    kernels.sumRows(grads.get('decoder.bias')!, this.dLogits, rows, config.vocab, true);
     // dh (top layer) = dLogits·decoder.weight
     kernels.matmulAB(top.dOutputs, this.dLogits, decoderWeight, rows, config.hidden, config.vocab, false);
     const dropped = this.dropoutActive ? this.droppedOutputs : null;
     for (let layer = this.layers.length - 1; layer >= 0; layer--) {
       const dInput = layer === 0 ? null : this.layers[layer - 1]!.dOutputs;
-      this.layers[layer]!.backward(this.layerInput(layer, dropped), this.layerGradients[layer]!, dInput, this.dCarried[layer]!);
+      const input = this.layerInput(layer, dropped);
+      this.layers[layer]!.backward(input, this.layerGradients[layer]!, dInput, this.dCarried[layer]!);
       // Through dropout: d(outputs) = d(dropped) · mask
       if (dInput && this.dropoutActive) multiplyInPlace(dInput, this.dropoutMasks[layer - 1]!);
     }
@@ -288,7 +313,10 @@ export class TrainingPass extends ModelPass {
   }
 }
 
-function applyDropout(outputs: Float32Array, mask: Float32Array, dropped: Float32Array, p: number, random: UniformSource): void {
+/** Draws the mask (0 with probability p, else 1/(1−p)) and writes the masked outputs. */
+function applyDropout(
+  outputs: Float32Array, mask: Float32Array, dropped: Float32Array, p: number, random: UniformSource,
+): void {
   const keepScale = 1 / (1 - p);
   for (let i = 0; i < mask.length; i++) {
     mask[i] = random.nextFloat() < p ? 0 : keepScale;

@@ -72,7 +72,8 @@ export class Optimizer {
 
   /** The state for a checkpoint: per-tensor views of the live buffers (encode them before the next update). */
   state(): OptimizerState {
-    const perTensor = (flat: Float32Array) => this.layout.tensors.map(({ offset, size }) => flat.subarray(offset, offset + size));
+    const perTensor = (flat: Float32Array) =>
+      this.layout.tensors.map(({ offset, size }) => flat.subarray(offset, offset + size));
     const buffers = Object.fromEntries(Object.entries(this.buffers).map(([name, flat]) => [name, perTensor(flat)]));
     return { kind: this.options.kind, step: this.updates, buffers };
   }
@@ -80,10 +81,10 @@ export class Optimizer {
   /** One update of every parameter from its gradient (both flat, with the layout this optimizer was made for). */
   update(parameters: Float32Array, gradients: Float32Array, learningRate: number): void {
     this.updates++;
-    const { buffers } = this;
-    switch (this.options.kind) {
+    const { buffers, options } = this;
+    switch (options.kind) {
       case 'sgd':
-        sgdUpdate(parameters, gradients, buffers.momentum_buffer!, learningRate, this.options.momentum ?? 0, this.updates === 1);
+        sgdUpdate(parameters, gradients, buffers.momentum_buffer!, learningRate, options.momentum ?? 0, this.updates === 1);
         break;
       case 'adagrad':
         adagradUpdate(parameters, gradients, buffers.sum!, learningRate);
@@ -101,15 +102,15 @@ export class Optimizer {
 // The updates round to float32 where PyTorch's float32 tensors do (Math.fround), so they match it bit for bit.
 
 function sgdUpdate(
-  param: Float32Array, grad: Float32Array, momentumBuffer: Float32Array, lr: number, momentum: number, firstStep: boolean,
+  param: Float32Array, grad: Float32Array, buffer: Float32Array, lr: number, momentum: number, firstStep: boolean,
 ): void {
   if (momentum === 0) {
     for (let j = 0; j < param.length; j++) param[j] = param[j]! - lr * grad[j]!;
     return;
   }
   for (let j = 0; j < param.length; j++) {
-    momentumBuffer[j] = firstStep ? grad[j]! : Math.fround(momentum * momentumBuffer[j]!) + grad[j]!;
-    param[j] = param[j]! - lr * momentumBuffer[j]!;
+    buffer[j] = firstStep ? grad[j]! : Math.fround(momentum * buffer[j]!) + grad[j]!;
+    param[j] = param[j]! - lr * buffer[j]!;
   }
 }
 

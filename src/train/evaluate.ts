@@ -20,7 +20,12 @@ export class Evaluator {
   private readonly pass: InferencePass;
 
   /** `fixedWeights`: the model's weights will not change while this evaluator lives (a loaded model). */
-  constructor(model: CharModel, private readonly batch: number, private readonly seqLength: number, options: { fixedWeights?: boolean } = {}) {
+  constructor(
+    model: CharModel,
+    private readonly batch: number,
+    private readonly seqLength: number,
+    options: { fixedWeights?: boolean } = {},
+  ) {
     this.pass = model.createInferencePass(batch, seqLength, options);
   }
 

@@ -55,7 +55,11 @@ export function gruBuffers({ batch, seqLength, hidden }: LayerShape, training: b
     hiddenGates: seqLength * 3 * state, // h-side pre-activations
     weightHhT: 3 * hidden * hidden,
   };
-  const backward = { dInputGates: seqLength * 3 * state, dHiddenGates: seqLength * 3 * state, dOutputs: seqLength * state };
+  const backward = {
+    dInputGates: seqLength * 3 * state,
+    dHiddenGates: seqLength * 3 * state,
+    dOutputs: seqLength * state,
+  };
   return { forward, backward: training ? backward : null } satisfies LayerBuffers;
 }
 
@@ -131,7 +135,8 @@ export class GruLayer implements RecurrentLayer {
     const { hiddens, weightHhT } = this.forwardBuffers;
     const { batch, hidden } = shape;
     this.outputs = hiddens.subarray(batch * hidden);
-    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, 3 * hidden, hidden, options.fixedWeights);
+    const { fixedWeights } = options;
+    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, 3 * hidden, hidden, fixedWeights);
   }
 
   get dOutputs(): Float32Array {

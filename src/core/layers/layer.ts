@@ -143,7 +143,7 @@ export function projectInput(
   else kernels.matmulABt(out, input.values, weightIh, rows, width, inputSize, true);
 }
 
-/** Backward of projectInput over all rows: dW_ih += dPreᵀ·x, and dx = dPre·W_ih where there is an input gradient. */
+/** Backward of projectInput over all rows: dW_ih += dPreᵀ·x, and dx = dPre·W_ih where the input has a gradient. */
 export function backpropInput(
   kernels: Kernels, dPre: Float32Array, input: LayerInput, weightIh: Float32Array, gradWeightIh: Float32Array,
   dInput: Float32Array | null, rows: number, width: number, inputSize: number,

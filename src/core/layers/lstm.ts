@@ -16,8 +16,8 @@
 import type { Kernels } from '../kernels.js';
 import {
   backpropInput, noBackward, projectInput, sumBiases, timeSlice, TransposedWeight,
-  type Arena, type BufferViews, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams, type LayerShape,
-  type RecurrentLayer,
+  type Arena, type BufferViews, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams,
+  type LayerShape, type RecurrentLayer,
 } from './layer.js';
 
 /** One forward step's buffers: gates [B, 4H] (pre-activations in, activations out), the rest [B, H]. */
@@ -129,7 +129,8 @@ export class LstmLayer implements RecurrentLayer {
     const { hiddens, weightHhT } = this.forwardBuffers;
     const { batch, hidden } = shape;
     this.outputs = hiddens.subarray(batch * hidden);
-    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, 4 * hidden, hidden, options.fixedWeights);
+    const { fixedWeights } = options;
+    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, 4 * hidden, hidden, fixedWeights);
   }
 
   get dOutputs(): Float32Array {
@@ -157,7 +158,8 @@ export class LstmLayer implements RecurrentLayer {
         cTanh: timeSlice(cellTanh, t, stateSize),
         h: timeSlice(hiddens, t + 1, stateSize),
       };
-      kernels.matmulAB(step.gates, timeSlice(hiddens, t, stateSize), this.weightHhT.values, batch, gateWidth, hidden, true);
+      const hPrev = timeSlice(hiddens, t, stateSize);
+      kernels.matmulAB(step.gates, hPrev, this.weightHhT.values, batch, gateWidth, hidden, true);
       kernels.lstmForward(step, batch, hidden);
     }
     carried.h.set(timeSlice(hiddens, steps, stateSize));

@@ -94,7 +94,10 @@ export class RnnLayer implements RecurrentLayer {
     hiddens.set(carried.h);
     this.weightHhT.refresh();
     for (let t = 0; t < steps; t++) {
-      const step: TanhForwardStep = { pre: timeSlice(preActivations, t, stateSize), h: timeSlice(hiddens, t + 1, stateSize) };
+      const step: TanhForwardStep = {
+        pre: timeSlice(preActivations, t, stateSize),
+        h: timeSlice(hiddens, t + 1, stateSize),
+      };
       kernels.matmulAB(step.pre, timeSlice(hiddens, t, stateSize), this.weightHhT.values, batch, hidden, hidden, true);
       kernels.tanhForward(step, stateSize);
     }
