@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Checkpoint } from '../src/checkpoint/format.js';
 import { tensorSpecs, type ModelConfig } from '../src/core/config.js';
+import { createJsKernels } from '../src/core/kernels-js.js';
 import { CharModel, passFloats } from '../src/core/model.js';
 import { Rng } from '../src/core/rng.js';
 import { createKernelMemory, createWasmKernels, wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
@@ -74,17 +75,33 @@ describe('inference memory', () => {
   }, 300_000);
 });
 
-describe.runIf(wasmSimdSupported())('running out of kernel memory', () => {
-  const config: ModelConfig = { cell: 'lstm', layers: 1, hidden: 64, vocab: 5, dropout: 0 };
-  const vocab = ['\n', 'a', 'b', 'c', 'd'];
+const config: ModelConfig = { cell: 'lstm', layers: 1, hidden: 64, vocab: 5, dropout: 0 };
 
-  function checkpoint(): Checkpoint {
-    const model = new CharModel(config, createWasmKernels());
-    model.initialize(new Rng(5));
-    const tensor = (name: string, shape: number[]) => [name, { shape, data: model.tensors.get(name)!.slice() }];
-    const tensors = Object.fromEntries(tensorSpecs(config).map(({ name, shape }) => tensor(name, shape)));
-    return { model: config, vocab, tensors };
+/** A randomly initialized model as a checkpoint, held in memory. */
+function checkpoint(): Checkpoint {
+  const model = new CharModel(config, createJsKernels());
+  model.initialize(new Rng(5));
+  const tensor = (name: string, shape: number[]) => [name, { shape, data: model.tensors.get(name)!.slice() }];
+  const tensors = Object.fromEntries(tensorSpecs(config).map(({ name, shape }) => tensor(name, shape)));
+  return { model: config, vocab: ['\n', 'a', 'b', 'c', 'd'], tensors };
+}
+
+it('generate() iterators alive at the same time each keep their own state', () => {
+  const model = LoadedModel.fromCheckpoint(checkpoint(), createJsKernels());
+  const options = (seed: number) => ({ length: 40, temperature: 1, seed });
+  const alone = [1, 2].map((seed) => model.sample(options(seed)));
+  const [first, second] = [1, 2].map((seed) => model.generate(options(seed)));
+  const texts = ['', ''];
+  for (let i = 0; i < 40; i++) {
+    texts[0] += first!.next().value!.char;
+    texts[1] += second!.next().value!.char;
   }
+  expect(texts).toEqual(alone);
+  // Both went back to the pool: later samples still match.
+  expect(model.sample(options(2))).toBe(alone[1]);
+});
+
+describe.runIf(wasmSimdSupported())('running out of kernel memory', () => {
 
   /** Kernels whose heap holds the model and a sampling pass, but not evaluate()'s 256-step pass. */
   function tightKernels() {

@@ -187,7 +187,7 @@ export class LstmLayer implements RecurrentLayer {
       };
       // da_t from dh_t and dc_t; dCell becomes dc_{t-1}.
       kernels.lstmBackward(step, batch, hidden);
-      // dh_{t-1} += W_hhᵀ·da_t (at t = 0 this is the gradient of the carried-in h).
+      // dh_{t-1} += W_hhᵀ·da_t (at t = 0 written as the gradient of the carried-in h).
       const dPrevious = t > 0 ? timeSlice(dOutputs, t - 1, stateSize) : dCarried.h;
       kernels.matmulAB(dPrevious, step.dGates, params.weightHh, batch, hidden, gateWidth, t > 0);
     }

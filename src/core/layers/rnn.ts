@@ -119,7 +119,7 @@ export class RnnLayer implements RecurrentLayer {
       };
       // da_t = dh_t · (1 − h_t²)
       kernels.tanhBackward(step, stateSize);
-      // dh_{t-1} += W_hhᵀ·da_t (at t = 0 this is the gradient of the carried-in h).
+      // dh_{t-1} += W_hhᵀ·da_t (at t = 0 written as the gradient of the carried-in h).
       const dPrevious = t > 0 ? timeSlice(dOutputs, t - 1, stateSize) : dCarried.h;
       kernels.matmulAB(dPrevious, step.dPre, params.weightHh, batch, hidden, hidden, t > 0);
     }
