@@ -78,7 +78,8 @@ export class RemoteShard implements Shard {
     if (!memory) throw new Error('worker threads need the wasm kernels (shared memory)');
     const control = new SharedArrayBuffer(CONTROL_BYTES);
     const parameters = model.parameters.byteOffset;
-    const data: ShardWorkerData = { mark: SHARD_WORKER_MARK, memory, config: model.config, parameters, batch, seqLength, control };
+    const { config } = model;
+    const data: ShardWorkerData = { mark: SHARD_WORKER_MARK, memory, config, parameters, batch, seqLength, control };
     const worker = new Worker(entryFile, { workerData: data });
     const layout = await new Promise<PassLayout>((resolve, reject) => {
       worker.once('message', resolve);

@@ -79,7 +79,8 @@ export function modelConfigOf(options: TrainOptions, vocabSize: number): ModelCo
 function checkSize(options: TrainOptions, config: ModelConfig): void {
   const parameters = parameterCount(config);
   // The training passes (all shards together) and the validation pass.
-  const activations = passFloats(config, options.batch, options.seqLength, true) + passFloats(config, options.batch, options.seqLength, false);
+  const { batch, seqLength } = options;
+  const activations = passFloats(config, batch, seqLength, true) + passFloats(config, batch, seqLength, false);
   if (parameters > LIMITS.parameters) {
     throw new CharrnnError(`a model of ${parameters.toLocaleString('en-US')} parameters is too large (limit ${LIMITS.parameters.toLocaleString('en-US')}); lower --hidden or --layers`, 2);
   }
