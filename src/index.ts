@@ -223,7 +223,7 @@ export class LoadedModel {
   evaluate(text: string, source = 'text'): EvalResult {
     const ids = this.vocab.encode(text, source);
     this.evaluator ??= allocating(
-      'evaluate()', SMALLER_MODEL, () => new Evaluator(this.model, 1, EVAL_CHUNK_STEPS, { fixedWeights: true }),
+      'evaluating a text', SMALLER_MODEL, () => new Evaluator(this.model, 1, EVAL_CHUNK_STEPS, { fixedWeights: true }),
     );
     return this.evaluator.evaluate(ids);
   }

@@ -125,7 +125,7 @@ describe.runIf(wasmSimdSupported())('running out of kernel memory', () => {
       }
       expect(caught).toBeInstanceOf(CharrnnError);
       expect((caught as Error).message).toMatch(
-        /^evaluate\(\) needs [\d.]+ MiB more kernel memory, but only [\d.]+ MiB .* free; .*smaller hidden size/,
+        /^evaluating a text needs [\d.]+ MiB more kernel memory, but only [\d.]+ MiB .* free; .*smaller hidden size/,
       );
       expect(model.sample({ length: 30, temperature: 1, seed: 9 })).toBe(expected);
     }
