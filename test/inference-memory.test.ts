@@ -63,10 +63,13 @@ describe('inference memory', () => {
   it('charrnn sample -n 1000 from an LSTM 3x512', () => {
     const big = ['--model', 'lstm', '--layers', '3', '--hidden', '512', '--seq', '4', '--batch', '2', '--iters', '1'];
     const env = { ...process.env, CI: 'true' };
-    const trained = spawnSync(process.execPath, [BIN, 'train', 'fox.txt', ...big, '-o', 'big.json', '-q'], { cwd: dir, env });
+    const trainArgs = ['train', 'fox.txt', ...big, '-o', 'big.json', '-q'];
+    const trained = spawnSync(process.execPath, [BIN, ...trainArgs], { cwd: dir, env });
     expect(trained.status).toBe(0);
     const args = ['sample', '-c', 'big.json', '-n', '1000', '--length', '5', '--seed', '3', '--json'];
-    const sampled = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, env, encoding: 'utf8', maxBuffer: 2 ** 26 });
+    const sampled = spawnSync(process.execPath, [BIN, ...args], {
+      cwd: dir, env, encoding: 'utf8', maxBuffer: 2 ** 26,
+    });
     expect(sampled.stderr).toBe('');
     expect(sampled.status).toBe(0);
     const samples = sampled.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { text: string });

@@ -213,7 +213,8 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       const dGates = fast.alloc(batch * 4 * hidden);
       const refDGates = new Float32Array(batch * 4 * hidden);
       const refDc = Float32Array.from(dc);
-      lstmBackwardReference({ gates: ref.gates, cPrev, cTanh: ref.cTanh, dh, dc: refDc, dGates: refDGates }, batch, hidden);
+      const refStep = { gates: ref.gates, cPrev, cTanh: ref.cTanh, dh, dc: refDc, dGates: refDGates };
+      lstmBackwardReference(refStep, batch, hidden);
       fast.lstmBackward({ gates, cPrev, cTanh, dh, dc, dGates }, batch, hidden);
       expectClose(dGates, refDGates, gradient, 'dGates');
       expectClose(dc, refDc, gradient, 'dc');
@@ -247,7 +248,8 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       const [dxGates, dhGates] = [0, 1].map(() => fast.alloc(batch * 3 * hidden));
       const dhPrev = filled(fast, batch * hidden, next);
       const ref = { dx: new Float32Array(batch * 3 * hidden), dhg: new Float32Array(batch * 3 * hidden), dhPrev: Float32Array.from(dhPrev) };
-      gruBackwardReference({ gates: refX, hGates, hPrev, dh, dxGates: ref.dx, dhGates: ref.dhg, dhPrev: ref.dhPrev }, batch, hidden);
+      const refStep = { gates: refX, hGates, hPrev, dh, dxGates: ref.dx, dhGates: ref.dhg, dhPrev: ref.dhPrev };
+      gruBackwardReference(refStep, batch, hidden);
       fast.gruBackward({ gates: xGates, hGates, hPrev, dh, dxGates, dhGates, dhPrev }, batch, hidden);
       expectClose(dxGates, ref.dx, gradient, 'dxGates');
       expectClose(dhGates, ref.dhg, gradient, 'dhGates');

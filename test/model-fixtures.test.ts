@@ -60,7 +60,9 @@ function runFixture(fixture: Fixture, kernels: Kernels): void {
   expect(Math.abs(loss - fixture.expected.loss)).toBeLessThanOrEqual(1e-5 + 1e-4 * Math.abs(fixture.expected.loss));
   pass.zeroGradients();
   pass.backward();
-  for (const [name, expected] of Object.entries(fixture.expected.grads)) expectClose(pass.gradientTensors.get(name)!, expected.data, `grad ${name}`);
+  for (const [name, expected] of Object.entries(fixture.expected.grads)) {
+    expectClose(pass.gradientTensors.get(name)!, expected.data, `grad ${name}`);
+  }
   for (let layer = 0; layer < fixture.layers; layer++) {
     const slice = (t: FixtureTensor) => t.data.slice(layer * stateSize, (layer + 1) * stateSize);
     expectClose(pass.carried[layer]!.h, slice(fixture.expected.hT), `hT layer ${layer}`);

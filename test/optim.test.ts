@@ -53,13 +53,16 @@ function replay(testCase: Case, stopAndRestoreAt?: number): Float32Array[] {
     const grads = flat(layout, step.grads);
     if (testCase.clip !== null) expect(clipGradientsByGlobalNorm(grads, testCase.clip)).toBeCloseTo(step.norm!, 5);
     optimizer.update(params, grads, testCase.options.lr);
-    views(layout, params).forEach((param, i) => expectClose(param, step.params[i]!, `${testCase.kind} step ${index + 1} param ${i}`));
+    views(layout, params).forEach((param, i) => {
+      expectClose(param, step.params[i]!, `${testCase.kind} step ${index + 1} param ${i}`);
+    });
   });
   return views(layout, params);
 }
 
 describe('optimizers match PyTorch', () => {
-  const named = cases.map((c) => [`${c.kind} ${JSON.stringify(c.options)}${c.clip ? ` clip ${c.clip}` : ''}`, c] as const);
+  const title = (c: Case) => `${c.kind} ${JSON.stringify(c.options)}${c.clip ? ` clip ${c.clip}` : ''}`;
+  const named = cases.map((c) => [title(c), c] as const);
   it.each(named)('%s', (_, testCase) => {
     replay(testCase);
   });

@@ -82,9 +82,10 @@ export class Optimizer {
   update(parameters: Float32Array, gradients: Float32Array, learningRate: number): void {
     this.updates++;
     const { buffers, options } = this;
+    const firstUpdate = this.updates === 1;
     switch (options.kind) {
       case 'sgd':
-        sgdUpdate(parameters, gradients, buffers.momentum_buffer!, learningRate, options.momentum ?? 0, this.updates === 1);
+        sgdUpdate(parameters, gradients, buffers.momentum_buffer!, learningRate, options.momentum ?? 0, firstUpdate);
         break;
       case 'adagrad':
         adagradUpdate(parameters, gradients, buffers.sum!, learningRate);

@@ -160,7 +160,8 @@ export function createWasmKernels(memory: WebAssembly.Memory = createKernelMemor
       wasm.lstmForward(gates.byteOffset, cPrev.byteOffset, c.byteOffset, cTanh.byteOffset, h.byteOffset, batch, hidden),
     lstmBackward: ({ gates, cPrev, cTanh, dh, dc, dGates }, batch, hidden) =>
       wasm.lstmBackward(
-        gates.byteOffset, cPrev.byteOffset, cTanh.byteOffset, dh.byteOffset, dc.byteOffset, dGates.byteOffset, batch, hidden,
+        gates.byteOffset, cPrev.byteOffset, cTanh.byteOffset, dh.byteOffset,
+        dc.byteOffset, dGates.byteOffset, batch, hidden,
       ),
     gruForward: ({ xGates, hGates, hPrev, h }, batch, hidden) =>
       wasm.gruForward(xGates.byteOffset, hGates.byteOffset, hPrev.byteOffset, h.byteOffset, batch, hidden),
