@@ -129,16 +129,20 @@ if (!flags.only || flags.only === 'gates') {
       const dxGates = kernels.alloc(batch * 3 * hidden);
       const dhGates = kernels.alloc(batch * 3 * hidden);
       const pre = filled(kernels, cells, 6);
+      const lstmForward = { gates, cPrev, c, cTanh, h };
+      const lstmBackward = { gates, cPrev, cTanh, dh, dc, dGates };
+      const gruForward = { xGates, hGates, hPrev: cPrev, h };
+      const gruBackward = { gates: xGates, hGates, hPrev: cPrev, dh, dxGates, dhGates, dhPrev: dc };
       // The forward kernels overwrite their pre-activations with activations; rerunning on those keeps
       // the inputs in (−1, 1), which costs the same as fresh ones (no data-dependent branches).
       report({
         kind: 'gates', backend, batch, hidden,
-        lstm_forward_ns_per_cell: perCell(rate(() => kernels.lstmForward(gates, cPrev, c, cTanh, h, batch, hidden))),
-        lstm_backward_ns_per_cell: perCell(rate(() => kernels.lstmBackward(gates, cPrev, cTanh, dh, dc, dGates, batch, hidden))),
-        gru_forward_ns_per_cell: perCell(rate(() => kernels.gruForward(xGates, hGates, cPrev, h, batch, hidden))),
-        gru_backward_ns_per_cell: perCell(rate(() => kernels.gruBackward(xGates, hGates, cPrev, dh, dxGates, dhGates, dc, batch, hidden))),
-        tanh_forward_ns_per_element: perCell(rate(() => kernels.tanhForward(h, pre, cells))),
-        tanh_backward_ns_per_element: perCell(rate(() => kernels.tanhBackward(dh, dc, h, cells))),
+        lstm_forward_ns_per_cell: perCell(rate(() => kernels.lstmForward(lstmForward, batch, hidden))),
+        lstm_backward_ns_per_cell: perCell(rate(() => kernels.lstmBackward(lstmBackward, batch, hidden))),
+        gru_forward_ns_per_cell: perCell(rate(() => kernels.gruForward(gruForward, batch, hidden))),
+        gru_backward_ns_per_cell: perCell(rate(() => kernels.gruBackward(gruBackward, batch, hidden))),
+        tanh_forward_ns_per_element: perCell(rate(() => kernels.tanhForward({ pre, h }, cells))),
+        tanh_backward_ns_per_element: perCell(rate(() => kernels.tanhBackward({ dh: dc, h, dPre: dh }, cells))),
       });
     }
   }

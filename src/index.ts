@@ -8,7 +8,7 @@ import { readCheckpoint } from './checkpoint/io.js';
 import { isObject } from './checkpoint/json.js';
 import { createKernels, type KernelChoice } from './core/backend.js';
 import { CharGenerator } from './core/generate.js';
-import type { Kernels } from './core/kernels.js';
+import { allocating, type Kernels } from './core/kernels.js';
 import { CharModel } from './core/model.js';
 import { Rng } from './core/rng.js';
 import { invalidOption, validateSamplingOptions, type OptionNamer, type SamplingOptions } from './core/sampling.js';
@@ -157,9 +157,22 @@ function recordedCorpus(state: TrainingState, checkpointPath: string, encoding: 
 /** Characters stream() generates between turns of the event loop. */
 const STREAM_TURN_CHARS = 256;
 
-/** A loaded model, ready to sample and evaluate. */
+/** Steps per chunk when evaluate() runs a text through the model. */
+const EVAL_CHUNK_STEPS = 256;
+
+/** What to say when a loaded model's kernel memory runs out: only a smaller model needs less. */
+const SMALLER_MODEL = 'a model with a smaller hidden size or fewer layers needs less';
+
+/**
+ * A loaded model, ready to sample and evaluate. Its inference state (the passes generate() and
+ * evaluate() run) is allocated on first use and reused by every later call, since kernel memory is
+ * never freed; generate() iterators alive at the same time each hold their own.
+ */
 export class LoadedModel {
   readonly vocab: Vocab;
+  /** Generators not in use by a live generate() iterator. */
+  private readonly idleGenerators: CharGenerator[] = [];
+  private evaluator: Evaluator | undefined;
 
   private constructor(readonly checkpoint: Checkpoint, readonly model: CharModel) {
     this.vocab = Vocab.fromSymbols(checkpoint.vocab);
@@ -217,21 +230,29 @@ export class LoadedModel {
   private *generateChecked(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
     const { topK, topP, argmax } = options;
     const sampling: SamplingOptions = { temperature: options.temperature ?? DEFAULT_TEMPERATURE, topK, topP, argmax };
-    const generator = new CharGenerator(this.model);
     const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
     const prime = options.prime ? this.vocab.encode(options.prime, 'prime') : [Math.max(this.vocab.idOf(10), 0)];
-    generator.prime(prime);
-    const stop = options.stop ?? '';
-    let tail = '';
-    for (let produced = 0; options.length === 0 || produced < options.length; produced++) {
-      const { id, probability } = generator.next(sampling, rng);
-      const char = this.vocab.symbols[id]!;
-      yield { char, probability };
-      if (stop) {
-        tail = (tail + char).slice(-stop.length);
-        if (tail === stop) return;
+    const generator = this.idleGenerators.pop() ?? this.newGenerator();
+    try {
+      generator.prime(prime);
+      const stop = options.stop ?? '';
+      let tail = '';
+      for (let produced = 0; options.length === 0 || produced < options.length; produced++) {
+        const { id, probability } = generator.next(sampling, rng);
+        const char = this.vocab.symbols[id]!;
+        yield { char, probability };
+        if (stop) {
+          tail = (tail + char).slice(-stop.length);
+          if (tail === stop) return;
+        }
       }
+    } finally {
+      this.idleGenerators.push(generator);
     }
+  }
+
+  private newGenerator(): CharGenerator {
+    return allocating('sampling', SMALLER_MODEL, () => new CharGenerator(this.model, { fixedWeights: true }));
   }
 
   /**
@@ -255,7 +276,10 @@ export class LoadedModel {
   /** Mean loss of predicting each character of `text` from those before it, one stream from a zero state. */
   evaluate(text: string, source = 'text'): EvalResult {
     const ids = this.vocab.encode(text, source);
-    return new Evaluator(this.model, 1, 256).evaluate(ids);
+    this.evaluator ??= allocating(
+      'evaluating a text', SMALLER_MODEL, () => new Evaluator(this.model, 1, EVAL_CHUNK_STEPS, { fixedWeights: true }),
+    );
+    return this.evaluator.evaluate(ids);
   }
 }
 

@@ -47,7 +47,7 @@ function loadAndUse(candidate: string): Checkpoint | undefined {
   }
   const model = new CharModel(checkpoint.model, createJsKernels());
   model.load(Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data])));
-  const pass = model.createPass(1, 2);
+  const pass = model.createInferencePass(1, 2);
   pass.inputs.set([0, checkpoint.model.vocab - 1]);
   pass.forward();
   expect(pass.logits.every(Number.isFinite)).toBe(true);

@@ -24,17 +24,22 @@ describe.each(kernelBackends())('gradient check, $name kernels', ({ create }) =>
     const model = new CharModel(config, create());
     const init = replayable(7);
     // Larger-than-default weights so the gates leave their linear region.
-    for (const tensor of model.parameters()) for (let i = 0; i < tensor.length; i++) tensor[i] = (init.nextFloat() * 2 - 1) * 0.7;
-    const pass = model.createPass(batch, seqLength);
+    for (const tensor of model.tensors.values()) {
+      for (let i = 0; i < tensor.length; i++) tensor[i] = (init.nextFloat() * 2 - 1) * 0.7;
+    }
+    const pass = model.createTrainingPass(batch, seqLength);
     for (let i = 0; i < batch * seqLength; i++) {
       pass.inputs[i] = Math.floor(init.nextFloat() * config.vocab);
       pass.targets[i] = Math.floor(init.nextFloat() * config.vocab);
     }
-    const initialState = pass.state.map((s) => ({ h: s.h.map(() => init.nextFloat() - 0.5), c: s.c?.map(() => init.nextFloat() - 0.5) }));
+    const initialState = pass.carried.map((s) => ({
+      h: s.h.map(() => init.nextFloat() - 0.5),
+      c: s.c?.map(() => init.nextFloat() - 0.5),
+    }));
     const lossAt = (): number => {
       initialState.forEach((s, layer) => {
-        pass.state[layer]!.h.set(s.h);
-        if (s.c) pass.state[layer]!.c!.set(s.c);
+        pass.carried[layer]!.h.set(s.h);
+        if (s.c) pass.carried[layer]!.c!.set(s.c);
       });
       pass.forward(config.dropout > 0 ? replayable(99) : undefined);
       return pass.loss();
@@ -45,7 +50,7 @@ describe.each(kernelBackends())('gradient check, $name kernels', ({ create }) =>
     const epsilon = 1e-2;
     let checked = 0;
     for (const [name, tensor] of model.tensors) {
-      const gradient = pass.gradients.get(name)!;
+      const gradient = pass.gradientTensors.get(name)!;
       for (let probe = 0; probe < 6; probe++) {
         const index = Math.floor(init.nextFloat() * tensor.length);
         const original = tensor[index]!;

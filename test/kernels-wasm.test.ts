@@ -5,7 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createJsKernels } from '../src/core/kernels-js.js';
-import type { Kernels } from '../src/core/kernels.js';
+import { KernelMemoryError, type Kernels } from '../src/core/kernels.js';
+import { gruBackwardReference, gruForwardReference } from '../src/core/layers/gru.js';
+import { lstmBackwardReference, lstmForwardReference } from '../src/core/layers/lstm.js';
+import { tanhBackwardReference } from '../src/core/layers/rnn.js';
 import { createKernelMemory, createWasmKernels, wasmSimdSupported, type WasmVariant } from '../src/core/wasm/kernels-wasm.js';
 
 const reference = createJsKernels();
@@ -175,19 +178,19 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       const values = [...special, ...Array.from({ length: 1003 }, (_, i) => next() * (i % 3 === 0 ? 20 : i % 3 === 1 ? 2 : 1e-3))];
       const pre = copyIn(fast, values);
       const h = fast.alloc(values.length);
-      fast.tanhForward(h, pre, values.length);
+      fast.tanhForward({ pre, h }, values.length);
       const expected = Float32Array.from(values, Math.tanh);
       expectClose(h, expected, activation, 'tanh');
       // Signed zeros and tiny values keep their exact value.
       for (let i = 0; i < 5; i++) expect(Object.is(h[i], expected[i])).toBe(true);
       // In place (h aliasing pre) gives the same.
-      fast.tanhForward(pre, pre, values.length);
+      fast.tanhForward({ pre, h: pre }, values.length);
       expectSame(pre, h, 'tanh in place');
       const dh = filled(fast, values.length, next);
       const dPre = fast.alloc(values.length);
       const expectedD = new Float32Array(values.length);
-      reference.tanhBackward(expectedD, dh, h, values.length);
-      fast.tanhBackward(dPre, dh, h, values.length);
+      tanhBackwardReference({ dh, h, dPre: expectedD }, values.length);
+      fast.tanhBackward({ dh, h, dPre }, values.length);
       expectClose(dPre, expectedD, activation, 'tanhBackward');
     });
 
@@ -200,8 +203,8 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       const [cPrev, dh, dc] = [0, 1, 2].map(() => filled(fast, batch * hidden, next, 3));
       const [c, cTanh, h] = [0, 1, 2].map(() => fast.alloc(batch * hidden));
       const ref = { gates: Float32Array.from(gates), c: new Float32Array(batch * hidden), cTanh: new Float32Array(batch * hidden), h: new Float32Array(batch * hidden) };
-      reference.lstmForward(ref.gates, cPrev, ref.c, ref.cTanh, ref.h, batch, hidden);
-      fast.lstmForward(gates, cPrev, c, cTanh, h, batch, hidden);
+      lstmForwardReference({ gates: ref.gates, cPrev, c: ref.c, cTanh: ref.cTanh, h: ref.h }, batch, hidden);
+      fast.lstmForward({ gates, cPrev, c, cTanh, h }, batch, hidden);
       expectClose(gates, ref.gates, activation, 'gates');
       expectClose(c, ref.c, activationOfSum, 'c');
       expectClose(cTanh, ref.cTanh, activationOfSum, 'cTanh');
@@ -210,8 +213,9 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       const dGates = fast.alloc(batch * 4 * hidden);
       const refDGates = new Float32Array(batch * 4 * hidden);
       const refDc = Float32Array.from(dc);
-      reference.lstmBackward(ref.gates, cPrev, ref.cTanh, dh, refDc, refDGates, batch, hidden);
-      fast.lstmBackward(gates, cPrev, cTanh, dh, dc, dGates, batch, hidden);
+      const refStep = { gates: ref.gates, cPrev, cTanh: ref.cTanh, dh, dc: refDc, dGates: refDGates };
+      lstmBackwardReference(refStep, batch, hidden);
+      fast.lstmBackward({ gates, cPrev, cTanh, dh, dc, dGates }, batch, hidden);
       expectClose(dGates, refDGates, gradient, 'dGates');
       expectClose(dc, refDc, gradient, 'dc');
 
@@ -219,7 +223,7 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       cPrev[0] = 1e30;
       cPrev[batch * hidden - 1] = -1e30;
       gates.set(ref.gates.map((value, i) => (i % 3 ? value : 50)));
-      fast.lstmForward(gates, cPrev, c, cTanh, h, batch, hidden);
+      fast.lstmForward({ gates, cPrev, c, cTanh, h }, batch, hidden);
       for (const values of [gates, cTanh, h]) expect(values.every(Number.isFinite)).toBe(true);
       expect(Math.abs(cTanh[0]!)).toBe(1);
     });
@@ -234,8 +238,8 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       const h = fast.alloc(batch * hidden);
       const refX = Float32Array.from(xGates);
       const refH = new Float32Array(batch * hidden);
-      reference.gruForward(refX, hGates, hPrev, refH, batch, hidden);
-      fast.gruForward(xGates, hGates, hPrev, h, batch, hidden);
+      gruForwardReference({ xGates: refX, hGates, hPrev, h: refH }, batch, hidden);
+      fast.gruForward({ xGates, hGates, hPrev, h }, batch, hidden);
       expectClose(xGates, refX, activationOfSum, 'gates');
       expectClose(h, refH, activationOfSum, 'h');
       expect(xGates.every(Number.isFinite) && h.every(Number.isFinite)).toBe(true);
@@ -244,8 +248,9 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       const [dxGates, dhGates] = [0, 1].map(() => fast.alloc(batch * 3 * hidden));
       const dhPrev = filled(fast, batch * hidden, next);
       const ref = { dx: new Float32Array(batch * 3 * hidden), dhg: new Float32Array(batch * 3 * hidden), dhPrev: Float32Array.from(dhPrev) };
-      reference.gruBackward(refX, hGates, hPrev, dh, ref.dx, ref.dhg, ref.dhPrev, batch, hidden);
-      fast.gruBackward(xGates, hGates, hPrev, dh, dxGates, dhGates, dhPrev, batch, hidden);
+      const refStep = { gates: refX, hGates, hPrev, dh, dxGates: ref.dx, dhGates: ref.dhg, dhPrev: ref.dhPrev };
+      gruBackwardReference(refStep, batch, hidden);
+      fast.gruBackward({ gates: xGates, hGates, hPrev, dh, dxGates, dhGates, dhPrev }, batch, hidden);
       expectClose(dxGates, ref.dx, gradient, 'dxGates');
       expectClose(dhGates, ref.dhg, gradient, 'dhGates');
       expectClose(dhPrev, ref.dhPrev, gradient, 'dhPrev');
@@ -299,6 +304,20 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
     const buffers = [kernels.alloc(1), kernels.allocInt32(17), kernels.alloc(0), kernels.alloc(100)];
     for (const buffer of buffers) expect(buffer.byteOffset % 64).toBe(0);
     for (let i = 1; i < buffers.length; i++) expect(buffers[i]!.byteOffset).toBeGreaterThanOrEqual(buffers[i - 1]!.byteOffset + buffers[i - 1]!.byteLength);
+  });
+
+  it('runs out of memory cleanly: a KernelMemoryError, nothing reserved, later buffers still fine', () => {
+    const kernels = createWasmKernels(createKernelMemory(8 * 2 ** 20));
+    const before = kernels.alloc(16);
+    expect(() => kernels.alloc(4 * 2 ** 20)).toThrow(KernelMemoryError);
+    // Past what an i32 offset can address: still the same error, and still nothing reserved.
+    expect(() => kernels.alloc(2 ** 31)).toThrow(/out of kernel memory: 8192\.0 MiB requested/);
+    const after = kernels.alloc(16);
+    expect(after.byteOffset).toBe(before.byteOffset + 64);
+    after.fill(2);
+    const out = kernels.alloc(1);
+    kernels.matmulAB(out, before.fill(1), after, 1, 1, 16, false);
+    expect(out[0]).toBe(32);
   });
 
   it('lets two instances share one memory (as worker threads do) without clobbering each other', () => {

@@ -73,8 +73,8 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
     const [c, cTanh, h] = [fast.alloc(batch * hidden), fast.alloc(batch * hidden), fast.alloc(batch * hidden)];
     const refGates = Float32Array.from(gates);
     const [rc, rt, rh] = [new Float32Array(batch * hidden), new Float32Array(batch * hidden), new Float32Array(batch * hidden)];
-    reference.lstmForward(refGates, cPrev, rc, rt, rh, batch, hidden);
-    fast.lstmForward(gates, cPrev, c, cTanh, h, batch, hidden);
+    reference.lstmForward({ gates: refGates, cPrev, c: rc, cTanh: rt, h: rh }, batch, hidden);
+    fast.lstmForward({ gates, cPrev, c, cTanh, h }, batch, hidden);
     for (const [x, y, name] of [[gates, refGates, 'gates'], [c, rc, 'c'], [cTanh, rt, 'cTanh'], [h, rh, 'h']] as const) {
       expect(x.every(Number.isFinite)).toBe(true);
       expectClose(x, y, activationTolerance, `lstmForward ${name}`);
@@ -84,8 +84,8 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
     const dGates = fast.alloc(batch * 4 * hidden);
     const refDc = Float32Array.from(dc);
     const refDGates = new Float32Array(batch * 4 * hidden);
-    reference.lstmBackward(refGates, cPrev, rt, dh, refDc, refDGates, batch, hidden);
-    fast.lstmBackward(gates, cPrev, cTanh, dh, dc, dGates, batch, hidden);
+    reference.lstmBackward({ gates: refGates, cPrev, cTanh: rt, dh, dc: refDc, dGates: refDGates }, batch, hidden);
+    fast.lstmBackward({ gates, cPrev, cTanh, dh, dc, dGates }, batch, hidden);
     expectClose(dGates, refDGates, activationTolerance, 'lstmBackward dGates');
     expectClose(dc, refDc, activationTolerance, 'lstmBackward dc');
 
@@ -96,14 +96,15 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
     const refX = Float32Array.from(xGates);
     const out = fast.alloc(batch * hidden);
     const refOut = new Float32Array(batch * hidden);
-    reference.gruForward(refX, hGates, hPrev, refOut, batch, hidden);
-    fast.gruForward(xGates, hGates, hPrev, out, batch, hidden);
+    reference.gruForward({ xGates: refX, hGates, hPrev, h: refOut }, batch, hidden);
+    fast.gruForward({ xGates, hGates, hPrev, h: out }, batch, hidden);
     expectClose(xGates, refX, activationTolerance, 'gruForward gates');
     expectClose(out, refOut, activationTolerance, 'gruForward h');
     const [dx, dhg, dprev] = [fast.alloc(batch * 3 * hidden), fast.alloc(batch * 3 * hidden), filled(fast, batch * hidden, next)];
     const [rdx, rdhg, rdprev] = [new Float32Array(batch * 3 * hidden), new Float32Array(batch * 3 * hidden), Float32Array.from(dprev)];
-    reference.gruBackward(refX, hGates, hPrev, dh, rdx, rdhg, rdprev, batch, hidden);
-    fast.gruBackward(xGates, hGates, hPrev, dh, dx, dhg, dprev, batch, hidden);
+    const refStep = { gates: refX, hGates, hPrev, dh, dxGates: rdx, dhGates: rdhg, dhPrev: rdprev };
+    reference.gruBackward(refStep, batch, hidden);
+    fast.gruBackward({ gates: xGates, hGates, hPrev, dh, dxGates: dx, dhGates: dhg, dhPrev: dprev }, batch, hidden);
     expectClose(dx, rdx, activationTolerance, 'gruBackward dx');
     expectClose(dhg, rdhg, activationTolerance, 'gruBackward dh gates');
     expectClose(dprev, rdprev, activationTolerance, 'gruBackward dhPrev');
@@ -115,15 +116,15 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
     pre[0] = n > 1 ? 1e-8 : 50;
     const h = fast.alloc(n);
     const expected = new Float32Array(n);
-    reference.tanhForward(expected, pre, n);
-    fast.tanhForward(h, pre, n);
+    reference.tanhForward({ pre, h: expected }, n);
+    fast.tanhForward({ pre, h }, n);
     expectClose(h, expected, activationTolerance, 'tanh');
     if (n > 1) expect(Math.abs(h[0]! - 1e-8)).toBeLessThan(1e-14);
     const dh = filled(fast, n, next);
     const dPre = fast.alloc(n);
     const refDPre = new Float32Array(n);
-    reference.tanhBackward(refDPre, dh, h, n);
-    fast.tanhBackward(dPre, dh, h, n);
+    reference.tanhBackward({ dh, h, dPre: refDPre }, n);
+    fast.tanhBackward({ dh, h, dPre }, n);
     expectClose(dPre, refDPre, activationTolerance, 'tanh backward');
   });
 

@@ -46,13 +46,13 @@ function runFixture(fixture: Fixture, kernels: Kernels): void {
   const { batch, seq: seqLength, hidden, vocab } = fixture;
   const model = new CharModel(config, kernels);
   model.load(Object.fromEntries(Object.entries(fixture.params).map(([name, t]) => [name, Float32Array.from(t.data)])));
-  const pass = model.createPass(batch, seqLength);
+  const pass = model.createTrainingPass(batch, seqLength);
   pass.inputs.set(toTimeMajor(fixture.inputs.flat(), batch, seqLength, 1));
   pass.targets.set(toTimeMajor(fixture.targets.flat(), batch, seqLength, 1));
   const stateSize = batch * hidden;
   for (let layer = 0; layer < fixture.layers; layer++) {
-    pass.state[layer]!.h.set(fixture.h0.data.slice(layer * stateSize, (layer + 1) * stateSize));
-    pass.state[layer]!.c?.set(fixture.c0!.data.slice(layer * stateSize, (layer + 1) * stateSize));
+    pass.carried[layer]!.h.set(fixture.h0.data.slice(layer * stateSize, (layer + 1) * stateSize));
+    pass.carried[layer]!.c?.set(fixture.c0!.data.slice(layer * stateSize, (layer + 1) * stateSize));
   }
   pass.forward();
   expectClose(pass.logits, toTimeMajor(fixture.expected.logits.data, batch, seqLength, vocab), 'logits');
@@ -60,14 +60,16 @@ function runFixture(fixture: Fixture, kernels: Kernels): void {
   expect(Math.abs(loss - fixture.expected.loss)).toBeLessThanOrEqual(1e-5 + 1e-4 * Math.abs(fixture.expected.loss));
   pass.zeroGradients();
   pass.backward();
-  for (const [name, expected] of Object.entries(fixture.expected.grads)) expectClose(pass.gradients.get(name)!, expected.data, `grad ${name}`);
+  for (const [name, expected] of Object.entries(fixture.expected.grads)) {
+    expectClose(pass.gradientTensors.get(name)!, expected.data, `grad ${name}`);
+  }
   for (let layer = 0; layer < fixture.layers; layer++) {
     const slice = (t: FixtureTensor) => t.data.slice(layer * stateSize, (layer + 1) * stateSize);
-    expectClose(pass.state[layer]!.h, slice(fixture.expected.hT), `hT layer ${layer}`);
-    expectClose(pass.dInitialState[layer]!.h, slice(fixture.expected.dh0), `dh0 layer ${layer}`);
+    expectClose(pass.carried[layer]!.h, slice(fixture.expected.hT), `hT layer ${layer}`);
+    expectClose(pass.dCarried[layer]!.h, slice(fixture.expected.dh0), `dh0 layer ${layer}`);
     if (fixture.model === 'lstm') {
-      expectClose(pass.state[layer]!.c!, slice(fixture.expected.cT!), `cT layer ${layer}`);
-      expectClose(pass.dInitialState[layer]!.c!, slice(fixture.expected.dc0!), `dc0 layer ${layer}`);
+      expectClose(pass.carried[layer]!.c!, slice(fixture.expected.cT!), `cT layer ${layer}`);
+      expectClose(pass.dCarried[layer]!.c!, slice(fixture.expected.dc0!), `dc0 layer ${layer}`);
     }
   }
 }

@@ -12,6 +12,8 @@ export const KERNEL_CHOICES: readonly KernelChoice[] = ['auto', 'js', 'wasm'];
 export function createKernels(choice: KernelChoice): Kernels {
   if (choice === 'js') return createJsKernels();
   if (wasmSimdSupported()) return createWasmKernels();
-  if (choice === 'wasm') throw new CharrnnError('--kernel wasm: this Node.js cannot run WebAssembly SIMD; use --kernel js', 2);
+  if (choice === 'wasm') {
+    throw new CharrnnError('--kernel wasm: this Node.js cannot run WebAssembly SIMD; use --kernel js', 2);
+  }
   return createJsKernels();
 }

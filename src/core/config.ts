@@ -41,6 +41,51 @@ export function tensorSpecs(config: ModelConfig): TensorSpec[] {
   return specs;
 }
 
+/** One tensor's place in the flat parameter (and gradient, and optimizer-state) buffer. */
+export interface TensorLayout extends TensorSpec {
+  /** First float of the tensor in the flat buffer. */
+  offset: number;
+  /** Floats it holds (the product of its shape). */
+  size: number;
+}
+
+/** Where every tensor lives in one flat buffer, in state_dict order; `size` is the buffer's length. */
+export interface ParameterLayout {
+  tensors: TensorLayout[];
+  size: number;
+}
+
+/**
+ * Tensors start at multiples of this many floats (64 bytes): each keeps the alignment it had as a
+ * buffer of its own. The gaps are zero in parameters and gradients, so they change no sum and no update.
+ */
+export const TENSOR_ALIGN_FLOATS = 16;
+
+export function alignFloats(size: number): number {
+  return Math.ceil(size / TENSOR_ALIGN_FLOATS) * TENSOR_ALIGN_FLOATS;
+}
+
+/** Lays the tensors out one after another (llm.c's fill_in_parameter_sizes), computed once per model. */
+export function packTensors(specs: readonly TensorSpec[]): ParameterLayout {
+  let offset = 0;
+  const tensors = specs.map((spec) => {
+    const size = shapeSize(spec.shape);
+    const placed = { ...spec, offset, size };
+    offset += alignFloats(size);
+    return placed;
+  });
+  return { tensors, size: offset };
+}
+
+export function parameterLayout(config: ModelConfig): ParameterLayout {
+  return packTensors(tensorSpecs(config));
+}
+
+/** Views of each tensor of a flat buffer laid out by `layout`, keyed by PyTorch name. */
+export function tensorViews(flat: Float32Array, layout: ParameterLayout): Map<string, Float32Array> {
+  return new Map(layout.tensors.map(({ name, offset, size }) => [name, flat.subarray(offset, offset + size)]));
+}
+
 export function shapeSize(shape: readonly number[]): number {
   return shape.reduce((size, dim) => size * dim, 1);
 }

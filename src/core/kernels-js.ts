@@ -1,10 +1,12 @@
 /**
  * Plain-JS kernels: the reference every faster backend is tested against, and the fallback where
- * WebAssembly SIMD is unavailable (`--kernel js`). Sums run in double precision (JS numbers).
+ * WebAssembly SIMD is unavailable (`--kernel js`). Sums run in double precision (JS numbers). The
+ * generic kernels are here; the cells' fused steps come from their layer files.
  */
 import type { Kernels } from './kernels.js';
-
-const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+import { gruBackwardReference, gruForwardReference } from './layers/gru.js';
+import { lstmBackwardReference, lstmForwardReference } from './layers/lstm.js';
+import { tanhBackwardReference, tanhForwardReference } from './layers/rnn.js';
 
 export function createJsKernels(): Kernels {
   return {
@@ -83,94 +85,13 @@ export function createJsKernels(): Kernels {
       }
     },
 
-    tanhForward(h, pre, n) {
-      for (let i = 0; i < n; i++) h[i] = Math.tanh(pre[i]);
-    },
-
-    tanhBackward(dPre, dh, h, n) {
-      for (let i = 0; i < n; i++) dPre[i] = dh[i] * (1 - h[i] * h[i]);
-    },
-
-    lstmForward(gates, cPrev, c, cTanh, h, batch, hidden) {
-      for (let b = 0; b < batch; b++) {
-        const row = b * 4 * hidden;
-        for (let j = 0; j < hidden; j++) {
-          const i = sigmoid(gates[row + j]);
-          const f = sigmoid(gates[row + hidden + j]);
-          const g = Math.tanh(gates[row + 2 * hidden + j]);
-          const o = sigmoid(gates[row + 3 * hidden + j]);
-          gates[row + j] = i;
-          gates[row + hidden + j] = f;
-          gates[row + 2 * hidden + j] = g;
-          gates[row + 3 * hidden + j] = o;
-          const at = b * hidden + j;
-          const cell = f * cPrev[at] + i * g;
-          c[at] = cell;
-          const t = Math.tanh(Math.fround(cell));
-          cTanh[at] = t;
-          h[at] = o * Math.fround(t);
-        }
-      }
-    },
-
-    lstmBackward(gates, cPrev, cTanh, dh, dc, dGates, batch, hidden) {
-      for (let b = 0; b < batch; b++) {
-        const row = b * 4 * hidden;
-        for (let j = 0; j < hidden; j++) {
-          const at = b * hidden + j;
-          const i = gates[row + j];
-          const f = gates[row + hidden + j];
-          const g = gates[row + 2 * hidden + j];
-          const o = gates[row + 3 * hidden + j];
-          const t = cTanh[at];
-          const dcTotal = dc[at] + dh[at] * o * (1 - t * t);
-          dGates[row + j] = dcTotal * g * i * (1 - i);
-          dGates[row + hidden + j] = dcTotal * cPrev[at] * f * (1 - f);
-          dGates[row + 2 * hidden + j] = dcTotal * i * (1 - g * g);
-          dGates[row + 3 * hidden + j] = dh[at] * t * o * (1 - o);
-          dc[at] = dcTotal * f;
-        }
-      }
-    },
-
-    gruForward(xGates, hGates, hPrev, h, batch, hidden) {
-      for (let b = 0; b < batch; b++) {
-        const row = b * 3 * hidden;
-        for (let j = 0; j < hidden; j++) {
-          const r = sigmoid(xGates[row + j] + hGates[row + j]);
-          const z = sigmoid(xGates[row + hidden + j] + hGates[row + hidden + j]);
-          const n = Math.tanh(xGates[row + 2 * hidden + j] + r * hGates[row + 2 * hidden + j]);
-          xGates[row + j] = r;
-          xGates[row + hidden + j] = z;
-          xGates[row + 2 * hidden + j] = n;
-          const at = b * hidden + j;
-          h[at] = (1 - z) * Math.fround(n) + z * hPrev[at];
-        }
-      }
-    },
-
-    gruBackward(gates, hGates, hPrev, dh, dxGates, dhGates, dhPrev, batch, hidden) {
-      for (let b = 0; b < batch; b++) {
-        const row = b * 3 * hidden;
-        for (let j = 0; j < hidden; j++) {
-          const at = b * hidden + j;
-          const r = gates[row + j];
-          const z = gates[row + hidden + j];
-          const n = gates[row + 2 * hidden + j];
-          const grad = dh[at];
-          const dnPre = grad * (1 - z) * (1 - n * n);
-          const dzPre = grad * (hPrev[at] - n) * z * (1 - z);
-          const drPre = dnPre * hGates[row + 2 * hidden + j] * r * (1 - r);
-          dxGates[row + j] = drPre;
-          dxGates[row + hidden + j] = dzPre;
-          dxGates[row + 2 * hidden + j] = dnPre;
-          dhGates[row + j] = drPre;
-          dhGates[row + hidden + j] = dzPre;
-          dhGates[row + 2 * hidden + j] = dnPre * r;
-          dhPrev[at] += grad * z;
-        }
-      }
-    },
+    // The cells' fused steps: their reference math sits beside each cell, with its derivation.
+    tanhForward: tanhForwardReference,
+    tanhBackward: tanhBackwardReference,
+    lstmForward: lstmForwardReference,
+    lstmBackward: lstmBackwardReference,
+    gruForward: gruForwardReference,
+    gruBackward: gruBackwardReference,
 
     softmaxCrossEntropy(logits, targets, dLogits, rows, vocab, scale) {
       let loss = 0;

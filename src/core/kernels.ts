@@ -8,21 +8,35 @@
  * - Buffers the kernels touch must come from `alloc`/`allocInt32` of the same backend (for WASM
  *   they live in its linear memory so calls pass pointers, not copies).
  * - `accumulate` true adds into `out`; false overwrites it.
+ * - The fused cell kernels take one time step's buffers by name; their plain-JS reference math sits
+ *   beside the cell that uses them (src/core/layers/rnn.ts, lstm.ts, gru.ts).
  */
+import { CharrnnError } from '../errors.js';
+import type { GruBackwardStep, GruForwardStep } from './layers/gru.js';
+import type { LstmBackwardStep, LstmForwardStep } from './layers/lstm.js';
+import type { TanhBackwardStep, TanhForwardStep } from './layers/rnn.js';
+
 export interface Kernels {
   readonly name: string;
   /** The shared memory every buffer lives in, when the backend has one: worker threads attach to it. */
   readonly sharedMemory?: WebAssembly.Memory;
 
+  /** A new zeroed buffer; throws KernelMemoryError (nothing reserved) when the backend's memory is spent. */
   alloc(length: number): Float32Array;
   allocInt32(length: number): Int32Array;
 
   /** out[m,n] (+)= Σk a[m,k]·b[n,k]  (activations × a PyTorch weight [out,in] transposed). */
-  matmulABt(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  matmulABt(
+    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+  ): void;
   /** out[m,n] (+)= Σk a[m,k]·b[k,n]  (output gradient × weight: the input gradient). */
-  matmulAB(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  matmulAB(
+    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+  ): void;
   /** out[m,n] (+)= Σk a[k,m]·b[k,n]  (gradientᵀ × activations: a weight gradient summed over k rows). */
-  matmulAtB(out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean): void;
+  matmulAtB(
+    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+  ): void;
 
   /** out[cols, rows] = a[rows, cols]ᵀ (a recurrent weight laid out for a·b products over many steps). */
   transpose(out: Float32Array, a: Float32Array, rows: number, cols: number): void;
@@ -32,42 +46,66 @@ export interface Kernels {
   /** out[:] (+)= Σr a[r,:]  (a bias gradient). */
   sumRows(out: Float32Array, a: Float32Array, rows: number, width: number, accumulate: boolean): void;
   /** out[r,:] += weight[:, ids[r]]  for weight of shape [width, columns]: a one-hot input projection. */
-  gatherColumnsAdd(out: Float32Array, weight: Float32Array, ids: Int32Array, rows: number, width: number, columns: number): void;
+  gatherColumnsAdd(
+    out: Float32Array, weight: Float32Array, ids: Int32Array, rows: number, width: number, columns: number,
+  ): void;
   /** gradWeight[:, ids[r]] += dOut[r,:]  (the backward of gatherColumnsAdd), rows in order. */
-  scatterColumnsAdd(gradWeight: Float32Array, dOut: Float32Array, ids: Int32Array, rows: number, width: number, columns: number): void;
+  scatterColumnsAdd(
+    gradWeight: Float32Array, dOut: Float32Array, ids: Int32Array, rows: number, width: number, columns: number,
+  ): void;
 
-  /** Vanilla RNN: h = tanh(pre) elementwise over n values (h may alias pre). */
-  tanhForward(h: Float32Array, pre: Float32Array, n: number): void;
-  /** dPre = dh · (1 − h²)  (dPre may alias dh). */
-  tanhBackward(dPre: Float32Array, dh: Float32Array, h: Float32Array, n: number): void;
+  /** Vanilla RNN step over n values: h = tanh(pre) (h may alias pre). Reference: tanhForwardReference, rnn.ts. */
+  tanhForward(step: TanhForwardStep, n: number): void;
+  /** dPre = dh · (1 − h²) (dPre may alias dh). Reference: tanhBackwardReference, rnn.ts. */
+  tanhBackward(step: TanhBackwardStep, n: number): void;
 
-  /**
-   * LSTM step over `batch` rows. `gates` [batch, 4H] holds the summed pre-activations (i,f,g,o) and is
-   * overwritten by the activations; writes c = f·cPrev + i·g, cTanh = tanh(c), h = o·cTanh.
-   */
-  lstmForward(gates: Float32Array, cPrev: Float32Array, c: Float32Array, cTanh: Float32Array, h: Float32Array, batch: number, hidden: number): void;
-  /**
-   * LSTM step backward. `dh` is the total gradient reaching h; `dc` on entry the gradient reaching c
-   * from the next step, on return the gradient for cPrev. Writes the pre-activation gradients dGates [batch, 4H].
-   */
-  lstmBackward(gates: Float32Array, cPrev: Float32Array, cTanh: Float32Array, dh: Float32Array, dc: Float32Array, dGates: Float32Array, batch: number, hidden: number): void;
+  /** LSTM step over `batch` rows. Reference: lstmForwardReference in layers/lstm.ts, which documents it. */
+  lstmForward(step: LstmForwardStep, batch: number, hidden: number): void;
+  /** LSTM step backward. Reference: lstmBackwardReference in layers/lstm.ts. */
+  lstmBackward(step: LstmBackwardStep, batch: number, hidden: number): void;
 
-  /**
-   * GRU step (PyTorch form). `xGates` [batch, 3H] = W_ih·x + b_ih and is overwritten by the activations
-   * r, z, n; `hGates` [batch, 3H] = W_hh·hPrev + b_hh is kept (its n block is needed backward).
-   * n = tanh(x_n + r·h_n), h = (1 − z)·n + z·hPrev.
-   */
-  gruForward(xGates: Float32Array, hGates: Float32Array, hPrev: Float32Array, h: Float32Array, batch: number, hidden: number): void;
-  /**
-   * GRU step backward from dh (total gradient reaching h). Writes dxGates (gradient of the x-side
-   * pre-activations) and dhGates (of the h-side pre-activations, n block scaled by r), and ADDS the
-   * direct path dh·z into dhPrev (the caller then adds dhGates·W_hh).
-   */
-  gruBackward(gates: Float32Array, hGates: Float32Array, hPrev: Float32Array, dh: Float32Array, dxGates: Float32Array, dhGates: Float32Array, dhPrev: Float32Array, batch: number, hidden: number): void;
+  /** GRU step (PyTorch form). Reference: gruForwardReference in layers/gru.ts. */
+  gruForward(step: GruForwardStep, batch: number, hidden: number): void;
+  /** GRU step backward. Reference: gruBackwardReference in layers/gru.ts. */
+  gruBackward(step: GruBackwardStep, batch: number, hidden: number): void;
 
   /**
    * Softmax cross-entropy over `rows` rows of `vocab` logits. Returns the summed loss (nats, in double
    * precision); writes dLogits = (softmax − onehot(target))·scale (dLogits may alias logits).
    */
-  softmaxCrossEntropy(logits: Float32Array, targets: Int32Array, dLogits: Float32Array, rows: number, vocab: number, scale: number): number;
+  softmaxCrossEntropy(
+    logits: Float32Array, targets: Int32Array, dLogits: Float32Array, rows: number, vocab: number, scale: number,
+  ): number;
+}
+
+const mebibytes = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
+
+/** The backend's memory cannot hold a requested buffer. Nothing was reserved: every earlier buffer stays valid. */
+export class KernelMemoryError extends CharrnnError {
+  constructor(readonly requestedBytes: number, readonly freeBytes: number, readonly limitBytes: number) {
+    super(`out of kernel memory: ${mebibytes(requestedBytes)} MiB requested, ${mebibytes(freeBytes)} MiB free`);
+    this.name = 'KernelMemoryError';
+  }
+}
+
+/**
+ * `error` as the user should see it: a KernelMemoryError becomes a CharrnnError saying what needed the
+ * memory (`what`) and how to need less (`remedy`); anything else is returned as it is.
+ */
+export function explainKernelMemory(error: unknown, what: string, remedy: string): unknown {
+  if (!(error instanceof KernelMemoryError)) return error;
+  const { requestedBytes, freeBytes, limitBytes } = error;
+  return new CharrnnError(
+    `${what} needs ${mebibytes(requestedBytes)} MiB more kernel memory, but only ${mebibytes(freeBytes)} MiB ` +
+      `of the ${mebibytes(limitBytes)} MiB heap are free; ${remedy}`,
+  );
+}
+
+/** Runs `allocate`, explaining a shortage of kernel memory as explainKernelMemory does. */
+export function allocating<T>(what: string, remedy: string, allocate: () => T): T {
+  try {
+    return allocate();
+  } catch (error) {
+    throw explainKernelMemory(error, what, remedy);
+  }
 }

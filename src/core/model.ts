@@ -1,45 +1,132 @@
 /**
  * The character model: stacked recurrent layers over one-hot inputs, then a linear decoder to
- * vocabulary logits and a softmax cross-entropy loss. Parameters live in one Map keyed by PyTorch's
- * state_dict names; every buffer a forward/backward pass needs is laid out once in a ModelPass.
+ * vocabulary logits and a softmax cross-entropy loss.
+ *
+ * Parameters live in one flat buffer laid out once from the state_dict spec (parameterLayout), with
+ * a named view per tensor and per layer. A pass owns everything one forward (and, for a training
+ * pass, backward) needs: the buffers named in one table (passBuffers), carved from one allocation.
+ * An inference pass holds no gradients and no backward buffers; a training pass adds them, its
+ * parameter gradients in one flat buffer with the parameters' layout.
  */
-import { shapeSize, tensorSpecs, type CellType, type ModelConfig } from './config.js';
+import { parameterLayout, tensorViews, type CellType, type ModelConfig, type ParameterLayout } from './config.js';
 import type { Kernels } from './kernels.js';
-import { GruLayer } from './layers/gru.js';
-import type { LayerInput, LayerParams, LayerShape, LayerState, RecurrentLayer } from './layers/layer.js';
-import { LstmLayer } from './layers/lstm.js';
-import { RnnLayer } from './layers/rnn.js';
+import { gruBuffers, GruLayer } from './layers/gru.js';
+import {
+  Arena, bufferFloats, layerParams,
+  type BufferSizes, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams, type LayerShape,
+  type RecurrentLayer,
+} from './layers/layer.js';
+import { lstmBuffers, LstmLayer } from './layers/lstm.js';
+import { rnnBuffers, RnnLayer } from './layers/rnn.js';
+import type { Rng } from './rng.js';
 
-export type NamedTensors = Map<string, Float32Array>;
-
-/** Anything that yields uniform floats in [0, 1): the seeded Rng in training, for dropout masks and init. */
+/** Anything that yields uniform floats in [0, 1): the seeded Rng in training, for dropout masks. */
 export interface UniformSource {
   nextFloat(): number;
 }
 
-/** 'pytorch': U(−1/√H, 1/√H) for every tensor, as nn.LSTM and nn.Linear do. 'min-char-rnn': N(0, 0.01²) weights, zero biases. */
+/**
+ * 'pytorch': U(−1/√H, 1/√H) for every tensor, as nn.LSTM and nn.Linear do.
+ * 'min-char-rnn': N(0, 0.01²) weights, zero biases.
+ */
 export type InitScheme = 'pytorch' | 'min-char-rnn';
 
+export interface PassOptions {
+  /** Training passes allocate gradients and backward buffers; inference passes do not. */
+  training: boolean;
+  /** The weights never change (a loaded model): per-forward weight preparation happens only once. */
+  fixedWeights: boolean;
+}
+
+interface CellKind {
+  buffers(shape: LayerShape, training: boolean): LayerBuffers;
+  create(kernels: Kernels, params: LayerParams, shape: LayerShape, arena: Arena, options: PassOptions): RecurrentLayer;
+}
+
+const CELLS: Record<CellType, CellKind> = {
+  rnn: { buffers: rnnBuffers, create: (...args) => new RnnLayer(...args) },
+  lstm: { buffers: lstmBuffers, create: (...args) => new LstmLayer(...args) },
+  gru: { buffers: gruBuffers, create: (...args) => new GruLayer(...args) },
+};
+
+/** Every buffer one pass allocates, in floats: the table the passes allocate from and size checks read. */
+export interface PassBuffers {
+  /** Input and target ids (int32), the logits, and when training their gradient. */
+  decoder: LayerBuffers<'inputs' | 'targets' | 'logits', 'dLogits'>;
+  /** Each layer's own table (see the cell files). */
+  layers: LayerBuffers[];
+  /** Per layer: the carried state h and, for LSTM only, c; when training, its gradient as well. */
+  carried: LayerBuffers<'h' | 'c', 'h' | 'c'>[];
+  /** Training with dropout: per layer below the top, the 0 or 1/(1−p) mask and the masked outputs. */
+  dropout: Array<BufferSizes<'mask' | 'dropped'>>;
+  /** Training: the flat parameter gradients (the parameter layout's size, alignment gaps included). */
+  gradients: number;
+}
+
+function layerShape(config: ModelConfig, layer: number, batch: number, seqLength: number): LayerShape {
+  return { batch, seqLength, inputSize: layer === 0 ? config.vocab : config.hidden, hidden: config.hidden };
+}
+
+const hasDropout = (config: ModelConfig): boolean => config.dropout > 0 && config.layers > 1;
+
+/** A training forward's dropout: the random source, and per layer below the top its mask and masked outputs. */
+interface Dropout {
+  random: UniformSource;
+  masks: Float32Array[];
+  dropped: Float32Array[];
+}
+
+/** The table of a pass of `batch` streams by `seqLength` steps. */
+export function passBuffers(config: ModelConfig, batch: number, seqLength: number, training: boolean): PassBuffers {
+  const rows = batch * seqLength;
+  const state = batch * config.hidden;
+  const carriedSizes = { h: state, c: config.cell === 'lstm' ? state : 0 };
+  const layers = Array.from({ length: config.layers }, (_, layer) => layer);
+  return {
+    decoder: {
+      forward: { inputs: rows, targets: rows, logits: rows * config.vocab },
+      backward: training ? { dLogits: rows * config.vocab } : null,
+    },
+    layers: layers.map((layer) => CELLS[config.cell].buffers(layerShape(config, layer, batch, seqLength), training)),
+    carried: layers.map(() => ({ forward: carriedSizes, backward: training ? carriedSizes : null })),
+    dropout: training && hasDropout(config)
+      ? layers.slice(1).map(() => ({ mask: rows * config.hidden, dropped: rows * config.hidden }))
+      : [],
+    gradients: training ? parameterLayout(config).size : 0,
+  };
+}
+
+/** Floats (4 bytes each) a pass allocates: what the size check before training compares with its limit. */
+export function passFloats(config: ModelConfig, batch: number, seqLength: number, training: boolean): number {
+  const table = passBuffers(config, batch, seqLength, training);
+  const both = (buffers: LayerBuffers) =>
+    bufferFloats(buffers.forward) + (buffers.backward ? bufferFloats(buffers.backward) : 0);
+  const layers = [...table.layers, ...table.carried].reduce((sum, buffers) => sum + both(buffers), 0);
+  const dropout = table.dropout.reduce((sum, sizes) => sum + bufferFloats(sizes), 0);
+  return both(table.decoder) + layers + dropout + bufferFloats({ gradients: table.gradients });
+}
+
 export class CharModel {
-  readonly tensors: NamedTensors;
+  readonly layout: ParameterLayout;
+  /** Every parameter, tensors in state_dict order at the layout's offsets. */
+  readonly parameters: Float32Array;
+  /** A view of each tensor of `parameters`, by PyTorch name. */
+  readonly tensors: ReadonlyMap<string, Float32Array>;
 
   /** Allocates the parameters, or adopts `shared` ones (a worker thread's view of the main thread's weights). */
-  constructor(readonly config: ModelConfig, readonly kernels: Kernels, shared?: NamedTensors) {
-    this.tensors = shared ?? new Map(tensorSpecs(config).map((spec) => [spec.name, kernels.alloc(shapeSize(spec.shape))]));
+  constructor(readonly config: ModelConfig, readonly kernels: Kernels, shared?: Float32Array) {
+    this.layout = parameterLayout(config);
+    this.parameters = shared ?? kernels.alloc(this.layout.size);
+    this.tensors = tensorViews(this.parameters, this.layout);
   }
 
-  /** The parameters in state_dict order (the order optimizers and checkpoints use). */
-  parameters(): Float32Array[] {
-    return [...this.tensors.values()];
-  }
-
-  initialize(random: UniformSource, scheme: InitScheme = 'pytorch'): void {
+  initialize(random: Pick<Rng, 'nextFloat' | 'normal'>, scheme: InitScheme = 'pytorch'): void {
     const bound = 1 / Math.sqrt(this.config.hidden);
     for (const [name, tensor] of this.tensors) {
       const isBias = name.includes('bias');
       for (let i = 0; i < tensor.length; i++) {
         if (scheme === 'pytorch') tensor[i] = (random.nextFloat() * 2 - 1) * bound;
-        else tensor[i] = isBias ? 0 : 0.01 * standardNormal(random);
+        else tensor[i] = isBias ? 0 : 0.01 * random.normal();
       }
     }
   }
@@ -49,97 +136,142 @@ export class CharModel {
     for (const [name, tensor] of this.tensors) tensor.set(tensors[name]!);
   }
 
-  createPass(batch: number, seqLength: number): ModelPass {
-    return new ModelPass(this, batch, seqLength);
+  /** A pass for evaluation and sampling. `fixedWeights`: the weights will not change while it lives. */
+  createInferencePass(batch: number, seqLength: number, options: { fixedWeights?: boolean } = {}): InferencePass {
+    return new InferencePass(this, batch, seqLength, { training: false, fixedWeights: options.fixedWeights ?? false });
+  }
+
+  createTrainingPass(batch: number, seqLength: number): TrainingPass {
+    return new TrainingPass(this, batch, seqLength);
   }
 }
 
-function standardNormal(random: UniformSource): number {
-  const u = 1 - random.nextFloat();
-  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random.nextFloat());
-}
-
-function layerParams(tensors: NamedTensors, layer: number): LayerParams {
-  return {
-    weightIh: tensors.get(`weight_ih_l${layer}`)!,
-    weightHh: tensors.get(`weight_hh_l${layer}`)!,
-    biasIh: tensors.get(`bias_ih_l${layer}`)!,
-    biasHh: tensors.get(`bias_hh_l${layer}`)!,
-  };
-}
-
-function createLayer(cell: CellType, kernels: Kernels, params: LayerParams, shape: LayerShape): RecurrentLayer {
-  if (cell === 'lstm') return new LstmLayer(kernels, params, shape);
-  if (cell === 'gru') return new GruLayer(kernels, params, shape);
-  return new RnnLayer(kernels, params, shape);
-}
-
 /**
- * Buffers and code for one forward/backward over `batch` parallel streams of `seqLength` steps
- * (truncated BPTT). Time-major: row t*batch + b is stream b at step t.
+ * What both passes share: `batch` parallel streams of up to `seqLength` steps (truncated BPTT),
+ * time-major (row t*batch + b is stream b at step t), the layers, the decoder, the carried state.
  */
-export class ModelPass {
+abstract class ModelPass {
   /** Input ids [T*B], filled by the caller before forward. */
   readonly inputs: Int32Array;
-  /** Target ids [T*B], filled by the caller before loss. */
+  /** Target ids [T*B], filled by the caller before the loss. */
   readonly targets: Int32Array;
   /** Decoder outputs [T*B, V]. */
   readonly logits: Float32Array;
   /** The carried state per layer: read as the chunk's initial state, left holding the final one. */
-  readonly state: LayerState[];
-  /** Gradient of the loss with respect to the chunk's initial state, per layer (after backward). */
-  readonly dInitialState: LayerState[];
-  /** Parameter gradients, same names as the model's tensors; backward adds into them. */
-  readonly gradients: NamedTensors = new Map();
+  readonly carried: CarriedState[];
+  protected readonly layers: RecurrentLayer[];
+  protected readonly table: PassBuffers;
+  protected readonly arena: Arena;
 
-  private readonly layers: RecurrentLayer[];
+  protected constructor(
+    protected readonly model: CharModel,
+    readonly batch: number,
+    readonly seqLength: number,
+    options: PassOptions,
+  ) {
+    const { config, kernels } = model;
+    this.table = passBuffers(config, batch, seqLength, options.training);
+    // One allocation for the whole pass: running out of memory leaves nothing half allocated.
+    this.arena = new Arena(kernels.alloc(passFloats(config, batch, seqLength, options.training)));
+    const { forward } = this.table.decoder;
+    this.inputs = this.arena.takeInt32(forward.inputs);
+    this.targets = this.arena.takeInt32(forward.targets);
+    this.logits = this.arena.take(forward.logits);
+    this.carried = this.table.carried.map(({ forward: sizes }) => this.takeState(sizes));
+    this.layers = Array.from({ length: config.layers }, (_, layer) => {
+      const shape = layerShape(config, layer, batch, seqLength);
+      return CELLS[config.cell].create(kernels, layerParams(model.tensors, layer), shape, this.arena, options);
+    });
+  }
+
+  /** Zeroes the carried state (start of an epoch, or a fresh sample). */
+  resetCarried(): void {
+    for (const state of this.carried) {
+      state.h.fill(0);
+      state.c?.fill(0);
+    }
+  }
+
+  protected takeState(sizes: BufferSizes<'h' | 'c'>): CarriedState {
+    return { h: this.arena.take(sizes.h), c: sizes.c > 0 ? this.arena.take(sizes.c) : undefined };
+  }
+
+  /** Runs `steps` steps of every layer, then the decoder on their rows; with dropout, layer l+1 reads dropped[l]. */
+  protected run(steps: number, dropout: Dropout | null): void {
+    const { kernels, config } = this.model;
+    const rows = this.batch * steps;
+    for (let layer = 0; layer < this.layers.length; layer++) {
+      this.layers[layer]!.forward(this.layerInput(layer, dropout?.dropped ?? null), this.carried[layer]!, steps);
+      if (dropout && layer < this.layers.length - 1) {
+        const { masks, dropped, random } = dropout;
+        applyDropout(this.layers[layer]!.outputs, masks[layer]!, dropped[layer]!, config.dropout, random);
+      }
+    }
+    const top = this.layers[this.layers.length - 1]!;
+    // logits = decoder.weight·h + decoder.bias, every row at once.
+    const { tensors } = this.model;
+    kernels.broadcastRows(this.logits, tensors.get('decoder.bias')!, rows, config.vocab);
+    const weight = tensors.get('decoder.weight')!;
+    kernels.matmulABt(this.logits, top.outputs, weight, rows, config.vocab, config.hidden, true);
+  }
+
+  protected layerInput(layer: number, dropped: Float32Array[] | null): LayerInput {
+    if (layer === 0) return { ids: this.inputs };
+    return { values: dropped ? dropped[layer - 1]! : this.layers[layer - 1]!.outputs };
+  }
+}
+
+/** Forward only: evaluation and sampling. It holds no gradients and no backward buffers. */
+export class InferencePass extends ModelPass {
+  constructor(model: CharModel, batch: number, seqLength: number, options: PassOptions) {
+    super(model, batch, seqLength, options);
+  }
+
+  /** Runs the first `steps` steps (all by default) of every stream. */
+  forward(steps = this.seqLength): void {
+    this.run(steps, null);
+  }
+
+  /** Mean cross-entropy (nats) of the first `steps` steps' logits against the targets. Overwrites the logits. */
+  loss(steps = this.seqLength): number {
+    const rows = this.batch * steps;
+    // With no dLogits buffer the kernel writes the (unused) gradient over the logits, which it may.
+    const { kernels, config } = this.model;
+    return kernels.softmaxCrossEntropy(this.logits, this.targets, this.logits, rows, config.vocab, 1 / rows) / rows;
+  }
+}
+
+/** Forward, loss and backward over all `seqLength` steps, with dropout when the model has it. */
+export class TrainingPass extends ModelPass {
+  /** Parameter gradients, flat with the model's layout; backward adds into them. */
+  readonly gradients: Float32Array;
+  /** A view of each tensor's gradient, by PyTorch name. */
+  readonly gradientTensors: ReadonlyMap<string, Float32Array>;
+  /** Gradient of the loss with respect to the chunk's initial carried state, per layer (after backward). */
+  readonly dCarried: CarriedState[];
   private readonly layerGradients: LayerParams[];
   private readonly dLogits: Float32Array; // [T*B, V]
   private readonly dropoutMasks: Float32Array[]; // per layer below the top: 0 or 1/(1−p), [T*B, H]
   private readonly droppedOutputs: Float32Array[]; // the masked outputs that feed the next layer
   private dropoutActive = false;
 
-  constructor(private readonly model: CharModel, readonly batch: number, readonly seqLength: number) {
-    const { kernels, config } = model;
-    const { layers, hidden, vocab, cell } = config;
-    const rows = batch * seqLength;
-    this.inputs = kernels.allocInt32(rows);
-    this.targets = kernels.allocInt32(rows);
-    this.logits = kernels.alloc(rows * vocab);
-    this.dLogits = kernels.alloc(rows * vocab);
-    for (const [name, tensor] of model.tensors) this.gradients.set(name, kernels.alloc(tensor.length));
-    const newState = (): LayerState => ({ h: kernels.alloc(batch * hidden), c: cell === 'lstm' ? kernels.alloc(batch * hidden) : undefined });
-    this.state = Array.from({ length: layers }, newState);
-    this.dInitialState = Array.from({ length: layers }, newState);
-    this.layers = Array.from({ length: layers }, (_, layer) =>
-      createLayer(cell, kernels, layerParams(model.tensors, layer), { batch, seqLength, inputSize: layer === 0 ? vocab : hidden, hidden }),
-    );
-    this.layerGradients = Array.from({ length: layers }, (_, layer) => layerParams(this.gradients, layer));
-    const hasDropout = config.dropout > 0 && layers > 1;
-    this.dropoutMasks = hasDropout ? Array.from({ length: layers - 1 }, () => kernels.alloc(rows * hidden)) : [];
-    this.droppedOutputs = hasDropout ? Array.from({ length: layers - 1 }, () => kernels.alloc(rows * hidden)) : [];
+  constructor(model: CharModel, batch: number, seqLength: number) {
+    super(model, batch, seqLength, { training: true, fixedWeights: false });
+    this.dLogits = this.arena.take(this.table.decoder.backward!.dLogits);
+    this.dCarried = this.table.carried.map(({ backward }) => this.takeState(backward!));
+    this.dropoutMasks = this.table.dropout.map(({ mask }) => this.arena.take(mask));
+    this.droppedOutputs = this.table.dropout.map(({ dropped }) => this.arena.take(dropped));
+    this.gradients = this.arena.take(this.table.gradients);
+    this.gradientTensors = tensorViews(this.gradients, model.layout);
+    const layers = Array.from({ length: model.config.layers }, (_, layer) => layer);
+    this.layerGradients = layers.map((layer) => layerParams(this.gradientTensors, layer));
   }
 
-  /** Zeroes the carried state (start of an epoch, or a fresh sample). */
-  resetState(): void {
-    for (const layerState of this.state) {
-      layerState.h.fill(0);
-      layerState.c?.fill(0);
-    }
-  }
-
-  /** Runs all layers and the decoder. Dropout applies only when `dropoutRandom` is given (training). */
+  /** Runs all layers and the decoder. Dropout applies when `dropoutRandom` is given and the model has it. */
   forward(dropoutRandom?: UniformSource): void {
-    const { kernels, config } = this.model;
-    const rows = this.batch * this.seqLength;
     this.dropoutActive = dropoutRandom !== undefined && this.dropoutMasks.length > 0;
-    for (let layer = 0; layer < this.layers.length; layer++) {
-      this.layers[layer]!.forward(this.layerInput(layer), this.state[layer]!);
-      if (this.dropoutActive && layer < this.layers.length - 1) this.applyDropout(layer, dropoutRandom!);
-    }
-    const top = this.layers[this.layers.length - 1]!;
-    kernels.broadcastRows(this.logits, this.model.tensors.get('decoder.bias')!, rows, config.vocab);
-    kernels.matmulABt(this.logits, top.outputs, this.model.tensors.get('decoder.weight')!, rows, config.vocab, config.hidden, true);
+    const { droppedOutputs: dropped, dropoutMasks: masks } = this;
+    this.run(this.seqLength, this.dropoutActive ? { random: dropoutRandom!, dropped, masks } : null);
   }
 
   /**
@@ -149,47 +281,46 @@ export class ModelPass {
    */
   loss(normalizer = this.batch * this.seqLength): number {
     const rows = this.batch * this.seqLength;
-    return this.model.kernels.softmaxCrossEntropy(this.logits, this.targets, this.dLogits, rows, this.model.config.vocab, 1 / normalizer) / normalizer;
+    const { kernels, config } = this.model;
+    const { logits, targets, dLogits } = this;
+    return kernels.softmaxCrossEntropy(logits, targets, dLogits, rows, config.vocab, 1 / normalizer) / normalizer;
   }
 
-  /** Adds d(loss)/d(parameter) into `gradients` and writes `dInitialState`. Call after forward and loss. */
+  /** Adds d(loss)/d(parameter) into `gradients` and writes `dCarried`. Call after forward and loss. */
   backward(): void {
     const { kernels, config } = this.model;
     const rows = this.batch * this.seqLength;
     const top = this.layers[this.layers.length - 1]!;
-    kernels.matmulAtB(this.gradients.get('decoder.weight')!, this.dLogits, top.outputs, config.vocab, config.hidden, rows, true);
-    kernels.sumRows(this.gradients.get('decoder.bias')!, this.dLogits, rows, config.vocab, true);
-    kernels.matmulAB(top.dOutputs, this.dLogits, this.model.tensors.get('decoder.weight')!, rows, config.hidden, config.vocab, false);
+    const decoderWeight = this.model.tensors.get('decoder.weight')!;
+    // d decoder.weight += dLogitsᵀ·h,  d decoder.bias += Σ dLogits
+    const grads = this.gradientTensors;
+    kernels.matmulAtB(grads.get('decoder.weight')!, this.dLogits, top.outputs, config.vocab, config.hidden, rows, true);
+    kernels.sumRows(grads.get('decoder.bias')!, this.dLogits, rows, config.vocab, true);
+    // dh (top layer) = dLogits·decoder.weight
+    kernels.matmulAB(top.dOutputs, this.dLogits, decoderWeight, rows, config.hidden, config.vocab, false);
+    const dropped = this.dropoutActive ? this.droppedOutputs : null;
     for (let layer = this.layers.length - 1; layer >= 0; layer--) {
       const dInput = layer === 0 ? null : this.layers[layer - 1]!.dOutputs;
-      this.layers[layer]!.backward(this.layerInput(layer), this.layerGradients[layer]!, dInput, this.dInitialState[layer]!);
+      const input = this.layerInput(layer, dropped);
+      this.layers[layer]!.backward(input, this.layerGradients[layer]!, dInput, this.dCarried[layer]!);
+      // Through dropout: d(outputs) = d(dropped) · mask
       if (dInput && this.dropoutActive) multiplyInPlace(dInput, this.dropoutMasks[layer - 1]!);
     }
   }
 
-  /** For inference with fixed weights (sampling): per-forward weight preparation then happens once. */
-  freezeWeights(): void {
-    for (const layer of this.layers) layer.freezeWeights();
-  }
-
   zeroGradients(): void {
-    for (const gradient of this.gradients.values()) gradient.fill(0);
+    this.gradients.fill(0);
   }
+}
 
-  private layerInput(layer: number): LayerInput {
-    if (layer === 0) return { ids: this.inputs };
-    return { values: this.dropoutActive ? this.droppedOutputs[layer - 1]! : this.layers[layer - 1]!.outputs };
-  }
-
-  private applyDropout(layer: number, random: UniformSource): void {
-    const keepScale = 1 / (1 - this.model.config.dropout);
-    const mask = this.dropoutMasks[layer]!;
-    const outputs = this.layers[layer]!.outputs;
-    const dropped = this.droppedOutputs[layer]!;
-    for (let i = 0; i < mask.length; i++) {
-      mask[i] = random.nextFloat() < this.model.config.dropout ? 0 : keepScale;
-      dropped[i] = outputs[i]! * mask[i]!;
-    }
+/** Draws the mask (0 with probability p, else 1/(1−p)) and writes the masked outputs. */
+function applyDropout(
+  outputs: Float32Array, mask: Float32Array, dropped: Float32Array, p: number, random: UniformSource,
+): void {
+  const keepScale = 1 / (1 - p);
+  for (let i = 0; i < mask.length; i++) {
+    mask[i] = random.nextFloat() < p ? 0 : keepScale;
+    dropped[i] = outputs[i]! * mask[i]!;
   }
 }
 

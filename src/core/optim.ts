@@ -1,12 +1,15 @@
 /**
  * Optimizers with PyTorch's update rules (torch.optim, single-tensor path, default hyper-parameters),
- * gradient clipping and char-rnn's learning-rate decay. Parameters and gradients are parallel lists of
- * Float32Arrays; state buffers are allocated once and saved in checkpoints.
+ * gradient clipping and char-rnn's learning-rate decay. Parameters, gradients and the optimizer's
+ * state buffers are each one flat buffer with the model's parameter layout, so an update or a clip
+ * is a single loop. Checkpoints still hold the state per tensor, in state_dict order.
  */
 import { CharrnnError } from '../errors.js';
+import type { ParameterLayout } from './config.js';
 
 export type OptimizerKind = 'sgd' | 'adagrad' | 'rmsprop' | 'adam';
 
+/** Every optimizer, for validating options. */
 export const OPTIMIZER_KINDS: readonly OptimizerKind[] = ['sgd', 'adagrad', 'rmsprop', 'adam'];
 
 export interface OptimizerOptions {
@@ -15,9 +18,10 @@ export interface OptimizerOptions {
   momentum?: number;
 }
 
+/** The state as checkpoints hold it: each buffer as one tensor per parameter tensor, in state_dict order. */
 export interface OptimizerState {
   kind: OptimizerKind;
-  /** Steps taken (Adam's bias correction, SGD's first-step momentum). */
+  /** Updates taken (PyTorch's `step`: Adam's bias correction, SGD's first-step momentum). */
   step: number;
   buffers: Record<string, Float32Array[]>;
 }
@@ -38,63 +42,76 @@ const RMSPROP_ALPHA = 0.99;
 const RMSPROP_EPS = 1e-8;
 
 export class Optimizer {
-  private stepCount = 0;
-  private readonly buffers: Record<string, Float32Array[]>;
+  private updates = 0;
+  /** Flat state buffers by PyTorch name, each with the parameters' layout. */
+  private readonly buffers: Record<string, Float32Array>;
 
-  constructor(private readonly options: OptimizerOptions, sizes: number[]) {
-    this.buffers = Object.fromEntries(BUFFER_NAMES[options.kind].map((name) => [name, sizes.map((size) => new Float32Array(size))]));
+  constructor(private readonly options: OptimizerOptions, private readonly layout: ParameterLayout) {
+    this.buffers = Object.fromEntries(BUFFER_NAMES[options.kind].map((name) => [name, new Float32Array(layout.size)]));
   }
 
-  static fromState(options: OptimizerOptions, sizes: number[], state: OptimizerState): Optimizer {
-    if (state.kind !== options.kind) throw new CharrnnError(`the saved optimizer state is for ${state.kind}, not ${options.kind}`);
-    if (!Number.isInteger(state.step) || state.step < 0) throw new CharrnnError(`the saved optimizer step count ${state.step} is invalid`);
-    const optimizer = new Optimizer(options, sizes);
+  /** An optimizer continuing from a checkpoint's state (copied in; the saved arrays are not kept). */
+  static fromState(options: OptimizerOptions, layout: ParameterLayout, state: OptimizerState): Optimizer {
+    if (state.kind !== options.kind) {
+      throw new CharrnnError(`the saved optimizer state is for ${state.kind}, not ${options.kind}`);
+    }
+    if (!Number.isInteger(state.step) || state.step < 0) {
+      throw new CharrnnError(`the saved optimizer step count ${state.step} is invalid`);
+    }
+    const optimizer = new Optimizer(options, layout);
     for (const name of BUFFER_NAMES[options.kind]) {
       const saved = state.buffers[name];
-      if (!saved || saved.length !== sizes.length || saved.some((buffer, i) => buffer.length !== sizes[i])) {
-        throw new CharrnnError(`the saved optimizer state "${name}" does not match the model's parameters`);
-      }
-      saved.forEach((buffer, i) => optimizer.buffers[name]![i]!.set(buffer));
+      const fits = saved?.length === layout.tensors.length &&
+        saved.every((tensor, i) => tensor.length === layout.tensors[i]!.size);
+      if (!fits) throw new CharrnnError(`the saved optimizer state "${name}" does not match the model's parameters`);
+      layout.tensors.forEach(({ offset }, i) => optimizer.buffers[name]!.set(saved[i]!, offset));
     }
-    optimizer.stepCount = state.step;
+    optimizer.updates = state.step;
     return optimizer;
   }
 
+  /** The state for a checkpoint: per-tensor views of the live buffers (encode them before the next update). */
   state(): OptimizerState {
-    return { kind: this.options.kind, step: this.stepCount, buffers: this.buffers };
+    const perTensor = (flat: Float32Array) =>
+      this.layout.tensors.map(({ offset, size }) => flat.subarray(offset, offset + size));
+    const buffers = Object.fromEntries(Object.entries(this.buffers).map(([name, flat]) => [name, perTensor(flat)]));
+    return { kind: this.options.kind, step: this.updates, buffers };
   }
 
-  step(params: Float32Array[], grads: Float32Array[], learningRate: number): void {
-    this.stepCount++;
-    for (let i = 0; i < params.length; i++) {
-      const param = params[i]!;
-      const grad = grads[i]!;
-      switch (this.options.kind) {
-        case 'sgd':
-          sgdUpdate(param, grad, this.buffers.momentum_buffer![i]!, learningRate, this.options.momentum ?? 0, this.stepCount === 1);
-          break;
-        case 'adagrad':
-          adagradUpdate(param, grad, this.buffers.sum![i]!, learningRate);
-          break;
-        case 'rmsprop':
-          rmspropUpdate(param, grad, this.buffers.square_avg![i]!, learningRate);
-          break;
-        case 'adam':
-          adamUpdate(param, grad, this.buffers.exp_avg![i]!, this.buffers.exp_avg_sq![i]!, learningRate, this.stepCount);
-          break;
-      }
+  /** One update of every parameter from its gradient (both flat, with the layout this optimizer was made for). */
+  update(parameters: Float32Array, gradients: Float32Array, learningRate: number): void {
+    this.updates++;
+    const { buffers, options } = this;
+    const firstUpdate = this.updates === 1;
+    switch (options.kind) {
+      case 'sgd':
+        sgdUpdate(parameters, gradients, buffers.momentum_buffer!, learningRate, options.momentum ?? 0, firstUpdate);
+        break;
+      case 'adagrad':
+        adagradUpdate(parameters, gradients, buffers.sum!, learningRate);
+        break;
+      case 'rmsprop':
+        rmspropUpdate(parameters, gradients, buffers.square_avg!, learningRate);
+        break;
+      case 'adam':
+        adamUpdate(parameters, gradients, buffers.exp_avg!, buffers.exp_avg_sq!, learningRate, this.updates);
+        break;
     }
   }
 }
 
-function sgdUpdate(param: Float32Array, grad: Float32Array, momentumBuffer: Float32Array, lr: number, momentum: number, firstStep: boolean): void {
+// The updates round to float32 where PyTorch's float32 tensors do (Math.fround), so they match it bit for bit.
+
+function sgdUpdate(
+  param: Float32Array, grad: Float32Array, buffer: Float32Array, lr: number, momentum: number, firstStep: boolean,
+): void {
   if (momentum === 0) {
     for (let j = 0; j < param.length; j++) param[j] = param[j]! - lr * grad[j]!;
     return;
   }
   for (let j = 0; j < param.length; j++) {
-    momentumBuffer[j] = firstStep ? grad[j]! : Math.fround(momentum * momentumBuffer[j]!) + grad[j]!;
-    param[j] = param[j]! - lr * momentumBuffer[j]!;
+    buffer[j] = firstStep ? grad[j]! : Math.fround(momentum * buffer[j]!) + grad[j]!;
+    param[j] = param[j]! - lr * buffer[j]!;
   }
 }
 
@@ -114,7 +131,9 @@ function rmspropUpdate(param: Float32Array, grad: Float32Array, squareAvg: Float
   }
 }
 
-function adamUpdate(param: Float32Array, grad: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array, lr: number, step: number): void {
+function adamUpdate(
+  param: Float32Array, grad: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array, lr: number, step: number,
+): void {
   const stepSize = lr / (1 - ADAM_BETA1 ** step);
   const correction2Sqrt = Math.sqrt(1 - ADAM_BETA2 ** step);
   for (let j = 0; j < param.length; j++) {
@@ -126,29 +145,30 @@ function adamUpdate(param: Float32Array, grad: Float32Array, expAvg: Float32Arra
   }
 }
 
-/** The L2 norm of all gradients together (in double precision). */
-export function globalNorm(grads: Float32Array[]): number {
+/** The L2 norm of all gradients together, summed in double precision in state_dict order. */
+export function globalNorm(gradients: Float32Array): number {
   let sum = 0;
-  for (const grad of grads) for (let j = 0; j < grad.length; j++) sum += grad[j]! * grad[j]!;
+  for (let j = 0; j < gradients.length; j++) sum += gradients[j]! * gradients[j]!;
   return Math.sqrt(sum);
 }
 
-/** PyTorch's clip_grad_norm_: scale every gradient by maxNorm / (norm + 1e-6) when that is below 1. Returns the norm before clipping. */
-export function clipGradientsByGlobalNorm(grads: Float32Array[], maxNorm: number): number {
-  const norm = globalNorm(grads);
+/**
+ * PyTorch's clip_grad_norm_: scales every gradient by maxNorm / (norm + 1e-6) when that is below 1.
+ * Returns the norm before clipping.
+ */
+export function clipGradientsByGlobalNorm(gradients: Float32Array, maxNorm: number): number {
+  const norm = globalNorm(gradients);
   const coefficient = maxNorm / (norm + 1e-6);
-  if (coefficient < 1) for (const grad of grads) for (let j = 0; j < grad.length; j++) grad[j] = grad[j]! * coefficient;
+  if (coefficient < 1) for (let j = 0; j < gradients.length; j++) gradients[j] = gradients[j]! * coefficient;
   return norm;
 }
 
 /** Clamps every gradient element to [−limit, limit] (min-char-rnn's np.clip). */
-export function clipGradientsElementwise(grads: Float32Array[], limit: number): void {
-  for (const grad of grads) {
-    for (let j = 0; j < grad.length; j++) {
-      const g = grad[j]!;
-      if (g > limit) grad[j] = limit;
-      else if (g < -limit) grad[j] = -limit;
-    }
+export function clipGradientsElementwise(gradients: Float32Array, limit: number): void {
+  for (let j = 0; j < gradients.length; j++) {
+    const g = gradients[j]!;
+    if (g > limit) gradients[j] = limit;
+    else if (g < -limit) gradients[j] = -limit;
   }
 }
 

@@ -40,7 +40,11 @@ export class Rng {
       Array.isArray((state as RngState).s) && (state as RngState).s.length === 4 &&
       (state as RngState).s.every((word) => Number.isInteger(word) && word >= 0 && word <= 0xffffffff) &&
       (state as RngState).s.some((word) => word !== 0);
-    if (!valid) throw new CharrnnError('the saved random-number state is malformed (expected xoshiro128** with four non-zero-in-all uint32 words)');
+    if (!valid) {
+      throw new CharrnnError(
+        'the saved random-number state is malformed (expected xoshiro128** with four non-zero-in-all uint32 words)',
+      );
+    }
     const rng = new Rng(0);
     [rng.s0, rng.s1, rng.s2, rng.s3] = (state as RngState).s;
     return rng;
@@ -71,10 +75,6 @@ export class Rng {
     const high = this.nextUint32() >>> 5; // 27 bits
     const low = this.nextUint32() >>> 6; // 26 bits
     return (high * 67108864 + low) / 9007199254740992;
-  }
-
-  uniform(low: number, high: number): number {
-    return low + (high - low) * this.nextFloat();
   }
 
   /** Standard normal by Box–Muller (two uniforms per value, no cached spare, so the state stays four words). */

@@ -4,8 +4,8 @@
  * summed in shard order, so the weights do not depend on how many threads compute the shards.
  */
 import { fileURLToPath } from 'node:url';
-import type { LayerState } from '../core/layers/layer.js';
-import type { CharModel, ModelPass } from '../core/model.js';
+import type { CarriedState } from '../core/layers/layer.js';
+import type { CharModel, TrainingPass } from '../core/model.js';
 import { Rng } from '../core/rng.js';
 import { RemoteShard, type Shard } from './shard-worker.js';
 
@@ -30,7 +30,7 @@ export class DataParallelStep {
     private readonly streamStarts: number[],
     /** Every shard in order; the first `locals.length` run on this thread. */
     private readonly shards: Shard[],
-    private readonly locals: ModelPass[],
+    private readonly locals: TrainingPass[],
     private readonly remotes: RemoteShard[],
     readonly threads: number,
   ) {}
@@ -41,7 +41,7 @@ export class DataParallelStep {
     const sizeOf = (shard: number) => streamStarts[shard + 1]! - streamStarts[shard]!;
     const usable = usableThreads(model, threads, shardCount);
     const localCount = usable === 1 ? shardCount : Math.ceil(shardCount / usable);
-    const locals = Array.from({ length: localCount }, (_, shard) => model.createPass(sizeOf(shard), seqLength));
+    const locals = Array.from({ length: localCount }, (_, shard) => model.createTrainingPass(sizeOf(shard), seqLength));
     const remotes = await Promise.all(
       Array.from({ length: shardCount - localCount }, (_, i) => RemoteShard.start(bundleEntry()!, model, sizeOf(localCount + i), seqLength)),
     );
@@ -86,24 +86,24 @@ export class DataParallelStep {
     return losses.reduce((sum, loss) => sum + loss, 0);
   }
 
-  /** The batch's gradients, in the model's parameter order (shard 0's buffers after the reduction). */
-  gradients(): Float32Array[] {
-    return [...this.shards[0]!.gradients.values()];
+  /** The batch's gradients, flat with the model's parameter layout (shard 0's buffer after the reduction). */
+  gradients(): Float32Array {
+    return this.shards[0]!.gradients;
   }
 
+  /** Adds every shard's gradients into shard 0's, in shard order. */
   private reduceGradients(): void {
     const [first, ...rest] = this.shards;
-    for (const [name, total] of first!.gradients) {
-      for (const shard of rest) {
-        const part = shard.gradients.get(name)!;
-        for (let i = 0; i < total.length; i++) total[i] = total[i]! + part[i]!;
-      }
+    const total = first!.gradients;
+    for (const shard of rest) {
+      const part = shard.gradients;
+      for (let i = 0; i < total.length; i++) total[i] = total[i]! + part[i]!;
     }
   }
 
   resetState(): void {
     for (const shard of this.shards) {
-      for (const layer of shard.state) {
+      for (const layer of shard.carried) {
         layer.h.fill(0);
         layer.c?.fill(0);
       }
@@ -111,28 +111,28 @@ export class DataParallelStep {
   }
 
   /** The carried state of the whole batch per layer ([B, H], streams in order), as saved in checkpoints. */
-  carriedState(): LayerState[] {
+  carriedState(): CarriedState[] {
     const { hidden, layers } = this.model.config;
     return Array.from({ length: layers }, (_, layer) => {
       const h = new Float32Array(this.batch * hidden);
-      const c = this.shards[0]!.state[layer]!.c ? new Float32Array(this.batch * hidden) : undefined;
+      const c = this.shards[0]!.carried[layer]!.c ? new Float32Array(this.batch * hidden) : undefined;
       this.shards.forEach((shard, index) => {
         const offset = this.streamStarts[index]! * hidden;
-        h.set(shard.state[layer]!.h, offset);
-        c?.set(shard.state[layer]!.c!, offset);
+        h.set(shard.carried[layer]!.h, offset);
+        c?.set(shard.carried[layer]!.c!, offset);
       });
       return { h, c };
     });
   }
 
-  restoreCarriedState(carried: LayerState[]): void {
+  restoreCarriedState(carried: CarriedState[]): void {
     const { hidden } = this.model.config;
     this.shards.forEach((shard, index) => {
       const from = this.streamStarts[index]! * hidden;
       const to = this.streamStarts[index + 1]! * hidden;
       carried.forEach((layer, depth) => {
-        shard.state[depth]!.h.set(layer.h.subarray(from, to));
-        shard.state[depth]!.c?.set(layer.c!.subarray(from, to));
+        shard.carried[depth]!.h.set(layer.h.subarray(from, to));
+        shard.carried[depth]!.c?.set(layer.c!.subarray(from, to));
       });
     });
   }

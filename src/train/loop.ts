@@ -79,7 +79,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw divergence(iteration + 1, loss, norm, setup.output);
     if (options.clipValue > 0) clipGradientsElementwise(gradients, options.clipValue);
     // Update.
-    learner.optimizer.step(model.parameters(), gradients, learningRate);
+    learner.optimizer.update(model.parameters, gradients, learningRate);
     run.completeIteration(position, loss, charsPerIteration);
     // Report.
     const at = { iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch() };

@@ -3,7 +3,7 @@
  * validation loss; the weights, RNG and optimizer it starts from; and the `training` section of the
  * checkpoints it saves (state.ts encodes that section).
  */
-import type { LayerState } from '../core/layers/layer.js';
+import type { CarriedState } from '../core/layers/layer.js';
 import type { CharModel } from '../core/model.js';
 import { Optimizer } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
@@ -107,7 +107,7 @@ export class RunState {
   }
 
   /** The `training` section of a checkpoint, `secondsThisRun` into this invocation. */
-  trainingSection(learner: Learner, carried: LayerState[], secondsThisRun: number): TrainingState {
+  trainingSection(learner: Learner, carried: CarriedState[], secondsThisRun: number): TrainingState {
     this.addHistoryPoint();
     return {
       options: this.options,
@@ -150,7 +150,7 @@ export class RunState {
 export function startLearner(model: CharModel, options: TrainOptions): Learner {
   const rng = new Rng(options.seed);
   model.initialize(rng, options.init);
-  const optimizer = new Optimizer(optimizerOptionsOf(options), parameterSizes(model));
+  const optimizer = new Optimizer(optimizerOptionsOf(options), model.layout);
   return { rng, optimizer };
 }
 
@@ -163,7 +163,7 @@ export function restoreLearner(
 ): Learner {
   model.load(tensors);
   const rng = Rng.fromState(saved.rng);
-  const optimizer = Optimizer.fromState(optimizerOptionsOf(saved.options), parameterSizes(model), saved.optimizer);
+  const optimizer = Optimizer.fromState(optimizerOptionsOf(saved.options), model.layout, saved.optimizer);
   checkCarriedFits(saved.carried, saved.options);
   shards.restoreCarriedState(saved.carried);
   return { rng, optimizer };
@@ -171,12 +171,10 @@ export function restoreLearner(
 
 const optimizerOptionsOf = (options: TrainOptions) => ({ kind: options.optimizer, momentum: options.momentum });
 
-const parameterSizes = (model: CharModel): number[] => model.parameters().map((tensor) => tensor.length);
-
-function checkCarriedFits(carried: LayerState[], options: TrainOptions): void {
+function checkCarriedFits(carried: CarriedState[], options: TrainOptions): void {
   const { layers, batch, hidden, cell } = options;
   const size = batch * hidden;
-  const layerFits = (layer: LayerState) =>
+  const layerFits = (layer: CarriedState) =>
     layer.h.length === size && (cell === 'lstm' ? layer.c?.length === size : layer.c === undefined);
   if (carried.length !== layers || !carried.every(layerFits)) {
     throw new CharrnnError(

@@ -5,9 +5,9 @@
  * (one round trip per training step, no messages, no copies).
  */
 import { parentPort, Worker, workerData } from 'node:worker_threads';
-import { shapeSize, tensorSpecs, type ModelConfig } from '../core/config.js';
-import type { LayerState } from '../core/layers/layer.js';
-import { CharModel, type ModelPass, type NamedTensors } from '../core/model.js';
+import { parameterLayout, type ModelConfig } from '../core/config.js';
+import type { CarriedState } from '../core/layers/layer.js';
+import { CharModel, type TrainingPass } from '../core/model.js';
 import { Rng } from '../core/rng.js';
 import { createWasmKernels } from '../core/wasm/kernels-wasm.js';
 
@@ -28,7 +28,8 @@ interface ShardWorkerData {
   mark: typeof SHARD_WORKER_MARK;
   memory: WebAssembly.Memory;
   config: ModelConfig;
-  tensorOffsets: Record<string, number>;
+  /** Byte offset of the model's flat parameters in `memory`. */
+  parameters: number;
   batch: number;
   seqLength: number;
   control: SharedArrayBuffer;
@@ -38,8 +39,9 @@ interface ShardWorkerData {
 interface PassLayout {
   inputs: number;
   targets: number;
-  gradients: Record<string, number>;
-  state: Array<{ h: number; c?: number }>;
+  /** Byte offset of the pass's flat gradients. */
+  gradients: number;
+  carried: Array<{ h: number; c?: number }>;
 }
 
 /** The main thread's handle on a shard computed by a worker: the same buffers a local ModelPass has. */
@@ -47,8 +49,9 @@ export interface Shard {
   readonly batch: number;
   readonly inputs: Int32Array;
   readonly targets: Int32Array;
-  readonly gradients: NamedTensors;
-  readonly state: LayerState[];
+  /** Flat, with the model's parameter layout. */
+  readonly gradients: Float32Array;
+  readonly carried: CarriedState[];
 }
 
 export class RemoteShard implements Shard {
@@ -62,8 +65,8 @@ export class RemoteShard implements Shard {
     readonly batch: number,
     readonly inputs: Int32Array,
     readonly targets: Int32Array,
-    readonly gradients: NamedTensors,
-    readonly state: LayerState[],
+    readonly gradients: Float32Array,
+    readonly carried: CarriedState[],
   ) {
     this.control = new Int32Array(controlBuffer);
     this.floats = new Float64Array(controlBuffer);
@@ -74,8 +77,9 @@ export class RemoteShard implements Shard {
     const memory = model.kernels.sharedMemory;
     if (!memory) throw new Error('worker threads need the wasm kernels (shared memory)');
     const control = new SharedArrayBuffer(CONTROL_BYTES);
-    const tensorOffsets = Object.fromEntries([...model.tensors].map(([name, tensor]) => [name, tensor.byteOffset]));
-    const data: ShardWorkerData = { mark: SHARD_WORKER_MARK, memory, config: model.config, tensorOffsets, batch, seqLength, control };
+    const parameters = model.parameters.byteOffset;
+    const { config } = model;
+    const data: ShardWorkerData = { mark: SHARD_WORKER_MARK, memory, config, parameters, batch, seqLength, control };
     const worker = new Worker(entryFile, { workerData: data });
     const layout = await new Promise<PassLayout>((resolve, reject) => {
       worker.once('message', resolve);
@@ -86,13 +90,13 @@ export class RemoteShard implements Shard {
     worker.unref();
     const buffer = memory.buffer;
     const { hidden } = model.config;
-    const gradients: NamedTensors = new Map(tensorSpecs(model.config).map(({ name, shape }) => [name, new Float32Array(buffer, layout.gradients[name]!, shapeSize(shape))]));
-    const state = layout.state.map((layer) => ({
+    const gradients = new Float32Array(buffer, layout.gradients, model.layout.size);
+    const carried = layout.carried.map((layer) => ({
       h: new Float32Array(buffer, layer.h, batch * hidden),
       c: layer.c === undefined ? undefined : new Float32Array(buffer, layer.c, batch * hidden),
     }));
     const rows = batch * seqLength;
-    return new RemoteShard(worker, control, batch, new Int32Array(buffer, layout.inputs, rows), new Int32Array(buffer, layout.targets, rows), gradients, state);
+    return new RemoteShard(worker, control, batch, new Int32Array(buffer, layout.inputs, rows), new Int32Array(buffer, layout.targets, rows), gradients, carried);
   }
 
   /** Asks the worker for forward, loss and backward of its shard; returns at once. */
@@ -128,12 +132,12 @@ export function isShardWorker(): boolean {
   return parentPort !== null && (workerData as Partial<ShardWorkerData> | null)?.mark === SHARD_WORKER_MARK;
 }
 
-function describe(pass: ModelPass): PassLayout {
+function describe(pass: TrainingPass): PassLayout {
   return {
     inputs: pass.inputs.byteOffset,
     targets: pass.targets.byteOffset,
-    gradients: Object.fromEntries([...pass.gradients].map(([name, gradient]) => [name, gradient.byteOffset])),
-    state: pass.state.map((layer) => ({ h: layer.h.byteOffset, c: layer.c?.byteOffset })),
+    gradients: pass.gradients.byteOffset,
+    carried: pass.carried.map((layer) => ({ h: layer.h.byteOffset, c: layer.c?.byteOffset })),
   };
 }
 
@@ -141,8 +145,8 @@ function describe(pass: ModelPass): PassLayout {
 export function runShardWorker(): void {
   const data = workerData as ShardWorkerData;
   const kernels = createWasmKernels(data.memory);
-  const tensors: NamedTensors = new Map(tensorSpecs(data.config).map(({ name, shape }) => [name, new Float32Array(data.memory.buffer, data.tensorOffsets[name]!, shapeSize(shape))]));
-  const pass = new CharModel(data.config, kernels, tensors).createPass(data.batch, data.seqLength);
+  const parameters = new Float32Array(data.memory.buffer, data.parameters, parameterLayout(data.config).size);
+  const pass = new CharModel(data.config, kernels, parameters).createTrainingPass(data.batch, data.seqLength);
   const control = new Int32Array(data.control);
   const floats = new Float64Array(data.control);
   parentPort!.postMessage(describe(pass));

@@ -5,7 +5,7 @@
 import { isObject } from '../checkpoint/json.js';
 import { decodeTensor, encodeTensor } from '../checkpoint/tensor-codec.js';
 import { shapeSize, tensorSpecs, type ModelConfig } from '../core/config.js';
-import type { LayerState } from '../core/layers/layer.js';
+import type { CarriedState } from '../core/layers/layer.js';
 import { BUFFER_NAMES, type OptimizerState } from '../core/optim.js';
 import { Rng, type RngState } from '../core/rng.js';
 import { CharrnnError } from '../errors.js';
@@ -42,7 +42,7 @@ export interface TrainingState {
   rng: RngState;
   optimizer: OptimizerState;
   /** The hidden (and cell) state carried into the next chunk, per layer. */
-  carried: LayerState[];
+  carried: CarriedState[];
   history: HistoryPoint[];
   bestValLoss: number | null;
   lastValLoss: number | null;
@@ -279,7 +279,7 @@ class TrainingReader {
     });
   }
 
-  private carried(value: unknown, options: TrainOptions): LayerState[] {
+  private carried(value: unknown, options: TrainOptions): CarriedState[] {
     const { layers, hidden, cell } = this.model;
     if (!Array.isArray(value) || value.length !== layers) {
       this.fail('training.carried', value, `one state per layer, ${layers} in all`);

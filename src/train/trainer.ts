@@ -7,8 +7,8 @@ import { availableParallelism } from 'node:os';
 import { prepareOutput } from '../checkpoint/io.js';
 import { parameterCount, type ModelConfig } from '../core/config.js';
 import { CharGenerator } from '../core/generate.js';
-import type { Kernels } from '../core/kernels.js';
-import { CharModel } from '../core/model.js';
+import { explainKernelMemory, type Kernels } from '../core/kernels.js';
+import { CharModel, passFloats } from '../core/model.js';
 import { splitTrainVal, StreamBatcher } from '../data/batches.js';
 import type { TokenIds, Vocab } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
@@ -93,10 +93,8 @@ async function setUpAndTrain(
   }
   prepareOutput(request.output);
   prepareOutput(bestPath(request.output));
-  const model = new CharModel(config, request.kernels);
-  const shards = await startShards(model, options, request.threads);
+  const { model, shards, generator, evaluator } = await buildModel(config, options, request);
   try {
-    const generator = new CharGenerator(model);
     const learner = saved ? restoreLearner(model, shards, saved.training, saved.tensors) : startLearner(model, options);
     const emit = request.onEvent ?? (() => {});
     const start: StartEvent = {
@@ -107,7 +105,6 @@ async function setUpAndTrain(
       resumed: saved !== null, kernel: request.kernels.name, threads: shards.threads,
     };
     emit(start);
-    const evaluator = new Evaluator(model, options.batch, options.seqLength);
     return await trainLoop({
       options, model, shards, learner, batcher, validationIds, evaluator, generator, vocab: request.data.vocab, run,
       targetIterations: target, output: request.output, bestOutput: bestPath(request.output),
@@ -118,12 +115,27 @@ async function setUpAndTrain(
   }
 }
 
+/** The model, its shards (starting the worker threads), and the passes for samples and validation. */
+async function buildModel(config: ModelConfig, options: TrainOptions, request: TrainRequest) {
+  let shards: DataParallelStep | undefined;
+  try {
+    const model = new CharModel(config, request.kernels);
+    shards = await startShards(model, options, request.threads);
+    const generator = new CharGenerator(model);
+    const evaluator = new Evaluator(model, options.batch, options.seqLength);
+    return { model, shards, generator, evaluator };
+  } catch (error) {
+    shards?.close();
+    throw explainKernelMemory(error, 'training this model', 'lower --batch, --seq, --hidden or --layers');
+  }
+}
+
 /** Refuses models that would allocate absurd amounts of memory before anything is allocated. */
 function checkSize(options: TrainOptions, config: ModelConfig): void {
   const parameters = parameterCount(config);
-  const gates = config.cell === 'lstm' ? 4 : config.cell === 'gru' ? 3 : 1;
-  const floatsPerChar = config.layers * config.hidden * (3 * gates + 4) + 2 * config.vocab;
-  const passFloats = options.batch * options.seqLength * floatsPerChar;
+  // The training passes (all shards together) and the validation pass.
+  const { batch, seqLength } = options;
+  const activations = passFloats(config, batch, seqLength, true) + passFloats(config, batch, seqLength, false);
   if (parameters > LIMITS.parameters) {
     throw new CharrnnError(
       `a model of ${parameters.toLocaleString('en-US')} parameters is too large ` +
@@ -131,10 +143,10 @@ function checkSize(options: TrainOptions, config: ModelConfig): void {
       2,
     );
   }
-  if (passFloats > LIMITS.passFloats) {
+  if (activations > LIMITS.passFloats) {
     throw new CharrnnError(
-      `--batch ${options.batch} × --seq ${options.seqLength} with this model needs about ` +
-        `${Math.round((passFloats * 4) / 2 ** 30)} GiB of activations; lower --batch, --seq or --hidden`,
+      `--batch ${batch} × --seq ${seqLength} with this model needs about ` +
+        `${Math.round((activations * 4) / 2 ** 30)} GiB of activations; lower --batch, --seq or --hidden`,
       2,
     );
   }

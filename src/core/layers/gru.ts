@@ -1,72 +1,204 @@
 /**
- * GRU layer (PyTorch nn.GRU: gates r, z, n with the reset applied to the hidden projection,
- * n = tanh(W_in·x + b_in + r·(W_hn·h + b_hn)), h' = (1 − z)·n + z·h), forward and hand-written backward.
+ * GRU layer (PyTorch nn.GRU), forward and hand-written backward on one page, with the plain-JS
+ * reference of its fused step kernels (the WASM SIMD kernels in ../wasm/kernels.as.ts implement the
+ * same math and are tested against it).
+ *
+ * Per time step t, gates in PyTorch's row order r, z, n (W_ih [3H, in], W_hh [3H, H]); the reset
+ * gate applies to the hidden projection, so the x side and the h side are kept apart:
+ *   x_t^g = W_ih·x_t + b_ih        h_t^g = W_hh·h_{t-1} + b_hh        each [3H]: blocks r, z, n
+ *   r = σ(x_r + h_r)   z = σ(x_z + h_z)   n = tanh(x_n + r·h_n)
+ *   h_t = (1 − z)·n + z·h_{t-1}
+ *
+ * Memory per time step and stream, in floats: 7H to run forward (h, the 3H x-side gates, the 3H
+ * h-side gates), 7H more to train (dx-gates 3H, dh-gates 3H, dh H). Per layer once: W_hhᵀ (3H·H).
+ * gruBuffers below is the exact table.
  */
 import type { Kernels } from '../kernels.js';
-import { backpropInput, projectInput, step, TransposedWeight, type LayerInput, type LayerParams, type LayerShape, type LayerState, type RecurrentLayer } from './layer.js';
+import {
+  backpropInput, noBackward, projectInput, timeSlice, TransposedWeight,
+  type Arena, type BufferViews, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams,
+  type LayerShape, type RecurrentLayer,
+} from './layer.js';
+
+/**
+ * One forward step's buffers: xGates [B, 3H] holds x_t^g and is overwritten by the activations r, z, n;
+ * hGates [B, 3H] holds h_t^g and is kept (its n block is needed backward); hPrev and h are [B, H].
+ */
+export interface GruForwardStep {
+  xGates: Float32Array;
+  hGates: Float32Array;
+  hPrev: Float32Array;
+  h: Float32Array;
+}
+
+/**
+ * One backward step's buffers: `gates` the activations r, z, n and `hGates` the h-side pre-activations
+ * of that step, dh the total gradient reaching h_t. Writes dxGates and dhGates [B, 3H] and ADDS the
+ * direct path dh·z into dhPrev (the caller then adds W_hhᵀ·dhGates).
+ */
+export interface GruBackwardStep {
+  gates: Float32Array;
+  hGates: Float32Array;
+  hPrev: Float32Array;
+  dh: Float32Array;
+  dxGates: Float32Array;
+  dhGates: Float32Array;
+  dhPrev: Float32Array;
+}
+
+/** What a GRU layer allocates, in floats per named buffer. */
+export function gruBuffers({ batch, seqLength, hidden }: LayerShape, training: boolean) {
+  const state = batch * hidden;
+  const forward = {
+    hiddens: (seqLength + 1) * state, // slot 0 the chunk's initial h, slots 1..T the outputs
+    gates: seqLength * 3 * state, // x-side pre-activations, then the activations r, z, n
+    hiddenGates: seqLength * 3 * state, // h-side pre-activations
+    weightHhT: 3 * hidden * hidden,
+  };
+  const backward = {
+    dInputGates: seqLength * 3 * state,
+    dHiddenGates: seqLength * 3 * state,
+    dOutputs: seqLength * state,
+  };
+  return { forward, backward: training ? backward : null } satisfies LayerBuffers;
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** Reference for kernels.gruForward. */
+export function gruForwardReference(step: GruForwardStep, batch: number, hidden: number): void {
+  const { xGates, hGates, hPrev, h } = step;
+  for (let b = 0; b < batch; b++) {
+    const row = b * 3 * hidden;
+    for (let j = 0; j < hidden; j++) {
+      const r = sigmoid(xGates[row + j]! + hGates[row + j]!);
+      const z = sigmoid(xGates[row + hidden + j]! + hGates[row + hidden + j]!);
+      const n = Math.tanh(xGates[row + 2 * hidden + j]! + r * hGates[row + 2 * hidden + j]!);
+      xGates[row + j] = r;
+      xGates[row + hidden + j] = z;
+      xGates[row + 2 * hidden + j] = n;
+      const at = b * hidden + j;
+      h[at] = (1 - z) * Math.fround(n) + z * hPrev[at]!;
+    }
+  }
+}
+
+/** Reference for kernels.gruBackward. */
+export function gruBackwardReference(step: GruBackwardStep, batch: number, hidden: number): void {
+  const { gates, hGates, hPrev, dh, dxGates, dhGates, dhPrev } = step;
+  for (let b = 0; b < batch; b++) {
+    const row = b * 3 * hidden;
+    for (let j = 0; j < hidden; j++) {
+      const at = b * hidden + j;
+      const r = gates[row + j]!;
+      const z = gates[row + hidden + j]!;
+      const n = gates[row + 2 * hidden + j]!;
+      const grad = dh[at]!;
+      // dn_pre = dh_t · (1 − z) · (1 − n²)                   (h_t = (1 − z)·n + z·h_{t-1}, n = tanh(·))
+      const dnPre = grad * (1 - z) * (1 - n * n);
+      // dz_pre = dh_t · (h_{t-1} − n) · z(1 − z)
+      const dzPre = grad * (hPrev[at]! - n) * z * (1 - z);
+      // dr_pre = dn_pre · h_n · r(1 − r)                       (n's argument is x_n + r·h_n)
+      const drPre = dnPre * hGates[row + 2 * hidden + j]! * r * (1 - r);
+      // x side: r and z enter as x_r + h_r and x_z + h_z, n as x_n: the same three gradients
+      dxGates[row + j] = drPre;
+      dxGates[row + hidden + j] = dzPre;
+      dxGates[row + 2 * hidden + j] = dnPre;
+      // h side: the same for r and z; h_n enters multiplied by r
+      dhGates[row + j] = drPre;
+      dhGates[row + hidden + j] = dzPre;
+      dhGates[row + 2 * hidden + j] = dnPre * r;
+      // dh_{t-1} += dh_t · z (the direct path)
+      dhPrev[at] = dhPrev[at]! + grad * z;
+    }
+  }
+}
+
+type GruSizes = ReturnType<typeof gruBuffers>;
 
 export class GruLayer implements RecurrentLayer {
   readonly outputs: Float32Array;
-  readonly dOutputs: Float32Array;
-  private readonly weightHhT: TransposedWeight; // [H, G]
-  private readonly hiddens: Float32Array; // [T+1, B, H]: slot 0 the chunk's initial h, slots 1..T the outputs
-  private readonly gates: Float32Array; // [T, B, 3H]: W_ih·x + b_ih, then the activations r, z, n
-  private readonly hiddenGates: Float32Array; // [T, B, 3H]: W_hh·h_{t-1} + b_hh
-  private readonly dInputGates: Float32Array; // [T, B, 3H]
-  private readonly dHiddenGates: Float32Array; // [T, B, 3H]
+  private readonly forwardBuffers: BufferViews<GruSizes['forward']>;
+  private readonly backwardBuffers: BufferViews<NonNullable<GruSizes['backward']>> | null;
+  private readonly weightHhT: TransposedWeight; // [H, 3H]
 
-  constructor(private readonly kernels: Kernels, private readonly params: LayerParams, private readonly shape: LayerShape) {
-    const { batch, seqLength, hidden } = shape;
-    const stateSize = batch * hidden;
-    this.hiddens = kernels.alloc((seqLength + 1) * stateSize);
-    this.outputs = this.hiddens.subarray(stateSize);
-    this.gates = kernels.alloc(seqLength * 3 * stateSize);
-    this.hiddenGates = kernels.alloc(seqLength * 3 * stateSize);
-    this.dInputGates = kernels.alloc(seqLength * 3 * stateSize);
-    this.dHiddenGates = kernels.alloc(seqLength * 3 * stateSize);
-    this.dOutputs = kernels.alloc(seqLength * stateSize);
-    this.weightHhT = new TransposedWeight(kernels, params.weightHh, 3 * hidden, hidden);
+  constructor(
+    private readonly kernels: Kernels,
+    private readonly params: LayerParams,
+    private readonly shape: LayerShape,
+    arena: Arena,
+    options: { training: boolean; fixedWeights: boolean },
+  ) {
+    const sizes = gruBuffers(shape, options.training);
+    this.forwardBuffers = arena.takeAll(sizes.forward);
+    this.backwardBuffers = sizes.backward && arena.takeAll(sizes.backward);
+    const { hiddens, weightHhT } = this.forwardBuffers;
+    const { batch, hidden } = shape;
+    this.outputs = hiddens.subarray(batch * hidden);
+    const { fixedWeights } = options;
+    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, 3 * hidden, hidden, fixedWeights);
   }
 
-  forward(input: LayerInput, state: LayerState): void {
+  get dOutputs(): Float32Array {
+    return this.backwardBuffers?.dOutputs ?? noBackward();
+  }
+
+  forward(input: LayerInput, carried: CarriedState, steps: number): void {
     const { kernels, params } = this;
-    const { batch, seqLength, inputSize, hidden } = this.shape;
+    const { hiddens, gates, hiddenGates } = this.forwardBuffers;
+    const { batch, inputSize, hidden } = this.shape;
     const stateSize = batch * hidden;
     const gateWidth = 3 * hidden;
-    kernels.broadcastRows(this.gates, params.biasIh, seqLength * batch, gateWidth);
-    projectInput(kernels, this.gates, input, params.weightIh, seqLength * batch, gateWidth, inputSize);
-    kernels.broadcastRows(this.hiddenGates, params.biasHh, seqLength * batch, gateWidth);
-    this.hiddens.set(state.h);
+    // x_t^g = W_ih·x_t + b_ih for all steps at once; h_t^g = b_hh now, + W_hh·h_{t-1} step by step.
+    kernels.broadcastRows(gates, params.biasIh, steps * batch, gateWidth);
+    projectInput(kernels, gates, input, params.weightIh, steps * batch, gateWidth, inputSize);
+    kernels.broadcastRows(hiddenGates, params.biasHh, steps * batch, gateWidth);
+    hiddens.set(carried.h);
     this.weightHhT.refresh();
-    for (let t = 0; t < seqLength; t++) {
-      const hiddenGates = step(this.hiddenGates, t, batch * gateWidth);
-      const previous = step(this.hiddens, t, stateSize);
-      kernels.matmulAB(hiddenGates, previous, this.weightHhT.values, batch, gateWidth, hidden, true);
-      kernels.gruForward(step(this.gates, t, batch * gateWidth), hiddenGates, previous, step(this.hiddens, t + 1, stateSize), batch, hidden);
+    for (let t = 0; t < steps; t++) {
+      const step: GruForwardStep = {
+        xGates: timeSlice(gates, t, batch * gateWidth),
+        hGates: timeSlice(hiddenGates, t, batch * gateWidth),
+        hPrev: timeSlice(hiddens, t, stateSize),
+        h: timeSlice(hiddens, t + 1, stateSize),
+      };
+      kernels.matmulAB(step.hGates, step.hPrev, this.weightHhT.values, batch, gateWidth, hidden, true);
+      kernels.gruForward(step, batch, hidden);
     }
-    state.h.set(step(this.hiddens, seqLength, stateSize));
+    carried.h.set(timeSlice(hiddens, steps, stateSize));
   }
 
-  freezeWeights(): void {
-    this.weightHhT.freeze();
-  }
-
-  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dState: LayerState): void {
+  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
     const { kernels, params } = this;
+    const { hiddens, gates, hiddenGates } = this.forwardBuffers;
+    const { dInputGates, dHiddenGates, dOutputs } = this.backwardBuffers ?? noBackward();
     const { batch, seqLength, inputSize, hidden } = this.shape;
     const stateSize = batch * hidden;
     const gateWidth = 3 * hidden;
     const rows = seqLength * batch;
-    dState.h.fill(0);
+    // gruBackward adds into dh_{t-1}; at t = 0 that is the carried-in h's gradient, which starts at 0.
+    dCarried.h.fill(0);
     for (let t = seqLength - 1; t >= 0; t--) {
-      const dHiddenGates = step(this.dHiddenGates, t, batch * gateWidth);
-      const dPrevious = t > 0 ? step(this.dOutputs, t - 1, stateSize) : dState.h;
-      kernels.gruBackward(step(this.gates, t, batch * gateWidth), step(this.hiddenGates, t, batch * gateWidth), step(this.hiddens, t, stateSize), step(this.dOutputs, t, stateSize), step(this.dInputGates, t, batch * gateWidth), dHiddenGates, dPrevious, batch, hidden);
-      kernels.matmulAB(dPrevious, dHiddenGates, params.weightHh, batch, hidden, gateWidth, true);
+      const step: GruBackwardStep = {
+        gates: timeSlice(gates, t, batch * gateWidth),
+        hGates: timeSlice(hiddenGates, t, batch * gateWidth),
+        hPrev: timeSlice(hiddens, t, stateSize),
+        dh: timeSlice(dOutputs, t, stateSize),
+        dxGates: timeSlice(dInputGates, t, batch * gateWidth),
+        dhGates: timeSlice(dHiddenGates, t, batch * gateWidth),
+        dhPrev: t > 0 ? timeSlice(dOutputs, t - 1, stateSize) : dCarried.h,
+      };
+      // The gate gradients of step t, and dh_{t-1} += dh_t · z.
+      kernels.gruBackward(step, batch, hidden);
+      // dh_{t-1} += W_hhᵀ·dh_t^g
+      kernels.matmulAB(step.dhPrev, step.dhGates, params.weightHh, batch, hidden, gateWidth, true);
     }
-    kernels.matmulAtB(grads.weightHh, this.dHiddenGates, this.hiddens, gateWidth, hidden, rows, true);
-    kernels.sumRows(grads.biasIh, this.dInputGates, rows, gateWidth, true);
-    kernels.sumRows(grads.biasHh, this.dHiddenGates, rows, gateWidth, true);
-    backpropInput(kernels, this.dInputGates, input, params.weightIh, grads.weightIh, dInput, rows, gateWidth, inputSize);
+    // dW_hh += Σ_t (dh_t^g)ᵀ·h_{t-1}
+    kernels.matmulAtB(grads.weightHh, dHiddenGates, hiddens, gateWidth, hidden, rows, true);
+    // db_ih += Σ_t dx_t^g, db_hh += Σ_t dh_t^g
+    kernels.sumRows(grads.biasIh, dInputGates, rows, gateWidth, true);
+    kernels.sumRows(grads.biasHh, dHiddenGates, rows, gateWidth, true);
+    // dW_ih += Σ_t (dx_t^g)ᵀ·x_t, and dx_t = W_ihᵀ·dx_t^g for the layer below
+    backpropInput(kernels, dInputGates, input, params.weightIh, grads.weightIh, dInput, rows, gateWidth, inputSize);
   }
 }

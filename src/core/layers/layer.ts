@@ -1,7 +1,11 @@
-/** What every recurrent layer module shares: its parameters, its input, its carried state. */
+/**
+ * What every recurrent layer shares: its named parameter views, its input, the state it carries from
+ * chunk to chunk, the table of buffers it allocates, and the input projection all three cells use.
+ */
+import { alignFloats } from '../config.js';
 import type { Kernels } from '../kernels.js';
 
-/** One layer's tensors (or their gradients), PyTorch names weight_ih/weight_hh/bias_ih/bias_hh. */
+/** One layer's tensors (or their gradients): views of PyTorch's weight_ih/weight_hh/bias_ih/bias_hh. */
 export interface LayerParams {
   weightIh: Float32Array;
   weightHh: Float32Array;
@@ -9,71 +13,141 @@ export interface LayerParams {
   biasHh: Float32Array;
 }
 
+/** Layer `layer`'s views out of a name → view map (the model's tensors or a pass's gradients). */
+export function layerParams(views: ReadonlyMap<string, Float32Array>, layer: number): LayerParams {
+  return {
+    weightIh: views.get(`weight_ih_l${layer}`)!,
+    weightHh: views.get(`weight_hh_l${layer}`)!,
+    biasIh: views.get(`bias_ih_l${layer}`)!,
+    biasHh: views.get(`bias_hh_l${layer}`)!,
+  };
+}
+
 /** Layer 0 reads character ids (one-hot, done as a column gather); the others read the layer below. */
 export type LayerInput = { ids: Int32Array } | { values: Float32Array };
 
-/** The recurrent state carried between chunks: h (and c for LSTM), each [batch, hidden]. */
-export interface LayerState {
+/** The recurrent state carried from chunk to chunk: h (and c for LSTM), each [batch, hidden]. */
+export interface CarriedState {
   h: Float32Array;
   c?: Float32Array;
 }
 
 export interface LayerShape {
   batch: number;
+  /** Time steps the layer's buffers hold; a forward may run fewer. */
   seqLength: number;
   inputSize: number;
   hidden: number;
 }
 
-export interface RecurrentLayer {
-  /** h_1..h_T, time-major [T*B, H]. */
-  readonly outputs: Float32Array;
-  /** Gradient reaching the outputs [T*B, H]; written by whatever consumes the outputs before backward. */
-  readonly dOutputs: Float32Array;
-  /** Runs T steps from `state` and leaves the final state in it (carried to the next chunk). */
-  forward(input: LayerInput, state: LayerState): void;
-  /**
-   * Backpropagates dOutputs through the T steps of the last forward (dOutputs is consumed). Adds the
-   * parameter gradients into `grads`, writes the input gradient into `dInput` (null for layer 0) and
-   * the gradient of the chunk's initial state into `dState`.
-   */
-  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dState: LayerState): void;
-  /** Promises the weights will not change any more (sampling), so per-forward preparation happens once. */
-  freezeWeights(): void;
+/** Floats per named buffer: what a layer allocates for forward, and (training only) for backward. */
+export type BufferSizes<K extends string = string> = Record<K, number>;
+
+/** The views an Arena hands out for a table of sizes, under the same names. */
+export type BufferViews<T> = { [K in keyof T]: Float32Array };
+
+export interface LayerBuffers<F extends string = string, B extends string = string> {
+  forward: BufferSizes<F>;
+  /** Null for an inference pass: it allocates nothing for backward. */
+  backward: BufferSizes<B> | null;
+}
+
+/** Floats a set of buffers takes from an Arena (each rounded up to keep the next one aligned). */
+export function bufferFloats(sizes: BufferSizes): number {
+  return Object.values(sizes).reduce((total, size) => total + alignFloats(size), 0);
 }
 
 /**
- * W_hh transposed to [H, G] at the start of each forward, so every step's recurrent product is a
- * blocked a·b (the cost of one transpose is spread over the T steps).
+ * One allocation carved into named views (llm.c's malloc_and_point_activations): a pass reserves
+ * all of its memory at once, so running out leaves nothing half allocated behind.
  */
-export class TransposedWeight {
-  readonly values: Float32Array;
-  private frozen = false;
-  private ready = false;
+export class Arena {
+  private used = 0;
 
-  constructor(private readonly kernels: Kernels, private readonly source: Float32Array, private readonly rows: number, private readonly cols: number) {
-    this.values = kernels.alloc(rows * cols);
+  constructor(private readonly memory: Float32Array) {}
+
+  take(size: number): Float32Array {
+    const view = this.memory.subarray(this.used, this.used + size);
+    this.claim(size);
+    return view;
   }
 
-  refresh(): void {
-    if (this.frozen && this.ready) return;
-    this.kernels.transpose(this.values, this.source, this.rows, this.cols);
-    this.ready = true;
+  takeInt32(size: number): Int32Array {
+    const view = new Int32Array(this.memory.buffer, this.memory.byteOffset + this.used * 4, size);
+    this.claim(size);
+    return view;
   }
 
-  freeze(): void {
-    this.frozen = true;
+  takeAll<K extends string>(sizes: BufferSizes<K>): Record<K, Float32Array> {
+    const views = {} as Record<K, Float32Array>;
+    for (const name of Object.keys(sizes) as K[]) views[name] = this.take(sizes[name]);
+    return views;
+  }
+
+  private claim(size: number): void {
+    this.used += alignFloats(size);
+    if (this.used > this.memory.length) throw new Error(`arena overrun: ${this.used} of ${this.memory.length} floats`);
   }
 }
 
-/** x-side pre-activations of all T*B rows at once: out[r,:] += W_ih·x_r (a gather for one-hot x). */
-export function projectInput(kernels: Kernels, out: Float32Array, input: LayerInput, weightIh: Float32Array, rows: number, width: number, inputSize: number): void {
+export interface RecurrentLayer {
+  /** h_1..h_T, time-major [T*B, H]. */
+  readonly outputs: Float32Array;
+  /** Gradient reaching the outputs [T*B, H], written by whatever consumes them (training passes only). */
+  readonly dOutputs: Float32Array;
+  /** Runs `steps` time steps from `carried` and leaves the final state in it (carried to the next chunk). */
+  forward(input: LayerInput, carried: CarriedState, steps: number): void;
+  /**
+   * Backpropagates dOutputs through all T steps of the last forward (dOutputs is consumed). Adds the
+   * parameter gradients into `grads`, writes the input gradient into `dInput` (null for layer 0) and
+   * the gradient of the chunk's initial state into `dCarried`.
+   */
+  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void;
+}
+
+/** The error a layer of an inference pass gives when asked for backward buffers it never allocated. */
+export function noBackward(): never {
+  throw new Error('backward buffers exist only in a training pass (model.createTrainingPass)');
+}
+
+/**
+ * W_hh transposed to [H, G] before each forward, so every step's recurrent product is a blocked a·b
+ * (one transpose spread over the T steps). With fixed weights (a loaded model, which never changes)
+ * the transpose happens once; otherwise at every forward, so it always reflects the current weights.
+ */
+export class TransposedWeight {
+  private ready = false;
+
+  constructor(
+    private readonly kernels: Kernels,
+    private readonly source: Float32Array,
+    readonly values: Float32Array,
+    private readonly rows: number,
+    private readonly cols: number,
+    private readonly fixed: boolean,
+  ) {}
+
+  refresh(): void {
+    if (this.fixed && this.ready) return;
+    this.kernels.transpose(this.values, this.source, this.rows, this.cols);
+    this.ready = true;
+  }
+}
+
+/** x-side pre-activations of all rows at once: out[r,:] += W_ih·x_r (a gather for one-hot x). */
+export function projectInput(
+  kernels: Kernels, out: Float32Array, input: LayerInput, weightIh: Float32Array,
+  rows: number, width: number, inputSize: number,
+): void {
   if ('ids' in input) kernels.gatherColumnsAdd(out, weightIh, input.ids, rows, width, inputSize);
   else kernels.matmulABt(out, input.values, weightIh, rows, width, inputSize, true);
 }
 
-/** Backward of projectInput over all T*B rows: the W_ih gradient, and the input gradient where there is one. */
-export function backpropInput(kernels: Kernels, dPre: Float32Array, input: LayerInput, weightIh: Float32Array, gradWeightIh: Float32Array, dInput: Float32Array | null, rows: number, width: number, inputSize: number): void {
+/** Backward of projectInput over all rows: dW_ih += dPreᵀ·x, and dx = dPre·W_ih where the input has a gradient. */
+export function backpropInput(
+  kernels: Kernels, dPre: Float32Array, input: LayerInput, weightIh: Float32Array, gradWeightIh: Float32Array,
+  dInput: Float32Array | null, rows: number, width: number, inputSize: number,
+): void {
   if ('ids' in input) {
     kernels.scatterColumnsAdd(gradWeightIh, dPre, input.ids, rows, width, inputSize);
     return;
@@ -84,10 +158,10 @@ export function backpropInput(kernels: Kernels, dPre: Float32Array, input: Layer
 
 /** b_ih + b_hh, for cells where the two biases simply add (rnn, lstm). */
 export function sumBiases(out: Float32Array, params: LayerParams): void {
-  for (let j = 0; j < out.length; j++) out[j] = params.biasIh[j] + params.biasHh[j];
+  for (let j = 0; j < out.length; j++) out[j] = params.biasIh[j]! + params.biasHh[j]!;
 }
 
-/** Row block `index` of `size` values: one time step's slice of a time-major buffer. */
-export function step(buffer: Float32Array, index: number, size: number): Float32Array {
+/** Time step `index` of a time-major buffer whose steps each hold `size` values. */
+export function timeSlice(buffer: Float32Array, index: number, size: number): Float32Array {
   return buffer.subarray(index * size, (index + 1) * size);
 }

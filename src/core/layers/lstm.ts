@@ -1,76 +1,204 @@
-/** LSTM layer (PyTorch nn.LSTM gate order i, f, g, o), forward and hand-written backward. */
+/**
+ * LSTM layer (PyTorch nn.LSTM), forward and hand-written backward on one page, with the plain-JS
+ * reference of its fused step kernels (the WASM SIMD kernels in ../wasm/kernels.as.ts implement the
+ * same math and are tested against it).
+ *
+ * Per time step t, gates in PyTorch's row order i, f, g, o (W_ih [4H, in], W_hh [4H, H]):
+ *   a_t = W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh            pre-activations [4H]
+ *   i = σ(a_i)   f = σ(a_f)   g = tanh(a_g)   o = σ(a_o)
+ *   c_t = f·c_{t-1} + i·g
+ *   h_t = o·tanh(c_t)
+ *
+ * Memory per time step and stream, in floats: 7H to run forward (h, c, tanh c and the 4H gates),
+ * 5H more to train (dGates 4H, dh H). Per layer once: W_hhᵀ (4H·H), b_ih + b_hh (4H), and when
+ * training dc (B·H). lstmBuffers below is the exact table.
+ */
 import type { Kernels } from '../kernels.js';
-import { backpropInput, projectInput, step, TransposedWeight, sumBiases, type LayerInput, type LayerParams, type LayerShape, type LayerState, type RecurrentLayer } from './layer.js';
+import {
+  backpropInput, noBackward, projectInput, sumBiases, timeSlice, TransposedWeight,
+  type Arena, type BufferViews, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams,
+  type LayerShape, type RecurrentLayer,
+} from './layer.js';
+
+/** One forward step's buffers: gates [B, 4H] (pre-activations in, activations out), the rest [B, H]. */
+export interface LstmForwardStep {
+  gates: Float32Array;
+  cPrev: Float32Array;
+  c: Float32Array;
+  cTanh: Float32Array;
+  h: Float32Array;
+}
+
+/** One backward step's buffers: `dc` carries dc_t in and dc_{t-1} out; dGates [B, 4H] is written. */
+export interface LstmBackwardStep {
+  gates: Float32Array;
+  cPrev: Float32Array;
+  cTanh: Float32Array;
+  dh: Float32Array;
+  dc: Float32Array;
+  dGates: Float32Array;
+}
+
+/** What an LSTM layer allocates, in floats per named buffer. */
+export function lstmBuffers({ batch, seqLength, hidden }: LayerShape, training: boolean) {
+  const state = batch * hidden;
+  const forward = {
+    hiddens: (seqLength + 1) * state, // slot 0 the chunk's initial h, slots 1..T the outputs
+    cells: (seqLength + 1) * state, // slot 0 the chunk's initial c
+    cellTanh: seqLength * state, // tanh(c_t), kept for backward
+    gates: seqLength * 4 * state, // pre-activations, then the activations i, f, g, o
+    weightHhT: 4 * hidden * hidden,
+    biasSum: 4 * hidden,
+  };
+  const backward = { dGates: seqLength * 4 * state, dOutputs: seqLength * state, dCell: state };
+  return { forward, backward: training ? backward : null } satisfies LayerBuffers;
+}
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** Reference for kernels.lstmForward: activates the gates in place and writes c, tanh(c) and h. */
+export function lstmForwardReference(step: LstmForwardStep, batch: number, hidden: number): void {
+  const { gates, cPrev, c, cTanh, h } = step;
+  for (let b = 0; b < batch; b++) {
+    const row = b * 4 * hidden;
+    for (let j = 0; j < hidden; j++) {
+      const i = sigmoid(gates[row + j]!);
+      const f = sigmoid(gates[row + hidden + j]!);
+      const g = Math.tanh(gates[row + 2 * hidden + j]!);
+      const o = sigmoid(gates[row + 3 * hidden + j]!);
+      gates[row + j] = i;
+      gates[row + hidden + j] = f;
+      gates[row + 2 * hidden + j] = g;
+      gates[row + 3 * hidden + j] = o;
+      const at = b * hidden + j;
+      const cell = f * cPrev[at]! + i * g;
+      c[at] = cell;
+      const t = Math.tanh(Math.fround(cell));
+      cTanh[at] = t;
+      h[at] = o * Math.fround(t);
+    }
+  }
+}
+
+/** Reference for kernels.lstmBackward: from dh_t and dc_t, the pre-activation gradients and dc_{t-1}. */
+export function lstmBackwardReference(step: LstmBackwardStep, batch: number, hidden: number): void {
+  const { gates, cPrev, cTanh, dh, dc, dGates } = step;
+  for (let b = 0; b < batch; b++) {
+    const row = b * 4 * hidden;
+    for (let j = 0; j < hidden; j++) {
+      const at = b * hidden + j;
+      const i = gates[row + j]!;
+      const f = gates[row + hidden + j]!;
+      const g = gates[row + 2 * hidden + j]!;
+      const o = gates[row + 3 * hidden + j]!;
+      const t = cTanh[at]!;
+      // dc_t = dc_t (from step t+1) + dh_t · o · (1 − tanh²(c_t))     (h_t = o·tanh(c_t))
+      const dcTotal = dc[at]! + dh[at]! * o * (1 - t * t);
+      // da_i = dc_t · g · σ'(a_i), σ' = i(1 − i)                       (c_t = f·c_{t-1} + i·g)
+      dGates[row + j] = dcTotal * g * i * (1 - i);
+      // da_f = dc_t · c_{t-1} · f(1 − f)
+      dGates[row + hidden + j] = dcTotal * cPrev[at]! * f * (1 - f);
+      // da_g = dc_t · i · (1 − g²)
+      dGates[row + 2 * hidden + j] = dcTotal * i * (1 - g * g);
+      // da_o = dh_t · tanh(c_t) · o(1 − o)
+      dGates[row + 3 * hidden + j] = dh[at]! * t * o * (1 - o);
+      // dc_{t-1} = dc_t · f
+      dc[at] = dcTotal * f;
+    }
+  }
+}
+
+type LstmSizes = ReturnType<typeof lstmBuffers>;
 
 export class LstmLayer implements RecurrentLayer {
   readonly outputs: Float32Array;
-  readonly dOutputs: Float32Array;
-  private readonly weightHhT: TransposedWeight; // [H, G]
-  private readonly hiddens: Float32Array; // [T+1, B, H]: slot 0 the chunk's initial h, slots 1..T the outputs
-  private readonly cells: Float32Array; // [T+1, B, H]: slot 0 the chunk's initial c
-  private readonly cellTanh: Float32Array; // [T, B, H]: tanh(c_t), kept for backward
-  private readonly gates: Float32Array; // [T, B, 4H]: pre-activations, then the activations i, f, g, o
-  private readonly dGates: Float32Array; // [T, B, 4H]: gradients of the pre-activations
-  private readonly dCell: Float32Array; // [B, H]: gradient reaching c_t during backward
-  private readonly biasSum: Float32Array; // [4H]
+  private readonly forwardBuffers: BufferViews<LstmSizes['forward']>;
+  private readonly backwardBuffers: BufferViews<NonNullable<LstmSizes['backward']>> | null;
+  private readonly weightHhT: TransposedWeight; // [H, 4H]
 
-  constructor(private readonly kernels: Kernels, private readonly params: LayerParams, private readonly shape: LayerShape) {
-    const { batch, seqLength, hidden } = shape;
-    const stateSize = batch * hidden;
-    this.hiddens = kernels.alloc((seqLength + 1) * stateSize);
-    this.outputs = this.hiddens.subarray(stateSize);
-    this.cells = kernels.alloc((seqLength + 1) * stateSize);
-    this.cellTanh = kernels.alloc(seqLength * stateSize);
-    this.gates = kernels.alloc(seqLength * 4 * stateSize);
-    this.dGates = kernels.alloc(seqLength * 4 * stateSize);
-    this.dOutputs = kernels.alloc(seqLength * stateSize);
-    this.weightHhT = new TransposedWeight(kernels, params.weightHh, 4 * hidden, hidden);
-    this.dCell = kernels.alloc(stateSize);
-    this.biasSum = kernels.alloc(4 * hidden);
+  constructor(
+    private readonly kernels: Kernels,
+    private readonly params: LayerParams,
+    private readonly shape: LayerShape,
+    arena: Arena,
+    options: { training: boolean; fixedWeights: boolean },
+  ) {
+    const sizes = lstmBuffers(shape, options.training);
+    this.forwardBuffers = arena.takeAll(sizes.forward);
+    this.backwardBuffers = sizes.backward && arena.takeAll(sizes.backward);
+    const { hiddens, weightHhT } = this.forwardBuffers;
+    const { batch, hidden } = shape;
+    this.outputs = hiddens.subarray(batch * hidden);
+    const { fixedWeights } = options;
+    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, 4 * hidden, hidden, fixedWeights);
   }
 
-  forward(input: LayerInput, state: LayerState): void {
+  get dOutputs(): Float32Array {
+    return this.backwardBuffers?.dOutputs ?? noBackward();
+  }
+
+  forward(input: LayerInput, carried: CarriedState, steps: number): void {
     const { kernels, params } = this;
-    const { batch, seqLength, inputSize, hidden } = this.shape;
+    const { hiddens, cells, cellTanh, gates, biasSum } = this.forwardBuffers;
+    const { batch, inputSize, hidden } = this.shape;
     const stateSize = batch * hidden;
     const gateWidth = 4 * hidden;
-    sumBiases(this.biasSum, params);
-    kernels.broadcastRows(this.gates, this.biasSum, seqLength * batch, gateWidth);
-    projectInput(kernels, this.gates, input, params.weightIh, seqLength * batch, gateWidth, inputSize);
-    this.hiddens.set(state.h);
+    // a_t = W_ih·x_t + (b_ih + b_hh) for all steps at once; W_hh·h_{t-1} is added step by step.
+    sumBiases(biasSum, params);
+    kernels.broadcastRows(gates, biasSum, steps * batch, gateWidth);
+    projectInput(kernels, gates, input, params.weightIh, steps * batch, gateWidth, inputSize);
+    hiddens.set(carried.h);
+    cells.set(carried.c!);
     this.weightHhT.refresh();
-    this.cells.set(state.c!);
-    for (let t = 0; t < seqLength; t++) {
-      const gates = step(this.gates, t, batch * gateWidth);
-      kernels.matmulAB(gates, step(this.hiddens, t, stateSize), this.weightHhT.values, batch, gateWidth, hidden, true);
-      kernels.lstmForward(gates, step(this.cells, t, stateSize), step(this.cells, t + 1, stateSize), step(this.cellTanh, t, stateSize), step(this.hiddens, t + 1, stateSize), batch, hidden);
+    for (let t = 0; t < steps; t++) {
+      const step: LstmForwardStep = {
+        gates: timeSlice(gates, t, batch * gateWidth),
+        cPrev: timeSlice(cells, t, stateSize),
+        c: timeSlice(cells, t + 1, stateSize),
+        cTanh: timeSlice(cellTanh, t, stateSize),
+        h: timeSlice(hiddens, t + 1, stateSize),
+      };
+      const hPrev = timeSlice(hiddens, t, stateSize);
+      kernels.matmulAB(step.gates, hPrev, this.weightHhT.values, batch, gateWidth, hidden, true);
+      kernels.lstmForward(step, batch, hidden);
     }
-    state.h.set(step(this.hiddens, seqLength, stateSize));
-    state.c!.set(step(this.cells, seqLength, stateSize));
+    carried.h.set(timeSlice(hiddens, steps, stateSize));
+    carried.c!.set(timeSlice(cells, steps, stateSize));
   }
 
-  freezeWeights(): void {
-    this.weightHhT.freeze();
-  }
-
-  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dState: LayerState): void {
+  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
     const { kernels, params } = this;
+    const { hiddens, cells, cellTanh, gates } = this.forwardBuffers;
+    const { dGates, dOutputs, dCell } = this.backwardBuffers ?? noBackward();
     const { batch, seqLength, inputSize, hidden } = this.shape;
     const stateSize = batch * hidden;
     const gateWidth = 4 * hidden;
     const rows = seqLength * batch;
-    this.dCell.fill(0);
+    // No gradient reaches c_T from beyond the chunk (truncated BPTT).
+    dCell.fill(0);
     for (let t = seqLength - 1; t >= 0; t--) {
-      const dGates = step(this.dGates, t, batch * gateWidth);
-      kernels.lstmBackward(step(this.gates, t, batch * gateWidth), step(this.cells, t, stateSize), step(this.cellTanh, t, stateSize), step(this.dOutputs, t, stateSize), this.dCell, dGates, batch, hidden);
-      // The recurrent path: dh_{t-1} gains W_hhᵀ·dGates_t (into the initial-state gradient at t = 0).
-      const dPrevious = t > 0 ? step(this.dOutputs, t - 1, stateSize) : dState.h;
-      kernels.matmulAB(dPrevious, dGates, params.weightHh, batch, hidden, gateWidth, t > 0);
+      const step: LstmBackwardStep = {
+        gates: timeSlice(gates, t, batch * gateWidth),
+        cPrev: timeSlice(cells, t, stateSize),
+        cTanh: timeSlice(cellTanh, t, stateSize),
+        dh: timeSlice(dOutputs, t, stateSize),
+        dc: dCell,
+        dGates: timeSlice(dGates, t, batch * gateWidth),
+      };
+      // da_t from dh_t and dc_t; dCell becomes dc_{t-1}.
+      kernels.lstmBackward(step, batch, hidden);
+      // dh_{t-1} += W_hhᵀ·da_t (at t = 0 written as the gradient of the carried-in h).
+      const dPrevious = t > 0 ? timeSlice(dOutputs, t - 1, stateSize) : dCarried.h;
+      kernels.matmulAB(dPrevious, step.dGates, params.weightHh, batch, hidden, gateWidth, t > 0);
     }
-    dState.c!.set(this.dCell);
-    kernels.matmulAtB(grads.weightHh, this.dGates, this.hiddens, gateWidth, hidden, rows, true);
-    kernels.sumRows(grads.biasIh, this.dGates, rows, gateWidth, true);
-    kernels.sumRows(grads.biasHh, this.dGates, rows, gateWidth, true);
-    backpropInput(kernels, this.dGates, input, params.weightIh, grads.weightIh, dInput, rows, gateWidth, inputSize);
+    // dc_0: the gradient of the carried-in c.
+    dCarried.c!.set(dCell);
+    // dW_hh += Σ_t da_tᵀ·h_{t-1}
+    kernels.matmulAtB(grads.weightHh, dGates, hiddens, gateWidth, hidden, rows, true);
+    // db_ih += Σ_t da_t, and the same for db_hh (both biases enter a_t alike)
+    kernels.sumRows(grads.biasIh, dGates, rows, gateWidth, true);
+    kernels.sumRows(grads.biasHh, dGates, rows, gateWidth, true);
+    // dW_ih += Σ_t da_tᵀ·x_t, and dx_t = W_ihᵀ·da_t for the layer below
+    backpropInput(kernels, dGates, input, params.weightIh, grads.weightIh, dInput, rows, gateWidth, inputSize);
   }
 }

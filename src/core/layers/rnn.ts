@@ -1,63 +1,134 @@
-/** Vanilla tanh RNN layer (PyTorch nn.RNN), forward and hand-written backward. */
+/**
+ * Vanilla tanh RNN layer (PyTorch nn.RNN), forward and hand-written backward on one page, with the
+ * plain-JS reference of its step kernels (the WASM SIMD tanhForward/tanhBackward in
+ * ../wasm/kernels.as.ts implement the same math and are tested against it).
+ *
+ * Per time step t (W_ih [H, in], W_hh [H, H]):
+ *   a_t = W_ih·x_t + b_ih + W_hh·h_{t-1} + b_hh
+ *   h_t = tanh(a_t)
+ *
+ * Memory per time step and stream, in floats: 2H to run forward (h, a), 2H more to train (da, dh).
+ * Per layer once: W_hhᵀ (H·H) and b_ih + b_hh (H). rnnBuffers below is the exact table.
+ */
 import type { Kernels } from '../kernels.js';
-import { backpropInput, projectInput, step, TransposedWeight, sumBiases, type LayerInput, type LayerParams, type LayerShape, type LayerState, type RecurrentLayer } from './layer.js';
+import {
+  backpropInput, noBackward, projectInput, sumBiases, timeSlice, TransposedWeight,
+  type Arena, type BufferViews, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams,
+  type LayerShape, type RecurrentLayer,
+} from './layer.js';
+
+/** One forward step over n values: h = tanh(pre) (h may be pre). */
+export interface TanhForwardStep {
+  pre: Float32Array;
+  h: Float32Array;
+}
+
+/** One backward step over n values: dPre = dh · (1 − h²) (dPre may be dh). */
+export interface TanhBackwardStep {
+  dh: Float32Array;
+  h: Float32Array;
+  dPre: Float32Array;
+}
+
+/** What an RNN layer allocates, in floats per named buffer. */
+export function rnnBuffers({ batch, seqLength, hidden }: LayerShape, training: boolean) {
+  const state = batch * hidden;
+  const forward = {
+    hiddens: (seqLength + 1) * state, // slot 0 the chunk's initial h, slots 1..T the outputs
+    preActivations: seqLength * state,
+    weightHhT: hidden * hidden,
+    biasSum: hidden,
+  };
+  const backward = { dPreActivations: seqLength * state, dOutputs: seqLength * state };
+  return { forward, backward: training ? backward : null } satisfies LayerBuffers;
+}
+
+/** Reference for kernels.tanhForward. */
+export function tanhForwardReference({ pre, h }: TanhForwardStep, n: number): void {
+  for (let i = 0; i < n; i++) h[i] = Math.tanh(pre[i]!);
+}
+
+/** Reference for kernels.tanhBackward. */
+export function tanhBackwardReference({ dh, h, dPre }: TanhBackwardStep, n: number): void {
+  // da_t = dh_t · tanh'(a_t) = dh_t · (1 − h_t²)
+  for (let i = 0; i < n; i++) dPre[i] = dh[i]! * (1 - h[i]! * h[i]!);
+}
+
+type RnnSizes = ReturnType<typeof rnnBuffers>;
 
 export class RnnLayer implements RecurrentLayer {
   readonly outputs: Float32Array;
-  readonly dOutputs: Float32Array;
-  private readonly weightHhT: TransposedWeight; // [H, G]
-  private readonly hiddens: Float32Array; // [T+1, B, H]: slot 0 the chunk's initial h, slots 1..T the outputs
-  private readonly preActivations: Float32Array; // [T, B, H]
-  private readonly dPreActivations: Float32Array; // [T, B, H]
-  private readonly biasSum: Float32Array; // [H]
+  private readonly forwardBuffers: BufferViews<RnnSizes['forward']>;
+  private readonly backwardBuffers: BufferViews<NonNullable<RnnSizes['backward']>> | null;
+  private readonly weightHhT: TransposedWeight; // [H, H]
 
-  constructor(private readonly kernels: Kernels, private readonly params: LayerParams, private readonly shape: LayerShape) {
-    const { batch, seqLength, hidden } = shape;
-    const stateSize = batch * hidden;
-    this.hiddens = kernels.alloc((seqLength + 1) * stateSize);
-    this.outputs = this.hiddens.subarray(stateSize);
-    this.preActivations = kernels.alloc(seqLength * stateSize);
-    this.dPreActivations = kernels.alloc(seqLength * stateSize);
-    this.dOutputs = kernels.alloc(seqLength * stateSize);
-    this.weightHhT = new TransposedWeight(kernels, params.weightHh, hidden, hidden);
-    this.biasSum = kernels.alloc(hidden);
+  constructor(
+    private readonly kernels: Kernels,
+    private readonly params: LayerParams,
+    private readonly shape: LayerShape,
+    arena: Arena,
+    options: { training: boolean; fixedWeights: boolean },
+  ) {
+    const sizes = rnnBuffers(shape, options.training);
+    this.forwardBuffers = arena.takeAll(sizes.forward);
+    this.backwardBuffers = sizes.backward && arena.takeAll(sizes.backward);
+    const { hiddens, weightHhT } = this.forwardBuffers;
+    const { batch, hidden } = shape;
+    this.outputs = hiddens.subarray(batch * hidden);
+    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, hidden, hidden, options.fixedWeights);
   }
 
-  forward(input: LayerInput, state: LayerState): void {
+  get dOutputs(): Float32Array {
+    return this.backwardBuffers?.dOutputs ?? noBackward();
+  }
+
+  forward(input: LayerInput, carried: CarriedState, steps: number): void {
     const { kernels, params } = this;
-    const { batch, seqLength, inputSize, hidden } = this.shape;
+    const { hiddens, preActivations, biasSum } = this.forwardBuffers;
+    const { batch, inputSize, hidden } = this.shape;
     const stateSize = batch * hidden;
-    sumBiases(this.biasSum, params);
-    kernels.broadcastRows(this.preActivations, this.biasSum, seqLength * batch, hidden);
-    projectInput(kernels, this.preActivations, input, params.weightIh, seqLength * batch, hidden, inputSize);
-    this.hiddens.set(state.h);
+    // a_t = W_ih·x_t + (b_ih + b_hh) for all steps at once; W_hh·h_{t-1} is added step by step.
+    sumBiases(biasSum, params);
+    kernels.broadcastRows(preActivations, biasSum, steps * batch, hidden);
+    projectInput(kernels, preActivations, input, params.weightIh, steps * batch, hidden, inputSize);
+    hiddens.set(carried.h);
     this.weightHhT.refresh();
-    for (let t = 0; t < seqLength; t++) {
-      const pre = step(this.preActivations, t, stateSize);
-      kernels.matmulAB(pre, step(this.hiddens, t, stateSize), this.weightHhT.values, batch, hidden, hidden, true);
-      kernels.tanhForward(step(this.hiddens, t + 1, stateSize), pre, stateSize);
+    for (let t = 0; t < steps; t++) {
+      const step: TanhForwardStep = {
+        pre: timeSlice(preActivations, t, stateSize),
+        h: timeSlice(hiddens, t + 1, stateSize),
+      };
+      kernels.matmulAB(step.pre, timeSlice(hiddens, t, stateSize), this.weightHhT.values, batch, hidden, hidden, true);
+      kernels.tanhForward(step, stateSize);
     }
-    state.h.set(step(this.hiddens, seqLength, stateSize));
+    carried.h.set(timeSlice(hiddens, steps, stateSize));
   }
 
-  freezeWeights(): void {
-    this.weightHhT.freeze();
-  }
-
-  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dState: LayerState): void {
+  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
     const { kernels, params } = this;
+    const { hiddens } = this.forwardBuffers;
+    const { dPreActivations, dOutputs } = this.backwardBuffers ?? noBackward();
     const { batch, seqLength, inputSize, hidden } = this.shape;
     const stateSize = batch * hidden;
     const rows = seqLength * batch;
     for (let t = seqLength - 1; t >= 0; t--) {
-      const dPre = step(this.dPreActivations, t, stateSize);
-      kernels.tanhBackward(dPre, step(this.dOutputs, t, stateSize), step(this.hiddens, t + 1, stateSize), stateSize);
-      const dPrevious = t > 0 ? step(this.dOutputs, t - 1, stateSize) : dState.h;
-      kernels.matmulAB(dPrevious, dPre, params.weightHh, batch, hidden, hidden, t > 0);
+      const step: TanhBackwardStep = {
+        dh: timeSlice(dOutputs, t, stateSize),
+        h: timeSlice(hiddens, t + 1, stateSize),
+        dPre: timeSlice(dPreActivations, t, stateSize),
+      };
+      // da_t = dh_t · (1 − h_t²)
+      kernels.tanhBackward(step, stateSize);
+      // dh_{t-1} += W_hhᵀ·da_t (at t = 0 written as the gradient of the carried-in h).
+      const dPrevious = t > 0 ? timeSlice(dOutputs, t - 1, stateSize) : dCarried.h;
+      kernels.matmulAB(dPrevious, step.dPre, params.weightHh, batch, hidden, hidden, t > 0);
     }
-    kernels.matmulAtB(grads.weightHh, this.dPreActivations, this.hiddens, hidden, hidden, rows, true);
-    kernels.sumRows(grads.biasIh, this.dPreActivations, rows, hidden, true);
-    kernels.sumRows(grads.biasHh, this.dPreActivations, rows, hidden, true);
-    backpropInput(kernels, this.dPreActivations, input, params.weightIh, grads.weightIh, dInput, rows, hidden, inputSize);
+    // dW_hh += Σ_t da_tᵀ·h_{t-1}
+    kernels.matmulAtB(grads.weightHh, dPreActivations, hiddens, hidden, hidden, rows, true);
+    // db_ih += Σ_t da_t, and the same for db_hh
+    kernels.sumRows(grads.biasIh, dPreActivations, rows, hidden, true);
+    kernels.sumRows(grads.biasHh, dPreActivations, rows, hidden, true);
+    // dW_ih += Σ_t da_tᵀ·x_t, and dx_t = W_ihᵀ·da_t for the layer below
+    backpropInput(kernels, dPreActivations, input, params.weightIh, grads.weightIh, dInput, rows, hidden, inputSize);
   }
 }

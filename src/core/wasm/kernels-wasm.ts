@@ -5,7 +5,7 @@
  * each instance reserves its own scratch, so no state is kept on the JS side.
  */
 import { setFlagsFromString } from 'node:v8';
-import type { Kernels } from '../kernels.js';
+import { KernelMemoryError, type Kernels } from '../kernels.js';
 import { RELAXED_SIMD_WASM, SIMD_WASM } from './kernels-binary.js';
 
 interface WasmExports {
@@ -32,14 +32,15 @@ const INITIAL_PAGES = 32;
 const MAXIMUM_PAGES = 65536; // 4 GiB
 /**
  * Our buffers start at 1 MiB, above the module's only static data (a 68-byte constant table at 1024,
- * rewritten with the same bytes whenever another thread instantiates the module). The word below
- * holds the bump pointer.
+ * rewritten with the same bytes whenever another thread instantiates the module). The two words below
+ * hold the bump pointer and the heap's limit, so every thread sharing the memory sees both.
  */
 const HEAP_START = 1 << 20;
 const BUMP_POINTER_AT = HEAP_START - 8;
+const HEAP_LIMIT_AT = HEAP_START - 4;
 const ALIGN = 64;
 /** Offsets handed to wasm are i32: the heap stays below 2 GiB. */
-const HEAP_LIMIT = 2 ** 31;
+const HEAP_LIMIT = 2 ** 31 - ALIGN;
 
 /** Which build of the module: relaxed-SIMD fused multiply-add, or plain SIMD multiply then add. */
 export type WasmVariant = 'relaxed-simd' | 'simd';
@@ -78,27 +79,37 @@ export function wasmSimdSupported(): boolean {
   return bestVariant() !== null;
 }
 
-/** A fresh shared memory for one model (and the workers that share it). */
-export function createKernelMemory(): WebAssembly.Memory {
+/**
+ * A fresh shared memory for one model (and the workers that share it). Its heap ends below 2 GiB, or
+ * at `limitBytes` when that is lower (tests use a small one to run out on purpose).
+ */
+export function createKernelMemory(limitBytes = HEAP_LIMIT): WebAssembly.Memory {
   const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
-  new Int32Array(memory.buffer)[BUMP_POINTER_AT >> 2] = HEAP_START;
+  const header = new Int32Array(memory.buffer, 0, HEAP_START >> 2);
+  header[BUMP_POINTER_AT >> 2] = HEAP_START;
+  header[HEAP_LIMIT_AT >> 2] = Math.min(Math.max(limitBytes, HEAP_START), HEAP_LIMIT);
   return memory;
 }
 
 /**
  * Reserves `bytes` (rounded up to 64) from the heap in `memory`, growing it when needed; returns the
- * byte offset. Safe across threads: the bump pointer is advanced atomically in the shared memory.
+ * byte offset. Safe across threads: the bump pointer moves by compare-and-swap in the shared memory,
+ * and only when the whole request fits, so running out reserves nothing and breaks nothing.
  */
 function reserve(memory: WebAssembly.Memory, bytes: number): number {
   const size = Math.ceil(bytes / ALIGN) * ALIGN;
   const header = new Int32Array(memory.buffer, 0, HEAP_START >> 2);
-  const start = Atomics.add(header, BUMP_POINTER_AT >> 2, size);
-  const end = start + size;
-  if (end > HEAP_LIMIT) throw new Error('out of kernel memory (2 GiB)');
-  const shortfall = end - memory.buffer.byteLength;
-  // Another thread may grow it at the same time; growing a little more than needed is harmless.
-  if (shortfall > 0) memory.grow(Math.ceil(shortfall / PAGE_BYTES));
-  return start;
+  const limit = Atomics.load(header, HEAP_LIMIT_AT >> 2);
+  for (;;) {
+    const start = Atomics.load(header, BUMP_POINTER_AT >> 2);
+    const end = start + size;
+    if (end > limit) throw new KernelMemoryError(size, limit - start, limit);
+    if (Atomics.compareExchange(header, BUMP_POINTER_AT >> 2, start, end) !== start) continue;
+    const shortfall = end - memory.buffer.byteLength;
+    // Another thread may grow it at the same time; growing a little more than needed is harmless.
+    if (shortfall > 0) memory.grow(Math.ceil(shortfall / PAGE_BYTES));
+    return start;
+  }
 }
 
 /**
@@ -143,14 +154,22 @@ export function createWasmKernels(memory: WebAssembly.Memory = createKernelMemor
     scatterColumnsAdd: (gradWeight, dOut, ids, rows, width, columns) =>
       wasm.scatterColumnsAdd(gradWeight.byteOffset, dOut.byteOffset, ids.byteOffset, rows, width, columns, scratchFor(width * columns)),
 
-    tanhForward: (h, pre, n) => wasm.tanhForward(h.byteOffset, pre.byteOffset, n),
-    tanhBackward: (dPre, dh, h, n) => wasm.tanhBackward(dPre.byteOffset, dh.byteOffset, h.byteOffset, n),
-    lstmForward: (gates, cPrev, c, cTanh, h, batch, hidden) => wasm.lstmForward(gates.byteOffset, cPrev.byteOffset, c.byteOffset, cTanh.byteOffset, h.byteOffset, batch, hidden),
-    lstmBackward: (gates, cPrev, cTanh, dh, dc, dGates, batch, hidden) =>
-      wasm.lstmBackward(gates.byteOffset, cPrev.byteOffset, cTanh.byteOffset, dh.byteOffset, dc.byteOffset, dGates.byteOffset, batch, hidden),
-    gruForward: (xGates, hGates, hPrev, h, batch, hidden) => wasm.gruForward(xGates.byteOffset, hGates.byteOffset, hPrev.byteOffset, h.byteOffset, batch, hidden),
-    gruBackward: (gates, hGates, hPrev, dh, dxGates, dhGates, dhPrev, batch, hidden) =>
-      wasm.gruBackward(gates.byteOffset, hGates.byteOffset, hPrev.byteOffset, dh.byteOffset, dxGates.byteOffset, dhGates.byteOffset, dhPrev.byteOffset, batch, hidden),
+    tanhForward: ({ pre, h }, n) => wasm.tanhForward(h.byteOffset, pre.byteOffset, n),
+    tanhBackward: ({ dh, h, dPre }, n) => wasm.tanhBackward(dPre.byteOffset, dh.byteOffset, h.byteOffset, n),
+    lstmForward: ({ gates, cPrev, c, cTanh, h }, batch, hidden) =>
+      wasm.lstmForward(gates.byteOffset, cPrev.byteOffset, c.byteOffset, cTanh.byteOffset, h.byteOffset, batch, hidden),
+    lstmBackward: ({ gates, cPrev, cTanh, dh, dc, dGates }, batch, hidden) =>
+      wasm.lstmBackward(
+        gates.byteOffset, cPrev.byteOffset, cTanh.byteOffset, dh.byteOffset,
+        dc.byteOffset, dGates.byteOffset, batch, hidden,
+      ),
+    gruForward: ({ xGates, hGates, hPrev, h }, batch, hidden) =>
+      wasm.gruForward(xGates.byteOffset, hGates.byteOffset, hPrev.byteOffset, h.byteOffset, batch, hidden),
+    gruBackward: ({ gates, hGates, hPrev, dh, dxGates, dhGates, dhPrev }, batch, hidden) =>
+      wasm.gruBackward(
+        gates.byteOffset, hGates.byteOffset, hPrev.byteOffset, dh.byteOffset,
+        dxGates.byteOffset, dhGates.byteOffset, dhPrev.byteOffset, batch, hidden,
+      ),
     softmaxCrossEntropy: (logits, targets, dLogits, rows, vocab, scale) =>
       wasm.softmaxCrossEntropy(logits.byteOffset, targets.byteOffset, dLogits.byteOffset, rows, vocab, scale),
   };

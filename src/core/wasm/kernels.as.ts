@@ -1,7 +1,8 @@
 // WebAssembly SIMD kernels (AssemblyScript), compiled by scripts/build-wasm.mjs into two variants:
 // relaxed-SIMD fused multiply-add and plain SIMD multiply + add. Every pointer is a byte offset into
 // the shared memory the JS side allocates from; matrices are row-major with packed rows.
-// Semantics match src/core/kernels.ts (src/core/kernels-js.ts is the reference).
+// Semantics match src/core/kernels.ts. Each exported kernel names its plain-JS reference: the generic
+// ones in src/core/kernels-js.ts, the cells' fused steps beside their layer in src/core/layers/.
 //
 // Two facts about V8's code for wasm SIMD on x64 shape this file (measured, see bench/kernels.mjs):
 // - About 15 xmm registers are allocatable: micro-kernels with 8 or 9 vector accumulators run at the
@@ -707,28 +708,28 @@ function trivialProduct(out: usize, m: i32, n: i32, k: i32, accumulate: bool): b
   return false;
 }
 
-/** out[m,n] (+)= a[m,k]·b[k,n] */
+/** out[m,n] (+)= a[m,k]·b[k,n]. Implements matmulAB of src/core/kernels-js.ts. */
 export function matmulAB(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool, work: usize): void {
   if (trivialProduct(out, m, n, k, accumulate)) return;
   if (m < 4) gemmUnpacked(out, a, (<usize>k) << 2, 4, b, m, n, k, accumulate);
   else gemmPacked(out, a, A_ROWS, b, B_ROWS, m, n, k, accumulate, work);
 }
 
-/** out[m,n] (+)= a[k,m]ᵀ·b[k,n] */
+/** out[m,n] (+)= a[k,m]ᵀ·b[k,n]. Implements matmulAtB of src/core/kernels-js.ts. */
 export function matmulAtB(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool, work: usize): void {
   if (trivialProduct(out, m, n, k, accumulate)) return;
   if (m < 4) gemmUnpacked(out, a, 4, (<usize>m) << 2, b, m, n, k, accumulate);
   else gemmPacked(out, a, A_COLS, b, B_ROWS, m, n, k, accumulate, work);
 }
 
-/** out[m,n] (+)= a[m,k]·b[n,k]ᵀ */
+/** out[m,n] (+)= a[m,k]·b[n,k]ᵀ. Implements matmulABt of src/core/kernels-js.ts. */
 export function matmulABt(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool, work: usize): void {
   if (trivialProduct(out, m, n, k, accumulate)) return;
   if (m < 4) matmulABtDots(out, a, b, m, n, k, accumulate);
   else gemmPacked(out, a, A_ROWS, b, B_COLS, m, n, k, accumulate, work);
 }
 
-/** out[cols, rows] = a[rows, cols]ᵀ, in 4 × 4 tiles. */
+/** out[cols, rows] = a[rows, cols]ᵀ, in 4 × 4 tiles. Implements transpose of src/core/kernels-js.ts. */
 export function transpose(out: usize, a: usize, rows: i32, cols: i32): void {
   const rowBytes = (<usize>cols) << 2;
   const outRowBytes = (<usize>rows) << 2;
@@ -751,7 +752,7 @@ export function transpose(out: usize, a: usize, rows: i32, cols: i32): void {
 // ---------------------------------------------------------------------------------------------------
 // Small kernels: bias broadcast and sum, one-hot projection and its gradient.
 
-/** out[r,:] = bias for each of the rows. */
+/** out[r,:] = bias for each of the rows. Implements broadcastRows of src/core/kernels-js.ts. */
 export function broadcastRows(out: usize, bias: usize, rows: i32, width: i32): void {
   const bytes = (<usize>width) << 2;
   const vectorBytes = bytes & ~15;
@@ -765,7 +766,7 @@ export function broadcastRows(out: usize, bias: usize, rows: i32, width: i32): v
 
 /**
  * out[:] (+)= Σr a[r,:], 32 columns at a time in 8 accumulators. Each column is summed in row order
- * in f32, exactly as the reference does.
+ * in f32, exactly as the reference (sumRows of src/core/kernels-js.ts) does.
  */
 export function sumRows(out: usize, a: usize, rows: i32, width: i32, accumulate: bool): void {
   const rowBytes = (<usize>width) << 2;
@@ -836,6 +837,7 @@ export function sumRows(out: usize, a: usize, rows: i32, width: i32, accumulate:
 /**
  * out[r,:] += weight[:, ids[r]] for weight [width, columns]. With many rows, weight is first transposed
  * into `scratch` (columns × width floats) so each row adds one contiguous row; a few rows gather.
+ * Implements gatherColumnsAdd of src/core/kernels-js.ts.
  */
 export function gatherColumnsAdd(out: usize, weight: usize, ids: usize, rows: i32, width: i32, columns: i32, scratch: usize): void {
   const rowBytes = (<usize>width) << 2;
@@ -861,7 +863,7 @@ export function gatherColumnsAdd(out: usize, weight: usize, ids: usize, rows: i3
 /**
  * gradWeight[:, ids[r]] += dOut[r,:] in row order. gradWeight is transposed into `scratch` (columns ×
  * width floats), the rows added there contiguously, and transposed back: every element sees the same
- * f32 additions in the same order as in the reference.
+ * f32 additions in the same order as in the reference (scatterColumnsAdd of src/core/kernels-js.ts).
  */
 export function scatterColumnsAdd(gradWeight: usize, dOut: usize, ids: usize, rows: i32, width: i32, columns: i32, scratch: usize): void {
   const rowBytes = (<usize>width) << 2;
@@ -978,10 +980,12 @@ const CONSTANTS = memory.data<f32>([
   return f32x4.extract_lane(tanhVector(f32x4.splat(x)), 0);
 }
 
+/** Implements tanhForwardReference (src/core/layers/rnn.ts): h = tanh(pre). */
 export function tanhForward(h: usize, pre: usize, n: i32): void {
   tanhBlock(h, pre, (<usize>n) << 2);
 }
 
+/** Implements tanhBackwardReference (src/core/layers/rnn.ts): dPre = dh · (1 − h²). */
 export function tanhBackward(dPre: usize, dh: usize, h: usize, n: i32): void {
   const bytes = (<usize>n) << 2;
   const vectorBytes = bytes & ~15;
@@ -1051,7 +1055,10 @@ function tanhBlock(out: usize, x: usize, bytes: usize): void {
   for (; at < bytes; at += 4) store<f32>(out + at, scalarTanh(load<f32>(x + at)));
 }
 
-export function lstmForward(gates: usize, cPrev: usize, c: usize, cTanh: usize, h: usize, batch: i32, hidden: i32): void {
+/** Implements lstmForwardReference (src/core/layers/lstm.ts). */
+export function lstmForward(
+  gates: usize, cPrev: usize, c: usize, cTanh: usize, h: usize, batch: i32, hidden: i32,
+): void {
   const width = (<usize>hidden) << 2;
   for (let b = 0; b < batch; b++) {
     const row = gates + <usize>b * (width << 2);
@@ -1089,7 +1096,10 @@ export function lstmForward(gates: usize, cPrev: usize, c: usize, cTanh: usize, 
   }
 }
 
-export function lstmBackward(gates: usize, cPrev: usize, cTanh: usize, dh: usize, dc: usize, dGates: usize, batch: i32, hidden: i32): void {
+/** Implements lstmBackwardReference (src/core/layers/lstm.ts), whose comments derive each line. */
+export function lstmBackward(
+  gates: usize, cPrev: usize, cTanh: usize, dh: usize, dc: usize, dGates: usize, batch: i32, hidden: i32,
+): void {
   const width = (<usize>hidden) << 2;
   const vectorWidth = width & ~15;
   for (let b = 0; b < batch; b++) {
@@ -1128,6 +1138,7 @@ export function lstmBackward(gates: usize, cPrev: usize, cTanh: usize, dh: usize
   }
 }
 
+/** Implements gruForwardReference (src/core/layers/gru.ts). */
 export function gruForward(xGates: usize, hGates: usize, hPrev: usize, h: usize, batch: i32, hidden: i32): void {
   const width = (<usize>hidden) << 2;
   for (let b = 0; b < batch; b++) {
@@ -1163,7 +1174,11 @@ export function gruForward(xGates: usize, hGates: usize, hPrev: usize, h: usize,
   }
 }
 
-export function gruBackward(gates: usize, hGates: usize, hPrev: usize, dh: usize, dxGates: usize, dhGates: usize, dhPrev: usize, batch: i32, hidden: i32): void {
+/** Implements gruBackwardReference (src/core/layers/gru.ts), whose comments derive each line. */
+export function gruBackward(
+  gates: usize, hGates: usize, hPrev: usize, dh: usize,
+  dxGates: usize, dhGates: usize, dhPrev: usize, batch: i32, hidden: i32,
+): void {
   const width = (<usize>hidden) << 2;
   const vectorWidth = width & ~15;
   for (let b = 0; b < batch; b++) {
@@ -1239,7 +1254,10 @@ function logPositive(x: f64): f64 {
   return <f64>exponent * LN2 + 2 * s * (1 + s2 * series);
 }
 
-/** Returns the summed loss (f64); dLogits = (softmax − onehot)·scale, which may alias logits. */
+/**
+ * Returns the summed loss (f64); dLogits = (softmax − onehot)·scale, which may alias logits.
+ * Implements softmaxCrossEntropy of src/core/kernels-js.ts.
+ */
 export function softmaxCrossEntropy(logits: usize, targets: usize, dLogits: usize, rows: i32, vocab: i32, scale: f32): f64 {
   const bytes = (<usize>vocab) << 2;
   const vectorBytes = bytes & ~15;
