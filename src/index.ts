@@ -17,7 +17,7 @@ import { Vocab, type TokenIds } from './data/vocab.js';
 import { CharrnnError } from './errors.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
 import {
-  checkSettings, DEFAULT_TRAIN_OPTIONS, resumeOverrides, RUN_SETTINGS, TRAIN_OPTIONS, withLegacyOptions,
+  checkSettings, resolveTrainOptions, resumeOverrides, RUN_SETTINGS, TRAIN_OPTIONS, withLegacyOptions,
   type ResumableOptions, type RunSettings, type TrainOptions,
 } from './train/options.js';
 import { fingerprint, type TrainingState } from './train/state.js';
@@ -91,7 +91,7 @@ export async function trainModel(
   const kernels = createKernels(control.kernel ?? 'auto');
   return train(
     { data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent, signal },
-    { ...DEFAULT_TRAIN_OPTIONS, ...given(options) },
+    resolveTrainOptions(given(options)),
   );
 }
 

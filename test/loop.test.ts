@@ -151,3 +151,39 @@ describe('validation', () => {
     }
   });
 });
+
+describe('learning-rate schedules through the binary', () => {
+  const rates = (stdout: string) =>
+    eventsOf(stdout)
+      .filter((event) => event.event === 'progress')
+      .map((event) => event.learningRate as number);
+
+  it('cosine warms up, then falls to a tenth of --lr by --iters; the length is saved', () => {
+    const args = [...TINY, '--iters', '30', '--lr', '0.01', '--warmup', '4', '--json', '--print-every', '1', '-q'];
+    const result = charrnn(['train', 'harbour.txt', ...args, '-o', 'cosine.json']);
+    expect(result.status).toBe(0);
+    const seen = rates(result.stdout);
+    expect(seen).toHaveLength(30);
+    expect(seen[0]).toBeCloseTo(0.002, 12);
+    expect(seen[4]).toBeCloseTo(0.01, 12);
+    for (let i = 5; i < 30; i++) expect(seen[i]!).toBeLessThan(seen[i - 1]!);
+    expect(seen[29]).toBeGreaterThan(0.001);
+    expect(JSON.parse(readFileSync(join(dir, 'cosine.json'), 'utf8')).training.scheduleLength).toBe(30);
+  });
+
+  it('under --time alone the length is fixed from the measured speed, and a resume keeps it', () => {
+    const args = [...TINY, '--epochs', '0', '--time', '3', '-q', '-o', 'timed.json'];
+    expect(charrnn(['train', 'harbour.txt', ...args]).status).toBe(0);
+    const saved = JSON.parse(readFileSync(join(dir, 'timed.json'), 'utf8')).training;
+    expect(saved.scheduleLength).toBeGreaterThan(10);
+    const resumed = charrnn(['resume', 'timed.json', '--time', '1', '-q']);
+    expect(resumed.status).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'timed.json'), 'utf8')).training.scheduleLength).toBe(saved.scheduleLength);
+  });
+
+  it('cosine with nothing to size it is a usage error', () => {
+    const result = charrnn(['train', 'harbour.txt', ...TINY, '--epochs', '0', '-o', 'endless.json']);
+    expect(result.status).toBe(2);
+    expect(result.stderr).toBe("charrnn: --lr-schedule cosine needs the run's length: give --iters, --epochs or --time\n");
+  });
+});

@@ -131,3 +131,14 @@ describe('the table', () => {
     expect(DEFAULT_TRAIN_OPTIONS.valChars).toBe(100_000);
   });
 });
+
+describe('learning-rate schedule options', () => {
+  it('a decay given without a schedule asks for the step schedule; presets and explicit choices win', async () => {
+    const { resolveTrainOptions } = await import('../src/train/options.js');
+    expect(resolveTrainOptions({}).lrSchedule).toBe('cosine');
+    expect(resolveTrainOptions({ lrDecay: 0.5 }).lrSchedule).toBe('step');
+    expect(resolveTrainOptions({ lrDecayEvery: 3 }).lrSchedule).toBe('step');
+    expect(resolveTrainOptions({ lrDecay: 0.5, lrSchedule: 'constant' }).lrSchedule).toBe('constant');
+    expect(resolveTrainOptions({}, 'min-char-rnn').lrSchedule).toBe('constant');
+  });
+});

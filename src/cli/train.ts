@@ -2,9 +2,8 @@
 import { defaultOutputPath, readCorpus, trainModel } from '../index.js';
 import { BOOLEAN, MAX_COUNT, PATH, choice, wholeNumber } from '../settings.js';
 import {
-  DEFAULT_TRAIN_OPTIONS,
   PRESET_NAMES,
-  PRESETS,
+  resolveTrainOptions,
   RUN_SETTINGS,
   settingsOf,
   TRAIN_OPTIONS,
@@ -50,7 +49,7 @@ interface TrainArgs extends OutputFlags {
 
 /** The options of a run: the defaults, then the preset, then the flags given. */
 export function trainOptionsFrom(args: Record<string, unknown>, preset?: PresetName): TrainOptions {
-  return { ...DEFAULT_TRAIN_OPTIONS, ...(preset ? PRESETS[preset] : {}), ...settingsFromArgs(TRAIN_OPTIONS, args) };
+  return resolveTrainOptions(settingsFromArgs(TRAIN_OPTIONS, args), preset);
 }
 
 export const trainCommand: Command<TrainArgs> = {

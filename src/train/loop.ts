@@ -8,8 +8,9 @@ import { writeCheckpointAtomic } from '../checkpoint/io.js';
 import { tensorSpecs } from '../core/config.js';
 import type { CharGenerator } from '../core/generate.js';
 import type { CharModel } from '../core/model.js';
-import { clipGradientsByGlobalNorm, clipGradientsElementwise, globalNorm, learningRateAt } from '../core/optim.js';
+import { clipGradientsByGlobalNorm, clipGradientsElementwise, globalNorm } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
+import { iterationsForTime, learningRateAt } from '../core/schedule.js';
 import type { StreamBatcher } from '../data/batches.js';
 import type { TokenIds, Vocab } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
@@ -60,7 +61,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     const isLast = target !== null && iteration >= target;
     // Schedule: the chunk this iteration trains on (after an epoch's last, the next one's first) and its learning rate.
     const position = run.nextChunk();
-    const learningRate = learningRateAt(options.learningRate, position.epoch, options.lrDecay, options.lrDecayEvery);
+    const learningRate = learningRateAt(run.schedule(), iteration, position.epoch);
     // Evaluation and checkpoint when due, for the iteration just done; after the last, they follow the loop.
     if (!isLast && isDue(options.evalEvery)) validateAndSave(setup, clock, isDue(options.saveEvery));
     else if (!isLast && isDue(options.saveEvery)) save(setup, clock, false);
@@ -84,6 +85,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     // Report.
     const at = { iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch() };
     emit({ event: 'progress', ...at, trainLoss: loss, learningRate, elapsedSeconds: clock.seconds() });
+    if (run.scheduleLength === null) fixScheduleLength(setup, clock, run.iteration - firstIteration);
     await nextTurn();
   }
   const seconds = clock.seconds();
@@ -97,6 +99,20 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
   };
   emit(summary);
   return summary;
+}
+
+/**
+ * A cosine schedule limited only by --time gets its length once the speed is known (at least ten
+ * iterations and a few seconds in): the iterations the time allows, fixed in the run state so a resumed
+ * run follows the same schedule.
+ */
+function fixScheduleLength(setup: TrainingSetup, clock: Stopwatch, done: number): void {
+  const { run, timeLimitSeconds, targetIterations } = setup;
+  const seconds = clock.seconds();
+  if (setup.options.lrSchedule !== 'cosine' || timeLimitSeconds === null) return;
+  if (done < 10 || seconds < Math.min(10, timeLimitSeconds / 20)) return;
+  const byTime = iterationsForTime(run.iteration, timeLimitSeconds - seconds, seconds / done);
+  run.scheduleLength = Math.min(byTime, targetIterations ?? Infinity);
 }
 
 /** Seconds since this invocation began setup. */

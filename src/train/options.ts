@@ -9,6 +9,7 @@ import { CELL_TYPES } from '../core/config.js';
 import { KERNEL_CHOICES } from '../core/backend.js';
 import type { InitScheme } from '../core/model.js';
 import { OPTIMIZER_KINDS } from '../core/optim.js';
+import { LR_SCHEDULE_KINDS } from '../core/schedule.js';
 import { ENCODINGS } from '../data/corpus.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import {
@@ -141,6 +142,34 @@ export const TRAIN_OPTIONS = {
     default: 1,
     help: 'Epochs between learning-rate decays',
     resumable: false,
+  }),
+  lrSchedule: row({
+    flag: 'lr-schedule',
+    kind: choice(LR_SCHEDULE_KINDS),
+    default: 'cosine',
+    help:
+      'How the learning rate moves: constant; step (times --lr-decay every --lr-decay-every epochs); cosine ' +
+      '(down to --min-lr over the run: --iters, --epochs, or what --time allows)',
+    defaultText: 'cosine (step when --lr-decay is given)',
+    resumable: false,
+    legacy: 'step',
+  }),
+  warmup: row({
+    flag: 'warmup',
+    kind: wholeNumber(0, MAX_COUNT),
+    default: 0,
+    help: 'Iterations over which the learning rate rises linearly to its scheduled value',
+    resumable: false,
+    legacy: 0,
+  }),
+  minLearningRate: row({
+    flag: 'min-lr',
+    kind: realNumber({ min: 0 }, 'a number ≥ 0 (0 = a tenth of --lr)'),
+    default: 0,
+    help: 'The rate cosine ends at (0 = a tenth of --lr)',
+    defaultText: 'a tenth of --lr',
+    resumable: false,
+    legacy: 0,
   }),
   clip: row({
     flag: 'clip',
@@ -308,10 +337,21 @@ export const PRESETS = {
     clip: 0,
     clipValue: 5,
     init: 'min-char-rnn',
+    lrSchedule: 'constant',
   },
 } satisfies Record<string, Partial<TrainOptions>>;
 
 export type PresetName = keyof typeof PRESETS;
+
+/**
+ * A run's options: the defaults, then the preset, then those given. A learning-rate decay given without
+ * a schedule asks for the step schedule it belongs to.
+ */
+export function resolveTrainOptions(given: Partial<TrainOptions>, preset?: PresetName): TrainOptions {
+  const decayGiven = given.lrDecay !== undefined || given.lrDecayEvery !== undefined;
+  const implied: Partial<TrainOptions> = given.lrSchedule === undefined && decayGiven ? { lrSchedule: 'step' } : {};
+  return { ...DEFAULT_TRAIN_OPTIONS, ...(preset ? PRESETS[preset] : {}), ...implied, ...given };
+}
 export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /**

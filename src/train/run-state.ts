@@ -7,6 +7,7 @@ import type { CarriedState } from '../core/layers/layer.js';
 import type { CharModel } from '../core/model.js';
 import { Optimizer } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
+import type { LrSchedule } from '../core/schedule.js';
 import { CharrnnError } from '../errors.js';
 import type { DataParallelStep } from './data-parallel.js';
 import type { TrainOptions } from './options.js';
@@ -42,6 +43,8 @@ export class RunState {
   lastTrainLoss: number | null = null;
   bestValLoss: number | null;
   lastValLoss: number | null;
+  /** Where a cosine schedule ends; null until known. */
+  scheduleLength: number | null;
   private readonly elapsedBefore: number;
   private readonly history: HistoryPoint[];
   /** Training losses since the last history point. */
@@ -62,11 +65,13 @@ export class RunState {
     this.history = saved.history;
     this.bestValLoss = saved.bestValLoss;
     this.lastValLoss = saved.lastValLoss;
+    this.scheduleLength = saved.scheduleLength;
   }
 
   static fresh(options: TrainOptions, corpus: CorpusIdentity, chunksPerEpoch: number): RunState {
     const start = { iteration: 0, epoch: 0, chunk: 0, charsTrained: 0, elapsedSeconds: 0, history: [] };
-    return new RunState(options, corpus, chunksPerEpoch, { ...start, bestValLoss: null, lastValLoss: null });
+    const results = { bestValLoss: null, lastValLoss: null, scheduleLength: null };
+    return new RunState(options, corpus, chunksPerEpoch, { ...start, ...results });
   }
 
   /** Continues a saved run; `options` are its saved options with the changes resume allows. */
@@ -97,6 +102,20 @@ export class RunState {
     if (this.iteration % HISTORY_EVERY === 0) this.addHistoryPoint();
   }
 
+  /** The learning-rate schedule of this run, over its length where that is known. */
+  schedule(): LrSchedule {
+    const { lrSchedule, learningRate, minLearningRate, warmup, lrDecay, lrDecayEvery } = this.options;
+    return {
+      kind: lrSchedule,
+      baseRate: learningRate,
+      minRate: minLearningRate > 0 ? minLearningRate : learningRate / 10,
+      warmup,
+      decay: lrDecay,
+      decayEvery: lrDecayEvery,
+      totalIterations: this.scheduleLength ?? Infinity,
+    };
+  }
+
   /** Records a validation loss; says whether it is the best of the run so far. */
   recordValidation(valLoss: number): boolean {
     const best = this.bestValLoss === null || valLoss < this.bestValLoss;
@@ -120,6 +139,7 @@ export class RunState {
       history: this.history,
       bestValLoss: this.bestValLoss,
       lastValLoss: this.lastValLoss,
+      scheduleLength: this.scheduleLength,
       rng: learner.rng.state(),
       optimizer: learner.optimizer.state(),
       carried,

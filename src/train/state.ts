@@ -46,6 +46,8 @@ export interface TrainingState {
   history: HistoryPoint[];
   bestValLoss: number | null;
   lastValLoss: number | null;
+  /** The iteration a cosine schedule ends at, once fixed (from --iters/--epochs, or the speed under --time). */
+  scheduleLength: number | null;
 }
 
 export function encodeTrainingState(state: TrainingState): Record<string, unknown> {
@@ -143,6 +145,7 @@ class TrainingReader {
       history: this.history(block.history),
       bestValLoss: this.finiteOrNull(block.bestValLoss, 'training.bestValLoss'),
       lastValLoss: this.finiteOrNull(block.lastValLoss, 'training.lastValLoss'),
+      scheduleLength: this.lengthOrNull(block.scheduleLength, 'training.scheduleLength'),
       rng: this.rng(block.rng),
       optimizer: this.optimizer(block.optimizer, options),
       carried: this.carried(block.carried, options),
@@ -164,6 +167,12 @@ class TrainingReader {
 
   private finite(value: unknown, field: string): number {
     return isFiniteNumber(value) ? value : this.fail(field, value, 'a finite number');
+  }
+
+  /** Absent in checkpoints from before schedules: null, as for a length not fixed yet. */
+  private lengthOrNull(value: unknown, field: string): number | null {
+    if (value === undefined || value === null) return null;
+    return isCount(value) && value > 0 ? value : this.fail(field, value, 'a whole number ≥ 1, or null');
   }
 
   private finiteOrNull(value: unknown, field: string): number | null {

@@ -91,6 +91,7 @@ async function setUpAndTrain(
       2,
     );
   }
+  fixScheduleLength(run, saved?.training.options ?? null, target, request.timeLimitSeconds || null);
   prepareOutput(request.output);
   prepareOutput(bestPath(request.output));
   const { model, shards, generator, evaluator } = await buildModel(config, options, request);
@@ -128,6 +129,21 @@ async function buildModel(config: ModelConfig, options: TrainOptions, request: T
     shards?.close();
     throw explainKernelMemory(error, 'training this model', 'lower --batch, --seq, --hidden or --layers');
   }
+}
+
+/**
+ * A cosine schedule runs over the run's length: --iters or --epochs when only they limit it; with --time
+ * the loop fixes it once the speed is known. A resume that moves the stopping point starts a new length.
+ */
+function fixScheduleLength(run: RunState, savedOptions: TrainOptions | null, target: number | null, time: number | null) {
+  if (run.options.lrSchedule !== 'cosine') return;
+  const { iterations, epochs } = run.options;
+  if (savedOptions && (savedOptions.iterations !== iterations || savedOptions.epochs !== epochs)) run.scheduleLength = null;
+  if (run.scheduleLength !== null || time !== null) return;
+  if (target === null) {
+    throw new CharrnnError('--lr-schedule cosine needs the run\'s length: give --iters, --epochs or --time', 2);
+  }
+  run.scheduleLength = target;
 }
 
 /** Refuses models that would allocate absurd amounts of memory before anything is allocated. */

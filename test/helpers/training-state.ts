@@ -46,5 +46,6 @@ export function trainingStateFor(model: ModelConfig, batch = 2, optimizer: Optim
     ],
     bestValLoss: 1.3,
     lastValLoss: 1.3,
+    scheduleLength: null,
   };
 }
