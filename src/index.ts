@@ -11,7 +11,8 @@ import type { Kernels } from './core/kernels.js';
 import { CharModel } from './core/model.js';
 import { Rng } from './core/rng.js';
 import { validateSamplingOptions, type SamplingOptions } from './core/sampling.js';
-import { decodeCorpus, readCorpusBytes } from './data/corpus.js';
+import { requireEvaluable } from './data/batches.js';
+import { readCorpusIds, type Encoding } from './data/corpus.js';
 import { Vocab, type TokenIds } from './data/vocab.js';
 import { CharrnnError } from './errors.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
@@ -28,22 +29,36 @@ export type { EvalResult } from './train/evaluate.js';
 export { DEFAULT_TRAIN_OPTIONS, PRESETS, type PresetName, type TrainOptions } from './train/options.js';
 export type { TrainEvent, TrainSummary, StopReason } from './train/trainer.js';
 export type { Checkpoint } from './checkpoint/format.js';
+export type { Encoding } from './data/corpus.js';
+export type { TokenIds, Vocab } from './data/vocab.js';
 
-export type Encoding = 'utf8' | 'latin1';
-
+/**
+ * A text as token ids: each character's index in `vocab`, the sorted set of the text's code points.
+ * Made by readCorpus or corpusFromText; `vocab.decode(ids)` gives the text back.
+ */
 export interface Corpus {
-  text: string;
-  /** Where it came from: a path, or '-' for stdin. */
-  source: string;
+  /** Where it came from: a path, '-' for stdin, or the name given to corpusFromText. */
+  readonly source: string;
+  readonly vocab: Vocab;
+  readonly ids: TokenIds;
 }
 
-/** Reads a corpus file ('-' for stdin) as strict UTF-8 (or Latin-1). */
+/**
+ * Reads a corpus file ('-' for stdin) as strict UTF-8 (or Latin-1), decoding it in chunks straight to
+ * ids: memory holds about one byte per character (for a pipe, its bytes), never a string of the text.
+ */
 export function readCorpus(path: string, encoding: Encoding = 'utf8'): Corpus {
-  return { text: decodeCorpus(readCorpusBytes(path), path, encoding), source: path };
+  return { source: path, ...readCorpusIds(path, encoding) };
+}
+
+/** A corpus from a string (its UTF-16 surrogate pairs are single characters). */
+export function corpusFromText(text: string, source = 'text'): Corpus {
+  const vocab = Vocab.fromText(text);
+  return { source, vocab, ids: vocab.encode(text, source) };
 }
 
 function trainDataFor(corpus: Corpus, vocab: Vocab): TrainData {
-  const ids = vocab.encode(corpus.text, corpus.source);
+  const ids = vocab.translate(corpus.ids, corpus.vocab, corpus.source);
   return {
     vocab,
     ids,
@@ -70,15 +85,17 @@ export function defaultOutputPath(source: string): string {
 
 /** Trains a new model on a corpus; resolves when it finishes, runs out of time or is aborted. */
 export async function trainModel(corpus: Corpus, options: Partial<TrainOptions> = {}, control: RunControl = {}): Promise<TrainSummary> {
-  const data = trainDataFor(corpus, Vocab.fromText(corpus.text));
+  const data = trainDataFor(corpus, corpus.vocab);
   const output = control.output ?? defaultOutputPath(corpus.source);
   const kernels = createKernels(control.kernel ?? 'auto');
   return train({ data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent: control.onEvent, signal: control.signal }, { ...DEFAULT_TRAIN_OPTIONS, ...options });
 }
 
 export interface ResumeOptions extends RunControl {
-  /** The corpus to continue on (default: the path recorded in the checkpoint). */
-  corpus?: Corpus;
+  /** The corpus to continue on, or its path (default: the path recorded in the checkpoint). */
+  corpus?: Corpus | string;
+  /** How to read a corpus given by path (default: the run's own encoding). */
+  encoding?: Encoding;
   /** New stopping points (absolute: the total iterations / epochs of the run). */
   iterations?: number;
   epochs?: number;
@@ -95,7 +112,9 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
     throw new CharrnnError(`${checkpointPath} has no training state (it was written for sampling only); start a new run with: charrnn train CORPUS`);
   }
   const state = decodeTrainingState(checkpoint.training, checkpointPath);
-  const corpus = options.corpus ?? recordedCorpus(state, checkpointPath);
+  const corpus = typeof options.corpus === 'string'
+    ? readCorpus(options.corpus, options.encoding ?? state.options.encoding ?? 'utf8')
+    : (options.corpus ?? recordedCorpus(state, checkpointPath, options.encoding));
   const data = trainDataFor(corpus, Vocab.fromSymbols(checkpoint.vocab));
   if (data.corpus.chars !== state.corpus.chars || data.corpus.fingerprint !== state.corpus.fingerprint) {
     throw new CharrnnError(`${corpus.source} is not the corpus this run was trained on (${data.corpus.chars} characters, fingerprint ${data.corpus.fingerprint}; the checkpoint expects ${state.corpus.chars}, ${state.corpus.fingerprint}); pass --corpus with the original file`);
@@ -116,11 +135,11 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   );
 }
 
-function recordedCorpus(state: TrainingState, checkpointPath: string): Corpus {
+function recordedCorpus(state: TrainingState, checkpointPath: string, encoding?: Encoding): Corpus {
   if (state.corpus.path === null) {
     throw new CharrnnError(`${checkpointPath} was trained on stdin; pass the same text again with --corpus FILE (or --corpus - to read stdin)`, 2);
   }
-  return readCorpus(state.corpus.path, state.options.encoding ?? 'utf8');
+  return readCorpus(state.corpus.path, encoding ?? state.options.encoding ?? 'utf8');
 }
 
 /** Characters stream() generates between turns of the event loop. */
@@ -198,9 +217,13 @@ export class LoadedModel {
     return text;
   }
 
-  /** Mean loss of predicting each character of `text` from those before it, one stream from a zero state. */
-  evaluate(text: string, source = 'text'): EvalResult {
-    const ids = this.vocab.encode(text, source);
+  /**
+   * Mean loss of predicting each character of a text (or corpus) from those before it, one stream from a
+   * zero state. A text of fewer than 2 characters is an error.
+   */
+  evaluate(text: string | Corpus, source = 'text'): EvalResult {
+    const ids = typeof text === 'string' ? this.vocab.encode(text, source) : this.vocab.translate(text.ids, text.vocab, text.source);
+    requireEvaluable(ids, typeof text === 'string' ? source : text.source);
     return new Evaluator(this.model, 1, 256).evaluate(ids);
   }
 }

@@ -27,7 +27,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   handler: async (argv: ArgumentsCamelCase<EvalArgs>) => {
     const corpus = readCorpus(corpusArgument(argv.corpus), argv.encoding);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
-    const result = model.evaluate(corpus.text, corpus.source);
+    const result = model.evaluate(corpus);
     if (argv.json) process.stdout.write(`${JSON.stringify({ chars: result.chars, loss: result.loss, bpc: result.bpc })}\n`);
     else process.stdout.write(`${result.loss.toFixed(4)} nats/char, ${result.bpc.toFixed(4)} bits/char over ${formatCount(result.chars)} characters\n`);
   },

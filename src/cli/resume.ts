@@ -1,7 +1,7 @@
 /** `charrnn resume CHECKPOINT`: continue a run exactly where it stopped. */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import type { KernelChoice } from '../core/backend.js';
-import { readCorpus, resumeTraining } from '../index.js';
+import { resumeTraining } from '../index.js';
 import { outputOptions, startTrainingSession, type OutputFlags } from './run-training.js';
 import { corpusArgument } from './terminal.js';
 import { runFlags } from './train.js';
@@ -39,10 +39,10 @@ export const resumeCommand: CommandModule<object, ResumeArgs> = {
       .example('$0 resume checkpoints/moby-dick.json --iters 2000', 'train on to iteration 2000')
       .example('$0 resume checkpoints/notes.json --corpus notes.txt --time 600', 'ten more minutes, corpus given again') as unknown as Argv<ResumeArgs>,
   handler: async (argv: ArgumentsCamelCase<ResumeArgs>) => {
-    const corpus = argv.corpus === undefined ? undefined : readCorpus(corpusArgument(argv.corpus), argv.encoding ?? 'utf8');
+    const corpus = argv.corpus === undefined ? undefined : corpusArgument(argv.corpus);
     const session = startTrainingSession(argv);
     const summary = await resumeTraining(argv.checkpoint, {
-      corpus, iterations: argv.iters, epochs: argv.epochs, evalEvery: argv['eval-every'], saveEvery: argv['save-every'], sampleEvery: argv['sample-every'],
+      corpus, encoding: argv.encoding, iterations: argv.iters, epochs: argv.epochs, evalEvery: argv['eval-every'], saveEvery: argv['save-every'], sampleEvery: argv['sample-every'],
       output: argv.output, timeLimitSeconds: argv.time, kernel: argv.kernel, threads: argv.threads, onEvent: session.onEvent, signal: session.signal,
     });
     session.finish(summary);
