@@ -184,17 +184,21 @@ class SymbolScan {
   }
 }
 
-/** Pass 2: writes each character's id. The bytes were checked in pass 1; a mismatch means they changed. */
+/**
+ * Pass 2: writes each character's id, into `into` when given (1-byte ids may overwrite the very bytes
+ * they come from: an id never lands past the bytes already decoded). The bytes were checked in pass 1;
+ * a mismatch means they changed in between.
+ */
 class IdWriter {
   private readonly idOf = new Int32Array(CODE_POINTS).fill(-1);
   private readonly decoder: Utf8Decoder | null;
   private written = 0;
   readonly ids: TokenIds;
 
-  constructor(private readonly source: string, encoding: Encoding, vocab: Vocab, chars: number) {
+  constructor(private readonly source: string, encoding: Encoding, vocab: Vocab, chars: number, into?: Uint8Array) {
     vocab.symbols.forEach((symbol, id) => (this.idOf[symbol.codePointAt(0)!] = id));
     this.decoder = encoding === 'utf8' ? new Utf8Decoder() : null;
-    this.ids = idArrayFor(vocab.size, chars);
+    this.ids = into ?? idArrayFor(vocab.size, chars);
   }
 
   readonly visit: ByteVisitor = (piece) => {
@@ -225,29 +229,30 @@ class IdWriter {
   }
 }
 
-/** Decodes a corpus already in memory (a library user's bytes). */
-export function decodeCorpusBytes(bytes: Uint8Array, source: string, encoding: Encoding = 'utf8'): DecodedCorpus {
-  return decodeBlocks([bytes], source, encoding);
-}
+/** Visits every piece of the bytes, in order, from the start. */
+type ByteWalk = (visit: ByteVisitor) => void;
 
-/** Decodes blocks of bytes, letting go of each once its ids are written, so memory stays near the bytes' size. */
-function decodeBlocks(blocks: Uint8Array[], source: string, encoding: Encoding): DecodedCorpus {
+/** Both passes over bytes that can be walked twice; `inPlace` lets 1-byte ids overwrite in-memory bytes. */
+function decodeTwice(source: string, encoding: Encoding, walk: ByteWalk, inPlace?: Uint8Array): DecodedCorpus {
   const scan = new SymbolScan(source, encoding);
-  let offset = 0;
-  for (const block of blocks) {
-    scan.visit(block, offset);
-    offset += block.length;
-  }
+  walk(scan.visit);
   const vocab = scan.finish();
-  const writer = new IdWriter(source, encoding, vocab, scan.chars);
-  for (let i = 0; i < blocks.length; i++) {
-    writer.visit(blocks[i]!, 0);
-    blocks[i] = EMPTY;
-  }
+  const into = inPlace !== undefined && vocab.size <= 0x100 ? inPlace.subarray(0, scan.chars) : undefined;
+  const writer = new IdWriter(source, encoding, vocab, scan.chars, into);
+  walk(writer.visit);
   return { vocab, ids: writer.finish() };
 }
 
-const EMPTY = new Uint8Array(0);
+function walkMemory(bytes: Uint8Array, chunkBytes: number): ByteWalk {
+  return (visit) => {
+    for (let offset = 0; offset < bytes.length; offset += chunkBytes) visit(bytes.subarray(offset, offset + chunkBytes), offset);
+  };
+}
+
+/** Decodes a corpus already in memory; `bytes` is left as it is. */
+export function decodeCorpusBytes(bytes: Uint8Array, source: string, encoding: Encoding = 'utf8', chunkBytes = CHUNK_BYTES): DecodedCorpus {
+  return decodeTwice(source, encoding, walkMemory(bytes, chunkBytes));
+}
 
 function emptyMessage(source: string): string {
   return source === '-' ? 'stdin is empty; pipe a text in, e.g. cat notes.txt | charrnn train -' : `${source} is empty; give a text file with something in it`;
@@ -263,8 +268,8 @@ export function readCorpusIds(path: string, encoding: Encoding = 'utf8', chunkBy
     const stats = fstatSync(fd);
     if (stats.isDirectory()) throw new CharrnnError(`${path} is a directory; give a text file (to train on many files: cat DIR/*.txt | charrnn train -)`);
     // A regular file that stat calls empty may be a /proc file: only reading tells.
-    if (stats.isFile() && stats.size > 0) return decodeFile(fd, path, encoding, chunkBytes);
-    return decodeBlocks(readToEnd(fd, path, chunkBytes), path, encoding);
+    if (stats.isFile() && stats.size > 0) return decodeTwice(path, encoding, walkFile(fd, path, chunkBytes));
+    return decodeStream(fd, path, encoding, chunkBytes);
   } finally {
     if (fd !== 0) closeSync(fd);
   }
@@ -280,50 +285,57 @@ function openCorpus(path: string): number {
   }
 }
 
-/** Two passes over a regular file, each reading it chunk by chunk from the start. */
-function decodeFile(fd: number, source: string, encoding: Encoding, chunkBytes: number): DecodedCorpus {
+/** A regular file, chunk by chunk from its start, until a read returns nothing. */
+function walkFile(fd: number, source: string, chunkBytes: number): ByteWalk {
   const buffer = new Uint8Array(chunkBytes);
-  const readAll = (visit: ByteVisitor): void => {
+  return (visit) => {
     for (let offset = 0; ; ) {
-      const count = readChunk(fd, buffer, 0, offset, source);
+      const count = readChunk(fd, buffer, offset, source);
       if (count === 0) return;
       visit(buffer.subarray(0, count), offset);
       offset += count;
     }
   };
-  const scan = new SymbolScan(source, encoding);
-  readAll(scan.visit);
-  const vocab = scan.finish();
-  const writer = new IdWriter(source, encoding, vocab, scan.chars);
-  readAll(writer.visit);
-  return { vocab, ids: writer.finish() };
 }
 
-/** A pipe, a terminal or a /proc file, read until it ends, in blocks of `blockBytes`. */
-function readToEnd(fd: number, source: string, blockBytes: number): Uint8Array[] {
-  const blocks: Uint8Array[] = [];
-  for (let total = 0; ; ) {
-    const block = new Uint8Array(blockBytes);
-    let filled = 0;
-    while (filled < blockBytes) {
-      const count = readChunk(fd, block, filled, null, source);
-      if (count === 0) break;
-      filled += count;
+/** ES2024's resizable ArrayBuffer, in Node since 20 (the TypeScript lib here is ES2022). */
+interface ResizableArrayBuffer extends ArrayBuffer {
+  resize(byteLength: number): void;
+}
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ResizableArrayBuffer;
+
+/** The most bytes read from a pipe: the largest Uint8Array. */
+const MAX_STREAM_BYTES = 2 ** 32;
+
+/**
+ * A pipe, a terminal or a /proc file: read to its end into one buffer that grows in place (address
+ * space is reserved, memory is used only as it fills), then decoded with 1-byte ids over the bytes, so
+ * memory peaks near the size of the text.
+ */
+function decodeStream(fd: number, source: string, encoding: Encoding, chunkBytes: number): DecodedCorpus {
+  const buffer = new ResizableArrayBuffer(0, { maxByteLength: MAX_STREAM_BYTES });
+  let filled = 0;
+  for (;;) {
+    if (filled + chunkBytes > MAX_STREAM_BYTES) {
+      throw new CharrnnError(`${source} holds more than ${MAX_STREAM_BYTES / 2 ** 30} GiB, the most read from a pipe; save it to a file, or train on a part of it`);
     }
-    if (filled > 0) blocks.push(block.subarray(0, filled));
-    total += filled;
-    if (total > MAX_CORPUS_CHARS * 4) {
-      throw new CharrnnError(`${source} has more than ${MAX_CORPUS_CHARS.toLocaleString('en-US')} characters, the most one corpus can hold; train on a part of it`);
-    }
-    if (filled < blockBytes) return blocks;
+    buffer.resize(filled + chunkBytes);
+    const count = readChunk(fd, new Uint8Array(buffer, filled, chunkBytes), null, source);
+    if (count === 0) break;
+    filled += count;
   }
+  buffer.resize(filled);
+  const bytes = new Uint8Array(buffer, 0, filled);
+  const decoded = decodeTwice(source, encoding, walkMemory(bytes, chunkBytes), bytes);
+  if (decoded.ids.buffer === buffer) buffer.resize(decoded.ids.length);
+  return decoded;
 }
 
-/** One read; a non-blocking stdin that has nothing yet is waited for. */
-function readChunk(fd: number, into: Uint8Array, at: number, position: number | null, source: string): number {
+/** One read into `into` (at `position`, or where the stream is); a non-blocking stdin with nothing yet is waited for. */
+function readChunk(fd: number, into: Uint8Array, position: number | null, source: string): number {
   for (;;) {
     try {
-      return readSync(fd, into, at, into.length - at, position);
+      return readSync(fd, into, 0, into.length, position);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
