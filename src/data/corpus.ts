@@ -263,15 +263,17 @@ function emptyMessage(source: string): string {
  * it tiny, to cut multi-byte characters at every possible place).
  */
 export function readCorpusIds(path: string, encoding: Encoding = 'utf8', chunkBytes = CHUNK_BYTES): DecodedCorpus {
-  const fd = path === '-' ? 0 : openCorpus(path);
+  const stdin = path === '-';
+  const fd = stdin ? 0 : openCorpus(path);
   try {
     const stats = fstatSync(fd);
     if (stats.isDirectory()) throw new CharrnnError(`${path} is a directory; give a text file (to train on many files: cat DIR/*.txt | charrnn train -)`);
-    // A regular file that stat calls empty may be a /proc file: only reading tells.
-    if (stats.isFile() && stats.size > 0) return decodeTwice(path, encoding, walkFile(fd, path, chunkBytes));
+    // A regular file that stat calls empty may be a /proc file: only reading tells. Stdin is read from
+    // where it stands, once, even when it is a file.
+    if (!stdin && stats.isFile() && stats.size > 0) return decodeTwice(path, encoding, walkFile(fd, path, chunkBytes));
     return decodeStream(fd, path, encoding, chunkBytes);
   } finally {
-    if (fd !== 0) closeSync(fd);
+    if (!stdin) closeSync(fd);
   }
 }
 
