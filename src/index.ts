@@ -222,7 +222,9 @@ export class LoadedModel {
    * zero state. A text of fewer than 2 characters is an error.
    */
   evaluate(text: string | Corpus, source = 'text'): EvalResult {
-    const ids = typeof text === 'string' ? this.vocab.encode(text, source) : this.vocab.translate(text.ids, text.vocab, text.source);
+    const ids = typeof text === 'string'
+      ? this.vocab.encode(text, source)
+      : this.vocab.translate(text.ids, text.vocab, text.source);
     requireEvaluable(ids, typeof text === 'string' ? source : text.source);
     return new Evaluator(this.model, 1, 256).evaluate(ids);
   }

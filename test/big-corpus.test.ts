@@ -23,10 +23,14 @@ let corpusBytes: number;
 /** Runs a shell script under /usr/bin/time; its peak resident memory in bytes. */
 function peakMemory(script: string): { status: number | null; stderr: string; peakBytes: number } {
   const result = spawnSync('/usr/bin/time', ['-f', 'peak-kb %M', 'bash', '-c', script], {
-    cwd: dir, encoding: 'utf8', env: { ...process.env, NODE: process.execPath, BIN, CORPUS: corpus, CI: 'true' }, timeout: 600_000,
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, NODE: process.execPath, BIN, CORPUS: corpus, CI: 'true' },
+    timeout: 600_000,
   });
   const peak = /peak-kb (\d+)/.exec(result.stderr);
-  return { status: result.status, stderr: result.stderr.replace(/peak-kb \d+\n?/, ''), peakBytes: peak ? Number(peak[1]) * 1024 : NaN };
+  const stderr = result.stderr.replace(/peak-kb \d+\n?/, '');
+  return { status: result.status, stderr, peakBytes: peak ? Number(peak[1]) * 1024 : NaN };
 }
 
 describe.runIf(process.env.CHARRNN_BIG_TESTS === '1' && existsSync('/usr/bin/time'))('a 1.2 GB corpus', () => {

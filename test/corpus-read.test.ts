@@ -14,12 +14,14 @@ import { corpusFromText, LoadedModel, readCorpus } from '../src/index.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const MIXED = '\uFEFFa é ß 日本語 😀🎉 \u{10FFFF} end\n';
-const TINY = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--iters', '2', '--eval-every', '0', '-q'];
+const MODEL = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4'];
+const TINY = [...MODEL, '--iters', '2', '--eval-every', '0', '-q'];
+const ENV = { ...process.env, NODE: process.execPath, BIN, CI: 'true' };
 
 let dir: string;
 
 function run(args: string[], input?: string) {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd: dir, input, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: dir, input, encoding: 'utf8', env: ENV });
 }
 
 /** What reading gives, as something to compare: the symbols and ids, or the error message. */
@@ -42,14 +44,26 @@ describe('reading a file in chunks', () => {
     writeFileSync(path, MIXED.repeat(3));
     // Only the leading BOM goes; the later U+FEFF are characters.
     const whole = outcome(() => corpusFromText(MIXED.repeat(3).slice(1)));
-    for (let chunk = 1; chunk <= 9; chunk++) expect(outcome(() => readCorpusIds(path, 'utf8', chunk)), `chunk ${chunk}`).toEqual(whole);
+    for (let chunk = 1; chunk <= 9; chunk++) {
+      expect(outcome(() => readCorpusIds(path, 'utf8', chunk)), `chunk ${chunk}`).toEqual(whole);
+    }
   });
 
   it('agrees with a whole-buffer decode on random text and random bytes, whatever the chunk size', () => {
     const path = join(dir, 'random.bin');
-    const codePoint = fc.oneof(fc.integer({ min: 0x20, max: 0x7f }), fc.integer({ min: 0x80, max: 0x7ff }), fc.integer({ min: 0x800, max: 0xd7ff }), fc.integer({ min: 0x10000, max: 0x10ffff }));
-    const text = fc.array(codePoint, { minLength: 1, maxLength: 40 }).map((points) => Buffer.from(String.fromCodePoint(...points), 'utf8'));
-    const junk = fc.uint8Array({ minLength: 1, maxLength: 40 }).map((data) => Buffer.from(data.map((byte) => (byte === 0 ? 0x80 : byte))));
+    // Code points of every UTF-8 length, and bytes with no NUL (which would end every case as "binary").
+    const codePoint = fc.oneof(
+      fc.integer({ min: 0x20, max: 0x7f }),
+      fc.integer({ min: 0x80, max: 0x7ff }),
+      fc.integer({ min: 0x800, max: 0xd7ff }),
+      fc.integer({ min: 0x10000, max: 0x10ffff }),
+    );
+    const text = fc
+      .array(codePoint, { minLength: 1, maxLength: 40 })
+      .map((points) => Buffer.from(String.fromCodePoint(...points), 'utf8'));
+    const junk = fc
+      .uint8Array({ minLength: 1, maxLength: 40 })
+      .map((data) => Buffer.from(data.map((byte) => (byte === 0 ? 0x80 : byte))));
     fc.assert(
       fc.property(fc.oneof(text, junk), fc.integer({ min: 1, max: 12 }), (data, chunk) => {
         writeFileSync(path, data);
@@ -78,8 +92,10 @@ describe('reading a file in chunks', () => {
 
   it('finds a NUL byte after ill-formed UTF-8 in a later chunk, and calls the file binary', () => {
     const path = join(dir, 'image.png');
-    writeFileSync(path, Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47]), Buffer.alloc(3000, 0x41), Buffer.from([0])]));
-    expect(() => readCorpusIds(path, 'utf8', 64)).toThrow(/image\.png looks like a binary file \(a NUL byte at offset 3004\)/);
+    const pngHeader = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
+    writeFileSync(path, Buffer.concat([pngHeader, Buffer.alloc(3000, 0x41), Buffer.alloc(1)]));
+    const message = /image\.png looks like a binary file \(a NUL byte at offset 3004\)/;
+    expect(() => readCorpusIds(path, 'utf8', 64)).toThrow(message);
   });
 
   it('reads Latin-1 in chunks, every byte one character', () => {
@@ -91,7 +107,8 @@ describe('reading a file in chunks', () => {
   });
 
   it('reads a mid-size file (8 MB, 1 MiB chunks) to the ids of its text', () => {
-    const text = `${MIXED.slice(1)}${'Call me Ishmael. Some years ago—never mind how long precisely—'.repeat(3)}\n`.repeat(32_000);
+    const line = `${MIXED.slice(1)}${'Call me Ishmael. Some years ago—never mind how long precisely—'.repeat(3)}\n`;
+    const text = line.repeat(32_000);
     const path = join(dir, 'mid.txt');
     writeFileSync(path, text);
     const corpus = readCorpus(path);
@@ -124,7 +141,7 @@ describe('reading what stat cannot size', () => {
     ['a process substitution', `"$NODE" "$BIN" train <(cat corpus.txt) -o stdin.json ${TINY.join(' ')}`],
   ])('trains on %s', (_, script) => {
     writeFileSync(join(dir, 'corpus.txt'), 'the cat sat on the mat. '.repeat(40));
-    const result = spawnSync('bash', ['-c', script], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE: process.execPath, BIN, CI: 'true' } });
+    const result = spawnSync('bash', ['-c', script], { cwd: dir, encoding: 'utf8', env: ENV });
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const checkpoint = JSON.parse(readFileSync(join(dir, 'stdin.json'), 'utf8'));
@@ -133,7 +150,7 @@ describe('reading what stat cannot size', () => {
   });
 
   it('calls an empty pipe empty', () => {
-    const result = spawnSync('bash', ['-c', `"$NODE" "$BIN" train <(true)`], { cwd: dir, encoding: 'utf8', env: { ...process.env, NODE: process.execPath, BIN, CI: 'true' } });
+    const result = spawnSync('bash', ['-c', '"$NODE" "$BIN" train <(true)'], { cwd: dir, encoding: 'utf8', env: ENV });
     expect(result.stderr).toMatch(/^charrnn: \/dev\/fd\/\d+ is empty; give a text file with something in it\n$/);
     expect(result.status).toBe(1);
   });
@@ -158,8 +175,9 @@ describe('resume and eval', () => {
     expect(model.evaluate(readCorpus(join(dir, 'fox.txt'))).chars).toBe(2699);
     writeFileSync(join(dir, 'one.txt'), 'a');
     writeFileSync(join(dir, 'bom.txt'), '\uFEFF');
-    expect(run(['eval', 'one.txt', '-c', 'fox.json']).stderr).toMatch(/one\.txt is too short to evaluate: it has 1 character/);
-    expect(run(['eval', 'one.txt', '-c', 'fox.json']).status).toBe(1);
+    const oneCharacter = run(['eval', 'one.txt', '-c', 'fox.json']);
+    expect(oneCharacter.stderr).toMatch(/one\.txt is too short to evaluate: it has 1 character/);
+    expect(oneCharacter.status).toBe(1);
     expect(run(['eval', 'bom.txt', '-c', 'fox.json']).stderr).toMatch(/bom\.txt holds only a byte-order mark/);
   });
 });

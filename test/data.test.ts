@@ -33,7 +33,8 @@ describe('Vocab', () => {
     const ids = from.encode('cab', 'x');
     expect(Array.from(to.translate(ids, from, 'x'))).toEqual([2, 0, 1]);
     expect(Vocab.fromText('bca').translate(ids, from, 'x')).toBe(ids);
-    expect(() => Vocab.fromText('ab').translate(ids, from, 'c.txt')).toThrow(/c\.txt: character "c" \(U\+0063\) at position 0 is not/);
+    const unknown = /c\.txt: character "c" \(U\+0063\) at position 0 is not/;
+    expect(() => Vocab.fromText('ab').translate(ids, from, 'c.txt')).toThrow(unknown);
   });
 
   it('validates symbols from a checkpoint', () => {
@@ -64,7 +65,8 @@ describe('decodeCorpusBytes', () => {
     ['a code point above U+10FFFF', bytes(0xf4, 0x90, 0x80, 0x80), 0],
     ['a Latin-1 letter', Buffer.from('caf\xe9 au lait', 'latin1'), 3],
   ])('refuses %s, naming the offset', (_, data, offset) => {
-    const message = new RegExp(`bad\\.txt: invalid UTF-8 at byte offset ${offset} \\(0x${data[offset]!.toString(16)}\\).*--encoding latin1`);
+    const byte = data[offset]!.toString(16);
+    const message = new RegExp(`bad\\.txt: invalid UTF-8 at byte offset ${offset} \\(0x${byte}\\).*--encoding latin1`);
     expect(() => decodeCorpusBytes(data, 'bad.txt')).toThrow(message);
   });
 
@@ -75,7 +77,8 @@ describe('decodeCorpusBytes', () => {
 
   it('refuses nothing, or nothing but a BOM', () => {
     expect(() => decodeCorpusBytes(bytes(), 'e.txt')).toThrow(/^e\.txt is empty; give a text file/);
-    expect(() => decodeCorpusBytes(bytes(0xef, 0xbb, 0xbf), 'bom.txt')).toThrow(/^bom\.txt holds only a byte-order mark/);
+    const bomOnly = bytes(0xef, 0xbb, 0xbf);
+    expect(() => decodeCorpusBytes(bomOnly, 'bom.txt')).toThrow(/^bom\.txt holds only a byte-order mark/);
   });
 
   it('reads Latin-1 when asked: every byte a character, a BOM included', () => {
@@ -84,7 +87,8 @@ describe('decodeCorpusBytes', () => {
   });
 
   it('gives the ids Vocab.encode gives, in the narrowest array', () => {
-    const text = `${'한국어 '.repeat(100)}${Array.from({ length: 300 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join('')}😀`;
+    const ideographs = Array.from({ length: 300 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join('');
+    const text = `${'한국어 '.repeat(100)}${ideographs}😀`;
     const { vocab, ids } = decodeCorpusBytes(Buffer.from(text, 'utf8'), 'f');
     expect(vocab.symbols).toEqual(Vocab.fromText(text).symbols);
     expect(ids).toBeInstanceOf(Uint16Array);
@@ -115,7 +119,8 @@ describe('batching', () => {
   });
 
   it('refuses to evaluate fewer than 2 characters instead of giving NaN', () => {
-    expect(() => requireEvaluable(new Uint8Array(1), 'one.txt')).toThrow(/^one\.txt is too short to evaluate: it has 1 character,.*at least 2$/);
+    const tooShort = /^one\.txt is too short to evaluate: it has 1 character,.*at least 2$/;
+    expect(() => requireEvaluable(new Uint8Array(1), 'one.txt')).toThrow(tooShort);
     expect(() => requireEvaluable(new Uint8Array(0), 'text')).toThrow(/it has 0 characters/);
     expect(() => requireEvaluable(new Uint8Array(2), 'text')).not.toThrow();
   });

@@ -42,7 +42,8 @@ export const resumeCommand: CommandModule<object, ResumeArgs> = {
     const corpus = argv.corpus === undefined ? undefined : corpusArgument(argv.corpus);
     const session = startTrainingSession(argv);
     const summary = await resumeTraining(argv.checkpoint, {
-      corpus, encoding: argv.encoding, iterations: argv.iters, epochs: argv.epochs, evalEvery: argv['eval-every'], saveEvery: argv['save-every'], sampleEvery: argv['sample-every'],
+      corpus, encoding: argv.encoding,
+      iterations: argv.iters, epochs: argv.epochs, evalEvery: argv['eval-every'], saveEvery: argv['save-every'], sampleEvery: argv['sample-every'],
       output: argv.output, timeLimitSeconds: argv.time, kernel: argv.kernel, threads: argv.threads, onEvent: session.onEvent, signal: session.signal,
     });
     session.finish(summary);

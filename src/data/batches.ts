@@ -23,8 +23,9 @@ export const MIN_EVAL_CHARS = 2;
 export function requireEvaluable(ids: TokenIds, source: string): void {
   if (ids.length >= MIN_EVAL_CHARS) return;
   throw new CharrnnError(
-    `${source} is too short to evaluate: it has ${ids.length} character${ids.length === 1 ? '' : 's'}, and each character after ` +
-      `the first is predicted from those before it, so it needs at least ${MIN_EVAL_CHARS}`,
+    `${source} is too short to evaluate: it has ${ids.length} character${ids.length === 1 ? '' : 's'}, ` +
+      'and each character after the first is predicted from those before it, ' +
+      `so it needs at least ${MIN_EVAL_CHARS}`,
   );
 }
 

@@ -157,7 +157,10 @@ class SymbolScan {
     const decoder = this.decoder;
     if (decoder === null) return this.count(piece);
     const nul = piece.indexOf(0);
-    if (nul >= 0) throw new CharrnnError(`${this.source} looks like a binary file (a NUL byte at offset ${offset + nul}); give a text file`);
+    if (nul >= 0) {
+      const where = `a NUL byte at offset ${offset + nul}`;
+      throw new CharrnnError(`${this.source} looks like a binary file (${where}); give a text file`);
+    }
     if (decoder.invalidAt < 0) this.count(decoder.push(piece));
   };
 
@@ -166,7 +169,10 @@ class SymbolScan {
     for (let i = 0; i < codePoints.length; i++) seen[codePoints[i]!] = 1;
     this.chars += codePoints.length;
     if (this.chars > MAX_CORPUS_CHARS) {
-      throw new CharrnnError(`${this.source} has more than ${MAX_CORPUS_CHARS.toLocaleString('en-US')} characters, the most one corpus can hold; train on a part of it`);
+      const limit = MAX_CORPUS_CHARS.toLocaleString('en-US');
+      throw new CharrnnError(
+        `${this.source} has more than ${limit} characters, the most one corpus can hold; train on a part of it`,
+      );
     }
   }
 
@@ -176,10 +182,15 @@ class SymbolScan {
     if (decoder !== null && decoder.invalidAt < 0) this.count(decoder.end());
     if (decoder !== null && decoder.invalidAt >= 0) {
       const byte = decoder.invalidByte.toString(16).padStart(2, '0');
-      throw new CharrnnError(`${this.source}: invalid UTF-8 at byte offset ${decoder.invalidAt} (0x${byte}); convert it to UTF-8, or pass --encoding latin1 to read every byte as one character`);
+      throw new CharrnnError(
+        `${this.source}: invalid UTF-8 at byte offset ${decoder.invalidAt} (0x${byte}); ` +
+          'convert it to UTF-8, or pass --encoding latin1 to read every byte as one character',
+      );
     }
     if (this.bytes === 0) throw new CharrnnError(emptyMessage(this.source));
-    if (this.chars === 0) throw new CharrnnError(`${this.source} holds only a byte-order mark; give a text file with something in it`);
+    if (this.chars === 0) {
+      throw new CharrnnError(`${this.source} holds only a byte-order mark; give a text file with something in it`);
+    }
     return Vocab.fromCodePointSet(this.seen);
   }
 }
@@ -245,17 +256,26 @@ function decodeTwice(source: string, encoding: Encoding, walk: ByteWalk, inPlace
 
 function walkMemory(bytes: Uint8Array, chunkBytes: number): ByteWalk {
   return (visit) => {
-    for (let offset = 0; offset < bytes.length; offset += chunkBytes) visit(bytes.subarray(offset, offset + chunkBytes), offset);
+    for (let offset = 0; offset < bytes.length; offset += chunkBytes) {
+      visit(bytes.subarray(offset, offset + chunkBytes), offset);
+    }
   };
 }
 
 /** Decodes a corpus already in memory; `bytes` is left as it is. */
-export function decodeCorpusBytes(bytes: Uint8Array, source: string, encoding: Encoding = 'utf8', chunkBytes = CHUNK_BYTES): DecodedCorpus {
+export function decodeCorpusBytes(
+  bytes: Uint8Array,
+  source: string,
+  encoding: Encoding = 'utf8',
+  chunkBytes = CHUNK_BYTES,
+): DecodedCorpus {
   return decodeTwice(source, encoding, walkMemory(bytes, chunkBytes));
 }
 
 function emptyMessage(source: string): string {
-  return source === '-' ? 'stdin is empty; pipe a text in, e.g. cat notes.txt | charrnn train -' : `${source} is empty; give a text file with something in it`;
+  return source === '-'
+    ? 'stdin is empty; pipe a text in, e.g. cat notes.txt | charrnn train -'
+    : `${source} is empty; give a text file with something in it`;
 }
 
 /**
@@ -267,7 +287,10 @@ export function readCorpusIds(path: string, encoding: Encoding = 'utf8', chunkBy
   const fd = stdin ? 0 : openCorpus(path);
   try {
     const stats = fstatSync(fd);
-    if (stats.isDirectory()) throw new CharrnnError(`${path} is a directory; give a text file (to train on many files: cat DIR/*.txt | charrnn train -)`);
+    if (stats.isDirectory()) {
+      const hint = 'to train on many files: cat DIR/*.txt | charrnn train -';
+      throw new CharrnnError(`${path} is a directory; give a text file (${hint})`);
+    }
     // A regular file that stat calls empty may be a /proc file: only reading tells. Stdin is read from
     // where it stands, once, even when it is a file.
     if (!stdin && stats.isFile() && stats.size > 0) return decodeTwice(path, encoding, walkFile(fd, path, chunkBytes));
@@ -304,7 +327,10 @@ function walkFile(fd: number, source: string, chunkBytes: number): ByteWalk {
 interface ResizableArrayBuffer extends ArrayBuffer {
   resize(byteLength: number): void;
 }
-const ResizableArrayBuffer = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ResizableArrayBuffer;
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (
+  length: number,
+  options: { maxByteLength: number },
+) => ResizableArrayBuffer;
 
 /** The most bytes read from a pipe: the largest Uint8Array. */
 const MAX_STREAM_BYTES = 2 ** 32;
@@ -319,7 +345,10 @@ function decodeStream(fd: number, source: string, encoding: Encoding, chunkBytes
   let filled = 0;
   for (;;) {
     if (filled + chunkBytes > MAX_STREAM_BYTES) {
-      throw new CharrnnError(`${source} holds more than ${MAX_STREAM_BYTES / 2 ** 30} GiB, the most read from a pipe; save it to a file, or train on a part of it`);
+      const limit = `${MAX_STREAM_BYTES / 2 ** 30} GiB`;
+      throw new CharrnnError(
+        `${source} holds more than ${limit}, the most read from a pipe; save it to a file, or train on a part of it`,
+      );
     }
     buffer.resize(filled + chunkBytes);
     const count = readChunk(fd, new Uint8Array(buffer, filled, chunkBytes), null, source);
@@ -333,7 +362,7 @@ function decodeStream(fd: number, source: string, encoding: Encoding, chunkBytes
   return decoded;
 }
 
-/** One read into `into` (at `position`, or where the stream is); a non-blocking stdin with nothing yet is waited for. */
+/** One read into `into`, at `position` or where the stream stands; a non-blocking stdin is waited for. */
 function readChunk(fd: number, into: Uint8Array, position: number | null, source: string): number {
   for (;;) {
     try {

@@ -105,7 +105,8 @@ export class Vocab {
    * A character this one lacks is an error naming it and its first position.
    */
   translate(ids: TokenIds, from: Vocab, source: string): TokenIds {
-    if (from.symbols.length === this.size && from.symbols.every((symbol, id) => symbol === this.symbols[id])) return ids;
+    const same = from.symbols.length === this.size && from.symbols.every((symbol, id) => symbol === this.symbols[id]);
+    if (same) return ids;
     const mapped = Int32Array.from(from.symbols, (symbol) => this.idOf(symbol.codePointAt(0)!));
     const translated = idArrayFor(this.size, ids.length);
     for (let i = 0; i < ids.length; i++) {
