@@ -112,9 +112,7 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
     throw new CharrnnError(`${checkpointPath} has no training state (it was written for sampling only); start a new run with: charrnn train CORPUS`);
   }
   const state = decodeTrainingState(checkpoint.training, checkpointPath);
-  const corpus = typeof options.corpus === 'string'
-    ? readCorpus(options.corpus, options.encoding ?? state.options.encoding ?? 'utf8')
-    : (options.corpus ?? recordedCorpus(state, checkpointPath, options.encoding));
+  const corpus = corpusToResume(options.corpus, options.encoding, state, checkpointPath);
   const data = trainDataFor(corpus, Vocab.fromSymbols(checkpoint.vocab));
   if (data.corpus.chars !== state.corpus.chars || data.corpus.fingerprint !== state.corpus.fingerprint) {
     throw new CharrnnError(`${corpus.source} is not the corpus this run was trained on (${data.corpus.chars} characters, fingerprint ${data.corpus.fingerprint}; the checkpoint expects ${state.corpus.chars}, ${state.corpus.fingerprint}); pass --corpus with the original file`);
@@ -135,11 +133,19 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   );
 }
 
-function recordedCorpus(state: TrainingState, checkpointPath: string, encoding?: Encoding): Corpus {
-  if (state.corpus.path === null) {
+/** The corpus a run resumes on: the one given, or read from the path given or recorded, in the run's encoding. */
+function corpusToResume(
+  given: Corpus | string | undefined,
+  encoding: Encoding | undefined,
+  state: TrainingState,
+  checkpointPath: string,
+): Corpus {
+  if (typeof given === 'object') return given;
+  const path = given ?? state.corpus.path;
+  if (path === null) {
     throw new CharrnnError(`${checkpointPath} was trained on stdin; pass the same text again with --corpus FILE (or --corpus - to read stdin)`, 2);
   }
-  return readCorpus(state.corpus.path, encoding ?? state.options.encoding ?? 'utf8');
+  return readCorpus(path, encoding ?? state.options.encoding ?? 'utf8');
 }
 
 /** Characters stream() generates between turns of the event loop. */

@@ -16,6 +16,8 @@ const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const MIXED = '\uFEFFa é ß 日本語 😀🎉 \u{10FFFF} end\n';
 const MODEL = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4'];
 const TINY = [...MODEL, '--iters', '2', '--eval-every', '0', '-q'];
+/** Room for runs of the built binary on a loaded machine. */
+const SLOW = 60_000;
 const ENV = { ...process.env, NODE: process.execPath, BIN, CI: 'true' };
 
 let dir: string;
@@ -80,7 +82,7 @@ describe('reading a file in chunks', () => {
       }),
       { numRuns: 300 },
     );
-  });
+  }, SLOW);
 
   it('reports the first bad sequence at the same offset when it straddles two chunks', () => {
     const path = join(dir, 'cut.txt');
@@ -116,7 +118,7 @@ describe('reading a file in chunks', () => {
     expect(corpus.ids).toBeInstanceOf(Uint8Array);
     const expected = corpus.vocab.encode(text, 'mid.txt');
     expect(Buffer.compare(corpus.ids as Uint8Array, expected as Uint8Array)).toBe(0);
-  });
+  }, SLOW);
 });
 
 describe('reading what stat cannot size', () => {
@@ -133,7 +135,7 @@ describe('reading what stat cannot size', () => {
     const { vocab, ids } = readCorpusIds(fifo, 'utf8', 5);
     expect(vocab.decode(ids)).toBe(MIXED.repeat(200).slice(1));
     await exited;
-  });
+  }, SLOW);
 
   it.each([
     ['/dev/stdin from a pipe', `cat corpus.txt | "$NODE" "$BIN" train /dev/stdin -o stdin.json ${TINY.join(' ')}`],
@@ -147,13 +149,13 @@ describe('reading what stat cannot size', () => {
     const checkpoint = JSON.parse(readFileSync(join(dir, 'stdin.json'), 'utf8'));
     expect(checkpoint.training.corpus.chars).toBe(960);
     expect(checkpoint.vocab).toEqual([' ', '.', 'a', 'c', 'e', 'h', 'm', 'n', 'o', 's', 't']);
-  });
+  }, SLOW);
 
   it('calls an empty pipe empty', () => {
     const result = spawnSync('bash', ['-c', '"$NODE" "$BIN" train <(true)'], { cwd: dir, encoding: 'utf8', env: ENV });
     expect(result.stderr).toMatch(/^charrnn: \/dev\/fd\/\d+ is empty; give a text file with something in it\n$/);
     expect(result.status).toBe(1);
-  });
+  }, SLOW);
 });
 
 describe('resume and eval', () => {
@@ -164,7 +166,7 @@ describe('resume and eval', () => {
     expect(resumed.stderr).toBe('');
     expect(resumed.status).toBe(0);
     expect(JSON.parse(readFileSync(join(dir, 'latin1.json'), 'utf8')).training.iteration).toBe(4);
-  });
+  }, SLOW);
 
   it('refuses to evaluate a 1-character or BOM-only text instead of printing NaN', async () => {
     writeFileSync(join(dir, 'fox.txt'), 'the quick brown fox jumps over the lazy dog. '.repeat(60));
@@ -179,5 +181,5 @@ describe('resume and eval', () => {
     expect(oneCharacter.stderr).toMatch(/one\.txt is too short to evaluate: it has 1 character/);
     expect(oneCharacter.status).toBe(1);
     expect(run(['eval', 'bom.txt', '-c', 'fox.json']).stderr).toMatch(/bom\.txt holds only a byte-order mark/);
-  });
+  }, SLOW);
 });

@@ -47,14 +47,14 @@ class Utf8Decoder {
     return this.decode(completeLength(this.work, length), length);
   }
 
-  /** The code points of a sequence still waiting at the end: an error, since nothing completes it. */
+  /** Ends the stream: a sequence still waiting is ill-formed, since nothing completes it. */
   end(): Uint32Array {
     return this.decode(this.carried, this.carried);
   }
 
   private decode(complete: number, length: number): Uint32Array {
     if (this.codePoints.length < complete) this.codePoints = new Uint32Array(complete);
-    let count = decodeUtf8(this.work, complete, this.codePoints);
+    const count = decodeUtf8(this.work, complete, this.codePoints);
     if (count < 0) {
       const at = -count - 1;
       this.invalidAt = this.offset + at;
