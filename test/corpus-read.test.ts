@@ -127,13 +127,33 @@ describe('reading what stat cannot size', () => {
     expect(vocab.decode(ids)).toMatch(/^Name:/);
   });
 
-  it('reads a FIFO to its end, in chunks that cut characters', async () => {
-    const fifo = join(dir, 'corpus.fifo');
+  /** Reads `bytes` back through a FIFO that a separate process writes. */
+  function throughFifo(name: string, bytes: Buffer, encoding: 'utf8' | 'latin1', chunk: number) {
+    const fifo = join(dir, name);
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const writer = spawn('sh', ['-c', `printf '%s' "$0" > "$1"`, MIXED.repeat(200), fifo]);
+    const source = join(dir, `${name}.src`);
+    writeFileSync(source, bytes);
+    const writer = spawn('sh', ['-c', 'cat "$0" > "$1"', source, fifo]);
     const exited = new Promise((done) => writer.on('exit', done));
-    const { vocab, ids } = readCorpusIds(fifo, 'utf8', 5);
-    expect(vocab.decode(ids)).toBe(MIXED.repeat(200).slice(1));
+    const decoded = readCorpusIds(fifo, encoding, chunk);
+    return { ...decoded, exited };
+  }
+
+  const ideographs = String.fromCodePoint(...Array.from({ length: 300 }, (_, i) => 0x4e00 + i));
+  it.each([
+    ['1-byte ids written over the bytes', MIXED.repeat(200), Uint8Array],
+    ['2-byte ids beside them', `${MIXED}${ideographs}`, Uint16Array],
+  ])('reads a FIFO to its end, in chunks that cut characters: %s', async (_, text, type) => {
+    const { vocab, ids, exited } = throughFifo(`${type.name}.fifo`, Buffer.from(text, 'utf8'), 'utf8', 5);
+    expect(ids).toBeInstanceOf(type);
+    expect(vocab.decode(ids)).toBe(text.slice(1));
+    await exited;
+  }, SLOW);
+
+  it('reads Latin-1 from a FIFO, every byte one character', async () => {
+    const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7) % 256));
+    const { vocab, ids, exited } = throughFifo('latin1.fifo', bytes, 'latin1', 7);
+    expect(vocab.decode(ids)).toBe(bytes.toString('latin1'));
     await exited;
   }, SLOW);
 
