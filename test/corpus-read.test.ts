@@ -127,6 +127,10 @@ describe('reading what stat cannot size', () => {
     expect(vocab.decode(ids)).toMatch(/^Name:/);
   });
 
+  it('calls an endless device binary at its first chunk instead of reading it to its end', () => {
+    expect(() => readCorpusIds('/dev/zero')).toThrow(/^\/dev\/zero looks like a binary file \(a NUL byte at offset 0\)/);
+  });
+
   /** Reads `bytes` back through a FIFO that a separate process writes. */
   function throughFifo(name: string, bytes: Buffer, encoding: 'utf8' | 'latin1', chunk: number) {
     const fifo = join(dir, name);

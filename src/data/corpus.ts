@@ -148,7 +148,7 @@ class SymbolScan {
   private bytes = 0;
   chars = 0;
 
-  constructor(private readonly source: string, encoding: Encoding) {
+  constructor(readonly source: string, readonly encoding: Encoding) {
     this.decoder = encoding === 'utf8' ? new Utf8Decoder() : null;
   }
 
@@ -243,13 +243,18 @@ class IdWriter {
 /** Visits every piece of the bytes, in order, from the start. */
 type ByteWalk = (visit: ByteVisitor) => void;
 
-/** Both passes over bytes that can be walked twice; `inPlace` lets 1-byte ids overwrite in-memory bytes. */
-function decodeTwice(source: string, encoding: Encoding, walk: ByteWalk, inPlace?: Uint8Array): DecodedCorpus {
+/** Both passes over bytes that can be walked twice. */
+function decodeTwice(source: string, encoding: Encoding, walk: ByteWalk): DecodedCorpus {
   const scan = new SymbolScan(source, encoding);
   walk(scan.visit);
+  return writeIds(scan, walk);
+}
+
+/** Pass 2 after a finished pass 1; `inPlace` lets 1-byte ids overwrite the in-memory bytes they come from. */
+function writeIds(scan: SymbolScan, walk: ByteWalk, inPlace?: Uint8Array): DecodedCorpus {
   const vocab = scan.finish();
   const into = inPlace !== undefined && vocab.size <= 0x100 ? inPlace.subarray(0, scan.chars) : undefined;
-  const writer = new IdWriter(source, encoding, vocab, scan.chars, into);
+  const writer = new IdWriter(scan.source, scan.encoding, vocab, scan.chars, into);
   walk(writer.visit);
   return { vocab, ids: writer.finish() };
 }
@@ -337,11 +342,12 @@ const MAX_STREAM_BYTES = 2 ** 32;
 
 /**
  * A pipe, a terminal or a /proc file: read to its end into one buffer that grows in place (address
- * space is reserved, memory is used only as it fills), then decoded with 1-byte ids over the bytes, so
- * memory peaks near the size of the text.
+ * space is reserved, memory is used only as it fills), checked as it arrives (so /dev/zero is binary at
+ * once), then decoded with 1-byte ids over the bytes, so memory peaks near the size of the text.
  */
 function decodeStream(fd: number, source: string, encoding: Encoding, chunkBytes: number): DecodedCorpus {
   const buffer = new ResizableArrayBuffer(0, { maxByteLength: MAX_STREAM_BYTES });
+  const scan = new SymbolScan(source, encoding);
   let filled = 0;
   for (;;) {
     if (filled + chunkBytes > MAX_STREAM_BYTES) {
@@ -353,11 +359,12 @@ function decodeStream(fd: number, source: string, encoding: Encoding, chunkBytes
     buffer.resize(filled + chunkBytes);
     const count = readChunk(fd, new Uint8Array(buffer, filled, chunkBytes), null, source);
     if (count === 0) break;
+    scan.visit(new Uint8Array(buffer, filled, count), filled);
     filled += count;
   }
   buffer.resize(filled);
   const bytes = new Uint8Array(buffer, 0, filled);
-  const decoded = decodeTwice(source, encoding, walkMemory(bytes, chunkBytes), bytes);
+  const decoded = writeIds(scan, walkMemory(bytes, chunkBytes), bytes);
   if (decoded.ids.buffer === buffer) buffer.resize(decoded.ids.length);
   return decoded;
 }
