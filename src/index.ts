@@ -12,7 +12,8 @@ import { allocating, type Kernels } from './core/kernels.js';
 import { CharModel } from './core/model.js';
 import { Rng } from './core/rng.js';
 import { invalidOption, validateSamplingOptions, type OptionNamer, type SamplingOptions } from './core/sampling.js';
-import { decodeCorpus, readCorpusBytes, type Encoding } from './data/corpus.js';
+import { requireEvaluable } from './data/batches.js';
+import { readCorpusIds, type Encoding } from './data/corpus.js';
 import { Vocab, type TokenIds } from './data/vocab.js';
 import { CharrnnError } from './errors.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
@@ -40,20 +41,38 @@ export type {
 } from './train/events.js';
 export type { Checkpoint } from './checkpoint/format.js';
 export type { CorpusIdentity, HistoryPoint, TrainingState } from './train/state.js';
+export type { TokenIds, Vocab } from './data/vocab.js';
 
+/**
+ * A text as token ids: each character's index in `vocab`, the sorted set of the text's code points.
+ * Made by readCorpus or corpusFromText; `vocab.decode(ids)` gives the text back.
+ */
 export interface Corpus {
-  text: string;
-  /** Where it came from: a path, or '-' for stdin. */
-  source: string;
+  /** Where it came from: a path, '-' for stdin, or the name given to corpusFromText. */
+  readonly source: string;
+  readonly vocab: Vocab;
+  readonly ids: TokenIds;
 }
 
-/** Reads a corpus file ('-' for stdin) as strict UTF-8 (or Latin-1). */
+/**
+ * Reads a corpus file ('-' for stdin) as strict UTF-8 (or Latin-1), decoding it in chunks straight to
+ * ids: memory holds about one byte per character (for a pipe, its bytes), never a string of the text.
+ */
 export function readCorpus(path: string, encoding: Encoding = 'utf8'): Corpus {
-  return { text: decodeCorpus(readCorpusBytes(path), path, encoding), source: path };
+  return { source: path, ...readCorpusIds(path, encoding) };
+}
+
+/** A corpus from a string (its UTF-16 surrogate pairs are single characters). */
+export function corpusFromText(text: string, source = 'text'): Corpus {
+  const vocab = Vocab.fromText(text);
+  return { source, vocab, ids: vocab.encode(text, source) };
 }
 
 function trainDataFor(corpus: Corpus, vocab: Vocab): TrainData {
-  const ids = vocab.encode(corpus.text, corpus.source);
+  if (!isObject(corpus) || !(corpus.vocab instanceof Vocab) || !ArrayBuffer.isView(corpus.ids)) {
+    throw new CharrnnError('the corpus must come from readCorpus(path) or corpusFromText(text)', 2);
+  }
+  const ids = vocab.translate(corpus.ids, corpus.vocab, corpus.source);
   return {
     vocab,
     ids,
@@ -86,7 +105,7 @@ export async function trainModel(
   checkSettings(TRAIN_OPTIONS, options, 'options.');
   const { onEvent, signal, ...settings } = control;
   checkSettings(RUN_SETTINGS, settings, 'control.');
-  const data = trainDataFor(corpus, Vocab.fromText(corpus.text));
+  const data = trainDataFor(corpus, corpus.vocab);
   const output = control.output ?? defaultOutputPath(corpus.source);
   const kernels = createKernels(control.kernel ?? 'auto');
   return train(
@@ -127,11 +146,7 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   if (!state) {
     throw new CharrnnError(`${checkpointPath} has no training state (it was written for sampling only); start a new run with: charrnn train CORPUS`);
   }
-  const encoding = state.options.encoding ?? 'utf8';
-  const corpus =
-    typeof options.corpus === 'string'
-      ? readCorpus(options.corpus, encoding)
-      : (options.corpus ?? recordedCorpus(state, checkpointPath, encoding));
+  const corpus = corpusToResume(options.corpus, state, checkpointPath);
   const data = trainDataFor(corpus, Vocab.fromSymbols(checkpoint.vocab));
   if (data.corpus.chars !== state.corpus.chars || data.corpus.fingerprint !== state.corpus.fingerprint) {
     throw new CharrnnError(`${corpus.source} is not the corpus this run was trained on (${data.corpus.chars} characters, fingerprint ${data.corpus.fingerprint}; the checkpoint expects ${state.corpus.chars}, ${state.corpus.fingerprint}); pass --corpus with the original file`);
@@ -147,11 +162,14 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   return resume({ data, kernels, output, timeLimitSeconds, threads, onEvent, signal }, resumedState, tensors);
 }
 
-function recordedCorpus(state: TrainingState, checkpointPath: string, encoding: Encoding): Corpus {
-  if (state.corpus.path === null) {
+/** The corpus a run resumes on: the one given, or read from the path given or recorded, in the run's encoding. */
+function corpusToResume(given: Corpus | string | undefined, state: TrainingState, checkpointPath: string): Corpus {
+  if (typeof given === 'object') return given;
+  const path = given ?? state.corpus.path;
+  if (path === null) {
     throw new CharrnnError(`${checkpointPath} was trained on stdin; pass the same text again with --corpus FILE (or --corpus - to read stdin)`, 2);
   }
-  return readCorpus(state.corpus.path, encoding);
+  return readCorpus(path, state.options.encoding ?? 'utf8');
 }
 
 /** Characters stream() generates between turns of the event loop. */
@@ -273,9 +291,14 @@ export class LoadedModel {
     return text;
   }
 
-  /** Mean loss of predicting each character of `text` from those before it, one stream from a zero state. */
-  evaluate(text: string, source = 'text'): EvalResult {
-    const ids = this.vocab.encode(text, source);
+  /**
+   * Mean loss of predicting each character of a text (or corpus) from those before it, one stream from a
+   * zero state. A text of fewer than 2 characters is an error.
+   */
+  evaluate(text: string | Corpus, source = 'text'): EvalResult {
+    const ids =
+      typeof text === 'string' ? this.vocab.encode(text, source) : this.vocab.translate(text.ids, text.vocab, text.source);
+    requireEvaluable(ids, typeof text === 'string' ? source : text.source);
     this.evaluator ??= allocating(
       'evaluating a text', SMALLER_MODEL, () => new Evaluator(this.model, 1, EVAL_CHUNK_STEPS, { fixedWeights: true }),
     );

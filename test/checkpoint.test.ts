@@ -17,7 +17,7 @@ import { latestCheckpoint, readCheckpoint, writeCheckpointAtomic } from '../src/
 import { decodeFloat32, encodeFloat32 } from '../src/checkpoint/tensor-codec.js';
 import { tensorSpecs, type ModelConfig } from '../src/core/config.js';
 import { CharrnnError } from '../src/errors.js';
-import { LoadedModel, resumeTraining } from '../src/index.js';
+import { corpusFromText, LoadedModel, resumeTraining } from '../src/index.js';
 import { trainingStateFor } from './helpers/training-state.js';
 
 const config: ModelConfig = { cell: 'gru', layers: 2, hidden: 3, vocab: 4, dropout: 0 };
@@ -583,7 +583,7 @@ describe('checkpoints through the binary and the library', () => {
 
       const path = join(dir, name);
       const refusal = await resumeTraining(path, {
-        corpus: { text: STITCH, source: 'stitch.txt' },
+        corpus: corpusFromText(STITCH, 'stitch.txt'),
         iterations: 14,
       }).catch((error: unknown) => error);
       expect(refusal).toBeInstanceOf(CharrnnError);

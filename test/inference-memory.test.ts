@@ -40,10 +40,10 @@ describe('inference memory', () => {
   it('10,000 sample() and evaluate() calls on one loaded model keep resident memory flat', () => {
     const library = pathToFileURL(join(ROOT, 'dist', 'index.js')).href;
     const result = runScript(`
-      import { LoadedModel, trainModel } from ${JSON.stringify(library)};
+      import { corpusFromText, LoadedModel, trainModel } from ${JSON.stringify(library)};
       const text = ${JSON.stringify(TEXT)};
       const options = { cell: 'lstm', hidden: 32, layers: 2, iterations: 1, seqLength: 8, batch: 2 };
-      await trainModel({ text, source: 'fox.txt' }, options, { output: 'fox.json', threads: 1 });
+      await trainModel(corpusFromText(text, 'fox.txt'), options, { output: 'fox.json', threads: 1 });
       const model = await LoadedModel.load('fox.json');
       const held = text.slice(0, 20);
       let warm = 0;

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LoadedModel, trainModel, type TrainEvent } from '../src/index.js';
+import { corpusFromText, LoadedModel, trainModel, type TrainEvent } from '../src/index.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const TEXT = `The sea was calm that morning, and the gulls wheeled low over the harbour wall while the boats went out.
@@ -122,7 +122,7 @@ describe('validation', () => {
     const model = { hidden: 12, layers: 1, seqLength: 10, batch: 1 };
     const options = { ...model, valFrac: 0.5, valChars, iterations: 9, evalEvery: 3 };
     const onEvent = (event: TrainEvent) => events.push(event);
-    await trainModel({ text: TEXT, source: 'harbour.txt' }, options, { output, threads: 1, onEvent });
+    await trainModel(corpusFromText(TEXT, 'harbour.txt'), options, { output, threads: 1, onEvent });
     const evals = events.flatMap((event) => (event.event === 'eval' ? [event.valLoss] : []));
     return { start: events[0]!, evals, output };
   }

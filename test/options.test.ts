@@ -6,7 +6,7 @@ import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { CellType } from '../src/core/config.js';
 import type { OptimizerKind } from '../src/core/optim.js';
 import { CharrnnError } from '../src/errors.js';
-import { resumeTraining, trainModel, type ResumeOptions } from '../src/index.js';
+import { corpusFromText, resumeTraining, trainModel, type ResumeOptions } from '../src/index.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
   PRESETS,
@@ -19,7 +19,7 @@ import {
   type TrainOptions,
 } from '../src/train/options.js';
 
-const corpus = { text: 'the quick brown fox jumps over the lazy dog. '.repeat(40), source: 'fox.txt' };
+const corpus = corpusFromText('the quick brown fox jumps over the lazy dog. '.repeat(40), 'fox.txt');
 
 async function rejection(promise: Promise<unknown>): Promise<CharrnnError> {
   const error = await promise.then(

@@ -33,7 +33,7 @@ export const evalCommand: Command<EvalArgs> = {
   handler: async (argv: EvalArgs) => {
     const corpus = readCorpus(corpusArgument(argv.corpus), argv.encoding);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
-    const result = model.evaluate(corpus.text, corpus.source);
+    const result = model.evaluate(corpus);
     if (argv.json) process.stdout.write(`${JSON.stringify({ chars: result.chars, loss: result.loss, bpc: result.bpc })}\n`);
     else process.stdout.write(`${result.loss.toFixed(4)} nats/char, ${result.bpc.toFixed(4)} bits/char over ${formatCount(result.chars)} characters\n`);
   },

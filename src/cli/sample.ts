@@ -45,7 +45,8 @@ export function resolveCheckpoint(given: string | undefined): string {
 function primeText(argv: SampleArgs): string | undefined {
   if (argv.prime !== undefined && argv['prime-file'] !== undefined) throw new CharrnnError('give --prime or --prime-file, not both', 2);
   if (argv['prime-file'] === undefined) return argv.prime;
-  return readCorpus(corpusArgument(argv['prime-file'])).text;
+  const prime = readCorpus(corpusArgument(argv['prime-file']));
+  return prime.vocab.decode(prime.ids);
 }
 
 function checkCounts(argv: SampleArgs, options: SampleOptions): void {

@@ -16,6 +16,19 @@ export function minimumLength(batch: number, seqLength: number): number {
   return batch * seqLength + 1;
 }
 
+/** The fewest characters a text needs to be evaluated: each after the first is predicted from those before it. */
+export const MIN_EVAL_CHARS = 2;
+
+/** Refuses a text too short to evaluate, which would otherwise give a loss of NaN. */
+export function requireEvaluable(ids: TokenIds, source: string): void {
+  if (ids.length >= MIN_EVAL_CHARS) return;
+  throw new CharrnnError(
+    `${source} is too short to evaluate: it has ${ids.length} character${ids.length === 1 ? '' : 's'}, ` +
+      'and each character after the first is predicted from those before it, ' +
+      `so it needs at least ${MIN_EVAL_CHARS}`,
+  );
+}
+
 export class StreamBatcher {
   /** Characters per stream (n): stream b covers ids[b·n, (b+1)·n], targets shifted by one. */
   readonly streamLength: number;

@@ -6,6 +6,11 @@ export type TokenIds = Uint8Array | Uint16Array | Uint32Array;
 
 const DENSE_LIMIT = 0x10000;
 
+/** An array for `length` ids of a vocabulary of `size` symbols, in the narrowest type that holds them. */
+export function idArrayFor(size: number, length: number): TokenIds {
+  return size <= 0x100 ? new Uint8Array(length) : size <= 0x10000 ? new Uint16Array(length) : new Uint32Array(length);
+}
+
 function isSurrogatePair(text: string, at: number): boolean {
   const high = text.charCodeAt(at);
   const low = text.charCodeAt(at + 1);
@@ -15,6 +20,10 @@ function isSurrogatePair(text: string, at: number): boolean {
 function describe(codePoint: number): string {
   const char = String.fromCodePoint(codePoint);
   return `${JSON.stringify(char)} (U+${codePoint.toString(16).toUpperCase().padStart(4, '0')})`;
+}
+
+function unknownCharacter(codePoint: number, position: number): string {
+  return `character ${describe(codePoint)} at position ${position} is not in the model's vocabulary`;
 }
 
 export class Vocab {
@@ -50,6 +59,13 @@ export class Vocab {
     return new Vocab(codePoints.map((codePoint) => String.fromCodePoint(codePoint)));
   }
 
+  /** The vocabulary of the code points marked (non-zero) in `seen`, indexed by code point. */
+  static fromCodePointSet(seen: Uint8Array): Vocab {
+    const symbols: string[] = [];
+    for (let codePoint = 0; codePoint < seen.length; codePoint++) if (seen[codePoint]) symbols.push(String.fromCodePoint(codePoint));
+    return new Vocab(symbols);
+  }
+
   /** A vocabulary as saved in a checkpoint: one code point per symbol, no duplicates. */
   static fromSymbols(symbols: readonly string[], source = 'vocabulary'): Vocab {
     const seen = new Set<string>();
@@ -69,7 +85,7 @@ export class Vocab {
   /** Ids of every code point of `text`; an unknown character is an error naming it and its position. */
   encode(text: string, source: string): TokenIds {
     // Sized by UTF-16 units, an upper bound on code points; the narrow type keeps big corpora small.
-    const ids = this.size <= 0x100 ? new Uint8Array(text.length) : this.size <= 0x10000 ? new Uint16Array(text.length) : new Uint32Array(text.length);
+    const ids = idArrayFor(this.size, text.length);
     let count = 0;
     for (let i = 0; i < text.length; i++) {
       let codePoint = text.charCodeAt(i);
@@ -78,10 +94,27 @@ export class Vocab {
         i++;
       }
       const id = this.idOf(codePoint);
-      if (id < 0) throw new CharrnnError(`${source}: character ${describe(codePoint)} at position ${count} is not in the model's vocabulary`);
+      if (id < 0) throw new CharrnnError(`${source}: ${unknownCharacter(codePoint, count)}`);
       ids[count++] = id;
     }
     return count === ids.length ? ids : ids.subarray(0, count);
+  }
+
+  /**
+   * Ids of another vocabulary's text as ids of this one: the same array when both vocabularies are equal.
+   * A character this one lacks is an error naming it and its first position.
+   */
+  translate(ids: TokenIds, from: Vocab, source: string): TokenIds {
+    const same = from.symbols.length === this.size && from.symbols.every((symbol, id) => symbol === this.symbols[id]);
+    if (same) return ids;
+    const mapped = Int32Array.from(from.symbols, (symbol) => this.idOf(symbol.codePointAt(0)!));
+    const translated = idArrayFor(this.size, ids.length);
+    for (let i = 0; i < ids.length; i++) {
+      const id = mapped[ids[i]!]!;
+      if (id < 0) throw new CharrnnError(`${source}: ${unknownCharacter(from.symbols[ids[i]!]!.codePointAt(0)!, i)}`);
+      translated[i] = id;
+    }
+    return translated;
   }
 
   decode(ids: ArrayLike<number>): string {
