@@ -4,7 +4,7 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import type { Checkpoint } from './checkpoint/format.js';
-import { readCheckpoint } from './checkpoint/io.js';
+import { checkOutputPath, readCheckpoint } from './checkpoint/io.js';
 import { createKernels, type KernelChoice } from './core/backend.js';
 import { CharGenerator } from './core/generate.js';
 import type { Kernels } from './core/kernels.js';
@@ -18,7 +18,7 @@ import { Evaluator, type EvalResult } from './train/evaluate.js';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './train/options.js';
 import { decodeTrainingState, fingerprint, type TrainingState } from './train/state.js';
 import { isShardWorker, runShardWorker } from './train/shard-worker.js';
-import { resume, train, type TrainData, type TrainEvent, type TrainSummary } from './train/trainer.js';
+import { bestPath, resume, train, type TrainData, type TrainEvent, type TrainSummary } from './train/trainer.js';
 
 export { CharrnnError, EXIT } from './errors.js';
 export type { CellType, ModelConfig } from './core/config.js';
@@ -51,6 +51,11 @@ function trainDataFor(corpus: Corpus, vocab: Vocab): TrainData {
   };
 }
 
+/** Refuses, before any thread starts, checkpoint paths that are not files or new paths, or are the corpus. */
+function checkOutputs(output: string, data: TrainData): void {
+  for (const path of [output, bestPath(output)]) checkOutputPath(path, { corpusPath: data.corpus.path });
+}
+
 export interface RunControl {
   /** Checkpoint path (default: checkpoints/<corpus name>.json). */
   output?: string;
@@ -72,6 +77,7 @@ export function defaultOutputPath(source: string): string {
 export async function trainModel(corpus: Corpus, options: Partial<TrainOptions> = {}, control: RunControl = {}): Promise<TrainSummary> {
   const data = trainDataFor(corpus, Vocab.fromText(corpus.text));
   const output = control.output ?? defaultOutputPath(corpus.source);
+  checkOutputs(output, data);
   const kernels = createKernels(control.kernel ?? 'auto');
   return train({ data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent: control.onEvent, signal: control.signal }, { ...DEFAULT_TRAIN_OPTIONS, ...options });
 }
@@ -106,6 +112,7 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   if (options.evalEvery !== undefined) overrides.evalEvery = options.evalEvery;
   if (options.saveEvery !== undefined) overrides.saveEvery = options.saveEvery;
   if (options.sampleEvery !== undefined) overrides.sampleEvery = options.sampleEvery;
+  checkOutputs(options.output ?? checkpointPath, data);
   const kernels = createKernels(options.kernel ?? 'auto');
   const resumedState: TrainingState = { ...state, options: { ...state.options, ...overrides } };
   const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));

@@ -1,9 +1,10 @@
 /** `charrnn eval CORPUS --checkpoint F`: how well a model predicts a text, in nats and bits per character. */
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { KERNEL_CHOICES, type KernelChoice } from '../core/backend.js';
+import { CharrnnError } from '../errors.js';
 import { LoadedModel, readCorpus } from '../index.js';
 import { resolveCheckpoint } from './sample.js';
-import { corpusArgument, formatCount } from './terminal.js';
+import { corpusArgument, formatCount, StdoutWriter } from './terminal.js';
 
 interface EvalArgs {
   corpus: string;
@@ -28,7 +29,15 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const corpus = readCorpus(corpusArgument(argv.corpus), argv.encoding);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
     const result = model.evaluate(corpus.text, corpus.source);
-    if (argv.json) process.stdout.write(`${JSON.stringify({ chars: result.chars, loss: result.loss, bpc: result.bpc })}\n`);
-    else process.stdout.write(`${result.loss.toFixed(4)} nats/char, ${result.bpc.toFixed(4)} bits/char over ${formatCount(result.chars)} characters\n`);
+    if (result.chars === 0) {
+      // Each character is predicted from those before it, so the first is never scored.
+      throw new CharrnnError(`${corpus.source}: too short to evaluate; it needs at least 2 characters (a byte-order mark does not count)`);
+    }
+    const line = argv.json
+      ? JSON.stringify({ chars: result.chars, loss: result.loss, bpc: result.bpc })
+      : `${result.loss.toFixed(4)} nats/char, ${result.bpc.toFixed(4)} bits/char over ${formatCount(result.chars)} characters`;
+    const stdout = new StdoutWriter();
+    await stdout.write(`${line}\n`);
+    stdout.throwIfFailed();
   },
 };

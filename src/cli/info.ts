@@ -6,7 +6,7 @@ import { readCheckpoint } from '../checkpoint/io.js';
 import { CharrnnError } from '../errors.js';
 import type { HistoryPoint } from '../train/state.js';
 import { historyFromLog, summarizeCheckpoint, type CheckpointSummary } from '../train/summary.js';
-import { colorAllowed, formatCount, formatDuration } from './terminal.js';
+import { colorAllowed, corpusArgument, formatCount, formatDuration, StdoutWriter } from './terminal.js';
 
 interface InfoArgs {
   checkpoint: string;
@@ -95,9 +95,10 @@ export const infoCommand: CommandModule<object, InfoArgs> = {
       .option('log', { type: 'string', describe: 'Draw the curve from a --log file of the run instead of the checkpoint history' })
       .option('width', { type: 'number', default: 72, describe: 'Chart width in columns' })
       .example('$0 info checkpoints/moby-dick.json', 'summary and loss curve') as unknown as Argv<InfoArgs>,
-  handler: (argv: ArgumentsCamelCase<InfoArgs>) => {
-    const checkpoint = readCheckpoint(argv.checkpoint);
-    const summary = summarizeCheckpoint(checkpoint, argv.checkpoint);
+  handler: async (argv: ArgumentsCamelCase<InfoArgs>) => {
+    const path = corpusArgument(argv.checkpoint);
+    const checkpoint = readCheckpoint(path);
+    const summary = summarizeCheckpoint(checkpoint, path);
     if (argv.log !== undefined) {
       let text: string;
       try {
@@ -109,6 +110,8 @@ export const infoCommand: CommandModule<object, InfoArgs> = {
     }
     if (!(Number.isInteger(argv.width) && argv.width >= 10 && argv.width <= 1000)) throw new CharrnnError(`--width ${argv.width} is invalid: expected 10 to 1000 columns`, 2);
     const color = colorAllowed(process.stdout, argv.color);
-    process.stdout.write(argv.json ? `${JSON.stringify(summary)}\n` : renderText(summary, argv.checkpoint, argv.width, color));
+    const stdout = new StdoutWriter();
+    await stdout.write(argv.json ? `${JSON.stringify(summary)}\n` : renderText(summary, path, argv.width, color));
+    stdout.throwIfFailed();
   },
 };

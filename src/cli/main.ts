@@ -14,7 +14,8 @@ declare const CHARRNN_VERSION: string;
 
 function reportError(error: unknown): void {
   if (error instanceof CharrnnError) {
-    process.stderr.write(`charrnn: ${error.message}\n`);
+    // A lone '-' travels through yargs under a placeholder; messages show it as typed.
+    process.stderr.write(`charrnn: ${error.message.replaceAll(STDIN_PLACEHOLDER, '-')}\n`);
     process.exitCode = error.exitCode;
     return;
   }

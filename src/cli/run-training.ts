@@ -1,10 +1,11 @@
 /** What train and resume share: signals, rendering, and the closing line. */
 import type { TrainEvent, TrainSummary } from '../train/trainer.js';
-import { mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { checkOutputPath } from '../checkpoint/io.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { TrainingReporter } from './progress.js';
-import { StdoutWriter, createTerminal, formatCount, formatDuration } from './terminal.js';
+import { corpusArgument, createTerminal, formatCount, formatDuration, StdoutWriter } from './terminal.js';
 
 export interface OutputFlags {
   json: boolean;
@@ -12,6 +13,8 @@ export interface OutputFlags {
   quiet: boolean;
   color: boolean;
   'print-every': number;
+  /** The corpus path as given (train's CORPUS, resume's --corpus), so --log can refuse it. */
+  corpus?: string;
 }
 
 export const outputOptions = {
@@ -26,26 +29,44 @@ export interface TrainingSession {
   finish(summary: TrainSummary): void;
 }
 
-function openLog(path: string | undefined): number | undefined {
+/** Opens --log for appending, after refusing what it may not be (a device, a pipe, the corpus). */
+function openLog(path: string | undefined, corpusPath: string | undefined): { descriptor: number; path: string } | undefined {
   if (path === undefined) return undefined;
+  const shown = corpusArgument(path);
+  checkOutputPath(shown, { what: 'the log', corpusPath: corpusPath === undefined ? undefined : corpusArgument(corpusPath) });
   try {
-    mkdirSync(dirname(path), { recursive: true });
-    return openSync(path, 'a');
+    mkdirSync(dirname(shown), { recursive: true });
+    return { descriptor: openSync(shown, 'a'), path: shown };
   } catch (error) {
-    throw new CharrnnError(`--log ${path}: cannot write it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new CharrnnError(`--log ${shown}: cannot write it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
   }
 }
 
-/** Ctrl-C / SIGTERM finish the current step and save; a second signal exits at once (writes are atomic). */
+/**
+ * Ctrl-C / SIGTERM finish the current step and save; a second signal exits at once (writes are atomic).
+ * Losing an output stops the run the same way, so no work is lost: a reader of --json that leaves ends
+ * it quietly (exit 0); a --log or stdout that cannot be written ends it with one line and exit 1.
+ */
 export function startTrainingSession(flags: OutputFlags): TrainingSession {
   const terminal = createTerminal({ quiet: flags.quiet, color: flags.color });
-  const reporter = new TrainingReporter(terminal, new StdoutWriter(), { json: flags.json, printEvery: Math.max(1, flags['print-every']), logDescriptor: openLog(flags.log) });
+  const log = openLog(flags.log, flags.corpus);
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;
+  const reporter = new TrainingReporter(terminal, new StdoutWriter(), {
+    json: flags.json,
+    printEvery: Math.max(1, flags['print-every']),
+    log,
+    onOutputLost: ({ message }) => {
+      if (controller.signal.aborted) return;
+      exitCode = message === null ? EXIT.ok : EXIT.runtime;
+      if (message !== null) reporter.message(`charrnn: ${message}; stopping after this step to save the checkpoint`);
+      controller.abort();
+    },
+  });
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(exitCode);
     exitCode = signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
-    process.stderr.write(`\n${signal === 'SIGTERM' ? 'terminated' : 'interrupted'}: finishing this step and saving (press Ctrl-C again to quit at once)\n`);
+    reporter.message(`\n${signal === 'SIGTERM' ? 'terminated' : 'interrupted'}: finishing this step and saving (press Ctrl-C again to quit at once)`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
@@ -56,10 +77,13 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
     finish(summary) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      if (log) closeSync(log.descriptor);
       const val = summary.val_bpc === null ? '' : `, validation ${summary.val_bpc.toFixed(3)} bpc`;
       const stats = `${summary.iterations} iterations${val}, ${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;
       if (summary.reason === 'interrupted') {
-        process.stderr.write(`stopped at iteration ${summary.iterations}; saved ${summary.checkpoint} (continue with: charrnn resume ${summary.checkpoint})\n`);
+        const stopped = `stopped at iteration ${summary.iterations}; saved ${summary.checkpoint} (continue with: charrnn resume ${summary.checkpoint})`;
+        if (exitCode === EXIT.ok) terminal.info(stopped);
+        else process.stderr.write(`${stopped}\n`);
         process.exitCode = exitCode;
       } else terminal.info(`done: ${stats}; saved ${summary.checkpoint}`);
     },

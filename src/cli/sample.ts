@@ -26,8 +26,9 @@ interface SampleArgs {
 /** Characters gathered before each write: few syscalls, yet a visible stream. */
 const WRITE_CHUNK = 256;
 
+/** The checkpoint to load: the one given ('-' for stdin), else the newest in checkpoints/. */
 export function resolveCheckpoint(given: string | undefined): string {
-  if (given !== undefined) return given;
+  if (given !== undefined) return corpusArgument(given);
   const latest = latestCheckpoint('checkpoints');
   if (!latest) throw new CharrnnError('no checkpoint found in checkpoints/; train one first (charrnn train corpus.txt) or pass --checkpoint FILE');
   return latest;
@@ -47,6 +48,16 @@ function checkCounts(argv: SampleArgs): void {
   if (!(Number.isInteger(argv.samples) && argv.samples >= 1)) throw new CharrnnError(`--samples ${argv.samples} is invalid: expected a whole number ≥ 1`, 2);
   if (argv.stop === '') throw new CharrnnError('--stop needs a non-empty string', 2);
   if (argv.json && argv.length === 0 && argv.stop === undefined) throw new CharrnnError('--json needs a finite --length or a --stop string', 2);
+}
+
+/** A --stop text the model can never produce would let an endless or --json sample run for ever. */
+function checkStop(model: LoadedModel, stop: string | undefined): void {
+  if (stop === undefined) return;
+  const unknown = [...new Set([...stop].filter((char) => model.vocab.idOf(char.codePointAt(0)!) < 0))];
+  if (unknown.length > 0) {
+    const listed = unknown.map((char) => JSON.stringify(char)).join(', ');
+    throw new CharrnnError(`--stop has characters the model never saw: ${listed}; it could never be generated (charrnn info CHECKPOINT lists the vocabulary)`, 2);
+  }
 }
 
 /** Streams one sample's text; false once stdout has closed. */
@@ -96,6 +107,7 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
     checkCounts(argv);
     const prime = primeText(argv);
     const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
+    checkStop(model, argv.stop);
     const stdout = new StdoutWriter();
     for (let index = 0; index < argv.samples; index++) {
       // Each sample gets its own seed derived from --seed, so -n 3 --seed 1 is reproducible.
@@ -104,7 +116,8 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
         length: argv.length, temperature: argv.temp, prime, seed, argmax: argv.argmax, topK: argv['top-k'], topP: argv['top-p'], stop: argv.stop,
       };
       const open = argv.json ? await jsonSample(model, options, stdout) : (await streamSample(model, options, stdout)) && (await stdout.write(argv.delimiter));
-      if (!open) return;
+      if (!open) break;
     }
+    stdout.throwIfFailed();
   },
 };
