@@ -28,8 +28,8 @@ function describeWriteError(path: string, error: NodeJS.ErrnoException): string 
 }
 
 export interface OutputCheck {
-  /** What goes there, for messages: 'the checkpoint' (the default), 'the log'. */
-  what?: string;
+  /** What is refused, for messages: 'save' (a checkpoint, the default) or 'write the log to'. */
+  action?: string;
   /** The corpus being trained on (null or '-' for stdin): the output must not be that file by any name. */
   corpusPath?: string | null;
 }
@@ -84,19 +84,17 @@ function outputRefusal(path: string): string | undefined {
  * CharrnnError; touches nothing on disk.
  */
 export function checkOutputPath(path: string, check: OutputCheck = {}): void {
-  const what = check.what ?? 'the checkpoint';
-  if (path === '') throw new CharrnnError(`the path for ${what} is empty; give a file name`, EXIT.usage);
-  if (path === '-' || path.includes('\0')) {
-    throw new CharrnnError(`${what} cannot go to ${path} (stdout): give a file name`, EXIT.usage);
-  }
+  const action = check.action ?? 'save';
+  if (path === '') throw new CharrnnError(`cannot ${action} an empty path; give a file name`, EXIT.usage);
+  if (path === '-' || path.includes('\0')) throw new CharrnnError(`cannot ${action} ${path} (stdout); give a file name`, EXIT.usage);
   const refusal = outputRefusal(path);
-  if (refusal) throw new CharrnnError(`cannot write ${what} to ${path}: ${refusal}; give the path of a regular file or a new one`);
+  if (refusal) throw new CharrnnError(`cannot ${action} ${path}: ${refusal}; give the path of a regular file or a new one`);
   const corpusPath = check.corpusPath;
   if (!corpusPath || corpusPath === '-') return;
   const corpus = statSync(corpusPath, { throwIfNoEntry: false });
   const output = statSync(path, { throwIfNoEntry: false });
   if (corpus && output && corpus.dev === output.dev && corpus.ino === output.ino) {
-    throw new CharrnnError(`cannot write ${what} to ${path}: it is the corpus (${corpusPath}), which it would destroy; choose another path`);
+    throw new CharrnnError(`cannot ${action} ${path}: it is the corpus (${corpusPath}), which it would destroy; choose another path`);
   }
 }
 
@@ -112,7 +110,7 @@ function writeTarget(path: string): string {
 export function writeCheckpointAtomic(path: string, checkpoint: Checkpoint): void {
   // Checked at every save: a long run must not replace a device or pipe put there since it started.
   const refusal = outputRefusal(path);
-  if (refusal) throw new CharrnnError(`cannot save ${path}: ${refusal}; choose a file name with -o`);
+  if (refusal) throw new CharrnnError(`cannot save ${path}: ${refusal}; give the path of a regular file or a new one`);
   const text = serializeCheckpoint(checkpoint);
   const target = writeTarget(path);
   const directory = dirname(target);

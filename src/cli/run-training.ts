@@ -33,7 +33,7 @@ export interface TrainingSession {
 function openLog(path: string | undefined, corpusPath: string | undefined): { descriptor: number; path: string } | undefined {
   if (path === undefined) return undefined;
   const shown = corpusArgument(path);
-  checkOutputPath(shown, { what: 'the log', corpusPath: corpusPath === undefined ? undefined : corpusArgument(corpusPath) });
+  checkOutputPath(shown, { action: 'write the log to', corpusPath: corpusPath === undefined ? undefined : corpusArgument(corpusPath) });
   try {
     mkdirSync(dirname(shown), { recursive: true });
     return { descriptor: openSync(shown, 'a'), path: shown };
