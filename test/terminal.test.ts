@@ -9,7 +9,8 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { displayText } from '../src/cli/progress.js';
+import { displayText, ProgressBar, ThroughputMeter } from '../src/cli/progress.js';
+import type { TrainEvent } from '../src/train/trainer.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const TEXT = 'It was the best of times, it was the worst of times;\nit was the age of wisdom, it was the age of foolishness.\n\n'.repeat(60);
@@ -41,11 +42,11 @@ interface Screen {
 }
 
 /** Runs `train` in a detached tmux window `columns` wide, recording what it wrote and what was left on screen. */
-async function trainOnScreen(columns: number): Promise<Screen> {
+async function trainOnScreen(columns: number, env = ''): Promise<Screen> {
   const marker = join(dir, `finished-${columns}`);
   const raw = join(dir, `raw-${columns}`);
   // The pane waits for its output to be recorded before it starts.
-  const command = `tmux wait-for go-${columns} && cd ${dir} && ${process.execPath} ${BIN} train story.txt --hidden 48 --layers 1 --seq 32 --batch 8 ` +
+  const command = `tmux wait-for go-${columns} && cd ${dir} && ${env} ${process.execPath} ${BIN} train story.txt --hidden 48 --layers 1 --seq 32 --batch 8 ` +
     `--iters 240 --eval-every 40 --sample-every 60 --log run-${columns}.log -o story-${columns}.json; ` +
     `echo "EXIT=$?"; touch ${marker}; exec sleep 120`;
   expect(tmux('new-session', '-d', '-x', String(columns), '-y', '40', command).status).toBe(0);
@@ -99,4 +100,78 @@ describe.skipIf(!tmuxWorks)('progress in a real terminal', () => {
       expect(screen.join('\n')).not.toMatch(/[█░]|chars\/s \| ETA/);
     }, 120_000);
   }
+});
+
+describe.skipIf(!tmuxWorks)('TERM=dumb in a real terminal', () => {
+  it('gets neither a bar nor colour', async () => {
+    const { lines, raw } = await trainOnScreen(90, 'TERM=dumb');
+    expect(lines.at(-1)).toBe('EXIT=0');
+    expect(raw).not.toMatch(/[█░]|\x1b\[/);
+  }, 120_000);
+});
+
+/** A stand-in terminal that records what is written to it. */
+function fakeTerminal(columns: number) {
+  const writes: string[] = [];
+  const stream = { columns, write: (text: string) => writes.push(text) > 0 } as unknown as NodeJS.WriteStream;
+  return { stream, writes };
+}
+
+describe('the progress bar', () => {
+  it('is always narrower than the terminal, however long its status', () => {
+    for (const columns of [20, 80, 100]) {
+      const { stream, writes } = fakeTerminal(columns);
+      new ProgressBar(stream).update(0.5, `1234/5000 | epoch 1.23 | loss 1.2345 | val 1.789 bpc | 12.3k chars/s | ETA 1m02s`);
+      const drawn = writes.join('').replace(/\r|\x1b\[K/g, '');
+      expect([...drawn].length).toBeLessThan(columns);
+      expect(drawn.length).toBeGreaterThan(0);
+    }
+  });
+
+  it('clears its line before a report, draws again below it, and never after finish()', () => {
+    const { stream, writes } = fakeTerminal(80);
+    const bar = new ProgressBar(stream);
+    bar.update(0.1, '10/100');
+    bar.print('report');
+    expect(writes.slice(1, 3)).toEqual(['\r\x1b[2K', 'report\n']);
+    expect(writes[3]).toMatch(/^\r.*10\/100\x1b\[K$/);
+    bar.finish();
+    const count = writes.length;
+    expect(writes[count - 1]).toBe('\r\x1b[2K');
+    bar.update(0.2, '20/100');
+    bar.print('after done');
+    expect(writes.slice(count)).toEqual(['after done\n']);
+  });
+});
+
+describe('throughput and time left, measured by the display', () => {
+  const start = { event: 'start', iteration: 100, targetIterations: 300, epoch: 0, chunksPerEpoch: 10, parameters: 1, vocab: 2,
+    trainChars: 1, valChars: 1, resumed: true, kernel: 'js', threads: 1 };
+  const progress = { event: 'progress', iteration: 150, targetIterations: 300, epoch: 1, trainLoss: 1, learningRate: 0.1, elapsedSeconds: 10 };
+
+  it('from the start event\'s chars per iteration: chars/s over this invocation, ETA to the target', () => {
+    const meter = new ThroughputMeter();
+    meter.start({ ...start, charsPerIteration: 400 } as unknown as Extract<TrainEvent, { event: 'start' }>);
+    // 50 iterations × 400 chars in 10 s; 150 more iterations at that pace take 30 s.
+    expect(meter.measure(progress as Extract<TrainEvent, { event: 'progress' }>)).toEqual({ charsPerSecond: 2000, etaSeconds: 30 });
+  });
+
+  it('stops at the time limit when that comes first', () => {
+    const meter = new ThroughputMeter();
+    meter.start({ ...start, charsPerIteration: 400, timeLimitSeconds: 25 } as unknown as Extract<TrainEvent, { event: 'start' }>);
+    expect(meter.measure(progress as Extract<TrainEvent, { event: 'progress' }>).etaSeconds).toBe(15);
+  });
+
+  it('keeps the values a progress event already carries', () => {
+    const meter = new ThroughputMeter();
+    meter.start(start as unknown as Extract<TrainEvent, { event: 'start' }>);
+    const old = { ...progress, charsPerSecond: 123, etaSeconds: 4 } as Extract<TrainEvent, { event: 'progress' }>;
+    expect(meter.measure(old)).toEqual({ charsPerSecond: 123, etaSeconds: 4 });
+  });
+});
+
+describe('samples on a terminal', () => {
+  it('keep line ends and tabs, drop CR before LF, and escape other control characters', () => {
+    expect(displayText('a\r\nb\tc\x1b[31md\x07')).toBe('a\nb\tc\\x1b[31md\\x07');
+  });
 });
