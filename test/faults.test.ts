@@ -62,7 +62,8 @@ describe('signals', () => {
     expect(stoppedAt).toBeLessThan(600);
     expect(run(['resume', 'split.json', '-q']).status).toBe(0);
     expect(weightsAndState(join(dir, 'split.json'))).toEqual(weightsAndState(join(dir, 'whole.json')));
-  });
+    // Three runs of 600 iterations: seconds alone, far more on a loaded machine.
+  }, 60_000);
 
   it('a second Ctrl-C quits without waiting to save, and the last checkpoint still loads', async () => {
     // Big enough that a step takes a while, saving every step so a save is often under way.
@@ -123,12 +124,14 @@ describe.skipIf(!mounted)('a full or read-only disk', () => {
     writeFileSync(join(mountPoint, 'filler'), Buffer.alloc(400 * 1024));
     try {
       const log = join(mountPoint, 'run.log');
-      const result = run(['train', 'text.txt', '--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--iters', '1000000', '--eval-every', '0',
-        '--print-every', '1', '--log', log, '-q', '-o', 'beside-full-log.json']);
+      const model = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--eval-every', '0', '--print-every', '1'];
+      const result = run(['train', 'text.txt', ...model, '--iters', '1000000', '--log', log, '-q', '-o', 'beside-full-log.json']);
       expect(result.status).toBe(1);
       expect(result.stderr).toMatch(new RegExp(
-        `^charrnn: cannot write the log to ${log}: the disk is full \\(ENOSPC\\); stopping after this step to save the checkpoint\n` +
-          'stopped at iteration (\\d+); saved beside-full-log\\.json \\(continue with: charrnn resume beside-full-log\\.json\\)\n$',
+        `^charrnn: cannot write the log to ${log}: the disk is full \\(ENOSPC\\); ` +
+          'stopping after this step to save the checkpoint\n' +
+          'stopped at iteration (\\d+); saved beside-full-log\\.json ' +
+          '\\(continue with: charrnn resume beside-full-log\\.json\\)\n$',
       ));
       const stoppedAt = Number(/stopped at iteration (\d+)/.exec(result.stderr)![1]);
       expect(readCheckpoint(join(dir, 'beside-full-log.json')).training!.iteration).toBe(stoppedAt);

@@ -5,7 +5,18 @@
  * for sample, eval, info and train --json. Nothing is replaced, nothing hangs, no stack traces.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,12 +25,17 @@ import { colorAllowed } from '../src/cli/terminal.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const TEXT = 'The sea was calm; the sky was grey, and the gulls cried over the harbour wall.\n'.repeat(30);
-const TINY = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--iters', '5', '--eval-every', '0', '-q'];
+const MODEL = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--eval-every', '0'];
+const TINY = [...MODEL, '--iters', '5', '-q'];
+/** Long enough that only a lost output ends it. */
+const ENDLESS = [...MODEL, '--iters', '100000', '--json'];
 const ENV = { ...process.env, CI: 'true' };
 let dir: string;
 
 function run(args: string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}) {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: options.env ?? ENV, input: options.input, timeout: 30_000 });
+  const env = options.env ?? ENV;
+  const input = options.input;
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env, input, timeout: 30_000 });
 }
 
 /** Runs a shell line in the test directory, with `charrnn` standing for the built binary. */
@@ -47,7 +63,10 @@ beforeAll(() => {
   expect(run(['train', 'sea.txt', ...TINY, '-o', 'model.json']).status).toBe(0);
 });
 
-describe('-o, its .best.json sibling and --log refuse what is not a regular file or a new path, before training', () => {
+/** A path as it appears, literally, inside a regular expression. */
+const literal = (path: string) => path.replace(/[./]/g, '\\$&');
+
+describe('-o, .best.json and --log refuse anything but a regular file or a new path, before training', () => {
   const refused: Array<[string, string, RegExp]> = [
     ['a character device', '/dev/full', /it is a device/],
     ['a FIFO', 'fifo', /it is a named pipe/],
@@ -62,11 +81,11 @@ describe('-o, its .best.json sibling and --log refuse what is not a regular file
   for (const [what, path, message] of refused) {
     it(`-o refuses ${what}`, () => {
       const result = run(['train', 'sea.txt', ...TINY, '-o', path]);
-      expectOneLine(result, 1, new RegExp(`^charrnn: cannot save ${path.replace(/[./]/g, '\\$&')}: ${message.source}`));
+      expectOneLine(result, 1, new RegExp(`^charrnn: cannot save ${literal(path)}: ${message.source}`));
     });
     it(`--log refuses ${what}`, () => {
       const result = run(['train', 'sea.txt', ...TINY, '-o', 'log-model.json', '--log', path]);
-      expectOneLine(result, 1, new RegExp(`^charrnn: cannot write the log to ${path.replace(/[./]/g, '\\$&')}: ${message.source}`));
+      expectOneLine(result, 1, new RegExp(`^charrnn: cannot write the log to ${literal(path)}: ${message.source}`));
       expect(existsSync(join(dir, 'log-model.json'))).toBe(false);
     });
   }
@@ -79,20 +98,26 @@ describe('-o, its .best.json sibling and --log refuse what is not a regular file
 
   it('refuses a .best.json sibling that is a FIFO or a directory before training starts', () => {
     spawnSync('mkfifo', [join(dir, 'piped.best.json')]);
-    expectOneLine(run(['train', 'sea.txt', ...TINY, '-o', 'piped.json']), 1, /^charrnn: cannot save piped\.best\.json: it is a named pipe/);
+    const piped = run(['train', 'sea.txt', ...TINY, '-o', 'piped.json']);
+    expectOneLine(piped, 1, /^charrnn: cannot save piped\.best\.json: it is a named pipe/);
     mkdirSync(join(dir, 'dir.best.json'));
-    expectOneLine(run(['train', 'sea.txt', ...TINY, '-o', 'dir.json']), 1, /^charrnn: cannot save dir\.best\.json: it is a directory/);
+    const beside = run(['train', 'sea.txt', ...TINY, '-o', 'dir.json']);
+    expectOneLine(beside, 1, /^charrnn: cannot save dir\.best\.json: it is a directory/);
     expect(existsSync(join(dir, 'piped.json'))).toBe(false);
   });
 
   it('refuses an empty path and - as usage errors, showing - as typed', () => {
-    expectOneLine(run(['train', 'sea.txt', ...TINY, '-o', '']), 2, /^charrnn: cannot save an empty path; give a file name/);
-    expectOneLine(run(['train', 'sea.txt', ...TINY, '-o', '-']), 2, /^charrnn: cannot save - \(stdout\); give a file name\n$/);
-    expectOneLine(run(['train', 'sea.txt', ...TINY, '-o', 'x.json', '--log', '-']), 2, /^charrnn: cannot write the log to - \(stdout\)/);
+    const empty = run(['train', 'sea.txt', ...TINY, '-o', '']);
+    expectOneLine(empty, 2, /^charrnn: cannot save an empty path; give a file name/);
+    const dash = run(['train', 'sea.txt', ...TINY, '-o', '-']);
+    expectOneLine(dash, 2, /^charrnn: cannot save - \(stdout\); give a file name\n$/);
+    const log = run(['train', 'sea.txt', ...TINY, '-o', 'x.json', '--log', '-']);
+    expectOneLine(log, 2, /^charrnn: cannot write the log to - \(stdout\)/);
   });
 
   it('creates a missing parent directory for -o and --log', () => {
-    expect(run(['train', 'sea.txt', ...TINY, '-o', 'new/deeper/m.json', '--log', 'logs/deeper/run.log']).status).toBe(0);
+    const result = run(['train', 'sea.txt', ...TINY, '-o', 'new/deeper/m.json', '--log', 'logs/deeper/run.log']);
+    expect(result.status).toBe(0);
     expect(readCheckpoint(join(dir, 'new/deeper/m.json')).training!.iteration).toBe(5);
     expect(readFileSync(join(dir, 'logs/deeper/run.log'), 'utf8')).toMatch(/"event":"done"/);
   });
@@ -108,8 +133,10 @@ describe('-o, its .best.json sibling and --log refuse what is not a regular file
   });
 
   it('refuses the corpus on resume too', () => {
-    expectOneLine(run(['resume', 'model.json', '--iters', '8', '-o', 'sea-link.txt']), 1, /^charrnn: cannot save sea-link\.txt: it is the corpus/);
-    expectOneLine(run(['resume', 'model.json', '--iters', '8', '--corpus', 'sea.txt', '--log', 'sea-hard.txt']), 1, /it is the corpus/);
+    const output = run(['resume', 'model.json', '--iters', '8', '-o', 'sea-link.txt']);
+    expectOneLine(output, 1, /^charrnn: cannot save sea-link\.txt: it is the corpus/);
+    const log = run(['resume', 'model.json', '--iters', '8', '--corpus', 'sea.txt', '--log', 'sea-hard.txt']);
+    expectOneLine(log, 1, /^charrnn: cannot write the log to sea-hard\.txt: it is the corpus/);
   });
 });
 
@@ -132,10 +159,12 @@ describe('stdout: closed, read-only, full, or a reader that leaves', () => {
   ];
   for (const [name, args] of commands) {
     it(`${name}: a full disk is one line and exit 1`, () => {
-      expectOneLine(shell(`charrnn ${args.join(' ')} > /dev/full`), 1, /^charrnn: cannot write to stdout: the disk is full \(ENOSPC\)\n$/);
+      const result = shell(`charrnn ${args.join(' ')} > /dev/full`);
+      expectOneLine(result, 1, /^charrnn: cannot write to stdout: the disk is full \(ENOSPC\)\n$/);
     });
     it(`${name}: stdout open only for reading is one line and exit 1`, () => {
-      expectOneLine(shell(`charrnn ${args.join(' ')} 1< /dev/null`), 1, /^charrnn: cannot write to stdout: it is closed or not open for writing \(EBADF\)\n$/);
+      const result = shell(`charrnn ${args.join(' ')} 1< /dev/null`);
+      expectOneLine(result, 1, /^charrnn: cannot write to stdout: it is closed or not open for writing \(EBADF\)\n$/);
     });
     it(`${name}: a closed stdout discards the output quietly (Node reopens it on /dev/null)`, () => {
       const result = shell(`charrnn ${args.join(' ')} >&-`);
@@ -150,18 +179,18 @@ describe('stdout: closed, read-only, full, or a reader that leaves', () => {
   }
 
   it('train --json: a full stdout stops the run after saving, with one line and exit 1', () => {
-    const result = shell('charrnn train sea.txt --hidden 8 --layers 1 --seq 8 --batch 4 --iters 100000 --eval-every 0 --json -q -o full.json > /dev/full');
+    const result = shell(`charrnn train sea.txt ${ENDLESS.join(' ')} -q -o full.json > /dev/full`);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(new RegExp(
-      '^charrnn: cannot write to stdout: the disk is full \\(ENOSPC\\); stopping after this step to save the checkpoint\n' +
+      '^charrnn: cannot write to stdout: the disk is full \\(ENOSPC\\); ' +
+        'stopping after this step to save the checkpoint\n' +
         'stopped at iteration \\d+; saved full\\.json \\(continue with: charrnn resume full\\.json\\)\n$',
     ));
     expect(readCheckpoint(join(dir, 'full.json')).training!.iteration).toBeGreaterThanOrEqual(1);
   });
 
   it('train --json: a reader that leaves stops the run quietly after saving, exit 0', async () => {
-    const result = await withReaderGone(['train', 'sea.txt', '--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--iters', '100000',
-      '--eval-every', '0', '--json', '-q', '-o', 'gone.json']);
+    const result = await withReaderGone(['train', 'sea.txt', ...ENDLESS, '-q', '-o', 'gone.json']);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(readCheckpoint(join(dir, 'gone.json')).training!.iteration).toBeGreaterThanOrEqual(1);
@@ -170,7 +199,8 @@ describe('stdout: closed, read-only, full, or a reader that leaves', () => {
 
 describe('inputs named -', () => {
   it('-c - reads the checkpoint from stdin, and its messages say stdin, never a placeholder', () => {
-    const sampled = spawnSync(process.execPath, [BIN, 'sample', '-c', '-', '-l', '20', '--seed', '3'], { cwd: dir, env: ENV, input: readFileSync(join(dir, 'model.json')), encoding: 'utf8' });
+    const input = readFileSync(join(dir, 'model.json'), 'utf8');
+    const sampled = run(['sample', '-c', '-', '-l', '20', '--seed', '3'], { input });
     expect(sampled.status).toBe(0);
     expect(sampled.stdout).toBe(run(['sample', '-c', 'model.json', '-l', '20', '--seed', '3']).stdout);
     const bad = run(['sample', '-c', '-'], { input: 'not json' });
@@ -185,7 +215,8 @@ describe('eval and sample refuse what they cannot do', () => {
     writeFileSync(join(dir, 'bom.txt'), '\ufeff');
     for (const name of ['one.txt', 'bom.txt']) {
       const result = run(['eval', name, '-c', 'model.json']);
-      expectOneLine(result, 1, new RegExp(`^charrnn: ${name.replace('.', '\\.')}: too short to evaluate; it needs at least 2 characters`));
+      const message = `^charrnn: ${literal(name)}: too short to evaluate; it needs at least 2 characters`;
+      expectOneLine(result, 1, new RegExp(message));
       expect(result.stdout).toBe('');
     }
   });
@@ -217,14 +248,17 @@ describe('colour: one rule, colorAllowed()', () => {
     expect(colorAllowed(tty, false, { FORCE_COLOR: '1' })).toBe(false);
   });
 
-  it('FORCE_COLOR: 0 is off even on a terminal; 1, 2, 3 or empty is on even off one, over NO_COLOR, CI and TERM=dumb', () => {
+  it('FORCE_COLOR: 0 is off even on a terminal; 1, 2, 3 or empty is on even off one, over NO_COLOR, CI, TERM', () => {
     expect(colorAllowed(tty, true, { FORCE_COLOR: '0' })).toBe(false);
-    for (const value of ['1', '2', '3', '']) expect(colorAllowed(pipe, true, { FORCE_COLOR: value, NO_COLOR: '1', CI: 'true', TERM: 'dumb' })).toBe(true);
+    for (const value of ['1', '2', '3', '']) {
+      expect(colorAllowed(pipe, true, { FORCE_COLOR: value, NO_COLOR: '1', CI: 'true', TERM: 'dumb' })).toBe(true);
+    }
   });
 
-  it('reaches the output: FORCE_COLOR colours a piped info chart and training messages; the bar stays off a pipe', () => {
+  it('reaches the output: FORCE_COLOR colours piped training messages and info chart; no bar off a terminal', () => {
     const env = { ...process.env, CI: undefined, NO_COLOR: undefined, FORCE_COLOR: '1' };
-    const trained = run(['train', 'sea.txt', ...TINY.filter((flag) => flag !== '-q'), '--iters', '30', '--eval-every', '10', '-o', 'colour.json'], { env });
+    const flags = [...MODEL, '--iters', '30', '--eval-every', '10'];
+    const trained = run(['train', 'sea.txt', ...flags, '-o', 'colour.json'], { env });
     expect(trained.stderr).toMatch(/\x1b\[32m best/);
     expect(trained.stderr).not.toMatch(/[█░]/);
     expect(run(['info', 'colour.json'], { env }).stdout).toMatch(/\x1b\[3\dm/);

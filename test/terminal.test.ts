@@ -8,13 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { displayText, ProgressBar, ThroughputMeter } from '../src/cli/progress.js';
 import type { TrainEvent } from '../src/train/trainer.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
-const TEXT = 'It was the best of times, it was the worst of times;\nit was the age of wisdom, it was the age of foolishness.\n\n'.repeat(60);
-const SOCKET = `charrnn-test-${process.pid}`;
+const TEXT = 'It was the best of times, it was the worst of times;\nit was the age of wisdom.\n\n'.repeat(80);
 const tmuxWorks = spawnSync('tmux', ['-V']).status === 0;
 if (!tmuxWorks) console.warn('terminal tests skipped: tmux is not installed (apt-get install -y tmux)');
 
@@ -26,12 +25,20 @@ function terminalEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function tmux(...args: string[]) {
-  return spawnSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8', env: terminalEnv() });
+/** A tmux command on the server of one test (its own socket, no user configuration). */
+function tmux(socket: string, ...args: string[]) {
+  return spawnSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', env: terminalEnv() });
+}
+
+function expectSuccess(result: { status: number | null; stderr: string }): void {
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
 }
 
 async function until(done: () => boolean, seconds: number): Promise<void> {
-  for (const end = Date.now() + seconds * 1000; !done() && Date.now() < end; ) await new Promise((wake) => setTimeout(wake, 200));
+  for (const end = Date.now() + seconds * 1000; !done() && Date.now() < end; ) {
+    await new Promise((wake) => setTimeout(wake, 200));
+  }
 }
 
 interface Screen {
@@ -46,20 +53,22 @@ async function trainOnScreen(columns: number, env = ''): Promise<Screen> {
   const marker = join(dir, `finished-${columns}`);
   const raw = join(dir, `raw-${columns}`);
   // The pane waits for its output to be recorded before it starts.
-  const command = `tmux wait-for go-${columns} && cd ${dir} && ${env} ${process.execPath} ${BIN} train story.txt --hidden 48 --layers 1 --seq 32 --batch 8 ` +
-    `--iters 240 --eval-every 40 --sample-every 60 --log run-${columns}.log -o story-${columns}.json; ` +
+  const train = `${process.execPath} ${BIN} train story.txt --hidden 48 --layers 1 --seq 32 --batch 8 --iters 240 ` +
+    `--eval-every 40 --sample-every 60 --log run-${columns}.log -o story-${columns}.json`;
+  const command = `tmux wait-for go-${columns} && cd ${dir} && ${env} ${train}; ` +
     `echo "EXIT=$?"; touch ${marker}; exec sleep 120`;
-  expect(tmux('new-session', '-d', '-x', String(columns), '-y', '40', command).status).toBe(0);
+  const socket = `charrnn-test-${process.pid}-${columns}`;
+  expectSuccess(tmux(socket, 'new-session', '-d', '-x', String(columns), '-y', '40', command));
   try {
-    expect(tmux('pipe-pane', '-o', `cat >> ${raw}`).status).toBe(0);
-    expect(tmux('wait-for', '-S', `go-${columns}`).status).toBe(0);
+    expectSuccess(tmux(socket, 'pipe-pane', '-o', `cat >> ${raw}`));
+    expectSuccess(tmux(socket, 'wait-for', '-S', `go-${columns}`));
     await until(() => existsSync(marker), 90);
     expect(existsSync(marker)).toBe(true);
-    const screen = tmux('capture-pane', '-p', '-J', '-S', '-', '-E', '-');
+    const screen = tmux(socket, 'capture-pane', '-p', '-J', '-S', '-', '-E', '-');
     const lines = screen.stdout.split('\n').map((line) => line.trimEnd()).filter((line) => line !== '');
     return { lines, raw: readFileSync(raw, 'utf8') };
   } finally {
-    tmux('kill-session');
+    tmux(socket, 'kill-server');
   }
 }
 
@@ -69,7 +78,8 @@ function expectedReports(logPath: string): string[] {
   for (const text of readFileSync(logPath, 'utf8').trim().split('\n')) {
     const event = JSON.parse(text);
     if (event.event === 'eval') {
-      lines.push(`iteration ${event.iteration}: validation loss ${event.valLoss.toFixed(4)} (${event.valBpc.toFixed(3)} bpc)${event.best ? ' best' : ''}`);
+      const loss = `validation loss ${event.valLoss.toFixed(4)} (${event.valBpc.toFixed(3)} bpc)`;
+      lines.push(`iteration ${event.iteration}: ${loss}${event.best ? ' best' : ''}`);
     } else if (event.event === 'sample') {
       lines.push(`--- sample at iteration ${event.iteration} ---`, ...displayText(event.text).split('\n'), '---');
     }
@@ -80,10 +90,6 @@ function expectedReports(logPath: string): string[] {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'charrnn-terminal-'));
   writeFileSync(join(dir, 'story.txt'), TEXT);
-});
-
-afterAll(() => {
-  if (tmuxWorks) tmux('kill-server');
 });
 
 describe.skipIf(!tmuxWorks)('progress in a real terminal', () => {
@@ -121,7 +127,8 @@ describe('the progress bar', () => {
   it('is always narrower than the terminal, however long its status', () => {
     for (const columns of [20, 80, 100]) {
       const { stream, writes } = fakeTerminal(columns);
-      new ProgressBar(stream).update(0.5, `1234/5000 | epoch 1.23 | loss 1.2345 | val 1.789 bpc | 12.3k chars/s | ETA 1m02s`);
+      const status = '1234/5000 | epoch 1.23 | loss 1.2345 | val 1.789 bpc | 12.3k chars/s | ETA 1m02s';
+      new ProgressBar(stream).update(0.5, status);
       const drawn = writes.join('').replace(/\r|\x1b\[K/g, '');
       expect([...drawn].length).toBeLessThan(columns);
       expect(drawn.length).toBeGreaterThan(0);
@@ -145,27 +152,34 @@ describe('the progress bar', () => {
 });
 
 describe('throughput and time left, measured by the display', () => {
-  const start = { event: 'start', iteration: 100, targetIterations: 300, epoch: 0, chunksPerEpoch: 10, parameters: 1, vocab: 2,
-    trainChars: 1, valChars: 1, resumed: true, kernel: 'js', threads: 1 };
-  const progress = { event: 'progress', iteration: 150, targetIterations: 300, epoch: 1, trainLoss: 1, learningRate: 0.1, elapsedSeconds: 10 };
+  type Start = Extract<TrainEvent, { event: 'start' }>;
+  type Progress = Extract<TrainEvent, { event: 'progress' }>;
+  const start = {
+    event: 'start', iteration: 100, targetIterations: 300, epoch: 0, chunksPerEpoch: 10, parameters: 1, vocab: 2,
+    trainChars: 1, valChars: 1, resumed: true, kernel: 'js', threads: 1,
+  };
+  const progress = {
+    event: 'progress', iteration: 150, targetIterations: 300, epoch: 1, trainLoss: 1, learningRate: 0.1,
+    elapsedSeconds: 10,
+  } as Progress;
 
   it('from the start event\'s chars per iteration: chars/s over this invocation, ETA to the target', () => {
     const meter = new ThroughputMeter();
-    meter.start({ ...start, charsPerIteration: 400 } as unknown as Extract<TrainEvent, { event: 'start' }>);
+    meter.start({ ...start, charsPerIteration: 400 } as Start);
     // 50 iterations × 400 chars in 10 s; 150 more iterations at that pace take 30 s.
-    expect(meter.measure(progress as Extract<TrainEvent, { event: 'progress' }>)).toEqual({ charsPerSecond: 2000, etaSeconds: 30 });
+    expect(meter.measure(progress)).toEqual({ charsPerSecond: 2000, etaSeconds: 30 });
   });
 
   it('stops at the time limit when that comes first', () => {
     const meter = new ThroughputMeter();
-    meter.start({ ...start, charsPerIteration: 400, timeLimitSeconds: 25 } as unknown as Extract<TrainEvent, { event: 'start' }>);
-    expect(meter.measure(progress as Extract<TrainEvent, { event: 'progress' }>).etaSeconds).toBe(15);
+    meter.start({ ...start, charsPerIteration: 400, timeLimitSeconds: 25 } as Start);
+    expect(meter.measure(progress).etaSeconds).toBe(15);
   });
 
   it('keeps the values a progress event already carries', () => {
     const meter = new ThroughputMeter();
-    meter.start(start as unknown as Extract<TrainEvent, { event: 'start' }>);
-    const old = { ...progress, charsPerSecond: 123, etaSeconds: 4 } as Extract<TrainEvent, { event: 'progress' }>;
+    meter.start(start as Start);
+    const old = { ...progress, charsPerSecond: 123, etaSeconds: 4 };
     expect(meter.measure(old)).toEqual({ charsPerSecond: 123, etaSeconds: 4 });
   });
 });

@@ -1,7 +1,19 @@
 /** Checkpoint files on disk: atomic writes (temporary file, fsync, rename), validated reads. */
 import {
-  closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, realpathSync, renameSync, statSync,
-  unlinkSync, writeSync, type Stats,
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -9,6 +21,7 @@ import { CharrnnError, EXIT } from '../errors.js';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './format.js';
 
 const TEMP_SUFFIX = '.tmp';
+const REGULAR_FILE_ADVICE = 'give the path of a regular file or a new one';
 
 function describeWriteError(path: string, error: NodeJS.ErrnoException): string {
   switch (error.code) {
@@ -64,7 +77,8 @@ function outputRefusal(path: string): string | undefined {
     link = lstatSync(path, { throwIfNoEntry: false });
     stats = statSync(path, { throwIfNoEntry: false });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOTDIR') return `cannot use it (${(error as NodeJS.ErrnoException).code})`;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTDIR') return `cannot use it (${code})`;
   }
   if (!stats) {
     if (link?.isSymbolicLink()) return `it is a symlink to a missing file (${readlinkSync(path)})`;
@@ -86,15 +100,18 @@ function outputRefusal(path: string): string | undefined {
 export function checkOutputPath(path: string, check: OutputCheck = {}): void {
   const action = check.action ?? 'save';
   if (path === '') throw new CharrnnError(`cannot ${action} an empty path; give a file name`, EXIT.usage);
-  if (path === '-' || path.includes('\0')) throw new CharrnnError(`cannot ${action} ${path} (stdout); give a file name`, EXIT.usage);
+  if (path === '-' || path.includes('\0')) {
+    throw new CharrnnError(`cannot ${action} ${path} (stdout); give a file name`, EXIT.usage);
+  }
   const refusal = outputRefusal(path);
-  if (refusal) throw new CharrnnError(`cannot ${action} ${path}: ${refusal}; give the path of a regular file or a new one`);
+  if (refusal) throw new CharrnnError(`cannot ${action} ${path}: ${refusal}; ${REGULAR_FILE_ADVICE}`);
   const corpusPath = check.corpusPath;
   if (!corpusPath || corpusPath === '-') return;
   const corpus = statSync(corpusPath, { throwIfNoEntry: false });
   const output = statSync(path, { throwIfNoEntry: false });
   if (corpus && output && corpus.dev === output.dev && corpus.ino === output.ino) {
-    throw new CharrnnError(`cannot ${action} ${path}: it is the corpus (${corpusPath}), which it would destroy; choose another path`);
+    const destroyed = `it is the corpus (${corpusPath}), which it would destroy`;
+    throw new CharrnnError(`cannot ${action} ${path}: ${destroyed}; choose another path`);
   }
 }
 
@@ -110,17 +127,20 @@ function writeTarget(path: string): string {
 export function writeCheckpointAtomic(path: string, checkpoint: Checkpoint): void {
   // Checked at every save: a long run must not replace a device or pipe put there since it started.
   const refusal = outputRefusal(path);
-  if (refusal) throw new CharrnnError(`cannot save ${path}: ${refusal}; give the path of a regular file or a new one`);
+  if (refusal) throw new CharrnnError(`cannot save ${path}: ${refusal}; ${REGULAR_FILE_ADVICE}`);
   const text = serializeCheckpoint(checkpoint);
   const target = writeTarget(path);
   const directory = dirname(target);
-  const temporary = join(directory, `.${basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
+  const unique = `${process.pid}.${randomBytes(4).toString('hex')}`;
+  const temporary = join(directory, `.${basename(target)}.${unique}${TEMP_SUFFIX}`);
   let descriptor: number | undefined;
   try {
     mkdirSync(directory, { recursive: true });
     descriptor = openSync(temporary, 'w');
     const bytes = Buffer.from(text, 'utf8');
-    for (let written = 0; written < bytes.length; ) written += writeSync(descriptor, bytes, written, bytes.length - written);
+    for (let written = 0; written < bytes.length; ) {
+      written += writeSync(descriptor, bytes, written, bytes.length - written);
+    }
     fsyncSync(descriptor);
     closeSync(descriptor);
     descriptor = undefined;

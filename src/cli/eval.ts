@@ -31,11 +31,13 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     const result = model.evaluate(corpus.text, corpus.source);
     if (result.chars === 0) {
       // Each character is predicted from those before it, so the first is never scored.
-      throw new CharrnnError(`${corpus.source}: too short to evaluate; it needs at least 2 characters (a byte-order mark does not count)`);
+      const need = 'it needs at least 2 characters (a byte-order mark does not count)';
+      throw new CharrnnError(`${corpus.source}: too short to evaluate; ${need}`);
     }
     const line = argv.json
       ? JSON.stringify({ chars: result.chars, loss: result.loss, bpc: result.bpc })
-      : `${result.loss.toFixed(4)} nats/char, ${result.bpc.toFixed(4)} bits/char over ${formatCount(result.chars)} characters`;
+      : `${result.loss.toFixed(4)} nats/char, ${result.bpc.toFixed(4)} bits/char ` +
+        `over ${formatCount(result.chars)} characters`;
     const stdout = new StdoutWriter();
     await stdout.write(`${line}\n`);
     stdout.throwIfFailed();

@@ -40,15 +40,18 @@ export class ThroughputMeter {
 
   measure(event: ProgressEvent): Throughput {
     const fields = event as ProgressEvent & OptionalFields;
-    if (fields.charsPerSecond !== undefined) return { charsPerSecond: fields.charsPerSecond, etaSeconds: fields.etaSeconds ?? null };
+    if (fields.charsPerSecond !== undefined) {
+      return { charsPerSecond: fields.charsPerSecond, etaSeconds: fields.etaSeconds ?? null };
+    }
     const seconds = event.elapsedSeconds;
     if (this.charsPerIteration === null || !(seconds > 0)) return { charsPerSecond: null, etaSeconds: null };
     const charsPerSecond = ((event.iteration - this.startIteration) * this.charsPerIteration) / seconds;
     const target = this.targetIterations;
-    const toTarget = target === null || !(charsPerSecond > 0) ? null : ((target - event.iteration) * this.charsPerIteration) / charsPerSecond;
+    const charsLeft = target === null ? null : (target - event.iteration) * this.charsPerIteration;
+    const toTarget = charsLeft === null || !(charsPerSecond > 0) ? null : charsLeft / charsPerSecond;
     const toTimeLimit = this.timeLimitSeconds === null ? null : Math.max(0, this.timeLimitSeconds - seconds);
-    const etaSeconds = toTarget === null ? toTimeLimit : toTimeLimit === null ? toTarget : Math.min(toTarget, toTimeLimit);
-    return { charsPerSecond, etaSeconds };
+    const bounds = [toTarget, toTimeLimit].filter((value) => value !== null);
+    return { charsPerSecond, etaSeconds: bounds.length > 0 ? Math.min(...bounds) : null };
   }
 }
 
@@ -117,7 +120,11 @@ export class ProgressBar {
 export function displayText(text: string): string {
   return text
     .replace(/\r\n/g, '\n')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`);
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (char) => `\\x${hex2(char.charCodeAt(0))}`);
+}
+
+function hex2(code: number): string {
+  return code.toString(16).padStart(2, '0');
 }
 
 /** Why JSON lines stopped: the reader of stdout left (quiet), or a write failed (a one-line message). */
@@ -125,12 +132,18 @@ export interface OutputLoss {
   message: string | null;
 }
 
+/** The --log file, open for appending. */
+export interface LogFile {
+  descriptor: number;
+  path: string;
+}
+
 export interface ReporterOptions {
   json: boolean;
   /** With --json or --log, a progress line every N iterations. */
   printEvery: number;
-  /** Append the JSON lines to this file descriptor too (--log), and the path for messages. */
-  log?: { descriptor: number; path: string };
+  /** Append the JSON lines to this file too (--log). */
+  log?: LogFile;
   /** Called once when stdout's reader leaves or a write to stdout or the log fails. */
   onOutputLost(loss: OutputLoss): void;
 }
@@ -163,7 +176,8 @@ export class TrainingReporter {
     switch (event.event) {
       case 'start':
         this.terminal.info(
-          `${event.resumed ? 'resuming' : 'training'} ${formatCount(event.parameters)} parameters, vocabulary ${event.vocab}, ` +
+          `${event.resumed ? 'resuming' : 'training'} ${formatCount(event.parameters)} parameters, ` +
+            `vocabulary ${event.vocab}, ` +
             `${formatCount(event.trainChars)} training / ${formatCount(event.valChars)} validation chars, ` +
             `${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel}` +
             (event.resumed ? `, from iteration ${event.iteration}` : ''),
@@ -175,14 +189,16 @@ export class TrainingReporter {
       case 'eval': {
         this.valBpc = event.valBpc;
         const best = event.best ? this.terminal.paint.green(' best') : '';
-        this.line(`iteration ${event.iteration}: validation loss ${event.valLoss.toFixed(4)} (${event.valBpc.toFixed(3)} bpc)${best}`);
+        const loss = `validation loss ${event.valLoss.toFixed(4)} (${event.valBpc.toFixed(3)} bpc)`;
+        this.line(`iteration ${event.iteration}: ${loss}${best}`);
         break;
       }
       case 'checkpoint':
         break;
       case 'sample': {
         const rule = this.terminal.paint.dim;
-        this.line(`${rule(`--- sample at iteration ${event.iteration} ---`)}\n${displayText(event.text)}\n${rule('---')}`);
+        const heading = rule(`--- sample at iteration ${event.iteration} ---`);
+        this.line(`${heading}\n${displayText(event.text)}\n${rule('---')}`);
         break;
       }
       case 'done':
@@ -212,7 +228,9 @@ export class TrainingReporter {
     const { descriptor, path } = this.log!;
     try {
       const bytes = Buffer.from(line);
-      for (let written = 0; written < bytes.length; ) written += writeSync(descriptor, bytes, written, bytes.length - written);
+      for (let written = 0; written < bytes.length; ) {
+        written += writeSync(descriptor, bytes, written, bytes.length - written);
+      }
     } catch (error) {
       // No more log lines: a half-written one is where the log ends.
       this.log = undefined;
@@ -234,8 +252,9 @@ export class TrainingReporter {
     const target = event.targetIterations;
     if (this.bar) {
       const fraction = target ? event.iteration / target : null;
-      const status = `${event.iteration}/${target ?? '∞'} | epoch ${event.epoch.toFixed(2)} | loss ${event.trainLoss.toFixed(4)} | ` +
-        `val ${val} | ${speed} chars/s | ETA ${formatDuration(etaSeconds)}`;
+      const status =
+        `${event.iteration}/${target ?? '∞'} | epoch ${event.epoch.toFixed(2)} | ` +
+        `loss ${event.trainLoss.toFixed(4)} | val ${val} | ${speed} chars/s | ETA ${formatDuration(etaSeconds)}`;
       this.bar.update(fraction, status);
       return;
     }
@@ -244,7 +263,8 @@ export class TrainingReporter {
     const of = target ? `/${target}` : '';
     this.line(
       `iteration ${event.iteration}${of}, epoch ${event.epoch.toFixed(2)}, loss ${event.trainLoss.toFixed(4)} ` +
-        `(${(event.trainLoss / Math.LN2).toFixed(3)} bpc), val ${val}, ${speed} chars/s, ETA ${formatDuration(etaSeconds)}`,
+        `(${(event.trainLoss / Math.LN2).toFixed(3)} bpc), val ${val}, ${speed} chars/s, ` +
+        `ETA ${formatDuration(etaSeconds)}`,
     );
   }
 

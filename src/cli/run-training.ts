@@ -4,7 +4,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { checkOutputPath } from '../checkpoint/io.js';
 import { CharrnnError, EXIT } from '../errors.js';
-import { TrainingReporter } from './progress.js';
+import { TrainingReporter, type LogFile } from './progress.js';
 import { corpusArgument, createTerminal, formatCount, formatDuration, StdoutWriter } from './terminal.js';
 
 export interface OutputFlags {
@@ -30,15 +30,17 @@ export interface TrainingSession {
 }
 
 /** Opens --log for appending, after refusing what it may not be (a device, a pipe, the corpus). */
-function openLog(path: string | undefined, corpusPath: string | undefined): { descriptor: number; path: string } | undefined {
-  if (path === undefined) return undefined;
-  const shown = corpusArgument(path);
-  checkOutputPath(shown, { action: 'write the log to', corpusPath: corpusPath === undefined ? undefined : corpusArgument(corpusPath) });
+function openLog(given: string | undefined, corpus: string | undefined): LogFile | undefined {
+  if (given === undefined) return undefined;
+  const path = corpusArgument(given);
+  const corpusPath = corpus === undefined ? undefined : corpusArgument(corpus);
+  checkOutputPath(path, { action: 'write the log to', corpusPath });
   try {
-    mkdirSync(dirname(shown), { recursive: true });
-    return { descriptor: openSync(shown, 'a'), path: shown };
+    mkdirSync(dirname(path), { recursive: true });
+    return { descriptor: openSync(path, 'a'), path };
   } catch (error) {
-    throw new CharrnnError(`--log ${shown}: cannot write it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new CharrnnError(`--log ${path}: cannot write it (${code})`);
   }
 }
 
@@ -66,7 +68,8 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(exitCode);
     exitCode = signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
-    reporter.message(`\n${signal === 'SIGTERM' ? 'terminated' : 'interrupted'}: finishing this step and saving (press Ctrl-C again to quit at once)`);
+    const what = signal === 'SIGTERM' ? 'terminated' : 'interrupted';
+    reporter.message(`\n${what}: finishing this step and saving (press Ctrl-C again to quit at once)`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
@@ -79,9 +82,11 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
       process.off('SIGTERM', onSignal);
       if (log) closeSync(log.descriptor);
       const val = summary.val_bpc === null ? '' : `, validation ${summary.val_bpc.toFixed(3)} bpc`;
-      const stats = `${summary.iterations} iterations${val}, ${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;
+      const speed = `${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;
+      const stats = `${summary.iterations} iterations${val}, ${speed}`;
       if (summary.reason === 'interrupted') {
-        const stopped = `stopped at iteration ${summary.iterations}; saved ${summary.checkpoint} (continue with: charrnn resume ${summary.checkpoint})`;
+        const saved = `saved ${summary.checkpoint} (continue with: charrnn resume ${summary.checkpoint})`;
+        const stopped = `stopped at iteration ${summary.iterations}; ${saved}`;
         if (exitCode === EXIT.ok) terminal.info(stopped);
         else process.stderr.write(`${stopped}\n`);
         process.exitCode = exitCode;

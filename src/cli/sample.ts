@@ -2,7 +2,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { latestCheckpoint } from '../checkpoint/io.js';
 import { KERNEL_CHOICES, type KernelChoice } from '../core/backend.js';
-import { CharrnnError } from '../errors.js';
+import { CharrnnError, EXIT } from '../errors.js';
 import { LoadedModel, readCorpus, type SampleOptions } from '../index.js';
 import { corpusArgument, StdoutWriter } from './terminal.js';
 
@@ -56,7 +56,8 @@ function checkStop(model: LoadedModel, stop: string | undefined): void {
   const unknown = [...new Set([...stop].filter((char) => model.vocab.idOf(char.codePointAt(0)!) < 0))];
   if (unknown.length > 0) {
     const listed = unknown.map((char) => JSON.stringify(char)).join(', ');
-    throw new CharrnnError(`--stop has characters the model never saw: ${listed}; it could never be generated (charrnn info CHECKPOINT lists the vocabulary)`, 2);
+    const hint = 'it could never be generated (charrnn info CHECKPOINT lists the vocabulary)';
+    throw new CharrnnError(`--stop has characters the model never saw: ${listed}; ${hint}`, EXIT.usage);
   }
 }
 

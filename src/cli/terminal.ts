@@ -1,4 +1,7 @@
-/** Where messages go and how they look: stderr only, colour and bars only on a real terminal; stdout writes that end cleanly. */
+/**
+ * Where messages go and how they look (stderr only; colour and bars only on a real terminal), and
+ * stdout writes that end cleanly.
+ */
 import { Chalk, type ChalkInstance } from 'chalk';
 import { CharrnnError, EXIT } from '../errors.js';
 
@@ -22,7 +25,11 @@ export interface Terminal {
  * FORCE_COLOR turns it on even off a terminal (0 or false: off); then NO_COLOR (only when non-empty,
  * as no-color.org says), CI and TERM=dumb turn it off; otherwise it follows whether `stream` is a terminal.
  */
-export function colorAllowed(stream: NodeJS.WriteStream, colorFlag: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+export function colorAllowed(
+  stream: NodeJS.WriteStream,
+  colorFlag: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
   if (!colorFlag) return false;
   const force = env.FORCE_COLOR;
   if (force !== undefined) return force !== '0' && force !== 'false';
@@ -125,7 +132,7 @@ export function formatDuration(seconds: number | null): string {
 
 export const STDIN_PLACEHOLDER = '\u0000stdin';
 
-/** A path argument (a corpus, a checkpoint, a --log file) as the user wrote it: '-' comes through yargs under a placeholder. */
+/** A path argument (corpus, checkpoint, --log) as the user wrote it: '-' comes through yargs under a placeholder. */
 export function corpusArgument(value: string): string {
   return value === STDIN_PLACEHOLDER ? '-' : value;
 }
