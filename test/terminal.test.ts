@@ -48,13 +48,14 @@ interface Screen {
   raw: string;
 }
 
+const REPORTING_RUN = '--hidden 48 --layers 1 --seq 32 --batch 8 --iters 240 --eval-every 40 --sample-every 60';
+
 /** Runs `train` in a detached tmux window `columns` wide, recording what it wrote and what was left on screen. */
-async function trainOnScreen(columns: number, env = ''): Promise<Screen> {
+async function trainOnScreen(columns: number, { env = '', flags = REPORTING_RUN } = {}): Promise<Screen> {
   const marker = join(dir, `finished-${columns}`);
   const raw = join(dir, `raw-${columns}`);
+  const train = `${process.execPath} ${BIN} train story.txt ${flags} --log run-${columns}.log -o story-${columns}.json`;
   // The pane waits for its output to be recorded before it starts.
-  const train = `${process.execPath} ${BIN} train story.txt --hidden 48 --layers 1 --seq 32 --batch 8 --iters 240 ` +
-    `--eval-every 40 --sample-every 60 --log run-${columns}.log -o story-${columns}.json`;
   const command = `tmux wait-for go-${columns} && cd ${dir} && ${env} ${train}; ` +
     `echo "EXIT=$?"; touch ${marker}; exec sleep 120`;
   const socket = `charrnn-test-${process.pid}-${columns}`;
@@ -110,9 +111,20 @@ describe.skipIf(!tmuxWorks)('progress in a real terminal', () => {
 
 describe.skipIf(!tmuxWorks)('TERM=dumb in a real terminal', () => {
   it('gets neither a bar nor colour', async () => {
-    const { lines, raw } = await trainOnScreen(90, 'TERM=dumb');
+    const { lines, raw } = await trainOnScreen(90, { env: 'TERM=dumb' });
     expect(lines.at(-1)).toBe('EXIT=0');
     expect(raw).not.toMatch(/[█░]|\x1b\[/);
+  }, 120_000);
+});
+
+describe.skipIf(!tmuxWorks)('an error while the bar is drawn', () => {
+  it('replaces the bar: the message starts its own line, and no bar is left', async () => {
+    const diverging = '--hidden 8 --layers 1 --seq 8 --batch 4 --iters 50 --optim sgd --momentum 0 --lr 1e38 --clip 0';
+    const { lines, raw } = await trainOnScreen(95, { flags: diverging });
+    expect(raw).toMatch(/[█░]+ \d+\/50 \| epoch/);
+    expect(lines.slice(-2)[0]).toMatch(/^charrnn: training diverged at iteration \d+/);
+    expect(lines.at(-1)).toBe('EXIT=1');
+    expect(lines.join('\n')).not.toMatch(/[█░]/);
   }, 120_000);
 });
 

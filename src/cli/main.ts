@@ -7,7 +7,7 @@ import { evalCommand } from './eval.js';
 import { infoCommand } from './info.js';
 import { resumeCommand } from './resume.js';
 import { sampleCommand } from './sample.js';
-import { STDIN_PLACEHOLDER } from './terminal.js';
+import { errorLine, STDIN_PLACEHOLDER } from './terminal.js';
 import { trainCommand } from './train.js';
 
 declare const CHARRNN_VERSION: string;
@@ -15,13 +15,13 @@ declare const CHARRNN_VERSION: string;
 function reportError(error: unknown): void {
   if (error instanceof CharrnnError) {
     // A lone '-' travels through yargs under a placeholder; messages show it as typed.
-    process.stderr.write(`charrnn: ${error.message.replaceAll(STDIN_PLACEHOLDER, '-')}\n`);
+    errorLine(`charrnn: ${error.message.replaceAll(STDIN_PLACEHOLDER, '-')}`);
     process.exitCode = error.exitCode;
     return;
   }
   const err = error as NodeJS.ErrnoException;
   // Unexpected errors still get one line; CHARRNN_DEBUG=1 shows the stack for bug reports.
-  process.stderr.write(`charrnn: internal error: ${err?.message ?? String(error)} (this is a bug; rerun with CHARRNN_DEBUG=1 for details)\n`);
+  errorLine(`charrnn: internal error: ${err?.message ?? String(error)} (this is a bug; rerun with CHARRNN_DEBUG=1 for details)`);
   if (process.env.CHARRNN_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
   process.exitCode = EXIT.runtime;
 }

@@ -52,6 +52,15 @@ export function createTerminal(options: TerminalOptions): Terminal {
   };
 }
 
+/**
+ * Writes a line to stderr that starts at the left margin of a clear line: on a terminal the line is
+ * cleared first, so an error raised while a progress bar is drawn replaces the bar instead of trailing it.
+ */
+export function errorLine(text: string): void {
+  const clear = process.stderr.isTTY && process.env.TERM !== 'dumb' ? '\r\x1b[2K' : '';
+  process.stderr.write(`${clear}${text}\n`);
+}
+
 /** What a failed write to stdout means, in words. */
 function describeStdoutError(error: NodeJS.ErrnoException): string {
   switch (error.code) {
