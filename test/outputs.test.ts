@@ -207,6 +207,12 @@ describe('inputs named -', () => {
     expectOneLine(bad, 1, /^charrnn: stdin is not a charrnn checkpoint/);
     expect(bad.stderr).not.toContain('\u0000');
   });
+
+  it('stdin feeds one input only: eval - -c - and sample --prime-file - -c - are usage errors', () => {
+    expectOneLine(run(['eval', '-', '-c', '-'], { input: 'x' }), 2, /^charrnn: CORPUS and --checkpoint both read stdin \(-\)/);
+    const sample = run(['sample', '--prime-file', '-', '-c', '-'], { input: 'x' });
+    expectOneLine(sample, 2, /^charrnn: --prime-file and --checkpoint both read stdin \(-\)/);
+  });
 });
 
 describe('eval and sample refuse what they cannot do', () => {

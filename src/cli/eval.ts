@@ -26,8 +26,10 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('kernel', { type: 'string', choices: KERNEL_CHOICES, default: 'auto', describe: 'Compute kernels' })
       .example('$0 eval held-out.txt -c checkpoints/moby-dick.json', 'nats/char and bits/char') as unknown as Argv<EvalArgs>,
   handler: async (argv: ArgumentsCamelCase<EvalArgs>) => {
-    const corpus = readCorpus(corpusArgument(argv.corpus), argv.encoding);
-    const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
+    const corpusPath = corpusArgument(argv.corpus);
+    const checkpoint = resolveCheckpoint(argv.checkpoint, corpusPath === '-' ? 'CORPUS' : undefined);
+    const corpus = readCorpus(corpusPath, argv.encoding);
+    const model = await LoadedModel.load(checkpoint, argv.kernel);
     const result = model.evaluate(corpus.text, corpus.source);
     if (result.chars === 0) {
       // Each character is predicted from those before it, so the first is never scored.

@@ -26,8 +26,14 @@ interface SampleArgs {
 /** Characters gathered before each write: few syscalls, yet a visible stream. */
 const WRITE_CHUNK = 256;
 
-/** The checkpoint to load: the one given ('-' for stdin), else the newest in checkpoints/. */
-export function resolveCheckpoint(given: string | undefined): string {
+/**
+ * The checkpoint to load: the one given ('-' for stdin), else the newest in checkpoints/. `stdinTaken`
+ * names the flag that already reads stdin, if any: stdin can feed only one of them.
+ */
+export function resolveCheckpoint(given: string | undefined, stdinTaken?: string): string {
+  if (given !== undefined && corpusArgument(given) === '-' && stdinTaken) {
+    throw new CharrnnError(`${stdinTaken} and --checkpoint both read stdin (-); give one of them a file`, EXIT.usage);
+  }
   if (given !== undefined) return corpusArgument(given);
   const latest = latestCheckpoint('checkpoints');
   if (!latest) throw new CharrnnError('no checkpoint found in checkpoints/; train one first (charrnn train corpus.txt) or pass --checkpoint FILE');
@@ -38,6 +44,10 @@ function primeText(argv: SampleArgs): string | undefined {
   if (argv.prime !== undefined && argv['prime-file'] !== undefined) throw new CharrnnError('give --prime or --prime-file, not both', 2);
   if (argv['prime-file'] === undefined) return argv.prime;
   return readCorpus(corpusArgument(argv['prime-file'])).text;
+}
+
+function primeFromStdin(argv: SampleArgs): boolean {
+  return argv['prime-file'] !== undefined && corpusArgument(argv['prime-file']) === '-';
 }
 
 function checkCounts(argv: SampleArgs): void {
@@ -106,8 +116,9 @@ export const sampleCommand: CommandModule<object, SampleArgs> = {
       .example('$0 sample -n 5 --stop $\'\\n\\n\' --length 2000', 'five paragraphs') as unknown as Argv<SampleArgs>,
   handler: async (argv: ArgumentsCamelCase<SampleArgs>) => {
     checkCounts(argv);
+    const checkpoint = resolveCheckpoint(argv.checkpoint, primeFromStdin(argv) ? '--prime-file' : undefined);
     const prime = primeText(argv);
-    const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
+    const model = await LoadedModel.load(checkpoint, argv.kernel);
     checkStop(model, argv.stop);
     const stdout = new StdoutWriter();
     for (let index = 0; index < argv.samples; index++) {
