@@ -54,14 +54,18 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
   const log = openLog(flags.log, flags.corpus);
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;
+  let outputFailed = false;
   const reporter = new TrainingReporter(terminal, new StdoutWriter(), {
     json: flags.json,
     printEvery: Math.max(1, flags['print-every']),
     log,
     onOutputLost: ({ message }) => {
+      if (message !== null) {
+        outputFailed = true;
+        reporter.message(`charrnn: ${message}; stopping after this step to save the checkpoint`);
+      }
       if (controller.signal.aborted) return;
       exitCode = message === null ? EXIT.ok : EXIT.runtime;
-      if (message !== null) reporter.message(`charrnn: ${message}; stopping after this step to save the checkpoint`);
       controller.abort();
     },
   });
@@ -90,7 +94,11 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
         if (exitCode === EXIT.ok) terminal.info(stopped);
         else process.stderr.write(`${stopped}\n`);
         process.exitCode = exitCode;
-      } else terminal.info(`done: ${stats}; saved ${summary.checkpoint}`);
+      } else {
+        terminal.info(`done: ${stats}; saved ${summary.checkpoint}`);
+        // An output that failed during the last step's reports still fails the run.
+        if (outputFailed) process.exitCode = EXIT.runtime;
+      }
     },
   };
 }
