@@ -197,6 +197,26 @@ describe('stdout: closed, read-only, full, or a reader that leaves', () => {
   });
 });
 
+describe('stderr during training: a reader that leaves or a full disk', () => {
+  const flags = [...MODEL, '--iters', '100000', '--eval-every', '50'];
+
+  it('2>&1 | head: the reader leaving stops the run after saving, exit 0', async () => {
+    const result = await new Promise<number | null>((done) => {
+      const child = spawn(process.execPath, [BIN, 'train', 'sea.txt', ...flags, '-o', 'stderr-gone.json'], { cwd: dir, env: ENV });
+      child.stderr.destroy();
+      child.on('close', done);
+    });
+    expect(result).toBe(0);
+    expect(readCheckpoint(join(dir, 'stderr-gone.json')).training!.iteration).toBeGreaterThanOrEqual(1);
+  });
+
+  it('2> /dev/full: stops the run after saving, exit 1', () => {
+    const result = shell(`charrnn train sea.txt ${flags.join(' ')} -o stderr-full.json 2> /dev/full`);
+    expect(result.status).toBe(1);
+    expect(readCheckpoint(join(dir, 'stderr-full.json')).training!.iteration).toBeGreaterThanOrEqual(1);
+  });
+});
+
 describe('inputs named -', () => {
   it('-c - reads the checkpoint from stdin, and its messages say stdin, never a placeholder', () => {
     const input = readFileSync(join(dir, 'model.json'), 'utf8');

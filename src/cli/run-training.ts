@@ -55,20 +55,25 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;
   let outputFailed = false;
+  /** Stops after this step and saves; `failed` makes the exit status 1 (else a reader that left: 0). */
+  const stopForLostOutput = (failed: boolean) => {
+    outputFailed ||= failed;
+    if (controller.signal.aborted) return;
+    exitCode = failed ? EXIT.runtime : EXIT.ok;
+    controller.abort();
+  };
   const reporter = new TrainingReporter(terminal, new StdoutWriter(), {
     json: flags.json,
     printEvery: Math.max(1, flags['print-every']),
     log,
     onOutputLost: ({ message }) => {
-      if (message !== null) {
-        outputFailed = true;
-        reporter.message(`charrnn: ${message}; stopping after this step to save the checkpoint`);
-      }
-      if (controller.signal.aborted) return;
-      exitCode = message === null ? EXIT.ok : EXIT.runtime;
-      controller.abort();
+      if (message !== null) reporter.message(`charrnn: ${message}; stopping after this step to save the checkpoint`);
+      stopForLostOutput(message !== null);
     },
   });
+  // Messages cannot be shown once stderr fails (2>&1 | head, 2>/dev/full), but the run still saves. The
+  // listener stays for the life of the process: the closing line is written, and fails, after finish().
+  process.stderr.on('error', (error: NodeJS.ErrnoException) => stopForLostOutput(error.code !== 'EPIPE'));
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(exitCode);
     exitCode = signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
