@@ -202,7 +202,8 @@ describe('stderr during training: a reader that leaves or a full disk', () => {
 
   it('2>&1 | head: the reader leaving stops the run after saving, exit 0', async () => {
     const result = await new Promise<number | null>((done) => {
-      const child = spawn(process.execPath, [BIN, 'train', 'sea.txt', ...flags, '-o', 'stderr-gone.json'], { cwd: dir, env: ENV });
+      const args = [BIN, 'train', 'sea.txt', ...flags, '-o', 'stderr-gone.json'];
+      const child = spawn(process.execPath, args, { cwd: dir, env: ENV });
       child.stderr.destroy();
       child.on('close', done);
     });
@@ -229,7 +230,8 @@ describe('inputs named -', () => {
   });
 
   it('stdin feeds one input only: eval - -c - and sample --prime-file - -c - are usage errors', () => {
-    expectOneLine(run(['eval', '-', '-c', '-'], { input: 'x' }), 2, /^charrnn: CORPUS and --checkpoint both read stdin \(-\)/);
+    const evaluated = run(['eval', '-', '-c', '-'], { input: 'x' });
+    expectOneLine(evaluated, 2, /^charrnn: CORPUS and --checkpoint both read stdin \(-\)/);
     const sample = run(['sample', '--prime-file', '-', '-c', '-'], { input: 'x' });
     expectOneLine(sample, 2, /^charrnn: --prime-file and --checkpoint both read stdin \(-\)/);
   });
