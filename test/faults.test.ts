@@ -4,7 +4,7 @@
  * ends bit-identical to a run that was never interrupted.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +62,8 @@ describe('signals', () => {
     expect(stoppedAt).toBeLessThan(600);
     expect(run(['resume', 'split.json', '-q']).status).toBe(0);
     expect(weightsAndState(join(dir, 'split.json'))).toEqual(weightsAndState(join(dir, 'whole.json')));
-  });
+    // Three runs of 600 iterations: seconds alone, far more on a loaded machine.
+  }, 60_000);
 
   it('a second Ctrl-C quits without waiting to save, and the last checkpoint still loads', async () => {
     // Big enough that a step takes a while, saving every step so a save is often under way.
@@ -115,6 +116,30 @@ describe.skipIf(!mounted)('a full or read-only disk', () => {
       expect(readFileSync(target).equals(before)).toBe(true);
     } finally {
       spawnSync('mount', ['-o', 'remount,rw', mountPoint]);
+    }
+  });
+
+  it('a --log that fills the disk stops the run after saving the checkpoint elsewhere: two lines, exit 1', () => {
+    rmSync(target, { force: true });
+    writeFileSync(join(mountPoint, 'filler'), Buffer.alloc(400 * 1024));
+    try {
+      const log = join(mountPoint, 'run.log');
+      const model = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--eval-every', '0', '--print-every', '1'];
+      const result = run(['train', 'text.txt', ...model, '--iters', '1000000', '--log', log, '-q', '-o', 'beside-full-log.json']);
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(
+        `^charrnn: cannot write the log to ${log}: the disk is full \\(ENOSPC\\); ` +
+          'stopping after this step to save the checkpoint\n' +
+          'stopped at iteration (\\d+); saved beside-full-log\\.json ' +
+          '\\(continue with: charrnn resume beside-full-log\\.json\\)\n$',
+      ));
+      const stoppedAt = Number(/stopped at iteration (\d+)/.exec(result.stderr)![1]);
+      expect(readCheckpoint(join(dir, 'beside-full-log.json')).training!.iteration).toBe(stoppedAt);
+      // The log holds whole lines up to the one that did not fit.
+      const lines = readFileSync(log, 'utf8').split('\n');
+      for (const line of lines.slice(0, -2)) expect(() => JSON.parse(line)).not.toThrow();
+    } finally {
+      rmSync(join(mountPoint, 'filler'), { force: true });
     }
   });
 });

@@ -94,8 +94,9 @@ describe('the training loop', () => {
     expect(start).toMatchObject({ charsPerIteration: 3 * 10, timeLimitSeconds: 600 });
     const heldOut = Math.floor(TEXT.length * 0.1);
     expect(start).toMatchObject({ valChars: heldOut, heldOutChars: heldOut });
+    // The loop's fields, then what the display computed from them and the start event.
     const fields = ['event', 'iteration', 'targetIterations', 'epoch', 'trainLoss', 'learningRate', 'elapsedSeconds'];
-    expect(Object.keys(progress!)).toEqual(fields);
+    expect(Object.keys(progress!)).toEqual([...fields, 'charsPerSecond', 'etaSeconds']);
     expect(progress).toMatchObject({ iteration: 1, targetIterations: 3, learningRate: 2e-3 });
     const untimed = charrnn(['train', 'harbour.txt', ...TINY, '--iters', '1', '--json', '-q', '-o', 'untimed.json']);
     expect(eventsOf(untimed.stdout)[0]).toMatchObject({ timeLimitSeconds: null });

@@ -1,11 +1,27 @@
 /** Checkpoint files on disk: atomic writes (temporary file, fsync, rename), validated reads. */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+  type Stats,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { CharrnnError } from '../errors.js';
+import { CharrnnError, EXIT } from '../errors.js';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './format.js';
 
 const TEMP_SUFFIX = '.tmp';
+const REGULAR_FILE_ADVICE = 'give the path of a regular file or a new one';
 
 function describeWriteError(path: string, error: NodeJS.ErrnoException): string {
   switch (error.code) {
@@ -24,25 +40,111 @@ function describeWriteError(path: string, error: NodeJS.ErrnoException): string 
   }
 }
 
+export interface OutputCheck {
+  /** What is refused, for messages: 'save' (a checkpoint, the default) or 'write the log to'. */
+  action?: string;
+  /** The corpus being trained on (null or '-' for stdin): the output must not be that file by any name. */
+  corpusPath?: string | null;
+}
+
+/** What a path is, in words, when it is not a file an output may go to. */
+function describeKind(stats: Stats): string | undefined {
+  if (stats.isFile()) return undefined;
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isFIFO()) return 'a named pipe';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** The nearest existing ancestor of a missing path, so "a parent is a file" can name that parent. */
+function nearestExisting(path: string): { path: string; stats: Stats } | undefined {
+  for (let ancestor = dirname(path); ; ancestor = dirname(ancestor)) {
+    const stats = statSync(ancestor, { throwIfNoEntry: false });
+    if (stats) return { path: ancestor, stats };
+    if (dirname(ancestor) === ancestor) return undefined;
+  }
+}
+
+/**
+ * Why an output may not go to `path`, or undefined for a regular file (or a symlink to one) and for a
+ * new path whose nearest existing ancestor is a directory. Statting never follows into a FIFO's reader.
+ */
+function outputRefusal(path: string): string | undefined {
+  let link: Stats | undefined;
+  let stats: Stats | undefined;
+  try {
+    link = lstatSync(path, { throwIfNoEntry: false });
+    stats = statSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTDIR') return `cannot use it (${code})`;
+  }
+  if (!stats) {
+    if (link?.isSymbolicLink()) return `it is a symlink to a missing file (${readlinkSync(path)})`;
+    const parent = nearestExisting(path);
+    return parent && !parent.stats.isDirectory() ? `${parent.path} is a file, not a directory` : undefined;
+  }
+  const kind = describeKind(stats);
+  return kind && `it is ${kind}${link?.isSymbolicLink() ? ' (through a symlink)' : ''}`;
+}
+
+/**
+ * Refuses an output path that is not a regular file or a new path: a device, a named pipe, a socket, a
+ * directory, a dangling symlink, a path under a file, or the corpus itself by any name (same device and
+ * inode: another relative path, a symlink or a hard link). A symlink to a regular file is accepted, and
+ * writes go through to its target. A missing parent directory is fine: preparing the output creates it.
+ * Messages name the path, not a flag, so they read the same from the CLI and the library. Throws a
+ * CharrnnError; touches nothing on disk.
+ */
+export function checkOutputPath(path: string, check: OutputCheck = {}): void {
+  const action = check.action ?? 'save';
+  if (path === '') throw new CharrnnError(`cannot ${action} an empty path; give a file name`, EXIT.usage);
+  if (path === '-' || path.includes('\0')) {
+    throw new CharrnnError(`cannot ${action} ${path} (stdout); give a file name`, EXIT.usage);
+  }
+  const refusal = outputRefusal(path);
+  if (refusal) throw new CharrnnError(`cannot ${action} ${path}: ${refusal}; ${REGULAR_FILE_ADVICE}`);
+  const corpusPath = check.corpusPath;
+  if (!corpusPath || corpusPath === '-') return;
+  const corpus = statSync(corpusPath, { throwIfNoEntry: false });
+  const output = statSync(path, { throwIfNoEntry: false });
+  if (corpus && output && corpus.dev === output.dev && corpus.ino === output.ino) {
+    const destroyed = `it is the corpus (${corpusPath}), which it would destroy`;
+    throw new CharrnnError(`cannot ${action} ${path}: ${destroyed}; choose another path`);
+  }
+}
+
+/** Where writes to `path` land: through a symlink to its target, so the link stays a link. */
+function writeTarget(path: string): string {
+  return lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink() ? realpathSync(path) : path;
+}
+
 /**
  * Writes the checkpoint so that `path` always holds either the old file or the complete new one:
  * a temporary file in the same directory, fsynced, renamed over the target, then the directory fsynced.
  */
 export function writeCheckpointAtomic(path: string, checkpoint: Checkpoint): void {
+  // Checked at every save: a long run must not replace a device or pipe put there since it started.
+  const refusal = outputRefusal(path);
+  if (refusal) throw new CharrnnError(`cannot save ${path}: ${refusal}; ${REGULAR_FILE_ADVICE}`);
   const text = serializeCheckpoint(checkpoint);
-  const directory = dirname(path);
-  const temporary = join(directory, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
+  const target = writeTarget(path);
+  const directory = dirname(target);
+  const unique = `${process.pid}.${randomBytes(4).toString('hex')}`;
+  const temporary = join(directory, `.${basename(target)}.${unique}${TEMP_SUFFIX}`);
   let descriptor: number | undefined;
   try {
     mkdirSync(directory, { recursive: true });
-    if (existsSync(path) && statSync(path).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     descriptor = openSync(temporary, 'w');
     const bytes = Buffer.from(text, 'utf8');
-    for (let written = 0; written < bytes.length; ) written += writeSync(descriptor, bytes, written, bytes.length - written);
+    for (let written = 0; written < bytes.length; ) {
+      written += writeSync(descriptor, bytes, written, bytes.length - written);
+    }
     fsyncSync(descriptor);
     closeSync(descriptor);
     descriptor = undefined;
-    renameSync(temporary, path);
+    renameSync(temporary, target);
     syncDirectory(directory);
   } catch (error) {
     if (descriptor !== undefined) closeSync(descriptor);
@@ -69,22 +171,23 @@ function syncDirectory(directory: string): void {
 }
 
 /**
- * Checks before a long run that `path` can be written (creating its directory), so a typo or a
- * read-only place fails in the first second rather than at the first save; removes temporary files
- * left there by a run that was killed mid-write.
+ * Checks before a long run that `path` may and can be written (see checkOutputPath; creating its
+ * directory), so a typo, a device or a read-only place fails in the first second rather than at the first
+ * save; removes temporary files left there by a run that was killed mid-write.
  */
-export function prepareOutput(path: string): void {
-  const directory = dirname(path);
-  const probe = join(directory, `.${basename(path)}.${process.pid}.probe${TEMP_SUFFIX}`);
+export function prepareOutput(path: string, check: OutputCheck = {}): void {
+  checkOutputPath(path, check);
+  const target = writeTarget(path);
+  const directory = dirname(target);
+  const probe = join(directory, `.${basename(target)}.${process.pid}.probe${TEMP_SUFFIX}`);
   try {
     mkdirSync(directory, { recursive: true });
-    if (existsSync(path) && statSync(path).isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     closeSync(openSync(probe, 'w'));
     unlinkSync(probe);
   } catch (error) {
     throw new CharrnnError(describeWriteError(path, error as NodeJS.ErrnoException));
   }
-  removeStaleTemporaries(path);
+  removeStaleTemporaries(target);
 }
 
 function isRunning(pid: number): boolean {
@@ -111,9 +214,11 @@ function removeStaleTemporaries(path: string): void {
   }
 }
 
+/** Reads and validates a checkpoint file, or stdin for '-'. */
 export function readCheckpoint(path: string): Checkpoint {
   let text: string;
   try {
+    if (path === '-') return parseCheckpoint(readFileSync(0, 'utf8'), 'stdin');
     if (statSync(path).isDirectory()) throw new CharrnnError(`${path} is a directory, not a checkpoint file`);
     text = readFileSync(path, 'utf8');
   } catch (error) {

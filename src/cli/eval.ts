@@ -6,7 +6,7 @@ import { BOOLEAN, choice, PATH } from '../settings.js';
 import { RUN_SETTINGS } from '../train/options.js';
 import { flagOf, type Command } from './flags.js';
 import { resolveCheckpoint } from './sample.js';
-import { corpusArgument, formatCount } from './terminal.js';
+import { formatCount, StdoutWriter } from './terminal.js';
 
 interface EvalArgs {
   corpus: string;
@@ -31,10 +31,16 @@ export const evalCommand: Command<EvalArgs> = {
   ],
   examples: [['charrnn eval held-out.txt -c checkpoints/moby-dick.json', 'nats/char and bits/char']],
   handler: async (argv: EvalArgs) => {
-    const corpus = readCorpus(corpusArgument(argv.corpus), argv.encoding);
-    const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
+    const checkpoint = resolveCheckpoint(argv.checkpoint, argv.corpus === '-' ? 'CORPUS' : undefined);
+    const corpus = readCorpus(argv.corpus, argv.encoding);
+    const model = await LoadedModel.load(checkpoint, argv.kernel);
     const result = model.evaluate(corpus);
-    if (argv.json) process.stdout.write(`${JSON.stringify({ chars: result.chars, loss: result.loss, bpc: result.bpc })}\n`);
-    else process.stdout.write(`${result.loss.toFixed(4)} nats/char, ${result.bpc.toFixed(4)} bits/char over ${formatCount(result.chars)} characters\n`);
+    const line = argv.json
+      ? JSON.stringify({ chars: result.chars, loss: result.loss, bpc: result.bpc })
+      : `${result.loss.toFixed(4)} nats/char, ${result.bpc.toFixed(4)} bits/char ` +
+        `over ${formatCount(result.chars)} characters`;
+    const stdout = new StdoutWriter();
+    await stdout.write(`${line}\n`);
+    stdout.throwIfFailed();
   },
 };

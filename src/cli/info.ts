@@ -7,7 +7,7 @@ import { BOOLEAN, PATH, wholeNumber } from '../settings.js';
 import type { HistoryPoint } from '../train/state.js';
 import { historyFromLog, summarizeCheckpoint, type CheckpointSummary } from '../train/summary.js';
 import type { Command } from './flags.js';
-import { colorAllowed, formatCount, formatDuration } from './terminal.js';
+import { colorAllowed, formatCount, formatDuration, StdoutWriter } from './terminal.js';
 
 interface InfoArgs {
   checkpoint: string;
@@ -97,7 +97,7 @@ export const infoCommand: Command<InfoArgs> = {
     { name: 'width', kind: wholeNumber(10, 1000), default: 72, help: 'Chart width in columns' },
   ],
   examples: [['charrnn info checkpoints/moby-dick.json', 'summary and loss curve']],
-  handler: (argv: InfoArgs) => {
+  handler: async (argv: InfoArgs) => {
     const checkpoint = readCheckpoint(argv.checkpoint);
     const summary = summarizeCheckpoint(checkpoint);
     if (argv.log !== undefined) {
@@ -109,8 +109,9 @@ export const infoCommand: Command<InfoArgs> = {
       }
       summary.history = historyFromLog(text);
     }
-    if (!(Number.isInteger(argv.width) && argv.width >= 10 && argv.width <= 1000)) throw new CharrnnError(`--width ${argv.width} is invalid: expected 10 to 1000 columns`, 2);
     const color = colorAllowed(process.stdout, argv.color);
-    process.stdout.write(argv.json ? `${JSON.stringify(summary)}\n` : renderText(summary, argv.checkpoint, argv.width, color));
+    const stdout = new StdoutWriter();
+    await stdout.write(argv.json ? `${JSON.stringify(summary)}\n` : renderText(summary, argv.checkpoint, argv.width, color));
+    stdout.throwIfFailed();
   },
 };

@@ -3,19 +3,19 @@ import { CharrnnError, EXIT } from '../errors.js';
 import { isShardWorker, runShardWorker } from '../train/shard-worker.js';
 import { COMPLETIONS_FLAG, completions, parseCommandLine } from './flags.js';
 import { PROGRAM } from './program.js';
+import { errorLine } from './terminal.js';
 
 declare const CHARRNN_VERSION: string;
 
 function reportError(error: unknown): void {
   if (error instanceof CharrnnError) {
-    process.stderr.write(`charrnn: ${error.message}\n`);
+    errorLine(`charrnn: ${error.message}`);
     process.exitCode = error.exitCode;
     return;
   }
   const err = error as NodeJS.ErrnoException;
   // Unexpected errors still get one line; CHARRNN_DEBUG=1 shows the stack for bug reports.
-  const message = err?.message ?? String(error);
-  process.stderr.write(`charrnn: internal error: ${message} (this is a bug; rerun with CHARRNN_DEBUG=1 for details)\n`);
+  errorLine(`charrnn: internal error: ${err?.message ?? String(error)} (this is a bug; rerun with CHARRNN_DEBUG=1 for details)`);
   if (process.env.CHARRNN_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
   process.exitCode = EXIT.runtime;
 }

@@ -1,10 +1,11 @@
 /** What train and resume share: signals, rendering, and the closing line. */
 import type { TrainEvent, TrainSummary } from '../train/events.js';
-import { mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { checkOutputPath } from '../checkpoint/io.js';
 import { CharrnnError, EXIT } from '../errors.js';
-import { TrainingReporter } from './progress.js';
-import { StdoutWriter, createTerminal, formatCount, formatDuration } from './terminal.js';
+import { TrainingReporter, type LogFile } from './progress.js';
+import { createTerminal, formatCount, formatDuration, StdoutWriter } from './terminal.js';
 
 export interface OutputFlags {
   json: boolean;
@@ -12,6 +13,8 @@ export interface OutputFlags {
   quiet: boolean;
   color: boolean;
   'print-every': number;
+  /** The corpus path as given (train's CORPUS, resume's --corpus), so --log can refuse it. */
+  corpus?: string;
 }
 
 export interface TrainingSession {
@@ -20,26 +23,54 @@ export interface TrainingSession {
   finish(summary: TrainSummary): void;
 }
 
-function openLog(path: string | undefined): number | undefined {
+/** Opens --log for appending, after refusing what it may not be (a device, a pipe, the corpus). */
+function openLog(path: string | undefined, corpusPath: string | undefined): LogFile | undefined {
   if (path === undefined) return undefined;
+  checkOutputPath(path, { action: 'write the log to', corpusPath });
   try {
     mkdirSync(dirname(path), { recursive: true });
-    return openSync(path, 'a');
+    return { descriptor: openSync(path, 'a'), path };
   } catch (error) {
-    throw new CharrnnError(`--log ${path}: cannot write it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    const code = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new CharrnnError(`--log ${path}: cannot write it (${code})`);
   }
 }
 
-/** Ctrl-C / SIGTERM finish the current step and save; a second signal exits at once (writes are atomic). */
+/**
+ * Ctrl-C / SIGTERM finish the current step and save; a second signal exits at once (writes are atomic).
+ * Losing an output stops the run the same way, so no work is lost: a reader of --json that leaves ends
+ * it quietly (exit 0); a --log or stdout that cannot be written ends it with one line and exit 1.
+ */
 export function startTrainingSession(flags: OutputFlags): TrainingSession {
   const terminal = createTerminal({ quiet: flags.quiet, color: flags.color });
-  const reporter = new TrainingReporter(terminal, new StdoutWriter(), { json: flags.json, printEvery: Math.max(1, flags['print-every']), logDescriptor: openLog(flags.log) });
+  const log = openLog(flags.log, flags.corpus);
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;
+  let outputFailed = false;
+  /** Stops after this step and saves; `failed` makes the exit status 1 (else a reader that left: 0). */
+  const stopForLostOutput = (failed: boolean) => {
+    outputFailed ||= failed;
+    if (controller.signal.aborted) return;
+    exitCode = failed ? EXIT.runtime : EXIT.ok;
+    controller.abort();
+  };
+  const reporter = new TrainingReporter(terminal, new StdoutWriter(), {
+    json: flags.json,
+    printEvery: Math.max(1, flags['print-every']),
+    log,
+    onOutputLost: ({ message }) => {
+      if (message !== null) reporter.message(`charrnn: ${message}; stopping after this step to save the checkpoint`);
+      stopForLostOutput(message !== null);
+    },
+  });
+  // Messages cannot be shown once stderr fails (2>&1 | head, 2>/dev/full), but the run still saves. The
+  // listener stays for the life of the process: the closing line is written, and fails, after finish().
+  process.stderr.on('error', (error: NodeJS.ErrnoException) => stopForLostOutput(error.code !== 'EPIPE'));
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(exitCode);
     exitCode = signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
-    process.stderr.write(`\n${signal === 'SIGTERM' ? 'terminated' : 'interrupted'}: finishing this step and saving (press Ctrl-C again to quit at once)\n`);
+    const what = signal === 'SIGTERM' ? 'terminated' : 'interrupted';
+    reporter.message(`\n${what}: finishing this step and saving (press Ctrl-C again to quit at once)`);
     controller.abort();
   };
   process.on('SIGINT', onSignal);
@@ -50,12 +81,21 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
     finish(summary) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      if (log) closeSync(log.descriptor);
       const val = summary.val_bpc === null ? '' : `, validation ${summary.val_bpc.toFixed(3)} bpc`;
-      const stats = `${summary.iterations} iterations${val}, ${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;
+      const speed = `${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;
+      const stats = `${summary.iterations} iterations${val}, ${speed}`;
       if (summary.reason === 'interrupted') {
-        process.stderr.write(`stopped at iteration ${summary.iterations}; saved ${summary.checkpoint} (continue with: charrnn resume ${summary.checkpoint})\n`);
+        const saved = `saved ${summary.checkpoint} (continue with: charrnn resume ${summary.checkpoint})`;
+        const stopped = `stopped at iteration ${summary.iterations}; ${saved}`;
+        if (exitCode === EXIT.ok) terminal.info(stopped);
+        else process.stderr.write(`${stopped}\n`);
         process.exitCode = exitCode;
-      } else terminal.info(`done: ${stats}; saved ${summary.checkpoint}`);
+      } else {
+        terminal.info(`done: ${stats}; saved ${summary.checkpoint}`);
+        // An output that failed during the last step's reports still fails the run.
+        if (outputFailed) process.exitCode = EXIT.runtime;
+      }
     },
   };
 }

@@ -1,12 +1,12 @@
 /** `charrnn sample`: stream generated text to stdout. */
 import { latestCheckpoint } from '../checkpoint/io.js';
 import type { KernelChoice } from '../core/backend.js';
-import { CharrnnError } from '../errors.js';
+import { CharrnnError, EXIT } from '../errors.js';
 import { LoadedModel, readCorpus, validateSampleOptions, type SampleOptionName, type SampleOptions } from '../index.js';
 import { BOOLEAN, MAX_COUNT, PATH, realNumber, SEED, TEXT, wholeNumber } from '../settings.js';
 import { RUN_SETTINGS } from '../train/options.js';
 import { flagOf, type Command } from './flags.js';
-import { corpusArgument, StdoutWriter } from './terminal.js';
+import { StdoutWriter } from './terminal.js';
 
 interface SampleArgs {
   checkpoint?: string;
@@ -35,7 +35,14 @@ const sampleFlagOf = (option: SampleOptionName): string => SAMPLE_FLAGS[option];
 /** Characters gathered before each write: few syscalls, yet a visible stream. */
 const WRITE_CHUNK = 256;
 
-export function resolveCheckpoint(given: string | undefined): string {
+/**
+ * The checkpoint to load: the one given ('-' for stdin), else the newest in checkpoints/. `stdinTaken`
+ * names the flag that already reads stdin, if any: stdin can feed only one of them.
+ */
+export function resolveCheckpoint(given: string | undefined, stdinTaken?: string): string {
+  if (given === '-' && stdinTaken) {
+    throw new CharrnnError(`${stdinTaken} and --checkpoint both read stdin (-); give one of them a file`, EXIT.usage);
+  }
   if (given !== undefined) return given;
   const latest = latestCheckpoint('checkpoints');
   if (!latest) throw new CharrnnError('no checkpoint found in checkpoints/; train one first (charrnn train corpus.txt) or pass --checkpoint FILE');
@@ -45,13 +52,16 @@ export function resolveCheckpoint(given: string | undefined): string {
 function primeText(argv: SampleArgs): string | undefined {
   if (argv.prime !== undefined && argv['prime-file'] !== undefined) throw new CharrnnError('give --prime or --prime-file, not both', 2);
   if (argv['prime-file'] === undefined) return argv.prime;
-  const prime = readCorpus(corpusArgument(argv['prime-file']));
+  const prime = readCorpus(argv['prime-file']);
   return prime.vocab.decode(prime.ids);
+}
+
+function primeFromStdin(argv: SampleArgs): boolean {
+  return argv['prime-file'] === '-';
 }
 
 function checkCounts(argv: SampleArgs, options: SampleOptions): void {
   validateSampleOptions(options, sampleFlagOf);
-  if (!(Number.isInteger(argv.samples) && argv.samples >= 1)) throw new CharrnnError(`--samples ${argv.samples} is invalid: expected a whole number ≥ 1`, 2);
   if (argv.json && argv.length === 0 && argv.stop === undefined) throw new CharrnnError('--json needs a finite --length or a --stop string', 2);
 }
 
@@ -125,7 +135,8 @@ export const sampleCommand: Command<SampleArgs> = {
       seed: argv.seed, stop: argv.stop,
     };
     checkCounts(argv, first);
-    const model = await LoadedModel.load(resolveCheckpoint(argv.checkpoint), argv.kernel);
+    const checkpoint = resolveCheckpoint(argv.checkpoint, primeFromStdin(argv) ? '--prime-file' : undefined);
+    const model = await LoadedModel.load(checkpoint, argv.kernel);
     model.checkSampleOptions(first, sampleFlagOf);
     const stdout = new StdoutWriter();
     for (let index = 0; index < argv.samples; index++) {
@@ -133,7 +144,8 @@ export const sampleCommand: Command<SampleArgs> = {
       const seed = argv.seed === undefined ? undefined : (argv.seed + index) >>> 0;
       const options: SampleOptions = { ...first, seed };
       const open = argv.json ? await jsonSample(model, options, stdout) : (await streamSample(model, options, stdout)) && (await stdout.write(argv.delimiter));
-      if (!open) return;
+      if (!open) break;
     }
+    stdout.throwIfFailed();
   },
 };

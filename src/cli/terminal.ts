@@ -1,72 +1,126 @@
-/** Where messages go and how they look: stderr only, colour and bars only on a real terminal. */
+/**
+ * Where messages go and how they look (stderr only; colour and bars only on a real terminal), and
+ * stdout writes that end cleanly.
+ */
 import { Chalk, type ChalkInstance } from 'chalk';
+import { CharrnnError, EXIT } from '../errors.js';
 
 export interface TerminalOptions {
   quiet: boolean;
+  /** False under --no-color. */
   color: boolean;
 }
 
 export interface Terminal {
-  /** Colour and progress bars are allowed (stderr is a TTY; no NO_COLOR, CI, --no-color or --quiet). */
-  readonly fancy: boolean;
+  /** A progress bar may be drawn on stderr: a terminal that takes colour (not TERM=dumb), and no --quiet. */
+  readonly bar: boolean;
   readonly quiet: boolean;
   readonly paint: ChalkInstance;
   /** One line to stderr (suppressed by --quiet). */
   info(line: string): void;
-  /** A warning on stderr, shown even with --quiet. */
-  warn(line: string): void;
 }
 
-/** Colour may be used on `stream`: it is a terminal, --no-color was not given, and neither NO_COLOR nor CI is set. */
-export function colorAllowed(stream: NodeJS.WriteStream, color: boolean): boolean {
-  return Boolean(stream.isTTY) && color && process.env.NO_COLOR === undefined && !process.env.CI;
+/**
+ * Whether colour may be written to `stream`; the one place that decides. --no-color turns it off; then
+ * FORCE_COLOR turns it on even off a terminal (0 or false: off); then NO_COLOR (only when non-empty,
+ * as no-color.org says), CI and TERM=dumb turn it off; otherwise it follows whether `stream` is a terminal.
+ */
+export function colorAllowed(
+  stream: NodeJS.WriteStream,
+  colorFlag: boolean,
+  env: NodeJS.ProcessEnv = process.env,
+): boolean {
+  if (!colorFlag) return false;
+  const force = env.FORCE_COLOR;
+  if (force !== undefined) return force !== '0' && force !== 'false';
+  if (env.NO_COLOR || env.CI || env.TERM === 'dumb') return false;
+  return Boolean(stream.isTTY);
 }
 
 export function createTerminal(options: TerminalOptions): Terminal {
-  const fancy = colorAllowed(process.stderr, options.color) && !options.quiet;
-  const paint = new Chalk({ level: fancy ? 1 : 0 });
+  const color = colorAllowed(process.stderr, options.color);
+  // FORCE_COLOR may colour a log file, but a bar needs a screen whose cursor can return to the line start.
+  const bar = color && Boolean(process.stderr.isTTY) && process.env.TERM !== 'dumb' && !options.quiet;
+  const paint = new Chalk({ level: color ? 1 : 0 });
   return {
-    fancy,
+    bar,
     quiet: options.quiet,
     paint,
     info: (line) => {
       if (!options.quiet) process.stderr.write(`${line}\n`);
     },
-    warn: (line) => process.stderr.write(`${paint.yellow('warning:')} ${line}\n`),
   };
 }
 
-/** Writes to stdout, waiting when the pipe is full; resolves false once the reader has gone (EPIPE). */
+/**
+ * Writes a line to stderr that starts at the left margin of a clear line: on a terminal the line is
+ * cleared first, so an error raised while a progress bar is drawn replaces the bar instead of trailing it.
+ */
+export function errorLine(text: string): void {
+  const clear = process.stderr.isTTY && process.env.TERM !== 'dumb' ? '\r\x1b[2K' : '';
+  process.stderr.write(`${clear}${text}\n`);
+}
+
+/** What a failed write to stdout means, in words. */
+function describeStdoutError(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ENOSPC':
+      return 'cannot write to stdout: the disk is full (ENOSPC)';
+    case 'EBADF':
+      return 'cannot write to stdout: it is closed or not open for writing (EBADF)';
+    default:
+      return `cannot write to stdout: ${error.code ?? error.message}`;
+  }
+}
+
+/** The reader of stdout went away (`| head`): an ordinary end, not an error. */
+function isReaderGone(error: NodeJS.ErrnoException): boolean {
+  return error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED';
+}
+
+/**
+ * Writes to stdout one piece at a time, waiting for each to be handed to the system, so a slow reader
+ * holds the writer back. Once the reader has gone (EPIPE) writes quietly return false; once a write
+ * has failed (a full disk, a closed descriptor) they return false and `failure()` says why.
+ */
 export class StdoutWriter {
-  private closed = false;
+  private readerGone = false;
+  private error: NodeJS.ErrnoException | null = null;
 
-  constructor() {
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED') this.closed = true;
-      else throw error;
-    });
+  constructor(private readonly stream: NodeJS.WritableStream = process.stdout) {
+    stream.on('error', (error: NodeJS.ErrnoException) => this.record(error));
   }
 
-  get isClosed(): boolean {
-    return this.closed;
+  private record(error: NodeJS.ErrnoException): void {
+    if (isReaderGone(error)) this.readerGone = true;
+    else this.error ??= error;
   }
 
+  get open(): boolean {
+    return !this.readerGone && this.error === null;
+  }
+
+  /** Resolves true while output can go on; false once the reader has gone or a write failed. */
   async write(text: string): Promise<boolean> {
-    if (this.closed) return false;
-    if (!process.stdout.write(text)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          process.stdout.off('drain', done);
-          process.stdout.off('error', done);
-          process.stdout.off('close', done);
-          resolve();
-        };
-        process.stdout.once('drain', done);
-        process.stdout.once('error', done);
-        process.stdout.once('close', done);
+    if (!this.open) return false;
+    await new Promise<void>((resolve) => {
+      this.stream.write(text, (error) => {
+        if (error) this.record(error);
+        resolve();
       });
-    }
-    return !this.closed;
+    });
+    return this.open;
+  }
+
+  /** The one-line message for a failed write, or null when every write succeeded or the reader left. */
+  failure(): string | null {
+    return this.error && describeStdoutError(this.error);
+  }
+
+  /** Throws the failure, if any, as a runtime error: call it when a command is done writing. */
+  throwIfFailed(): void {
+    const message = this.failure();
+    if (message) throw new CharrnnError(message, EXIT.runtime);
   }
 }
 
@@ -83,11 +137,4 @@ export function formatDuration(seconds: number | null): string {
   const m = Math.floor((whole % 3600) / 60);
   const s = whole % 60;
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : m > 0 ? `${m}m${String(s).padStart(2, '0')}s` : `${s}s`;
-}
-
-export const STDIN_PLACEHOLDER = '\u0000stdin';
-
-/** A corpus argument as the user wrote it: '-' (stdin) comes through yargs under a placeholder. */
-export function corpusArgument(value: string): string {
-  return value === STDIN_PLACEHOLDER ? '-' : value;
 }

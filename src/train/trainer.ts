@@ -92,8 +92,10 @@ async function setUpAndTrain(
     );
   }
   fixScheduleLength(run, saved?.training.options ?? null, target, request.timeLimitSeconds || null);
-  prepareOutput(request.output);
-  prepareOutput(bestPath(request.output));
+  // Outputs are checked before any thread starts: a file or a new path, and never the corpus.
+  const corpusPath = request.data.corpus.path;
+  prepareOutput(request.output, { corpusPath });
+  prepareOutput(bestPath(request.output), { corpusPath });
   const { model, shards, generator, evaluator } = await buildModel(config, options, request);
   try {
     const learner = saved ? restoreLearner(model, shards, saved.training, saved.tensors) : startLearner(model, options);
