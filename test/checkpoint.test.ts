@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from '../src/checkpoint/format.js';
-import { latestCheckpoint, readCheckpoint, writeCheckpointAtomic } from '../src/checkpoint/io.js';
+import { newestRunCheckpoint, readCheckpoint, writeCheckpointAtomic } from '../src/checkpoint/io.js';
 import { decodeFloat32, encodeFloat32 } from '../src/checkpoint/tensor-codec.js';
 import { tensorSpecs, type ModelConfig } from '../src/core/config.js';
 import { CharrnnError } from '../src/errors.js';
@@ -141,15 +141,24 @@ describe('checkpoint files', () => {
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
 
-  it('reports a missing file and finds the newest checkpoint', () => {
+  it('reports a missing file and finds the newest run, and of it the best checkpoint', () => {
     const dir = mkdtempSync(join(tmpdir(), 'charrnn-ckpt-'));
     expect(() => readCheckpoint(join(dir, 'none.json'))).toThrow(/no such checkpoint/);
-    expect(latestCheckpoint(join(dir, 'missing'))).toBeUndefined();
+    expect(newestRunCheckpoint(join(dir, 'missing'))).toBeUndefined();
     writeCheckpointAtomic(join(dir, 'old.json'), sampleCheckpoint());
+    writeCheckpointAtomic(join(dir, 'old.best.json'), sampleCheckpoint());
     writeCheckpointAtomic(join(dir, 'new.json'), sampleCheckpoint());
     utimesSync(join(dir, 'old.json'), new Date(1000), new Date(1000));
     writeFileSync(join(dir, '.new.json.123.tmp'), '');
-    expect(latestCheckpoint(dir)).toBe(join(dir, 'new.json'));
+    // The newest run has no best checkpoint yet: its own file.
+    expect(newestRunCheckpoint(dir)).toBe(join(dir, 'new.json'));
+    // Once it has one, the best is taken, however old the file (the best is written less often).
+    writeCheckpointAtomic(join(dir, 'new.best.json'), sampleCheckpoint());
+    utimesSync(join(dir, 'new.best.json'), new Date(2000), new Date(2000));
+    expect(newestRunCheckpoint(dir)).toBe(join(dir, 'new.best.json'));
+    // A newer best of an older run does not make that run the newest.
+    utimesSync(join(dir, 'old.best.json'), new Date(), new Date());
+    expect(newestRunCheckpoint(dir)).toBe(join(dir, 'new.best.json'));
     expect(existsSync(join(dir, 'old.json'))).toBe(true);
   });
 });

@@ -224,26 +224,41 @@ export function readCheckpoint(path: string): Checkpoint {
   } catch (error) {
     if (error instanceof CharrnnError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CharrnnError(`${path}: no such checkpoint; train one with charrnn train CORPUS, or check the path`);
+    if (code === 'ENOENT')
+      throw new CharrnnError(`${path}: no such checkpoint; train one with charrnn train CORPUS, or check the path`);
     throw new CharrnnError(`${path}: cannot read it (${code ?? String(error)})`);
   }
   return parseCheckpoint(text, path);
 }
 
-/** The most recently written checkpoint (*.json) in `directory`, if any. */
-export function latestCheckpoint(directory: string): string | undefined {
+/** Where a run keeps its best checkpoint by validation loss: `<name>.best.json` beside `<name>.json`. */
+export function bestPath(output: string): string {
+  return output.endsWith('.json') ? `${output.slice(0, -5)}.best.json` : `${output}.best.json`;
+}
+
+/**
+ * The checkpoint to use when none is named: the newest run in `directory` (its most recently written
+ * `<name>.json`), and of that run the best by validation (`<name>.best.json`) where there is one.
+ */
+export function newestRunCheckpoint(directory: string): string | undefined {
   let names: string[];
   try {
     names = readdirSync(directory);
   } catch {
     return undefined;
   }
-  let newest: { path: string; time: number } | undefined;
-  for (const name of names) {
-    if (!name.endsWith('.json') || name.startsWith('.')) continue;
-    const path = join(directory, name);
-    const stats = statSync(path, { throwIfNoEntry: false });
-    if (stats?.isFile() && (!newest || stats.mtimeMs > newest.time)) newest = { path, time: stats.mtimeMs };
-  }
-  return newest?.path;
+  const written = (name: string) => statSync(join(directory, name), { throwIfNoEntry: false });
+  const checkpoints = names.filter(
+    (name) => name.endsWith('.json') && !name.startsWith('.') && written(name)?.isFile(),
+  );
+  const runs = checkpoints.filter((name) => !name.endsWith('.best.json'));
+  const newest = (list: string[]) =>
+    list.reduce<string | undefined>(
+      (best, name) => (best && written(best)!.mtimeMs >= written(name)!.mtimeMs ? best : name),
+      undefined,
+    );
+  const run = newest(runs) ?? newest(checkpoints);
+  if (run === undefined) return undefined;
+  const best = bestPath(run);
+  return checkpoints.includes(best) ? join(directory, best) : join(directory, run);
 }

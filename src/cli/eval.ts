@@ -23,7 +23,7 @@ export const evalCommand: Command<EvalArgs> = {
   flags: [
     {
       name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to evaluate',
-      defaultText: 'the newest in checkpoints/',
+      defaultText: 'the best checkpoint of the newest run in checkpoints/',
     },
     { name: 'json', kind: BOOLEAN, default: false, help: 'Print {"chars","loss","bpc"} on stdout' },
     { name: 'encoding', kind: choice(ENCODINGS), default: 'utf8', help: 'How to read the corpus bytes' },

@@ -1,5 +1,5 @@
 /** `charrnn sample`: stream generated text to stdout. */
-import { latestCheckpoint } from '../checkpoint/io.js';
+import { newestRunCheckpoint } from '../checkpoint/io.js';
 import type { KernelChoice } from '../core/backend.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { LoadedModel, readCorpus, validateSampleOptions, type SampleOptionName, type SampleOptions } from '../index.js';
@@ -44,7 +44,7 @@ export function resolveCheckpoint(given: string | undefined, stdinTaken?: string
     throw new CharrnnError(`${stdinTaken} and --checkpoint both read stdin (-); give one of them a file`, EXIT.usage);
   }
   if (given !== undefined) return given;
-  const latest = latestCheckpoint('checkpoints');
+  const latest = newestRunCheckpoint('checkpoints');
   if (!latest) throw new CharrnnError('no checkpoint found in checkpoints/; train one first (charrnn train corpus.txt) or pass --checkpoint FILE');
   return latest;
 }
@@ -91,7 +91,7 @@ export const sampleCommand: Command<SampleArgs> = {
   flags: [
     {
       name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to sample from',
-      defaultText: 'the newest in checkpoints/',
+      defaultText: 'the best checkpoint of the newest run in checkpoints/',
     },
     {
       name: 'length', alias: 'l', kind: wholeNumber(0, MAX_COUNT, '0 = endless'), default: 1000,

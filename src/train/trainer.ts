@@ -4,7 +4,7 @@
  * user) renders them.
  */
 import { availableParallelism } from 'node:os';
-import { prepareOutput } from '../checkpoint/io.js';
+import { bestPath, prepareOutput } from '../checkpoint/io.js';
 import { parameterCount, type ModelConfig } from '../core/config.js';
 import { CharGenerator } from '../core/generate.js';
 import { explainKernelMemory, type Kernels } from '../core/kernels.js';
@@ -61,9 +61,6 @@ export async function resume(
   return setUpAndTrain(request, training.options, { training, tensors });
 }
 
-export function bestPath(output: string): string {
-  return output.endsWith('.json') ? `${output.slice(0, -5)}.best.json` : `${output}.best.json`;
-}
 
 export function modelConfigOf(options: TrainOptions, vocabSize: number): ModelConfig {
   const { cell, layers, hidden, dropout } = options;
