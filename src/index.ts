@@ -97,7 +97,8 @@ export async function trainModel(
   const chosen = given(options);
   const output = control.output ?? defaultOutputPath(corpus.source);
   const kernels = createKernels(control.kernel ?? 'auto');
-  const request = { kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent, signal };
+  const { timeLimitSeconds, threads } = control;
+  const request = { kernels, output, timeLimitSeconds, threads, onEvent, signal };
   const runOptions = { ...DEFAULT_TRAIN_OPTIONS, ...chosen };
   const checkpointPath = chosen.initFrom;
   if (checkpointPath === undefined) {
@@ -107,7 +108,8 @@ export async function trainModel(
     return train({ ...request, data: trainDataFor(corpus, Vocab.fromText(corpus.text)) }, runOptions);
   }
   refuseOverwritingSource(checkpointPath, output);
-  const sources = { checkpoint: readCheckpoint(checkpointPath), checkpointPath, text: corpus.text, textSource: corpus.source };
+  const checkpoint = readCheckpoint(checkpointPath);
+  const sources = { checkpoint, checkpointPath, text: corpus.text, textSource: corpus.source };
   const start = fineTuneStart(sources, runOptions, chosen, optionName);
   return train({ ...request, data: trainDataFor(corpus, start.vocab), initialWeights: start.weights }, start.options);
 }

@@ -19,7 +19,8 @@ const NEW_TEXT = `It was the spring of hope, it was the winter of despair, we ha
 nothing before us, we were all going direct to Heaven, we were all going direct the other way.
 `.repeat(8);
 /** Related text with characters the base model never saw, é first. */
-const ACCENTED_TEXT = `The café in Zürich was the best of places; the señor said it was the age of piñatas, Ω and all.
+const ACCENTED_TEXT = `The café in Zürich was the best of places; the señor said it was the age of piñatas,
+Ω and all.
 `.repeat(16);
 const NEW_SYMBOLS = /[;TZéñü]|Ω/u;
 const SHAPE = ['--model', 'lstm', '--hidden', '16', '--layers', '2'];
@@ -28,7 +29,11 @@ const QUICK = ['--seq', '16', '--batch', '4', '--eval-every', '10', '--save-ever
 let dir: string;
 
 function charrnn(args: string[]): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  return spawnSync(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+  });
 }
 
 function expectOk(result: SpawnSyncReturns<string>): void {
@@ -88,7 +93,9 @@ describe('train --init-from', () => {
       expect(moved, name).toBeLessThan(1e-6);
     }
     // A fresh model of that shape starts somewhere else entirely.
-    expectOk(charrnn(['train', 'new.txt', ...SHAPE, '--iters', '2', '--lr', '1e-9', '--batch', '3', '-q', '-o', 'fresh.json']));
+    expectOk(
+      charrnn(['train', 'new.txt', ...SHAPE, '--iters', '2', '--lr', '1e-9', '--batch', '3', '-q', '-o', 'fresh.json']),
+    );
     expect(weightsOf('fresh.json')['decoder.bias']).not.toEqual(start['decoder.bias']);
   });
 
@@ -117,24 +124,31 @@ describe('train --init-from', () => {
   });
 
   it('fine-tunes a checkpoint that has no training record, such as one imported from PyTorch', () => {
-    expectOk(charrnn(['train', 'new.txt', '--init-from', 'imported.json', ...QUICK, '--iters', '10', '-o', 'tuned.json']));
+    expectOk(
+      charrnn(['train', 'new.txt', '--init-from', 'imported.json', ...QUICK, '--iters', '10', '-o', 'tuned.json']),
+    );
     const tuned = checkpointAt('tuned.json');
     expect(tuned.model).toEqual(checkpointAt('base.json').model);
     expect(tuned.training.origin).toEqual({ checkpoint: join(dir, 'imported.json'), iteration: null, corpus: null });
-    expect(charrnn(['info', 'tuned.json']).stdout).toContain(`from        ${join(dir, 'imported.json')} (no training recorded)`);
+    expect(charrnn(['info', 'tuned.json']).stdout).toContain(
+      `from        ${join(dir, 'imported.json')} (no training recorded)`,
+    );
   });
 
   it('refuses an architecture flag that disagrees with the checkpoint, naming both values', () => {
     const hidden = charrnn(['train', 'new.txt', '--init-from', 'base.json', '--hidden', '32', '-o', 'x.json']);
     expect(hidden.status).toBe(2);
     expect(hidden.stderr).toBe(
-      "charrnn: --hidden 32 does not match base.json, a 2-layer lstm with hidden size 16; leave --hidden out to fine-tune with the checkpoint's shape\n",
+      'charrnn: --hidden 32 does not match base.json, a 2-layer lstm with hidden size 16; ' +
+        "leave --hidden out to fine-tune with the checkpoint's shape\n",
     );
     const cell = charrnn(['train', 'new.txt', '--init-from', 'base.json', '--model', 'gru', '--layers', '2']);
     expect(cell.status).toBe(2);
     expect(cell.stderr).toContain('--model gru does not match base.json, a 2-layer lstm');
     // Flags that agree are fine.
-    expectOk(charrnn(['train', 'new.txt', '--init-from', 'base.json', ...SHAPE, ...QUICK, '--iters', '1', '-o', 'y.json']));
+    expectOk(
+      charrnn(['train', 'new.txt', '--init-from', 'base.json', ...SHAPE, ...QUICK, '--iters', '1', '-o', 'y.json']),
+    );
   });
 
   it('names the characters the model does not know, unless --extend-vocab adds them', () => {
@@ -152,7 +166,7 @@ describe('train --init-from', () => {
     expect(overwrite.stderr).toContain('the run would save over base.json, the checkpoint it starts from');
   });
 
-  it('--extend-vocab appends new characters, keeps predictions on old text, and the grown model resumes exactly', async () => {
+  it('--extend-vocab appends characters, keeps old predictions, and the grown model resumes exactly', async () => {
     // Stopped before the first step: the saved checkpoint holds the grown weights as they start.
     const summary = await trainModel(
       readCorpus(join(dir, 'accented.txt')),
@@ -186,9 +200,9 @@ describe('train --init-from', () => {
     await expect(trainModel(corpus, { initFrom: join(dir, 'base.json'), layers: 3 })).rejects.toThrow(
       /^options\.layers 3 does not match .*base\.json, a 2-layer lstm with hidden size 16; leave options\.layers out/,
     );
-    await expect(trainModel(readCorpus(join(dir, 'accented.txt')), { initFrom: join(dir, 'base.json') })).rejects.toThrow(
-      /add them to its vocabulary with options\.extendVocab/,
-    );
+    await expect(
+      trainModel(readCorpus(join(dir, 'accented.txt')), { initFrom: join(dir, 'base.json') }),
+    ).rejects.toThrow(/add them to its vocabulary with options\.extendVocab/);
   });
 
   it('checks the origin like the rest of the training section', () => {
@@ -198,7 +212,9 @@ describe('train --init-from', () => {
     writeFileSync(join(dir, 'damaged.json'), JSON.stringify(damaged));
     const resumed = charrnn(['resume', 'damaged.json', '--iters', '30']);
     expect(resumed.status).toBe(1);
-    expect(resumed.stderr).toContain('damaged.json: training.origin.iteration is -1; expected a whole number ≥ 0, or null');
+    expect(resumed.stderr).toContain(
+      'damaged.json: training.origin.iteration is -1; expected a whole number ≥ 0, or null',
+    );
     expectOk(charrnn(['sample', '-c', 'damaged.json', '--length', '20', '--seed', '1']));
   });
 });

@@ -54,8 +54,9 @@ export function fineTuneStart(
     const value = given[key];
     if (value !== undefined && value !== model[key]) {
       throw new CharrnnError(
-        `${nameOf(key)} ${value} does not match ${checkpointPath}, a ${model.layers}-layer ${model.cell} with hidden size ` +
-          `${model.hidden}; leave ${nameOf(key)} out to fine-tune with the checkpoint's shape`,
+        `${nameOf(key)} ${value} does not match ${checkpointPath}, ` +
+          `a ${model.layers}-layer ${model.cell} with hidden size ${model.hidden}; ` +
+          `leave ${nameOf(key)} out to fine-tune with the checkpoint's shape`,
         EXIT.usage,
       );
     }
@@ -94,7 +95,10 @@ function unknownCharactersError(
   unknown: string[],
   nameOf: OptionNamer<keyof TrainOptions>,
 ): CharrnnError {
-  const listed = unknown.slice(0, LISTED_UNKNOWN).map((char) => JSON.stringify(char)).join(', ');
+  const listed = unknown
+    .slice(0, LISTED_UNKNOWN)
+    .map((char) => JSON.stringify(char))
+    .join(', ');
   const more = unknown.length > LISTED_UNKNOWN ? ` and ${unknown.length - LISTED_UNKNOWN} more` : '';
   const source = sources.textSource === '-' ? 'stdin' : sources.textSource;
   const count = unknown.length === 1 ? 'a character' : `${unknown.length} characters`;

@@ -208,7 +208,9 @@ export const TRAIN_OPTIONS = {
     kind: BOOLEAN,
     default: false,
     resumable: false,
-    help: 'With --init-from: add the characters the model does not know to its vocabulary (old text predicts as before)',
+    help:
+      'With --init-from: add the characters the model does not know to its vocabulary ' +
+      '(old text predicts as before)',
   }),
   epochs: row({
     flag: 'epochs',
@@ -357,7 +359,9 @@ export function checkSettings(table: Record<string, SettingRow<unknown>>, values
 export function validateTrainOptions(options: TrainOptions, prefix = 'options.'): void {
   for (const [key, setting] of settingsOf(TRAIN_OPTIONS)) {
     const optional = setting.default === undefined;
-    if (!(optional && options[key] === undefined) && !setting.kind.accepts(options[key])) throw invalidValue(`${prefix}${key}`, options[key], setting.kind);
+    if (!(optional && options[key] === undefined) && !setting.kind.accepts(options[key])) {
+      throw invalidValue(`${prefix}${key}`, options[key], setting.kind);
+    }
   }
 }
 
