@@ -101,7 +101,8 @@ describe('train --init-from', () => {
 
   it('records where the weights came from, shows it in info, and keeps it through an exact resume', () => {
     const tune = ['train', 'new.txt', '--init-from', 'base.json', ...QUICK, '--lr', '3e-3'];
-    expectOk(charrnn([...tune, '--iters', '20', '-o', 'whole.json']));
+    const reported = charrnn([...tune, '--iters', '20', '-o', 'whole.json', '--json']);
+    expectOk(reported);
     expectOk(charrnn([...tune, '--iters', '10', '-o', 'parts.json']));
     expectOk(charrnn(['resume', 'parts.json', '--iters', '20', '-q']));
     const whole = checkpointAt('whole.json').training;
@@ -112,6 +113,20 @@ describe('train --init-from', () => {
     }
     const origin = { checkpoint: join(dir, 'base.json'), iteration: 30, corpus: join(dir, 'base.txt') };
     expect(whole.origin).toEqual(origin);
+    expect(JSON.parse(reported.stdout.split('\n')[0]!)).toMatchObject({ event: 'start', origin });
+    const shown = charrnn([
+      'train',
+      'new.txt',
+      '--init-from',
+      'base.json',
+      '--iters',
+      '1',
+      '--batch',
+      '4',
+      '-o',
+      'shown.json',
+    ]);
+    expect(shown.stderr).toContain(`starting from the weights of ${origin.checkpoint}`);
 
     const info = charrnn(['info', 'parts.json']);
     expectOk(info);

@@ -34,7 +34,8 @@ export class TrainingReporter {
         this.terminal.info(
           `${event.resumed ? 'resuming' : 'training'} ${formatCount(event.parameters)} parameters, vocabulary ${event.vocab}, ` +
             `${formatCount(event.trainChars)} training / ${formatCount(event.valChars)} validation chars, ${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel}` +
-            (event.resumed ? `, from iteration ${event.iteration}` : ''),
+            (event.resumed ? `, from iteration ${event.iteration}` : '') +
+            (event.origin && !event.resumed ? `, starting from the weights of ${event.origin.checkpoint}` : ''),
         );
         if (this.terminal.fancy) this.startBar(event.targetIterations ?? 0, event.iteration);
         break;

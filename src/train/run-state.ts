@@ -43,7 +43,7 @@ export class RunState {
   bestValLoss: number | null;
   lastValLoss: number | null;
   /** Where a fine-tuned run's first weights came from; undefined for a run from fresh weights. */
-  private readonly origin: Origin | undefined;
+  readonly origin: Origin | undefined;
   private readonly elapsedBefore: number;
   private readonly history: HistoryPoint[];
   /** Training losses since the last history point. */

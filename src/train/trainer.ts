@@ -112,7 +112,7 @@ async function setUpAndTrain(
       chunksPerEpoch: batcher.chunksPerEpoch, charsPerIteration: options.batch * options.seqLength,
       timeLimitSeconds: request.timeLimitSeconds || null, parameters: parameterCount(config), vocab: config.vocab,
       trainChars: batcher.streamLength * options.batch, valChars: validationIds.length, heldOutChars: heldOut.length,
-      resumed: saved !== null, kernel: request.kernels.name, threads: shards.threads,
+      resumed: saved !== null, origin: run.origin ?? null, kernel: request.kernels.name, threads: shards.threads,
     };
     emit(start);
     return await trainLoop({
