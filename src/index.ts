@@ -4,7 +4,7 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import type { Checkpoint } from './checkpoint/format.js';
-import { readCheckpoint } from './checkpoint/io.js';
+import { bestPath, readCheckpoint } from './checkpoint/io.js';
 import { isObject } from './checkpoint/json.js';
 import { createKernels, type KernelChoice } from './core/backend.js';
 import { CharGenerator } from './core/generate.js';
@@ -15,12 +15,13 @@ import { invalidOption, validateSamplingOptions, type OptionNamer, type Sampling
 import { requireEvaluable } from './data/batches.js';
 import { readCorpusIds, type Encoding } from './data/corpus.js';
 import { Vocab, type TokenIds } from './data/vocab.js';
-import { CharrnnError } from './errors.js';
+import { CharrnnError, EXIT } from './errors.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
 import {
   checkSettings, resolveTrainOptions, resumeOverrides, RUN_SETTINGS, TRAIN_OPTIONS, withLegacyOptions,
   type ResumableOptions, type RunSettings, type TrainOptions,
 } from './train/options.js';
+import { fineTuneStart } from './train/fine-tune.js';
 import { fingerprint, type TrainingState } from './train/state.js';
 import { isShardWorker, runShardWorker } from './train/shard-worker.js';
 import type { TrainEvent, TrainSummary } from './train/events.js';
@@ -40,7 +41,7 @@ export type {
   CheckpointEvent, EvalEvent, ProgressEvent, SampleEvent, StartEvent, StopReason, TrainEvent, TrainSummary,
 } from './train/events.js';
 export type { Checkpoint } from './checkpoint/format.js';
-export type { CorpusIdentity, HistoryPoint, TrainingState } from './train/state.js';
+export type { CorpusIdentity, HistoryPoint, Origin, TrainingState } from './train/state.js';
 export type { TokenIds, Vocab } from './data/vocab.js';
 
 /**
@@ -84,7 +85,11 @@ function trainDataFor(corpus: Corpus, vocab: Vocab): TrainData {
 export interface RunControl extends Partial<RunSettings> {
   onEvent?: (event: TrainEvent) => void;
   signal?: AbortSignal;
+  /** How errors about the run's options name them: `options.hidden` by default (the CLI says `--hidden`). */
+  optionName?: OptionNamer<keyof TrainOptions>;
 }
+
+const libraryOptionName: OptionNamer<keyof TrainOptions> = (option) => `options.${option}`;
 
 /** Settings given as undefined count as not given. */
 function given<T extends object>(settings: T): Partial<T> {
@@ -96,22 +101,47 @@ export function defaultOutputPath(source: string): string {
   return `checkpoints/${base}.json`;
 }
 
-/** Trains a new model on a corpus; resolves when it finishes, runs out of time or is aborted. */
+/**
+ * Trains a new model on a corpus; resolves when it finishes, runs out of time or is aborted. With
+ * `initFrom` it fine-tunes that checkpoint's model: its shape and weights, with everything else fresh.
+ */
 export async function trainModel(
   corpus: Corpus,
   options: Partial<TrainOptions> = {},
   control: RunControl = {},
 ): Promise<TrainSummary> {
   checkSettings(TRAIN_OPTIONS, options, 'options.');
-  const { onEvent, signal, ...settings } = control;
+  const { onEvent, signal, optionName = libraryOptionName, ...settings } = control;
   checkSettings(RUN_SETTINGS, settings, 'control.');
-  const data = trainDataFor(corpus, corpus.vocab);
+  const chosen = given(options);
   const output = control.output ?? defaultOutputPath(corpus.source);
   const kernels = createKernels(control.kernel ?? 'auto');
-  return train(
-    { data, kernels, output, timeLimitSeconds: control.timeLimitSeconds, threads: control.threads, onEvent, signal },
-    resolveTrainOptions(given(options)),
-  );
+  const { timeLimitSeconds, threads } = control;
+  const request = { kernels, output, timeLimitSeconds, threads, onEvent, signal };
+  const runOptions = resolveTrainOptions(chosen);
+  const checkpointPath = chosen.initFrom;
+  if (checkpointPath === undefined) {
+    if (chosen.extendVocab) {
+      throw new CharrnnError(`${optionName('extendVocab')} only applies with ${optionName('initFrom')}`, EXIT.usage);
+    }
+    return train({ ...request, data: trainDataFor(corpus, corpus.vocab) }, runOptions);
+  }
+  refuseOverwritingSource(checkpointPath, output);
+  const checkpoint = readCheckpoint(checkpointPath);
+  const sources = { checkpoint, checkpointPath, corpusVocab: corpus.vocab, corpusSource: corpus.source };
+  const start = fineTuneStart(sources, runOptions, chosen, optionName);
+  return train({ ...request, data: trainDataFor(corpus, start.vocab), initialWeights: start.weights }, start.options);
+}
+
+/** A fine-tuning run's checkpoints must not replace the one it starts from. */
+function refuseOverwritingSource(checkpointPath: string, output: string): void {
+  const source = resolvePath(checkpointPath);
+  if (source === resolvePath(output) || source === resolvePath(bestPath(output))) {
+    throw new CharrnnError(
+      `the run would save over ${checkpointPath}, the checkpoint it starts from; choose another output path`,
+      EXIT.usage,
+    );
+  }
 }
 
 /**

@@ -59,7 +59,8 @@ const GLOBAL_FLAGS: readonly Flag[] = [
 /** The flag of a setting row (its library default shown in help, not filled in: a preset may fill it). */
 export function flagOf(setting: SettingRow<unknown>): Flag {
   if (setting.flag === null) throw new Error('a library-only setting has no flag');
-  const defaultText = setting.defaultText ?? (setting.default === undefined ? undefined : String(setting.default));
+  const shownDefault = setting.default === undefined || setting.kind.type === 'boolean' ? undefined : setting.default;
+  const defaultText = setting.defaultText ?? (shownDefault === undefined ? undefined : String(shownDefault));
   return { name: setting.flag, alias: setting.alias, kind: setting.kind, defaultText, help: setting.help };
 }
 

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { readCheckpoint } from '../checkpoint/io.js';
 import { CharrnnError } from '../errors.js';
 import { BOOLEAN, PATH, wholeNumber } from '../settings.js';
-import type { HistoryPoint } from '../train/state.js';
+import type { HistoryPoint, Origin } from '../train/state.js';
 import { historyFromLog, summarizeCheckpoint, type CheckpointSummary } from '../train/summary.js';
 import type { Command } from './flags.js';
 import { colorAllowed, formatCount, formatDuration, StdoutWriter } from './terminal.js';
@@ -79,12 +79,19 @@ function renderText(summary: CheckpointSummary, path: string, width: number, col
       `training    iteration ${training.iteration}, epoch ${training.epoch.toFixed(2)}, ${formatCount(training.chars)} chars in ${formatDuration(training.seconds)}`,
       `recipe      ${options.optimizer} lr ${options.learningRate}, batch ${options.batch} × seq ${options.seqLength}, clip ${options.clip}, seed ${options.seed}`,
       `corpus      ${training.corpus ?? 'stdin'} (${training.corpusChars.toLocaleString('en-US')} characters)`,
+      ...(training.origin ? [`from        ${describeOrigin(training.origin)}`] : []),
       `validation  last ${training.lastValBpc?.toFixed(3) ?? '-'} bpc, best ${training.bestValBpc?.toFixed(3) ?? '-'} bpc`,
     );
   } else if (summary.trainingDamage) lines.push(`training    damaged: ${summary.trainingDamage}`);
   else lines.push('training    none recorded (a checkpoint for sampling only)');
   const chart = renderChart(summary.history, width, color);
   return `${lines.join('\n')}${chart ? `\n\n${chart}` : ''}\n`;
+}
+
+/** A fine-tuned run's source: `base.json (iteration 3000, corpora/moby-dick.txt)`. */
+function describeOrigin({ checkpoint, iteration, corpus }: Origin): string {
+  if (iteration === null) return `${checkpoint} (no training recorded)`;
+  return `${checkpoint} (iteration ${iteration}, ${corpus ?? 'stdin'})`;
 }
 
 export const infoCommand: Command<InfoArgs> = {

@@ -180,7 +180,8 @@ export class TrainingReporter {
             `vocabulary ${event.vocab}, ` +
             `${formatCount(event.trainChars)} training / ${formatCount(event.valChars)} validation chars, ` +
             `${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel}` +
-            (event.resumed ? `, from iteration ${event.iteration}` : ''),
+            (event.resumed ? `, from iteration ${event.iteration}` : '') +
+            (event.origin && !event.resumed ? `, starting from the weights of ${event.origin.checkpoint}` : ''),
         );
         break;
       case 'progress':

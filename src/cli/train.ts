@@ -2,8 +2,9 @@
 import { defaultOutputPath, readCorpus, trainModel } from '../index.js';
 import { BOOLEAN, MAX_COUNT, PATH, choice, wholeNumber } from '../settings.js';
 import {
+  DEFAULT_TRAIN_OPTIONS,
   PRESET_NAMES,
-  resolveTrainOptions,
+  PRESETS,
   RUN_SETTINGS,
   settingsOf,
   TRAIN_OPTIONS,
@@ -47,10 +48,16 @@ interface TrainArgs extends OutputFlags {
   [flag: string]: unknown;
 }
 
-/** The options of a run: the defaults, then the preset, then the flags given. */
-export function trainOptionsFrom(args: Record<string, unknown>, preset?: PresetName): TrainOptions {
-  return resolveTrainOptions(settingsFromArgs(TRAIN_OPTIONS, args), preset);
+/** The options a run is given: the preset's, then the flags'; the library fills in the defaults. */
+export function trainOptionsFrom(args: Record<string, unknown>, preset?: PresetName): Partial<TrainOptions> {
+  return { ...(preset ? PRESETS[preset] : {}), ...settingsFromArgs(TRAIN_OPTIONS, args) };
 }
+
+/** Options named by their flags in the library's messages (a library-only option by its own name). */
+const flagName = (option: keyof TrainOptions): string => {
+  const { flag } = TRAIN_OPTIONS[option];
+  return flag === null ? option : `--${flag}`;
+};
 
 export const trainCommand: Command<TrainArgs> = {
   command: 'train <corpus>',
@@ -66,10 +73,11 @@ export const trainCommand: Command<TrainArgs> = {
     ['charrnn train corpora/moby-dick.txt --time 600 --hidden 256', 'train for ten minutes'],
     ['cat notes/*.txt | charrnn train - -o checkpoints/notes.json', 'train on stdin'],
     ['charrnn train input.txt --preset min-char-rnn', "Karpathy's min-char-rnn recipe"],
+    ['charrnn train new.txt --init-from checkpoints/base.json', "fine-tune base.json's model on new.txt"],
   ],
   handler: async (args) => {
     const options = trainOptionsFrom(args, args.preset);
-    const corpus = readCorpus(args.corpus, options.encoding);
+    const corpus = readCorpus(args.corpus, options.encoding ?? DEFAULT_TRAIN_OPTIONS.encoding);
     const session = startTrainingSession(args);
     const run = settingsFromArgs(RUN_SETTINGS, args);
     const output = run.output ?? defaultOutputPath(args.corpus);
@@ -78,6 +86,7 @@ export const trainCommand: Command<TrainArgs> = {
       output,
       onEvent: session.onEvent,
       signal: session.signal,
+      optionName: flagName,
     });
     session.finish(summary);
   },

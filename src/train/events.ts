@@ -3,6 +3,7 @@
  * `eval`, `checkpoint` and `sample`, and last a `done`. Events carry facts; rates and estimates (chars/s,
  * ETA) are the display's to derive from `charsPerIteration`, `elapsedSeconds` and the limits.
  */
+import type { Origin } from './state.js';
 
 export interface StartEvent {
   event: 'start';
@@ -24,6 +25,8 @@ export interface StartEvent {
   /** Characters held out for validation in all (--val-frac of the corpus). */
   heldOutChars: number;
   resumed: boolean;
+  /** Where a fine-tuned run's first weights came from (train --init-from); null for a run from fresh weights. */
+  origin: Origin | null;
   kernel: string;
   threads: number;
 }

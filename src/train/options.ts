@@ -13,6 +13,7 @@ import { LR_SCHEDULE_KINDS } from '../core/schedule.js';
 import { ENCODINGS } from '../data/corpus.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import {
+  BOOLEAN,
   choice,
   closestName,
   invalidValue,
@@ -221,6 +222,25 @@ export const TRAIN_OPTIONS = {
     help: 'Weight initialization (a preset may change it)',
     resumable: false,
   }),
+  initFrom: row<string | undefined, false>({
+    flag: 'init-from',
+    kind: PATH,
+    default: undefined,
+    defaultText: 'none',
+    resumable: false,
+    help:
+      "Fine-tune: start from this checkpoint's weights (its cell, layers and hidden size), " +
+      'with a fresh optimizer and data position',
+  }),
+  extendVocab: row({
+    flag: 'extend-vocab',
+    kind: BOOLEAN,
+    default: false,
+    resumable: false,
+    help:
+      'With --init-from: add the characters the model does not know to its vocabulary ' +
+      '(old text predicts as before)',
+  }),
   epochs: row({
     flag: 'epochs',
     kind: wholeNumber(0, MAX_COUNT, '0 = no limit'),
@@ -378,7 +398,10 @@ export function checkSettings(table: Record<string, SettingRow<unknown>>, values
 /** Throws a usage error naming the first invalid option, as `${prefix}name` (the library's names). */
 export function validateTrainOptions(options: TrainOptions, prefix = 'options.'): void {
   for (const [key, setting] of settingsOf(TRAIN_OPTIONS)) {
-    if (!setting.kind.accepts(options[key])) throw invalidValue(`${prefix}${key}`, options[key], setting.kind);
+    const optional = setting.default === undefined;
+    if (!(optional && options[key] === undefined) && !setting.kind.accepts(options[key])) {
+      throw invalidValue(`${prefix}${key}`, options[key], setting.kind);
+    }
   }
 }
 

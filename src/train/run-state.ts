@@ -11,7 +11,7 @@ import type { LrSchedule } from '../core/schedule.js';
 import { CharrnnError } from '../errors.js';
 import type { DataParallelStep } from './data-parallel.js';
 import type { TrainOptions } from './options.js';
-import type { CorpusIdentity, HistoryPoint, TrainingState } from './state.js';
+import type { CorpusIdentity, HistoryPoint, Origin, TrainingState } from './state.js';
 
 /** A history point is kept every this many iterations (and at each evaluation). */
 const HISTORY_EVERY = 10;
@@ -45,6 +45,8 @@ export class RunState {
   lastValLoss: number | null;
   /** Where a cosine schedule ends; null until known. */
   scheduleLength: number | null;
+  /** Where a fine-tuned run's first weights came from; undefined for a run from fresh weights. */
+  readonly origin: Origin | undefined;
   private readonly elapsedBefore: number;
   private readonly history: HistoryPoint[];
   /** Training losses since the last history point. */
@@ -66,10 +68,12 @@ export class RunState {
     this.bestValLoss = saved.bestValLoss;
     this.lastValLoss = saved.lastValLoss;
     this.scheduleLength = saved.scheduleLength;
+    this.origin = saved.origin;
   }
 
-  static fresh(options: TrainOptions, corpus: CorpusIdentity, chunksPerEpoch: number): RunState {
-    const start = { iteration: 0, epoch: 0, chunk: 0, charsTrained: 0, elapsedSeconds: 0, history: [] };
+  /** A new run; `origin` says where its first weights came from when they are not fresh. */
+  static fresh(options: TrainOptions, corpus: CorpusIdentity, chunksPerEpoch: number, origin?: Origin): RunState {
+    const start = { iteration: 0, epoch: 0, chunk: 0, charsTrained: 0, elapsedSeconds: 0, history: [], origin };
     const results = { bestValLoss: null, lastValLoss: null, scheduleLength: null };
     return new RunState(options, corpus, chunksPerEpoch, { ...start, ...results });
   }
@@ -131,6 +135,7 @@ export class RunState {
     return {
       options: this.options,
       corpus: this.corpus,
+      ...(this.origin ? { origin: this.origin } : {}),
       iteration: this.iteration,
       epoch: this.epoch,
       chunk: this.chunk,
@@ -166,10 +171,11 @@ export class RunState {
   }
 }
 
-/** A fresh run's weights (initialized from the seed), RNG and optimizer. */
-export function startLearner(model: CharModel, options: TrainOptions): Learner {
+/** A new run's weights (`initial` ones, or initialized from the seed), RNG and optimizer. */
+export function startLearner(model: CharModel, options: TrainOptions, initial?: Record<string, Float32Array>): Learner {
   const rng = new Rng(options.seed);
-  model.initialize(rng, options.init);
+  if (initial) model.load(initial);
+  else model.initialize(rng, options.init);
   const optimizer = new Optimizer(optimizerOptionsOf(options), model.layout);
   return { rng, optimizer };
 }

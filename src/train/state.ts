@@ -28,9 +28,21 @@ export interface CorpusIdentity {
   fingerprint: string;
 }
 
+/** Where a fine-tuned run's first weights came from (`train --init-from`). */
+export interface Origin {
+  /** Absolute path of the checkpoint the run started from. */
+  checkpoint: string;
+  /** The iterations that checkpoint had trained, or null when it recorded no training (an imported model). */
+  iteration: number | null;
+  /** The corpus that checkpoint was trained on, or null when unknown or stdin. */
+  corpus: string | null;
+}
+
 export interface TrainingState {
   options: TrainOptions;
   corpus: CorpusIdentity;
+  /** Absent for a run that started from fresh weights. */
+  origin?: Origin;
   /** Iterations done; the next one is iteration + 1. */
   iteration: number;
   /** Whole epochs done. */
@@ -137,6 +149,7 @@ class TrainingReader {
     return {
       options,
       corpus: this.corpus(block.corpus),
+      ...(block.origin === undefined ? {} : { origin: this.origin(block.origin) }),
       iteration: this.count(block.iteration, 'training.iteration'),
       epoch: this.count(block.epoch, 'training.epoch'),
       chunk: this.count(block.chunk, 'training.chunk'),
@@ -229,6 +242,21 @@ class TrainingReader {
     }
     const count = this.count(chars, 'training.corpus.chars');
     return { path: path as string | null, chars: count, fingerprint: fingerprint as string };
+  }
+
+  private origin(value: unknown): Origin {
+    const origin = this.object(value, 'training.origin');
+    const { checkpoint, iteration, corpus } = origin;
+    if (!(typeof checkpoint === 'string' && checkpoint !== '')) {
+      this.fail('training.origin.checkpoint', checkpoint, 'the path of the checkpoint the run started from');
+    }
+    if (!(iteration === null || isCount(iteration))) {
+      this.fail('training.origin.iteration', iteration, 'a whole number ≥ 0, or null');
+    }
+    if (!(corpus === null || (typeof corpus === 'string' && corpus !== ''))) {
+      this.fail('training.origin.corpus', corpus, 'a file path, or null');
+    }
+    return { checkpoint: checkpoint as string, iteration: iteration as number | null, corpus: corpus as string | null };
   }
 
   private history(value: unknown): HistoryPoint[] {

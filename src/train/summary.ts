@@ -1,7 +1,7 @@
 /** What `charrnn info` shows: a checkpoint's model, vocabulary and training progress, as plain data. */
 import type { Checkpoint } from '../checkpoint/format.js';
 import { parameterCount, type ModelConfig } from '../core/config.js';
-import type { HistoryPoint } from './state.js';
+import type { HistoryPoint, Origin } from './state.js';
 
 export interface CheckpointSummary {
   model: ModelConfig;
@@ -14,6 +14,8 @@ export interface CheckpointSummary {
     seconds: number;
     corpus: string | null;
     corpusChars: number;
+    /** Where a fine-tuned run's first weights came from; null for a run from fresh weights. */
+    origin: Origin | null;
     options: Record<string, unknown>;
     lastValBpc: number | null;
     bestValBpc: number | null;
@@ -38,7 +40,8 @@ export function summarizeCheckpoint(checkpoint: Checkpoint): CheckpointSummary {
     ...base,
     training: {
       iteration: state.iteration, epoch: Math.max(state.epoch, lastEpoch), chars: state.charsTrained, seconds: state.elapsedSeconds,
-      corpus: state.corpus.path, corpusChars: state.corpus.chars, options: { ...state.options },
+      corpus: state.corpus.path, corpusChars: state.corpus.chars,
+      origin: state.origin ?? null, options: { ...state.options },
       lastValBpc: toBpc(state.lastValLoss), bestValBpc: toBpc(state.bestValLoss),
     },
     history: state.history,

@@ -18,7 +18,7 @@ import type { StartEvent, TrainEvent, TrainSummary } from './events.js';
 import { trainLoop } from './loop.js';
 import { LIMITS, validateTrainOptions, type TrainOptions } from './options.js';
 import { restoreLearner, RunState, startLearner } from './run-state.js';
-import type { CorpusIdentity, TrainingState } from './state.js';
+import type { CorpusIdentity, Origin, TrainingState } from './state.js';
 
 export interface TrainData {
   vocab: Vocab;
@@ -39,6 +39,14 @@ export interface TrainRequest {
   onEvent?: (event: TrainEvent) => void;
   /** Aborting finishes the current iteration, saves and returns with reason 'interrupted'. */
   signal?: AbortSignal;
+  /** A new run's first weights, when it fine-tunes a checkpoint's (ignored on resume). */
+  initialWeights?: InitialWeights;
+}
+
+/** The weights a fine-tuning run starts from, shaped for its model, and where they came from. */
+export interface InitialWeights {
+  tensors: Record<string, Float32Array>;
+  origin: Origin;
 }
 
 /** A checkpoint's run to continue: its `training` section and its weights. */
@@ -79,7 +87,7 @@ async function setUpAndTrain(
   const { batcher, heldOut, validationIds } = cutData(request.data.ids, options);
   const run = saved
     ? RunState.resumed(saved.training, options, batcher.chunksPerEpoch)
-    : RunState.fresh(options, request.data.corpus, batcher.chunksPerEpoch);
+    : RunState.fresh(options, request.data.corpus, batcher.chunksPerEpoch, request.initialWeights?.origin);
   const target = targetIterations(options, batcher.chunksPerEpoch);
   if (target !== null && run.iteration >= target) {
     throw new CharrnnError(
@@ -95,14 +103,16 @@ async function setUpAndTrain(
   prepareOutput(bestPath(request.output), { corpusPath });
   const { model, shards, generator, evaluator } = await buildModel(config, options, request);
   try {
-    const learner = saved ? restoreLearner(model, shards, saved.training, saved.tensors) : startLearner(model, options);
+    const learner = saved
+      ? restoreLearner(model, shards, saved.training, saved.tensors)
+      : startLearner(model, options, request.initialWeights?.tensors);
     const emit = request.onEvent ?? (() => {});
     const start: StartEvent = {
       event: 'start', iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch(),
       chunksPerEpoch: batcher.chunksPerEpoch, charsPerIteration: options.batch * options.seqLength,
       timeLimitSeconds: request.timeLimitSeconds || null, parameters: parameterCount(config), vocab: config.vocab,
       trainChars: batcher.streamLength * options.batch, valChars: validationIds.length, heldOutChars: heldOut.length,
-      resumed: saved !== null, kernel: request.kernels.name, threads: shards.threads,
+      resumed: saved !== null, origin: run.origin ?? null, kernel: request.kernels.name, threads: shards.threads,
     };
     emit(start);
     return await trainLoop({

@@ -1,0 +1,104 @@
+/**
+ * Fine-tuning: a new run that starts from a checkpoint's weights (`train --init-from`). The model's
+ * shape comes from the checkpoint, and options that set it must agree; everything else (optimizer,
+ * schedule, data position, every training option) starts fresh. Characters of the new corpus that the
+ * model does not know are an error, or, with `extendVocab`, are appended to its vocabulary so that old
+ * ids keep their meaning and the model predicts old text as before (core/extend-vocab.ts).
+ */
+import { resolve } from 'node:path';
+import type { Checkpoint } from '../checkpoint/format.js';
+import { extendVocabulary } from '../core/extend-vocab.js';
+import { Rng } from '../core/rng.js';
+import type { OptionNamer } from '../core/sampling.js';
+import { Vocab } from '../data/vocab.js';
+import { CharrnnError, EXIT } from '../errors.js';
+import type { TrainOptions } from './options.js';
+import type { InitialWeights } from './trainer.js';
+
+/** The options the checkpoint's model fixes. */
+const SHAPE_OPTIONS = ['cell', 'layers', 'hidden'] as const;
+
+/** Unknown characters a message lists before saying how many more there are. */
+const LISTED_UNKNOWN = 5;
+
+/** A fine-tuning run's options (with the checkpoint's shape), vocabulary and first weights. */
+export interface FineTuneStart {
+  options: TrainOptions;
+  vocab: Vocab;
+  weights: InitialWeights;
+}
+
+/** What the run is fine-tuned from, and on. */
+export interface FineTuneSources {
+  checkpoint: Checkpoint;
+  /** The checkpoint's path as given. */
+  checkpointPath: string;
+  /** The new corpus's own vocabulary: the characters it holds. */
+  corpusVocab: Vocab;
+  /** The corpus's name for messages: a path, or '-' for stdin. */
+  corpusSource: string;
+}
+
+/**
+ * Starts a fine-tuning run from `sources.checkpoint`. `options` are the run's options, `given` those set
+ * explicitly (an explicit shape option must match the checkpoint's); errors name options as `nameOf` says.
+ */
+export function fineTuneStart(
+  sources: FineTuneSources,
+  options: TrainOptions,
+  given: Partial<TrainOptions>,
+  nameOf: OptionNamer<keyof TrainOptions>,
+): FineTuneStart {
+  const { checkpoint, checkpointPath } = sources;
+  const { model } = checkpoint;
+  for (const key of SHAPE_OPTIONS) {
+    const value = given[key];
+    if (value !== undefined && value !== model[key]) {
+      throw new CharrnnError(
+        `${nameOf(key)} ${value} does not match ${checkpointPath}, ` +
+          `a ${model.layers}-layer ${model.cell} with hidden size ${model.hidden}; ` +
+          `leave ${nameOf(key)} out to fine-tune with the checkpoint's shape`,
+        EXIT.usage,
+      );
+    }
+  }
+  const known = Vocab.fromSymbols(checkpoint.vocab, checkpointPath);
+  const unknown = sources.corpusVocab.symbols.filter((char) => known.idOf(char.codePointAt(0)!) < 0);
+  if (unknown.length > 0 && !options.extendVocab) throw unknownCharactersError(sources, unknown, nameOf);
+  const added = unknown; // the corpus vocabulary is sorted by code point
+  const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
+  const grown =
+    added.length > 0 ? extendVocabulary(model, tensors, added.length, new Rng(options.seed)).tensors : tensors;
+  const training = checkpoint.training;
+  return {
+    options: { ...options, cell: model.cell, layers: model.layers, hidden: model.hidden },
+    vocab: added.length > 0 ? Vocab.fromSymbols([...checkpoint.vocab, ...added]) : known,
+    weights: {
+      tensors: grown,
+      origin: {
+        checkpoint: resolve(checkpointPath),
+        iteration: training?.iteration ?? null,
+        corpus: training?.corpus.path ?? null,
+      },
+    },
+  };
+}
+
+function unknownCharactersError(
+  sources: FineTuneSources,
+  unknown: string[],
+  nameOf: OptionNamer<keyof TrainOptions>,
+): CharrnnError {
+  const listed = unknown
+    .slice(0, LISTED_UNKNOWN)
+    .map((char) => JSON.stringify(char))
+    .join(', ');
+  const more = unknown.length > LISTED_UNKNOWN ? ` and ${unknown.length - LISTED_UNKNOWN} more` : '';
+  const source = sources.corpusSource === '-' ? 'stdin' : sources.corpusSource;
+  const count = unknown.length === 1 ? 'a character' : `${unknown.length} characters`;
+  return new CharrnnError(
+    `${source} has ${count} that ${sources.checkpointPath} does not know: ${listed}${more}; ` +
+      `add them to its vocabulary with ${nameOf('extendVocab')}, or leave them out of the text`,
+    EXIT.usage,
+  );
+}
