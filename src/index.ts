@@ -17,7 +17,6 @@ import { CharrnnError } from './errors.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
 import { DEFAULT_TRAIN_OPTIONS, type TrainOptions } from './train/options.js';
 import { decodeTrainingState, fingerprint, type TrainingState } from './train/state.js';
-import { isShardWorker, runShardWorker } from './train/shard-worker.js';
 import { resume, train, type TrainData, type TrainEvent, type TrainSummary } from './train/trainer.js';
 
 export { CharrnnError, EXIT } from './errors.js';
@@ -225,6 +224,3 @@ export function loadCheckpointFile(path: string): Checkpoint {
 }
 
 export { createKernels };
-
-// A bundle of this library also serves as the training worker threads' script.
-if (isShardWorker()) runShardWorker();

@@ -2,7 +2,6 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CharrnnError, EXIT } from '../errors.js';
-import { isShardWorker, runShardWorker } from '../train/shard-worker.js';
 import { evalCommand } from './eval.js';
 import { infoCommand } from './info.js';
 import { resumeCommand } from './resume.js';
@@ -114,6 +113,4 @@ async function main(): Promise<void> {
   await parser.parseAsync();
 }
 
-// The bundle also serves as the training worker threads' script.
-if (isShardWorker()) runShardWorker();
-else main().catch(reportError);
+main().catch(reportError);

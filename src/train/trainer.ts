@@ -16,7 +16,6 @@ import { splitTrainVal, StreamBatcher } from '../data/batches.js';
 import type { TokenIds, Vocab } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { DataParallelStep } from './data-parallel.js';
-import { Evaluator } from './evaluate.js';
 import { LIMITS, validateTrainOptions, type TrainOptions } from './options.js';
 import { encodeTrainingState, type CorpusIdentity, type HistoryPoint, type TrainingState } from './state.js';
 
@@ -93,15 +92,14 @@ interface ResumePoint {
   tensors: Record<string, Float32Array>;
 }
 
-/** Threads that help by default: one per core, up to two (the batch's default shard count). */
+/** Threads that help by default: one per core (the step uses at most one per shard). */
 function defaultThreads(): number {
-  return Math.max(1, Math.min(2, availableParallelism()));
+  return Math.max(1, availableParallelism());
 }
 
 class TrainingSession {
   private readonly chunkInputs: Int32Array;
   private readonly chunkTargets: Int32Array;
-  private readonly evaluator: Evaluator;
   private readonly optimizer: Optimizer;
   private readonly generator: CharGenerator;
   private readonly rng: Rng;
@@ -137,7 +135,6 @@ class TrainingSession {
   ) {
     this.chunkInputs = new Int32Array(options.batch * options.seqLength);
     this.chunkTargets = new Int32Array(options.batch * options.seqLength);
-    this.evaluator = new Evaluator(model, options.batch, options.seqLength);
     this.generator = new CharGenerator(model);
     const sizes = model.parameters().map((tensor) => tensor.length);
     const optimizerOptions = { kind: options.optimizer, momentum: options.momentum };
@@ -204,7 +201,7 @@ class TrainingSession {
   }
 
   /** One optimizer step on the next chunk. Returns the chunk's mean loss. */
-  step(): number {
+  async step(): Promise<number> {
     const { options, state, parallel } = this;
     if (state.chunk >= this.batcher.chunksPerEpoch) {
       state.chunk = 0;
@@ -214,7 +211,7 @@ class TrainingSession {
     this.batcher.fillChunk(state.chunk, this.chunkInputs, this.chunkTargets);
     parallel.fill(this.chunkInputs, this.chunkTargets);
     const dropoutSeeds = options.dropout > 0 ? Array.from({ length: parallel.shardCount }, () => this.rng.nextUint32()) : null;
-    const loss = parallel.run(dropoutSeeds);
+    const loss = await parallel.run(dropoutSeeds);
     const gradients = parallel.gradients();
     const norm = options.clip > 0 ? clipGradientsByGlobalNorm(gradients, options.clip) : globalNorm(gradients);
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
@@ -254,8 +251,8 @@ class TrainingSession {
   }
 
   /** Validation loss; records it and whether it is the best so far. Null when there is no validation data. */
-  validate(): { valLoss: number; best: boolean } | null {
-    const result = this.evaluator.evaluate(this.valIds);
+  async validate(): Promise<{ valLoss: number; best: boolean } | null> {
+    const result = await this.parallel.evaluate(this.valIds);
     if (result.chars === 0) return null;
     const best = this.state.bestValLoss === null || result.loss < this.state.bestValLoss;
     if (best) this.state.bestValLoss = result.loss;
@@ -317,7 +314,7 @@ async function runSession(session: TrainingSession, run: TrainRun, resumed: bool
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   let reason: StopReason = 'finished';
-  const save = (best: boolean) => {
+  const save = (best: boolean): void => {
     const checkpoint = session.checkpoint(elapsed());
     writeCheckpointAtomic(run.output, checkpoint);
     emit({ event: 'checkpoint', iteration: session.iteration, path: run.output, best: false });
@@ -326,8 +323,8 @@ async function runSession(session: TrainingSession, run: TrainRun, resumed: bool
       emit({ event: 'checkpoint', iteration: session.iteration, path: bestPath(run.output), best: true });
     }
   };
-  const evaluateAndMaybeSave = (forceSave: boolean) => {
-    const validation = session.validate();
+  const evaluateAndMaybeSave = async (forceSave: boolean): Promise<void> => {
+    const validation = await session.validate();
     if (validation) {
       emit({ event: 'eval', iteration: session.iteration, epoch: session.fractionalEpoch(), valLoss: validation.valLoss, valBpc: validation.valLoss / Math.LN2, best: validation.best });
     }
@@ -343,7 +340,7 @@ async function runSession(session: TrainingSession, run: TrainRun, resumed: bool
       reason = 'time';
       break;
     }
-    const loss = session.step();
+    const loss = await session.step();
     const iteration = session.iteration;
     const seconds = elapsed();
     const charsPerSecond = ((iteration - startIteration) * options.batch * options.seqLength) / seconds;
@@ -352,14 +349,14 @@ async function runSession(session: TrainingSession, run: TrainRun, resumed: bool
     const etaSeconds = remaining === null ? timeLeft : timeLeft === null ? remaining : Math.min(remaining, timeLeft);
     emit({ event: 'progress', iteration, targetIterations: target, epoch: session.fractionalEpoch(), trainLoss: loss, learningRate: session.learningRate(), charsPerSecond, elapsedSeconds: seconds, etaSeconds });
     const isLast = target !== null && iteration >= target;
-    if (!isLast && options.evalEvery > 0 && iteration % options.evalEvery === 0) evaluateAndMaybeSave(options.saveEvery > 0 && iteration % options.saveEvery === 0);
+    if (!isLast && options.evalEvery > 0 && iteration % options.evalEvery === 0) await evaluateAndMaybeSave(options.saveEvery > 0 && iteration % options.saveEvery === 0);
     else if (!isLast && options.saveEvery > 0 && iteration % options.saveEvery === 0) save(false);
     if (options.sampleEvery > 0 && iteration % options.sampleEvery === 0) emit({ event: 'sample', iteration, text: session.sample() });
     await nextTurn();
   }
   const seconds = elapsed();
   const chars = (session.iteration - startIteration) * options.batch * options.seqLength;
-  evaluateAndMaybeSave(true);
+  await evaluateAndMaybeSave(true);
   const valLoss = session.lastValLoss;
   const summary: TrainSummary = {
     event: 'done', reason, iterations: session.iteration, chars, seconds, chars_per_s: seconds > 0 ? chars / seconds : 0,
