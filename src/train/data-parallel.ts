@@ -1,8 +1,9 @@
 /**
  * One training step's forward and backward, and validation's forward passes, data-parallel over fixed
  * shards of the batch streams. The batch is always cut into the same shards (an option saved with the
- * run); each thread computes a contiguous group of them, shard gradients are summed in shard order and
- * shard losses added in shard order, so weights and losses do not depend on how many threads run.
+ * run); each thread computes a contiguous group of them, shard gradients are summed in a fixed tree
+ * (shard-sum.ts) and shard losses added in shard order, so weights and losses do not depend on how many
+ * threads run.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +12,7 @@ import type { CharModel, NamedTensors } from '../core/model.js';
 import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import type { EvalResult } from './evaluate.js';
+import { addGradients, sumAcrossGroups } from './shard-sum.js';
 import { createStepTable, ShardGroup, ShardWorker, WorkerDiedError, type StepTable } from './shard-worker.js';
 
 /** The worker threads' script, dist/worker.js beside this bundle; none when running from sources. */
@@ -39,6 +41,8 @@ export class DataParallelStep {
     /** Shards [0, local.end) run on this thread, the rest on the workers in order. */
     private readonly local: ShardGroup,
     private readonly workers: ShardWorker[],
+    /** The first shard of each thread's group, then the shard count. */
+    private readonly groupStarts: number[],
   ) {}
 
   /** Lays out the shards and starts `threads` − 1 worker threads (fewer when fewer can work). */
@@ -57,7 +61,7 @@ export class DataParallelStep {
       for (const worker of workers) worker.stop();
       throw workerFailure((failure as PromiseRejectedResult).reason);
     }
-    return new DataParallelStep(model, batch, seqLength, table, local, workers);
+    return new DataParallelStep(model, batch, seqLength, table, local, workers, groups);
   }
 
   /** Threads computing shards: this one and the workers. */
@@ -86,7 +90,8 @@ export class DataParallelStep {
       (worker) => worker.beginTraining(dropoutSeeds !== null),
       () => this.local.train(dropoutSeeds !== null),
     );
-    sumGradientsInShardOrder(this.shardGradients());
+    const gradients = this.shardGradients();
+    sumAcrossGroups(this.groupStarts, (into, from) => addGradients(gradients[into]!, gradients[from]!));
     return sumInShardOrder(this.table.losses);
   }
 
@@ -183,17 +188,6 @@ export class DataParallelStep {
   /** Ends the worker threads. */
   close(): void {
     for (const worker of this.workers) worker.stop();
-  }
-}
-
-/** Adds every shard's gradients into shard 0's, shard by shard in order: the order the weights depend on. */
-function sumGradientsInShardOrder(shards: NamedTensors[]): void {
-  const [first, ...rest] = shards;
-  for (const [name, total] of first!) {
-    for (const shard of rest) {
-      const part = shard.get(name)!;
-      for (let i = 0; i < total.length; i++) total[i] = total[i]! + part[i]!;
-    }
   }
 }
 

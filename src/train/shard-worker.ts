@@ -11,6 +11,7 @@ import type { LayerState } from '../core/layers/layer.js';
 import { CharModel, type ModelPass, type NamedTensors } from '../core/model.js';
 import { Rng } from '../core/rng.js';
 import { createWasmKernels } from '../core/wasm/kernels-wasm.js';
+import { addGradients, sumWithinGroup } from './shard-sum.js';
 
 /** What the threads share for one request: the chunk [steps, batch] (time-major), dropout seeds and losses, per shard. */
 export interface StepTable {
@@ -77,7 +78,7 @@ export class ShardGroup {
     this.lastEvaluationPass = this.passes.map(() => undefined);
   }
 
-  /** Forward, loss and backward of every shard of the group on the table's chunk. */
+  /** Forward, loss and backward of every shard of the group on the table's chunk, then the group's part of the gradient sum. */
   train(withDropout: boolean): void {
     const rows = this.table.batch * this.passes[0]!.seqLength;
     this.passes.forEach((pass, index) => {
@@ -88,6 +89,8 @@ export class ShardGroup {
       pass.zeroGradients();
       pass.backward();
     });
+    const gradientsOf = (shard: number) => this.passes[shard - this.first]!.gradients;
+    sumWithinGroup(this.table.losses.length, this.first, this.end, (into, from) => addGradients(gradientsOf(into), gradientsOf(from)));
   }
 
   /**

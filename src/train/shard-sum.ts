@@ -1,0 +1,47 @@
+/**
+ * The fixed order in which shard gradients are added up: a pairwise tree over the shards, node
+ * [first, end) being the sum of its halves, kept in shard `first`'s buffers. A thread adds up the
+ * nodes inside its own group of shards as soon as its backward is done; the main thread then adds the
+ * nodes that span groups. The tree does not depend on the grouping, so neither do the weights. With
+ * two shards it is shard 0 + shard 1.
+ */
+import type { NamedTensors } from '../core/model.js';
+
+/** Adds `from`'s gradients into `into`'s. */
+export function addGradients(into: NamedTensors, from: NamedTensors): void {
+  for (const [name, total] of into) {
+    const part = from.get(name)!;
+    for (let i = 0; i < total.length; i++) total[i] = total[i]! + part[i]!;
+  }
+}
+
+/** Where node [first, end) splits: the left half takes the extra shard. */
+function middle(first: number, end: number): number {
+  return first + Math.ceil((end - first) / 2);
+}
+
+/** Completes node [first, end) into shard `first`, skipping the nodes `isSummed` says are complete. */
+function sumNode(first: number, end: number, isSummed: (first: number, end: number) => boolean, add: (into: number, from: number) => void): void {
+  if (end - first < 2 || isSummed(first, end)) return;
+  const mid = middle(first, end);
+  sumNode(first, mid, isSummed, add);
+  sumNode(mid, end, isSummed, add);
+  add(first, mid);
+}
+
+/** Sums every node of the tree over `shardCount` shards that lies inside the group [groupFirst, groupEnd). */
+export function sumWithinGroup(shardCount: number, groupFirst: number, groupEnd: number, add: (into: number, from: number) => void): void {
+  const visit = (first: number, end: number): void => {
+    if (end - first < 2 || end <= groupFirst || groupEnd <= first) return;
+    if (groupFirst <= first && end <= groupEnd) return sumNode(first, end, () => false, add);
+    visit(first, middle(first, end));
+    visit(middle(first, end), end);
+  };
+  visit(0, shardCount);
+}
+
+/** Finishes the tree into shard 0, given that every group (first shards in `groupStarts`, then the count) summed its own nodes. */
+export function sumAcrossGroups(groupStarts: number[], add: (into: number, from: number) => void): void {
+  const withinOneGroup = (first: number, end: number) => !groupStarts.some((start) => first < start && start < end);
+  sumNode(0, groupStarts[groupStarts.length - 1]!, withinOneGroup, add);
+}
