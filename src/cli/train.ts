@@ -17,6 +17,11 @@ const modelFlags = {
   dropout: { type: 'number', describe: 'Dropout between layers (training only)', defaultDescription: String(d.dropout) },
   seq: { type: 'number', describe: 'Characters per truncated-BPTT chunk', defaultDescription: String(d.seqLength) },
   batch: { type: 'number', describe: 'Parallel streams per iteration', defaultDescription: String(d.batch) },
+  shards: {
+    type: 'number',
+    describe: 'Shards of the batch, saved with the run; a thread computes one or more (more shards: more threads can work)',
+    defaultDescription: String(d.shards),
+  },
   optim: { type: 'string', choices: ['sgd', 'adagrad', 'rmsprop', 'adam'], describe: 'Optimizer', defaultDescription: d.optimizer },
   lr: { type: 'number', describe: 'Learning rate', defaultDescription: String(d.learningRate) },
   momentum: { type: 'number', describe: 'SGD momentum', defaultDescription: String(d.momentum) },
@@ -34,7 +39,7 @@ const modelFlags = {
 } as const;
 
 const flagToOption: Record<keyof typeof modelFlags, keyof TrainOptions> = {
-  model: 'cell', hidden: 'hidden', layers: 'layers', dropout: 'dropout', seq: 'seqLength', batch: 'batch', optim: 'optimizer', momentum: 'momentum', lr: 'learningRate',
+  model: 'cell', hidden: 'hidden', layers: 'layers', dropout: 'dropout', seq: 'seqLength', batch: 'batch', shards: 'shards', optim: 'optimizer', momentum: 'momentum', lr: 'learningRate',
   'lr-decay': 'lrDecay', 'lr-decay-every': 'lrDecayEvery', clip: 'clip', 'clip-value': 'clipValue', 'val-frac': 'valFrac', seed: 'seed',
   epochs: 'epochs', iters: 'iterations', 'eval-every': 'evalEvery', 'save-every': 'saveEvery', 'sample-every': 'sampleEvery',
 };
@@ -44,7 +49,7 @@ export const runFlags = {
   time: { type: 'number', describe: 'Stop after this many seconds (this invocation)' },
   output: { alias: 'o', type: 'string', describe: 'Checkpoint path (the best by validation goes to <name>.best.json)' },
   kernel: { type: 'string', choices: KERNEL_CHOICES, default: 'auto', describe: 'Compute kernels' },
-  threads: { type: 'number', describe: 'Threads (results are identical for any count)', defaultDescription: 'one per core, up to 2' },
+  threads: { type: 'number', describe: 'Threads (results are identical for any count)', defaultDescription: 'one per core, up to --shards' },
   ...outputOptions,
 } as const;
 
