@@ -9,6 +9,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NamedTensors } from '../src/core/model.js';
+import { createJsKernels } from '../src/core/kernels-js.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/train/options.js';
 import { addGradients, sumAcrossGroups, sumWithinGroup } from '../src/train/shard-sum.js';
 
@@ -54,7 +55,7 @@ describe('the shard gradient sum', () => {
 
   function sumWithGroups(count: number, groupStarts: number[]): NamedTensors {
     const gradients = shardGradients(count);
-    const add = (into: number, from: number) => addGradients(gradients[into]!, gradients[from]!);
+    const add = (into: number, from: number) => addGradients(createJsKernels(), gradients[into]!, gradients[from]!);
     for (let group = 0; group + 1 < groupStarts.length; group++) sumWithinGroup(count, groupStarts[group]!, groupStarts[group + 1]!, add);
     sumAcrossGroups(groupStarts, add);
     return gradients[0]!;

@@ -91,7 +91,7 @@ export class DataParallelStep {
       () => this.local.train(dropoutSeeds !== null),
     );
     const gradients = this.shardGradients();
-    sumAcrossGroups(this.groupStarts, (into, from) => addGradients(gradients[into]!, gradients[from]!));
+    sumAcrossGroups(this.groupStarts, (into, from) => addGradients(this.model.kernels, gradients[into]!, gradients[from]!));
     return sumInShardOrder(this.table.losses);
   }
 

@@ -90,7 +90,7 @@ export class ShardGroup {
       pass.backward();
     });
     const gradientsOf = (shard: number) => this.passes[shard - this.first]!.gradients;
-    sumWithinGroup(this.table.losses.length, this.first, this.end, (into, from) => addGradients(gradientsOf(into), gradientsOf(from)));
+    sumWithinGroup(this.table.losses.length, this.first, this.end, (into, from) => addGradients(this.model.kernels, gradientsOf(into), gradientsOf(from)));
   }
 
   /**
