@@ -12,8 +12,9 @@ export interface TrainOptions {
   seqLength: number;
   batch: number;
   /**
-   * The batch streams are always cut into this many shards whose gradients are summed in order, so the
-   * weights do not depend on how many threads compute them (capped at --batch).
+   * The batch streams are always cut into this many shards whose gradients are summed in a fixed order,
+   * so the weights do not depend on how many threads compute them (capped at --batch). At most one
+   * thread per shard works: more shards let more cores help, at a small cost per core.
    */
   shards: number;
   optimizer: OptimizerKind;
@@ -49,7 +50,7 @@ export const DEFAULT_TRAIN_OPTIONS: TrainOptions = {
   dropout: 0,
   seqLength: 50,
   batch: 50,
-  shards: 2,
+  shards: 4,
   optimizer: 'adam',
   momentum: 0.9,
   learningRate: 2e-3,
