@@ -26,18 +26,31 @@ let dir: string;
 
 function charrnn(args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
   return spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true', ...env }, timeout: 60_000, killSignal: 'SIGKILL',
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true', ...env },
+    timeout: 60_000,
+    killSignal: 'SIGKILL',
   });
 }
 
 function lines(stdout: string): Array<Record<string, unknown>> {
-  return stdout.trim().split('\n').map((line) => JSON.parse(line));
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 }
 
 /** What the arithmetic produced: weights, optimizer, RNG, carried state and the validation history. */
 function arithmeticOf(path: string): unknown {
   const { tensors, training } = JSON.parse(readFileSync(path, 'utf8'));
-  return { tensors, optimizer: training.optimizer, rng: training.rng, carried: training.carried, history: training.history };
+  return {
+    tensors,
+    optimizer: training.optimizer,
+    rng: training.rng,
+    carried: training.carried,
+    history: training.history,
+  };
 }
 
 beforeAll(() => {
@@ -50,13 +63,21 @@ describe('the shard gradient sum', () => {
   function shardGradients(count: number): NamedTensors[] {
     let seed = 12345;
     const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 10 ** ((seed >>> 8) % 7);
-    return Array.from({ length: count }, () => new Map([['w', Float32Array.from({ length: 64 }, next)], ['b', Float32Array.from({ length: 3 }, next)]]));
+    return Array.from(
+      { length: count },
+      () =>
+        new Map([
+          ['w', Float32Array.from({ length: 64 }, next)],
+          ['b', Float32Array.from({ length: 3 }, next)],
+        ]),
+    );
   }
 
   function sumWithGroups(count: number, groupStarts: number[]): NamedTensors {
     const gradients = shardGradients(count);
     const add = (into: number, from: number) => addGradients(createJsKernels(), gradients[into]!, gradients[from]!);
-    for (let group = 0; group + 1 < groupStarts.length; group++) sumWithinGroup(count, groupStarts[group]!, groupStarts[group + 1]!, add);
+    for (let group = 0; group + 1 < groupStarts.length; group++)
+      sumWithinGroup(count, groupStarts[group]!, groupStarts[group + 1]!, add);
     sumAcrossGroups(groupStarts, add);
     return gradients[0]!;
   }
@@ -66,7 +87,11 @@ describe('the shard gradient sum', () => {
       const oneThread = sumWithGroups(count, [0, count]);
       // Every way of cutting the shards into contiguous groups: the inner cuts are a bit mask.
       for (let cuts = 0; cuts < 2 ** (count - 1); cuts++) {
-        const starts = [0, ...Array.from({ length: count - 1 }, (_, i) => i + 1).filter((shard) => cuts & (1 << (shard - 1))), count];
+        const starts = [
+          0,
+          ...Array.from({ length: count - 1 }, (_, i) => i + 1).filter((shard) => cuts & (1 << (shard - 1))),
+          count,
+        ];
         expect(sumWithGroups(count, starts), `${count} shards cut at ${starts}`).toEqual(oneThread);
       }
     }
@@ -90,7 +115,9 @@ describe('worker threads', () => {
       expect(events[0]).toMatchObject({ event: 'start', threads });
       return { events, arithmetic: arithmeticOf(join(dir, `t${threads}.json`)) };
     });
-    const valLosses = results.map(({ events }) => events.filter((event) => event.event === 'eval').map((event) => event.valLoss));
+    const valLosses = results.map(({ events }) =>
+      events.filter((event) => event.event === 'eval').map((event) => event.valLoss),
+    );
     expect(valLosses[0]).toHaveLength(2);
     expect(valLosses[1]).toEqual(valLosses[0]);
     expect(valLosses[2]).toEqual(valLosses[0]);
@@ -99,8 +126,11 @@ describe('worker threads', () => {
   }, 60_000);
 
   it('use one per core by default, and no more threads than shards', () => {
-    const start = (args: string[]) => lines(charrnn(['train', 'corpus.txt', ...SMALL, '--iters', '1', '--json', ...args]).stdout)[0];
-    expect(start(['-o', 'default.json'])).toMatchObject({ threads: Math.min(availableParallelism(), DEFAULT_TRAIN_OPTIONS.shards) });
+    const start = (args: string[]) =>
+      lines(charrnn(['train', 'corpus.txt', ...SMALL, '--iters', '1', '--json', ...args]).stdout)[0];
+    expect(start(['-o', 'default.json'])).toMatchObject({
+      threads: Math.min(availableParallelism(), DEFAULT_TRAIN_OPTIONS.shards),
+    });
     expect(start(['--shards', '3', '--threads', '8', '-o', 'capped.json'])).toMatchObject({ threads: 3 });
   }, 30_000);
 
@@ -111,13 +141,26 @@ describe('worker threads', () => {
     for (const threads of ['1', '2']) {
       const path = join(dir, `former-${threads}.json`);
       copyFileSync(join(FIXTURES, 'shards2-adagrad-iter12.json'), path);
-      const result = charrnn(['resume', path, '--corpus', 'corpus.txt', '--iters', '24', '--threads', threads, '--json']);
+      const result = charrnn([
+        'resume',
+        path,
+        '--corpus',
+        'corpus.txt',
+        '--iters',
+        '24',
+        '--threads',
+        threads,
+        '--json',
+      ]);
       expect(result.status).toBe(0);
       const kernel = lines(result.stdout)[0]!.kernel as string;
       const { tensors, training } = JSON.parse(readFileSync(path, 'utf8'));
       expect(training.options.shards).toBe(2);
-      const digest = createHash('sha256').update(JSON.stringify([tensors, training.optimizer, training.rng, training.carried, training.iteration])).digest('hex');
-      if (straightTo24[kernel] === undefined) console.warn(`no pin for ${kernel}; the former run's digest is not checked on this machine`);
+      const digest = createHash('sha256')
+        .update(JSON.stringify([tensors, training.optimizer, training.rng, training.carried, training.iteration]))
+        .digest('hex');
+      if (straightTo24[kernel] === undefined)
+        console.warn(`no pin for ${kernel}; the former run's digest is not checked on this machine`);
       else expect(digest.slice(0, 24)).toBe(straightTo24[kernel]);
     }
   }, 30_000);
@@ -130,12 +173,28 @@ describe('worker threads', () => {
     for (const { hook, cause } of cases) {
       it(`stops training at once with the cause, exit code 1 and the last checkpoint intact (${hook})`, () => {
         const output = join(dir, `dies-${hook}.json`);
-        const flags = [...SMALL, '--save-every', '5', '--eval-every', '0', '--iters', '40', '--threads', '2', '-q', '-o', output];
+        const flags = [
+          ...SMALL,
+          '--save-every',
+          '5',
+          '--eval-every',
+          '0',
+          '--iters',
+          '40',
+          '--threads',
+          '2',
+          '-q',
+          '-o',
+          output,
+        ];
         const started = performance.now();
         const result = charrnn(['train', 'corpus.txt', ...flags], { [hook]: '8' });
         expect(result.signal).toBeNull();
         expect(result.status).toBe(1);
-        expect(result.stderr).toBe(`charrnn: a training worker thread stopped: ${cause}; nothing from this step was saved, the last checkpoint is intact\n`);
+        expect(result.stderr).toBe(
+          `charrnn: a training worker thread stopped: ${cause}; ` +
+            'nothing from this step was saved, the last checkpoint is intact\n',
+        );
         expect(performance.now() - started).toBeLessThan(15_000);
         const saved = JSON.parse(readFileSync(output, 'utf8'));
         expect(saved.training.iteration).toBe(5);

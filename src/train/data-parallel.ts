@@ -46,14 +46,22 @@ export class DataParallelStep {
   ) {}
 
   /** Lays out the shards and starts `threads` − 1 worker threads (fewer when fewer can work). */
-  static async create(model: CharModel, batch: number, seqLength: number, shardCount: number, threads: number): Promise<DataParallelStep> {
+  static async create(
+    model: CharModel,
+    batch: number,
+    seqLength: number,
+    shardCount: number,
+    threads: number,
+  ): Promise<DataParallelStep> {
     const streamStarts = Array.from({ length: shardCount + 1 }, (_, shard) => Math.round((shard * batch) / shardCount));
     const { table, buffers } = createStepTable(batch, seqLength, streamStarts);
     const groups = groupStarts(shardCount, usableThreads(model, threads, shardCount));
     const local = new ShardGroup(model, table, 0, groups[1]!, seqLength);
     const script = workerScript();
     const started = await Promise.allSettled(
-      groups.slice(1, -1).map((first, index) => ShardWorker.start(script!, model, buffers, first, groups[index + 2]!, seqLength)),
+      groups
+        .slice(1, -1)
+        .map((first, index) => ShardWorker.start(script!, model, buffers, first, groups[index + 2]!, seqLength)),
     );
     const workers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failure = started.find((result) => result.status === 'rejected');
@@ -91,7 +99,9 @@ export class DataParallelStep {
       () => this.local.train(dropoutSeeds !== null),
     );
     const gradients = this.shardGradients();
-    sumAcrossGroups(this.groupStarts, (into, from) => addGradients(this.model.kernels, gradients[into]!, gradients[from]!));
+    sumAcrossGroups(this.groupStarts, (into, from) =>
+      addGradients(this.model.kernels, gradients[into]!, gradients[from]!),
+    );
     return sumInShardOrder(this.table.losses);
   }
 
@@ -200,11 +210,22 @@ function sumInShardOrder(losses: Float64Array): number {
 /** A dead worker becomes a runtime error naming the cause; anything else passes through. */
 function workerFailure(error: unknown): unknown {
   if (!(error instanceof WorkerDiedError)) return error;
-  return new CharrnnError(`a training worker thread stopped: ${error.message}; nothing from this step was saved, the last checkpoint is intact`);
+  return new CharrnnError(
+    `a training worker thread stopped: ${error.message}; ` +
+      'nothing from this step was saved, the last checkpoint is intact',
+  );
 }
 
 /** Stream b of the text is ids[b·streamLength ...]; copies `steps` steps from `position` into a time-major chunk. */
-function fillStreams(ids: TokenIds, batch: number, streamLength: number, position: number, steps: number, inputs: Int32Array, targets: Int32Array): void {
+function fillStreams(
+  ids: TokenIds,
+  batch: number,
+  streamLength: number,
+  position: number,
+  steps: number,
+  inputs: Int32Array,
+  targets: Int32Array,
+): void {
   for (let t = 0; t < steps; t++) {
     for (let b = 0; b < batch; b++) {
       const at = b * streamLength + position + t;

@@ -19,7 +19,12 @@ function middle(first: number, end: number): number {
 }
 
 /** Completes node [first, end) into shard `first`, skipping the nodes `isSummed` says are complete. */
-function sumNode(first: number, end: number, isSummed: (first: number, end: number) => boolean, add: (into: number, from: number) => void): void {
+function sumNode(
+  first: number,
+  end: number,
+  isSummed: (first: number, end: number) => boolean,
+  add: (into: number, from: number) => void,
+): void {
   if (end - first < 2 || isSummed(first, end)) return;
   const mid = middle(first, end);
   sumNode(first, mid, isSummed, add);
@@ -28,7 +33,12 @@ function sumNode(first: number, end: number, isSummed: (first: number, end: numb
 }
 
 /** Sums every node of the tree over `shardCount` shards that lies inside the group [groupFirst, groupEnd). */
-export function sumWithinGroup(shardCount: number, groupFirst: number, groupEnd: number, add: (into: number, from: number) => void): void {
+export function sumWithinGroup(
+  shardCount: number,
+  groupFirst: number,
+  groupEnd: number,
+  add: (into: number, from: number) => void,
+): void {
   const visit = (first: number, end: number): void => {
     if (end - first < 2 || end <= groupFirst || groupEnd <= first) return;
     if (groupFirst <= first && end <= groupEnd) return sumNode(first, end, () => false, add);
@@ -38,7 +48,7 @@ export function sumWithinGroup(shardCount: number, groupFirst: number, groupEnd:
   visit(0, shardCount);
 }
 
-/** Finishes the tree into shard 0, given that every group (first shards in `groupStarts`, then the count) summed its own nodes. */
+/** Finishes the tree into shard 0 once every group (`groupStarts`, then the shard count) has summed its own nodes. */
 export function sumAcrossGroups(groupStarts: number[], add: (into: number, from: number) => void): void {
   const withinOneGroup = (first: number, end: number) => !groupStarts.some((start) => first < start && start < end);
   sumNode(0, groupStarts[groupStarts.length - 1]!, withinOneGroup, add);

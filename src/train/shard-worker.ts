@@ -13,7 +13,7 @@ import { Rng } from '../core/rng.js';
 import { createWasmKernels } from '../core/wasm/kernels-wasm.js';
 import { addGradients, sumWithinGroup } from './shard-sum.js';
 
-/** What the threads share for one request: the chunk [steps, batch] (time-major), dropout seeds and losses, per shard. */
+/** What the threads share for a request: the chunk [steps, batch] (time-major); per shard, dropout seeds and losses. */
 export interface StepTable {
   /** Total streams in the batch: the row stride of the chunk. */
   batch: number;
@@ -37,7 +37,11 @@ interface StepTableBuffers {
   losses: SharedArrayBuffer;
 }
 
-export function createStepTable(batch: number, seqLength: number, streamStarts: number[]): { table: StepTable; buffers: StepTableBuffers } {
+export function createStepTable(
+  batch: number,
+  seqLength: number,
+  streamStarts: number[],
+): { table: StepTable; buffers: StepTableBuffers } {
   const shardCount = streamStarts.length - 1;
   const buffers: StepTableBuffers = {
     batch,
@@ -72,13 +76,19 @@ export class ShardGroup {
   private readonly evaluationPasses: Array<Map<number, ModelPass>>;
   private readonly lastEvaluationPass: Array<ModelPass | undefined>;
 
-  constructor(private readonly model: CharModel, private readonly table: StepTable, readonly first: number, readonly end: number, seqLength: number) {
+  constructor(
+    private readonly model: CharModel,
+    private readonly table: StepTable,
+    readonly first: number,
+    readonly end: number,
+    seqLength: number,
+  ) {
     this.passes = this.shardIndices().map((shard) => model.createPass(this.streamsOf(shard), seqLength));
     this.evaluationPasses = this.passes.map(() => new Map());
     this.lastEvaluationPass = this.passes.map(() => undefined);
   }
 
-  /** Forward, loss and backward of every shard of the group on the table's chunk, then the group's part of the gradient sum. */
+  /** Forward, loss and backward of the group's shards on the table's chunk, then its part of the gradient sum. */
   train(withDropout: boolean): void {
     const rows = this.table.batch * this.passes[0]!.seqLength;
     this.passes.forEach((pass, index) => {
@@ -90,7 +100,9 @@ export class ShardGroup {
       pass.backward();
     });
     const gradientsOf = (shard: number) => this.passes[shard - this.first]!.gradients;
-    sumWithinGroup(this.table.losses.length, this.first, this.end, (into, from) => addGradients(this.model.kernels, gradientsOf(into), gradientsOf(from)));
+    sumWithinGroup(this.table.losses.length, this.first, this.end, (into, from) =>
+      addGradients(this.model.kernels, gradientsOf(into), gradientsOf(from)),
+    );
   }
 
   /**
@@ -160,10 +172,14 @@ const CONTROL_SLOTS = 6;
 const REQUEST = { train: 1, evaluate: 2, stop: 3 } as const;
 
 /** Atomics.waitAsync (ES2024, in Node since 16), which the ES2022 library types do not declare yet. */
-type AsyncWait = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
-const waitAsync = (Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): AsyncWait }).waitAsync.bind(Atomics);
+type AsyncWait =
+  | { async: false; value: 'not-equal' | 'timed-out' }
+  | { async: true; value: Promise<'ok' | 'timed-out'> };
+const waitAsync = (
+  Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): AsyncWait }
+).waitAsync.bind(Atomics);
 
-/** How long a blocked wait lasts before looking again; a dead worker is reported at once regardless. */
+/** A wait ends after this long and looks again, so none outlives its worker for long; a death ends it at once. */
 const WAIT_SLICE_MS = 250;
 
 interface ShardWorkerData {
@@ -188,7 +204,12 @@ function parameterOffsets(model: CharModel): Record<string, number> {
 /** The worker's views of the main thread's parameters. */
 function adoptParameters(data: ShardWorkerData): NamedTensors {
   const buffer = data.memory.buffer;
-  return new Map(tensorSpecs(data.config).map(({ name, shape }) => [name, new Float32Array(buffer, data.parameterOffsets[name]!, shapeSize(shape))]));
+  return new Map(
+    tensorSpecs(data.config).map(({ name, shape }) => [
+      name,
+      new Float32Array(buffer, data.parameterOffsets[name]!, shapeSize(shape)),
+    ]),
+  );
 }
 
 function describePasses(passes: ModelPass[]): PassLayout {
@@ -210,7 +231,12 @@ function viewPasses(model: CharModel, layout: PassLayout, streams: number[]): Re
   return layout.map((pass, index) => {
     const size = streams[index]! * hidden;
     return {
-      gradients: new Map(tensorSpecs(model.config).map(({ name, shape }) => [name, new Float32Array(buffer, pass.gradients[name]!, shapeSize(shape))])),
+      gradients: new Map(
+        tensorSpecs(model.config).map(({ name, shape }) => [
+          name,
+          new Float32Array(buffer, pass.gradients[name]!, shapeSize(shape)),
+        ]),
+      ),
       state: pass.state.map((layer) => ({
         h: new Float32Array(buffer, layer.h, size),
         c: layer.c === undefined ? undefined : new Float32Array(buffer, layer.c, size),
@@ -231,7 +257,11 @@ export class ShardWorker {
   private death: string | null = null;
   private readonly died: Promise<void>;
 
-  private constructor(private readonly worker: Worker, control: SharedArrayBuffer, readonly passes: RemotePass[]) {
+  private constructor(
+    private readonly worker: Worker,
+    control: SharedArrayBuffer,
+    readonly passes: RemotePass[],
+  ) {
     this.control = new Int32Array(control);
     let markDied!: () => void;
     this.died = new Promise((resolve) => (markDied = resolve));
@@ -248,11 +278,27 @@ export class ShardWorker {
   }
 
   /** Starts a worker on `script` for shards [first, end); resolves once its passes are laid out. */
-  static async start(script: URL, model: CharModel, table: StepTableBuffers, first: number, end: number, seqLength: number): Promise<ShardWorker> {
+  static async start(
+    script: URL,
+    model: CharModel,
+    table: StepTableBuffers,
+    first: number,
+    end: number,
+    seqLength: number,
+  ): Promise<ShardWorker> {
     const memory = model.kernels.sharedMemory;
     if (!memory) throw new Error('worker threads need the wasm kernels (shared memory)');
     const control = new SharedArrayBuffer(CONTROL_SLOTS * 4);
-    const data: ShardWorkerData = { memory, config: model.config, parameterOffsets: parameterOffsets(model), seqLength, table, first, end, control };
+    const data: ShardWorkerData = {
+      memory,
+      config: model.config,
+      parameterOffsets: parameterOffsets(model),
+      seqLength,
+      table,
+      first,
+      end,
+      control,
+    };
     const worker = new Worker(script, { workerData: data });
     const layout = await new Promise<PassLayout>((resolve, reject) => {
       worker.once('message', resolve);
@@ -260,7 +306,10 @@ export class ShardWorker {
       worker.once('exit', (code) => reject(new WorkerDiedError(`it exited with code ${code} while starting`)));
     });
     worker.removeAllListeners();
-    const streams = Array.from({ length: end - first }, (_, index) => table.streamStarts[first + index + 1]! - table.streamStarts[first + index]!);
+    const streams = Array.from(
+      { length: end - first },
+      (_, index) => table.streamStarts[first + index + 1]! - table.streamStarts[first + index]!,
+    );
     return new ShardWorker(worker, control, viewPasses(model, layout, streams));
   }
 
