@@ -145,10 +145,12 @@ export class ShardGroup {
   private copyShardRows(shard: number, pass: ModelPass, steps: number): void {
     const { batch, inputs, targets } = this.table;
     const first = this.table.streamStarts[shard]!;
+    // Element by element: a few streams per step, where views and set() would cost more (and make garbage).
     for (let t = 0; t < steps; t++) {
-      const from = t * batch + first;
-      pass.inputs.set(inputs.subarray(from, from + pass.batch), t * pass.batch);
-      pass.targets.set(targets.subarray(from, from + pass.batch), t * pass.batch);
+      for (let b = 0, from = t * batch + first, to = t * pass.batch; b < pass.batch; b++, from++, to++) {
+        pass.inputs[to] = inputs[from]!;
+        pass.targets[to] = targets[from]!;
+      }
     }
   }
 }
