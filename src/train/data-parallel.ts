@@ -22,7 +22,7 @@ function workerScript(): URL | null {
 }
 
 /** How many threads can actually work: workers need their script and the wasm kernels' shared memory. */
-export function usableThreads(model: CharModel, requested: number, shardCount: number): number {
+function usableThreads(model: CharModel, requested: number, shardCount: number): number {
   if (requested <= 1 || shardCount <= 1 || !model.kernels.sharedMemory || workerScript() === null) return 1;
   return Math.min(requested, shardCount);
 }
