@@ -22,7 +22,6 @@ import {
   type ResumableOptions, type RunSettings, type TrainOptions,
 } from './train/options.js';
 import { fingerprint, type TrainingState } from './train/state.js';
-import { isShardWorker, runShardWorker } from './train/shard-worker.js';
 import type { TrainEvent, TrainSummary } from './train/events.js';
 import { resume, train, type TrainData } from './train/trainer.js';
 
@@ -372,6 +371,3 @@ export interface GeneratedChar {
 }
 
 export { createKernels };
-
-// A bundle of this library also serves as the training worker threads' script.
-if (isShardWorker()) runShardWorker();
