@@ -1,18 +1,21 @@
 /**
  * Worker threads through the built binary: the same weights and validation for any thread count, the
- * thread count actually used, exact resume of a run made before (two shards), and a worker that dies.
+ * thread count actually used, exact resume of a run made before (two shards), and a worker that dies
+ * or runs out of kernel memory.
  */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createJsKernels } from '../src/core/kernels-js.js';
+import { wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
 import { DEFAULT_TRAIN_OPTIONS } from '../src/train/options.js';
 import { addGradients, sumAcrossGroups, sumWithinGroup } from '../src/train/shard-sum.js';
 
-const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
+const ROOT = resolve(import.meta.dirname, '..');
+const BIN = resolve(ROOT, 'bin', 'charrnn');
 const FIXTURES = resolve(import.meta.dirname, 'fixtures');
 // The golden test's corpus: the fixture below was trained on it.
 const TEXT = `Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse,
@@ -193,5 +196,47 @@ describe('worker threads', () => {
         expect(charrnn(['resume', output, '--iters', '10', '-q']).status).toBe(0);
       }, 30_000);
     }
+  });
+
+  describe.runIf(wasmSimdSupported())('a worker that runs out of kernel memory', () => {
+    /** Trains through the library with a heap that holds the main thread's shards but not the worker's. */
+    const TIGHT_TRAINING = `
+import { corpusFromText } from '${ROOT}/src/index.js';
+import { CharModel, passFloats } from '${ROOT}/src/core/model.js';
+import { createKernelMemory, createWasmKernels } from '${ROOT}/src/core/wasm/kernels-wasm.js';
+import { resolveTrainOptions } from '${ROOT}/src/train/options.js';
+import { fingerprint } from '${ROOT}/src/train/state.js';
+import { train } from '${ROOT}/src/train/trainer.js';
+
+const options = resolveTrainOptions({ hidden: 64, batch: 20, seqLength: 20, shards: 4, iterations: 2 });
+const { vocab, ids } = corpusFromText('the cat sat on the mat. '.repeat(400));
+const config = { cell: options.cell, layers: options.layers, hidden: 64, vocab: vocab.size, dropout: 0 };
+const heapStart = createWasmKernels(createKernelMemory()).alloc(1).byteOffset;
+const parameters = new CharModel(config, createWasmKernels()).layout.size;
+const mainShards = 2 * (passFloats(config, 5, 20, true) + passFloats(config, 5, 20, false));
+const kernels = createWasmKernels(createKernelMemory(heapStart + (parameters + mainShards) * 4 + 4096));
+const data = { vocab, ids, corpus: { path: null, chars: ids.length, fingerprint: fingerprint(ids) } };
+try {
+  await train({ data, kernels, output: 'tight.json', threads: 2 }, options);
+  console.log('trained');
+} catch (error) {
+  console.log(error.message);
+}
+`;
+
+    it('is the explained memory error the main thread gives, before training starts', async () => {
+      const { build } = await import('esbuild');
+      writeFileSync(join(dir, 'tight.ts'), TIGHT_TRAINING);
+      // The worker's script must sit beside the bundle that starts it, as dist/worker.js does.
+      const script = join(dir, 'tight', 'train.js');
+      const bundle = { bundle: true, platform: 'node', format: 'esm' } as const;
+      await build({ entryPoints: [join(dir, 'tight.ts')], outfile: script, ...bundle });
+      copyFileSync(join(ROOT, 'dist', 'worker.js'), join(dir, 'tight', 'worker.js'));
+      const result = spawnSync(process.execPath, [script], { cwd: dir, encoding: 'utf8', timeout: 30_000 });
+      expect(result.stderr).toBe('');
+      expect(result.stdout).toMatch(/^training this model needs [\d.]+ MiB more kernel memory, but only [\d.]+ MiB /);
+      expect(result.stdout).toMatch(/ heap are free; lower --batch, --seq, --hidden or --layers\n$/);
+      expect(existsSync(join(dir, 'tight.json'))).toBe(false);
+    }, 30_000);
   });
 });

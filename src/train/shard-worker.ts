@@ -336,8 +336,9 @@ function testFailureAt(name: string): number {
 /** The worker's passes, or null (reported to the main thread) when kernel memory runs out laying them out. */
 function layOutGroup(data: ShardWorkerData): ShardGroup | null {
   const parameters = new Float32Array(data.memory.buffer, data.parameters, parameterLayout(data.config).size);
-  const model = new CharModel(data.config, createWasmKernels(data.memory), parameters);
   try {
+    // The kernels reserve their workspace, and the group its passes, from the shared heap.
+    const model = new CharModel(data.config, createWasmKernels(data.memory), parameters);
     return new ShardGroup(model, attachStepTable(data.table), data.first, data.end, data.seqLength);
   } catch (error) {
     if (!(error instanceof KernelMemoryError)) throw error;
