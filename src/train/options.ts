@@ -292,7 +292,7 @@ export const RUN_SETTINGS = {
     kind: wholeNumber(1, LIMITS.threads),
     default: undefined,
     defaultText: 'one per core, up to --shards',
-    help: 'Threads computing the shards, one per core by default (the weights are identical for any count)',
+    help: 'Threads computing the shards (the weights are identical for any count)',
     resumable: true,
   }),
 };
