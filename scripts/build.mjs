@@ -1,5 +1,6 @@
-// Bundles the CLI and the library into dist/ with esbuild (one file each, dependencies included, so the
-// package needs nothing at run time), and writes the library's type declarations to dist/types/.
+// Bundles the CLI, the library and the training worker threads' script into dist/ with esbuild (one file
+// each, dependencies included, so the package needs nothing at run time), and writes the library's type
+// declarations to dist/types/.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -22,6 +23,8 @@ const common = {
 
 await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' });
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
+// Started by both bundles from beside them (src/train/data-parallel.ts).
+await build({ ...common, entryPoints: ['src/train/worker-main.ts'], outfile: 'dist/worker.js' });
 
 rmSync('dist/types', { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');

@@ -23,7 +23,6 @@ import {
 } from './train/options.js';
 import { fineTuneStart } from './train/fine-tune.js';
 import { fingerprint, type TrainingState } from './train/state.js';
-import { isShardWorker, runShardWorker } from './train/shard-worker.js';
 import type { TrainEvent, TrainSummary } from './train/events.js';
 import { resume, train, type TrainData } from './train/trainer.js';
 
@@ -402,6 +401,3 @@ export interface GeneratedChar {
 }
 
 export { createKernels };
-
-// A bundle of this library also serves as the training worker threads' script.
-if (isShardWorker()) runShardWorker();

@@ -511,8 +511,9 @@ describe('checkpoints through the binary and the library', () => {
     const resumed = run(['resume', name, '--corpus', 'stitch.txt', '--iters', '14', '-q']);
     expect(resumed.stderr).toBe('');
     expect(resumed.status).toBe(0);
-    // Checkpoints from before schedules resume on the step schedule they had.
-    const fresh = run(['train', 'stitch.txt', ...flags, '--lr-schedule', 'step', '--iters', '14', '-o', `fresh-${name}`, '-q']);
+    // Checkpoints from before schedules resume on the step schedule they had, and on their two shards.
+    const former = ['--lr-schedule', 'step', '--shards', '2'];
+    const fresh = run(['train', 'stitch.txt', ...flags, ...former, '--iters', '14', '-o', `fresh-${name}`, '-q']);
     expect(fresh.status).toBe(0);
     const arithmetic = (path: string) => {
       const { tensors, training } = JSON.parse(readFileSync(join(dir, path), 'utf8'));

@@ -23,10 +23,18 @@ of the world. It is a way I have of driving off the spleen and regulating the ci
 /** The arithmetic of the pins predates learning-rate schedules: a constant rate, as every run had then. */
 const SMALL = ['--hidden', '16', '--layers', '2', '--seq', '12', '--batch', '6', '--iters', '24', '--seed', '7'];
 const CONSTANT_RATE = ['--lr-schedule', 'constant'];
+/**
+ * The pins made before --shards existed were trained with the former default of two shards, and keep
+ * it: runs saved with two shards must go on computing exactly as they did. Cases naming --shards (the
+ * default four among them) are pinned on their own.
+ */
+const FORMER_SHARDS = ['--shards', '2'];
 
 interface GoldenCase {
   name: string;
   args: string[];
+  /** Trained without --shards, so the pin holds the default shard count too. */
+  defaultShards?: boolean;
 }
 
 const CASES: GoldenCase[] = [
@@ -44,6 +52,21 @@ const CASES: GoldenCase[] = [
   { name: 'adam lr decay', args: ['--optim', 'adam', '--lr-schedule', 'step', '--lr-decay', '0.5', '--lr-decay-every', '1', '--clip-value', '0.1'] },
   { name: 'min-char-rnn preset', args: ['--preset', 'min-char-rnn', '--hidden', '20', '--iters', '40'] },
   { name: 'cosine with warm-up', args: ['--lr-schedule', 'cosine', '--warmup', '5', '--min-lr', '1e-4'] },
+  // The default shard count, 4: shard gradients add up in a pairwise tree, the same for any grouping into threads
+  // (these digests are the ones the threads branch pinned before the flat parameter buffers came in).
+  { name: 'lstm 4 shards 1 thread', args: ['--model', 'lstm', '--threads', '1'], defaultShards: true },
+  { name: 'lstm 4 shards 2 threads', args: ['--model', 'lstm', '--threads', '2'], defaultShards: true },
+  { name: 'lstm 4 shards 3 threads', args: ['--model', 'lstm', '--shards', '4', '--threads', '3'] },
+  {
+    name: 'gru dropout 4 shards 1 thread',
+    args: ['--model', 'gru', '--dropout', '0.25', '--threads', '1'],
+    defaultShards: true,
+  },
+  {
+    name: 'lstm dropout 4 shards 2 threads',
+    args: ['--model', 'lstm', '--layers', '3', '--dropout', '0.3', '--threads', '2'],
+    defaultShards: true,
+  },
 ];
 
 /** Pins by kernel variant (the `kernel` of the start event), then case name. */
@@ -53,6 +76,8 @@ const GOLDEN: Record<string, Record<string, string>> = {
     'gru 1 thread': '800597cbc3d3c6e96824237d',
     'rnn 1 thread': '59789aab95cdda2c1b9689eb',
     'gru dropout 1 thread': 'c31f6aa2c29390cbdd0922c0',
+    'lstm 4 shards 1 thread': '4b8d0f1e0ebecd0ac943bb27',
+    'gru dropout 4 shards 1 thread': '555d6b8fa5ce259da2792064',
   },
   'wasm-relaxed-simd': {
     'lstm 1 thread': '72dfcf6e8ef27573bedf0deb',
@@ -69,6 +94,11 @@ const GOLDEN: Record<string, Record<string, string>> = {
     'adam lr decay': '704c7066f0ab0e37c7b4d0b8',
     'min-char-rnn preset': 'e845932207c01ff1243e8dce',
     'cosine with warm-up': 'd2e926c8aced8c572e9cd66b',
+    'lstm 4 shards 1 thread': '0fb6f219215490fd91e0aece',
+    'lstm 4 shards 2 threads': '0fb6f219215490fd91e0aece',
+    'lstm 4 shards 3 threads': '0fb6f219215490fd91e0aece',
+    'gru dropout 4 shards 1 thread': '0c8ca203f7f0cf258913fe8f',
+    'lstm dropout 4 shards 2 threads': '3654b8bb06e96e7b42456ae9',
     sample: 'fbffe0fa8904210ad1fc5960',
     'top-k samples': 'f4448c961603c4c7428f2ce3',
     eval: '{"chars":1823,"loss":3.2253245946730007,"bpc":4.653159797991944}',
@@ -105,7 +135,12 @@ function checkpointDigest(path: string): string {
 
 function trainCase(kernel: string, golden: GoldenCase): string {
   const output = join(dir, `${kernel}-${golden.name.replaceAll(' ', '-')}.json`);
-  const args = [...SMALL, ...(golden.args.includes('--lr-schedule') ? [] : CONSTANT_RATE), ...golden.args];
+  const args = [
+    ...SMALL,
+    ...(golden.args.includes('--lr-schedule') ? [] : CONSTANT_RATE),
+    ...(golden.defaultShards || golden.args.includes('--shards') ? [] : FORMER_SHARDS),
+    ...golden.args,
+  ];
   const result = charrnn(['train', 'corpus.txt', ...args, '--kernel', kernel, '-o', output, '--json', '-q']);
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);

@@ -25,12 +25,15 @@ import { writeFileSync } from 'node:fs';
 const corpus: { text: string; source: string } = { text: 'the cat sat on the mat. '.repeat(80), source: 'mats.txt' };
 writeFileSync('mats.txt', corpus.text);
 const events: string[] = [];
+let threads = 0;
 const controller = new AbortController();
 const summary = await trainModel(readCorpus('mats.txt'), { hidden: 16, layers: 1, batch: 4, seqLength: 16, iterations: 1000, evalEvery: 0 }, {
   output: 'checkpoints/mats.json',
+  threads: 2,
   signal: controller.signal,
   onEvent: (event) => {
     events.push(event.event);
+    if (event.event === 'start') threads = event.threads;
     if (event.event === 'progress' && event.iteration === 30) controller.abort();
   },
 });
@@ -42,7 +45,7 @@ for await (const { char, probability } of model.stream({ length: 40, temperature
   streamed += char;
 }
 const { loss, bpc } = model.evaluate(corpus.text.slice(0, 200));
-console.log(JSON.stringify({ iterations: summary.iterations, stop: summary.reason, text, streamed, loss, bpc, events: [...new Set(events)] }));
+console.log(JSON.stringify({ threads, iterations: summary.iterations, stop: summary.reason, text, streamed, loss, bpc, events: [...new Set(events)] }));
 `;
 
 beforeAll(() => {
@@ -57,7 +60,7 @@ beforeAll(() => {
 
 describe('the npm package', () => {
   it('holds the bundled CLI, the library, its types, the README and the small corpus only', () => {
-    for (const file of ['bin/charrnn', 'dist/cli.js', 'dist/index.js', 'dist/types/index.d.ts', 'README.md', 'corpora/moby-dick-small.txt', 'package.json']) {
+    for (const file of ['bin/charrnn', 'dist/cli.js', 'dist/index.js', 'dist/worker.js', 'dist/types/index.d.ts', 'README.md', 'corpora/moby-dick-small.txt', 'package.json']) {
       expect(packedFiles).toContain(file);
     }
     expect(packedFiles.filter((file) => /^(src|test|bench|scripts)\//.test(file))).toEqual([]);
@@ -87,6 +90,8 @@ describe('the npm package', () => {
     const result = spawnSync(process.execPath, ['user.mjs'], { cwd: project, encoding: 'utf8' });
     expect(result.stderr).toBe('');
     const output = JSON.parse(result.stdout);
+    // The worker threads' script ships beside the library and runs from the installed package.
+    expect(output.threads).toBe(2);
     expect(output.iterations).toBe(30);
     expect(output.stop).toBe('interrupted');
     expect(output.text).toHaveLength(40);

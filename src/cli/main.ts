@@ -1,6 +1,5 @@
 /** The charrnn command line: parse the words against the commands' flag tables, run, errors as one line on stderr. */
 import { CharrnnError, EXIT } from '../errors.js';
-import { isShardWorker, runShardWorker } from '../train/shard-worker.js';
 import { COMPLETIONS_FLAG, completions, parseCommandLine } from './flags.js';
 import { PROGRAM } from './program.js';
 import { errorLine } from './terminal.js';
@@ -35,6 +34,4 @@ async function main(): Promise<void> {
   else process.stdout.write(`${parsed.action === 'help' ? parsed.text : CHARRNN_VERSION}\n`);
 }
 
-// The bundle also serves as the training worker threads' script.
-if (isShardWorker()) runShardWorker();
-else main().catch(reportError);
+main().catch(reportError);

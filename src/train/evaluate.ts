@@ -48,14 +48,15 @@ export class Evaluator {
   }
 }
 
-interface StreamWindow {
+export interface StreamWindow {
   batch: number;
   streamLength: number;
   position: number;
   steps: number;
 }
 
-function fillStreams(ids: TokenIds, window: StreamWindow, inputs: Int32Array, targets: Int32Array): void {
+/** Stream b of the text is ids[b·streamLength ...]: copies the window's steps into a time-major chunk. */
+export function fillStreams(ids: TokenIds, window: StreamWindow, inputs: Int32Array, targets: Int32Array): void {
   const { batch, streamLength, position, steps } = window;
   for (let t = 0; t < steps; t++) {
     for (let b = 0; b < batch; b++) {

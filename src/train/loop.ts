@@ -15,7 +15,6 @@ import type { StreamBatcher } from '../data/batches.js';
 import type { TokenIds, Vocab } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import type { DataParallelStep } from './data-parallel.js';
-import type { Evaluator } from './evaluate.js';
 import type { StopReason, TrainEvent, TrainSummary } from './events.js';
 import type { TrainOptions } from './options.js';
 import type { Learner, RunState } from './run-state.js';
@@ -24,13 +23,12 @@ import type { Learner, RunState } from './run-state.js';
 export interface TrainingSetup {
   options: TrainOptions;
   model: CharModel;
-  /** Forward and backward over fixed shards of the batch, on worker threads. */
+  /** Forward and backward (and validation's forward) over fixed shards of the batch, on worker threads. */
   shards: DataParallelStep;
   learner: Learner;
   batcher: StreamBatcher;
-  /** The held-out characters each validation covers (the same slice every time). */
+  /** The held-out characters each validation covers (the same slice every time); the shards validate. */
   validationIds: TokenIds;
-  evaluator: Evaluator;
   generator: CharGenerator;
   vocab: Vocab;
   run: RunState;
@@ -63,17 +61,17 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     const position = run.nextChunk();
     const learningRate = learningRateAt(run.schedule(), iteration, position.epoch);
     // Evaluation and checkpoint when due, for the iteration just done; after the last, they follow the loop.
-    if (!isLast && isDue(options.evalEvery)) validateAndSave(setup, clock, isDue(options.saveEvery));
+    if (!isLast && isDue(options.evalEvery)) await validateAndSave(setup, clock, isDue(options.saveEvery));
     else if (!isLast && isDue(options.saveEvery)) save(setup, clock, false);
     if (isDue(options.sampleEvery)) emit({ event: 'sample', iteration, text: sample(setup) });
     reason = stopReason(setup, isLast, clock);
     if (reason !== null) break;
-    // Forward, loss and backward on every shard at once; the shards' gradients summed in shard order.
+    // Forward, loss and backward on every shard at once; the shards' gradients summed in a fixed tree.
     if (position.epoch !== run.epoch) shards.resetState(); // each epoch starts from a zero hidden state
     batcher.fillChunk(position.chunk, inputs, targets);
     shards.fill(inputs, targets);
     const dropoutSeeds = options.dropout > 0 ? drawSeeds(learner.rng, shards.shardCount) : null;
-    const loss = shards.run(dropoutSeeds);
+    const loss = await shards.run(dropoutSeeds);
     // Clip to a global norm (whose value also shows divergence), then each element.
     const gradients = shards.gradients();
     const norm = options.clip > 0 ? clipGradientsByGlobalNorm(gradients, options.clip) : globalNorm(gradients);
@@ -90,7 +88,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
   }
   const seconds = clock.seconds();
   const chars = (run.iteration - firstIteration) * charsPerIteration;
-  validateAndSave(setup, clock, true);
+  await validateAndSave(setup, clock, true);
   const valLoss = run.lastValLoss;
   const summary: TrainSummary = {
     event: 'done', reason, iterations: run.iteration, chars, seconds, chars_per_s: seconds > 0 ? chars / seconds : 0,
@@ -141,9 +139,9 @@ function stopReason(setup: TrainingSetup, isLast: boolean, clock: Stopwatch): St
  * Validates on the held-out slice, reports it, and saves when `forceSave` or when it is the best so far
  * (then also as the best checkpoint). Without validation data only a forced save happens.
  */
-function validateAndSave(setup: TrainingSetup, clock: Stopwatch, forceSave: boolean): void {
+async function validateAndSave(setup: TrainingSetup, clock: Stopwatch, forceSave: boolean): Promise<void> {
   const { run } = setup;
-  const result = setup.evaluator.evaluate(setup.validationIds);
+  const result = await setup.shards.evaluate(setup.validationIds);
   const best = result.chars > 0 && run.recordValidation(result.loss);
   if (result.chars > 0) {
     const epoch = run.fractionalEpoch();

@@ -100,13 +100,15 @@ export const TRAIN_OPTIONS = {
     resumable: false,
   }),
   shards: row({
-    flag: null,
+    flag: 'shards',
     kind: wholeNumber(1, LIMITS.shards),
-    default: 2,
+    default: 4,
     resumable: false,
+    // Every run has saved its shard count; 2 was the default before this flag existed.
+    legacy: 2,
     help:
-      'The batch is cut into this many shards whose gradients are summed in order, so the weights do not ' +
-      'depend on how many threads compute them (capped at the batch)',
+      'Cut the batch into this many shards (capped at --batch), summed in a fixed order: the weights depend ' +
+      'on it, not on --threads; a thread computes one or more, so more shards let more cores work',
   }),
   optimizer: row({
     flag: 'optim',
@@ -309,8 +311,8 @@ export const RUN_SETTINGS = {
     flag: 'threads',
     kind: wholeNumber(1, LIMITS.threads),
     default: undefined,
-    defaultText: 'one per core',
-    help: 'Worker threads (the weights are identical for any count)',
+    defaultText: 'one per core, up to --shards',
+    help: 'Threads computing the shards (the weights are identical for any count)',
     resumable: true,
   }),
 };

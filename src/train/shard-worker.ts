@@ -1,172 +1,379 @@
 /**
- * Worker threads for data-parallel training. A worker attaches to the main thread's shared kernel
- * memory, adopts its parameters in place, lays out its own pass for one shard of the batch, and then
- * runs forward + backward whenever the main thread signals, through Atomics on a small control block
- * (one round trip per training step, no messages, no copies).
+ * The shards of the batch one thread computes, and the worker threads that compute them off the main
+ * thread. A worker attaches to the main thread's shared kernel memory, adopts its flat parameters in
+ * place, lays out a training pass and an inference pass per shard, and then serves requests (a training
+ * step, or one forward-only chunk of validation) signalled through Atomics on a small control block: no
+ * messages and no copies per step. Inputs come from a chunk every thread reads; each shard's loss goes to
+ * its own slot of a shared table.
  */
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { parameterLayout, type ModelConfig } from '../core/config.js';
+import { KernelMemoryError } from '../core/kernels.js';
 import type { CarriedState } from '../core/layers/layer.js';
-import { CharModel, type TrainingPass } from '../core/model.js';
+import { CharModel, type InferencePass, type TrainingPass } from '../core/model.js';
 import { Rng } from '../core/rng.js';
 import { createWasmKernels } from '../core/wasm/kernels-wasm.js';
+import { addGradients, sumWithinGroup } from './shard-sum.js';
 
-export const SHARD_WORKER_MARK = 'charrnn-shard-worker';
+/** What the threads share for a request: the chunk [steps, batch] (time-major); per shard, dropout seeds and losses. */
+export interface StepTable {
+  /** Total streams in the batch: the row stride of the chunk. */
+  batch: number;
+  /** First stream of each shard, then the batch size. */
+  streamStarts: number[];
+  inputs: Int32Array;
+  targets: Int32Array;
+  /** Training: each shard's dropout seed (read only when the request has dropout). */
+  dropoutSeeds: Int32Array;
+  /** Each shard's loss: the training loss share (sum / batch rows), or the summed validation loss. */
+  losses: Float64Array;
+}
 
-// Control block: Int32 slots 0–7 (bytes 0–31), then Float64 slots 4–5 (bytes 32–47).
-const COMMAND = 0; // bumped by the main thread for every request
-const DONE = 1; // set by the worker to the request it finished
-const FAILED = 2; // non-zero when the worker hit an error
-const HAS_DROPOUT = 3;
-const DROPOUT_SEED = 4;
-const NORMALIZER = 4;
-const LOSS = 5;
-const CONTROL_BYTES = 48;
-const STOP = -1;
+/** The buffers a step table lives in, as handed to a worker. */
+interface StepTableBuffers {
+  batch: number;
+  streamStarts: number[];
+  inputs: SharedArrayBuffer;
+  targets: SharedArrayBuffer;
+  dropoutSeeds: SharedArrayBuffer;
+  losses: SharedArrayBuffer;
+}
+
+export function createStepTable(
+  batch: number,
+  seqLength: number,
+  streamStarts: number[],
+): { table: StepTable; buffers: StepTableBuffers } {
+  const shardCount = streamStarts.length - 1;
+  const buffers: StepTableBuffers = {
+    batch,
+    streamStarts,
+    inputs: new SharedArrayBuffer(batch * seqLength * 4),
+    targets: new SharedArrayBuffer(batch * seqLength * 4),
+    dropoutSeeds: new SharedArrayBuffer(shardCount * 4),
+    losses: new SharedArrayBuffer(shardCount * 8),
+  };
+  return { table: attachStepTable(buffers), buffers };
+}
+
+function attachStepTable(buffers: StepTableBuffers): StepTable {
+  return {
+    batch: buffers.batch,
+    streamStarts: buffers.streamStarts,
+    inputs: new Int32Array(buffers.inputs),
+    targets: new Int32Array(buffers.targets),
+    dropoutSeeds: new Int32Array(buffers.dropoutSeeds),
+    losses: new Float64Array(buffers.losses),
+  };
+}
+
+/**
+ * The contiguous shards [first, end) of the batch that one thread computes, each in its own training
+ * pass (whose carried state is the shard's) and inference pass (validation's). A shard's arithmetic
+ * does not depend on which thread runs it, so neither do the results.
+ */
+export class ShardGroup {
+  readonly passes: TrainingPass[];
+  private readonly evaluationPasses: InferencePass[];
+
+  constructor(
+    private readonly model: CharModel,
+    private readonly table: StepTable,
+    readonly first: number,
+    readonly end: number,
+    seqLength: number,
+  ) {
+    const shards = Array.from({ length: end - first }, (_, index) => first + index);
+    this.passes = shards.map((shard) => model.createTrainingPass(this.streamsOf(shard), seqLength));
+    this.evaluationPasses = shards.map((shard) => model.createInferencePass(this.streamsOf(shard), seqLength));
+  }
+
+  /** Forward, loss and backward of the group's shards on the table's chunk, then its part of the gradient sum. */
+  train(withDropout: boolean): void {
+    const rows = this.table.batch * this.passes[0]!.seqLength;
+    this.passes.forEach((pass, index) => {
+      const shard = this.first + index;
+      this.copyShardRows(shard, pass, pass.seqLength);
+      pass.forward(withDropout ? new Rng(this.table.dropoutSeeds[shard]! >>> 0) : undefined);
+      this.table.losses[shard] = pass.loss(rows);
+      pass.zeroGradients();
+      pass.backward();
+    });
+    const gradientsOf = (shard: number) => this.passes[shard - this.first]!.gradients;
+    sumWithinGroup(this.table.losses.length, this.first, this.end, (into, from) =>
+      addGradients(this.model.kernels, gradientsOf(into), gradientsOf(from)),
+    );
+  }
+
+  /**
+   * Forward only, over the first `steps` rows of the table's chunk: each shard's summed loss goes to
+   * its slot. The carried state starts from zero on the first chunk and is carried between chunks.
+   */
+  evaluate(steps: number, firstChunk: boolean): void {
+    this.evaluationPasses.forEach((pass, index) => {
+      const shard = this.first + index;
+      if (firstChunk) pass.resetCarried();
+      this.copyShardRows(shard, pass, steps);
+      pass.forward(steps);
+      this.table.losses[shard] = pass.loss(steps) * pass.batch * steps;
+    });
+  }
+
+  private streamsOf(shard: number): number {
+    return this.table.streamStarts[shard + 1]! - this.table.streamStarts[shard]!;
+  }
+
+  /** The shard's streams of each of `steps` time steps of the chunk, into the pass's own [steps, B_shard] rows. */
+  private copyShardRows(shard: number, pass: TrainingPass | InferencePass, steps: number): void {
+    const { batch, inputs, targets } = this.table;
+    const first = this.table.streamStarts[shard]!;
+    // Element by element: a few streams per step, where views and set() would cost more (and make garbage).
+    for (let t = 0; t < steps; t++) {
+      for (let b = 0, from = t * batch + first, to = t * pass.batch; b < pass.batch; b++, from++, to++) {
+        pass.inputs[to] = inputs[from]!;
+        pass.targets[to] = targets[from]!;
+      }
+    }
+  }
+}
+
+// Control block (Int32 slots): the main thread writes a request's fields, then bumps COMMAND.
+const COMMAND = 0; // request counter
+const DONE = 1; // the last request the worker finished
+const KIND = 2;
+const STEPS = 3; // evaluation: rows of the chunk in use
+const FIRST_CHUNK = 4; // evaluation: 1 on a validation's first chunk
+const DROPOUT = 5; // training: 1 when the shards draw dropout masks
+const CONTROL_SLOTS = 6;
+
+const REQUEST = { train: 1, evaluate: 2, stop: 3 } as const;
+
+/** Atomics.waitAsync (ES2024, in Node since 16), which the ES2022 library types do not declare yet. */
+type AsyncWait =
+  | { async: false; value: 'not-equal' | 'timed-out' }
+  | { async: true; value: Promise<'ok' | 'timed-out'> };
+const waitAsync = (
+  Atomics as unknown as { waitAsync(array: Int32Array, index: number, value: number, timeoutMs: number): AsyncWait }
+).waitAsync.bind(Atomics);
+
+/** A wait ends after this long and looks again, so none outlives its worker for long; a death ends it at once. */
+const WAIT_SLICE_MS = 250;
 
 interface ShardWorkerData {
-  mark: typeof SHARD_WORKER_MARK;
   memory: WebAssembly.Memory;
   config: ModelConfig;
   /** Byte offset of the model's flat parameters in `memory`. */
   parameters: number;
-  batch: number;
   seqLength: number;
+  table: StepTableBuffers;
+  first: number;
+  end: number;
   control: SharedArrayBuffer;
 }
 
-/** Where a worker's pass buffers live in the shared memory, so the main thread can fill and read them. */
-interface PassLayout {
-  inputs: number;
-  targets: number;
-  /** Byte offset of the pass's flat gradients. */
-  gradients: number;
-  carried: Array<{ h: number; c?: number }>;
+/** Where a worker's training passes keep their flat gradients and carried state, by shard, as byte offsets. */
+type PassLayout = Array<{ gradients: number; carried: Array<{ h: number; c?: number }> }>;
+
+/** What a worker reports once started: where its passes are, or that kernel memory ran out laying them out. */
+type StartReport =
+  | { passes: PassLayout }
+  | { outOfMemory: { requestedBytes: number; freeBytes: number; limitBytes: number } };
+
+function describePasses(passes: TrainingPass[]): PassLayout {
+  return passes.map((pass) => ({
+    gradients: pass.gradients.byteOffset,
+    carried: pass.carried.map((layer) => ({ h: layer.h.byteOffset, c: layer.c?.byteOffset })),
+  }));
 }
 
-/** The main thread's handle on a shard computed by a worker: the same buffers a local ModelPass has. */
-export interface Shard {
-  readonly batch: number;
-  readonly inputs: Int32Array;
-  readonly targets: Int32Array;
+/** The main thread's view of one worker's training passes: the buffers it reduces, resets and saves. */
+export interface RemotePass {
   /** Flat, with the model's parameter layout. */
   readonly gradients: Float32Array;
   readonly carried: CarriedState[];
 }
 
-export class RemoteShard implements Shard {
+function viewPasses(model: CharModel, layout: PassLayout, streams: number[]): RemotePass[] {
+  const buffer = model.kernels.sharedMemory!.buffer;
+  const { hidden } = model.config;
+  return layout.map((pass, index) => {
+    const size = streams[index]! * hidden;
+    return {
+      gradients: new Float32Array(buffer, pass.gradients, model.layout.size),
+      carried: pass.carried.map((layer) => ({
+        h: new Float32Array(buffer, layer.h, size),
+        c: layer.c === undefined ? undefined : new Float32Array(buffer, layer.c, size),
+      })),
+    };
+  });
+}
+
+/** Raised when a worker thread has died; the message says how (its error's message, or its exit code). */
+export class WorkerDiedError extends Error {}
+
+/** The main thread's handle on a worker thread computing shards [first, end). */
+export class ShardWorker {
   private readonly control: Int32Array;
-  private readonly floats: Float64Array;
   private requests = 0;
+  private stopping = false;
+  /** Set when the worker dies; then every wait ends at once with it. */
+  private death: string | null = null;
+  private readonly died: Promise<void>;
 
   private constructor(
     private readonly worker: Worker,
-    controlBuffer: SharedArrayBuffer,
-    readonly batch: number,
-    readonly inputs: Int32Array,
-    readonly targets: Int32Array,
-    readonly gradients: Float32Array,
-    readonly carried: CarriedState[],
+    control: SharedArrayBuffer,
+    readonly passes: RemotePass[],
   ) {
-    this.control = new Int32Array(controlBuffer);
-    this.floats = new Float64Array(controlBuffer);
+    this.control = new Int32Array(control);
+    let markDied!: () => void;
+    this.died = new Promise((resolve) => (markDied = resolve));
+    // Whatever the cause (an error thrown in the worker, process.exit there, a crash), 'exit' follows.
+    worker.on('error', (error) => {
+      this.death ??= error instanceof Error ? error.message : String(error);
+      markDied();
+    });
+    worker.on('exit', (code) => {
+      if (!this.stopping) this.death ??= `it exited with code ${code}`;
+      markDied();
+    });
+    worker.unref();
   }
 
-  /** Starts a worker for `batch` streams of the model; resolves once its buffers are laid out. */
-  static async start(entryFile: string, model: CharModel, batch: number, seqLength: number): Promise<RemoteShard> {
+  /**
+   * Starts a worker on `script` for shards [first, end); resolves once its passes are laid out. Rejects
+   * with a KernelMemoryError when they do not fit, or a WorkerDiedError when the worker fails otherwise.
+   */
+  static async start(
+    script: URL,
+    model: CharModel,
+    table: StepTableBuffers,
+    first: number,
+    end: number,
+    seqLength: number,
+  ): Promise<ShardWorker> {
     const memory = model.kernels.sharedMemory;
     if (!memory) throw new Error('worker threads need the wasm kernels (shared memory)');
-    const control = new SharedArrayBuffer(CONTROL_BYTES);
-    const parameters = model.parameters.byteOffset;
+    const control = new SharedArrayBuffer(CONTROL_SLOTS * 4);
     const { config } = model;
-    const data: ShardWorkerData = { mark: SHARD_WORKER_MARK, memory, config, parameters, batch, seqLength, control };
-    const worker = new Worker(entryFile, { workerData: data });
-    const layout = await new Promise<PassLayout>((resolve, reject) => {
+    const parameters = model.parameters.byteOffset;
+    const data: ShardWorkerData = { memory, config, parameters, seqLength, table, first, end, control };
+    const worker = new Worker(script, { workerData: data });
+    const report = await new Promise<StartReport>((resolve, reject) => {
       worker.once('message', resolve);
-      worker.once('error', reject);
-      worker.once('exit', (code) => reject(new Error(`shard worker exited with code ${code} before starting`)));
+      worker.once('error', (error) => reject(new WorkerDiedError(error.message)));
+      worker.once('exit', (code) => reject(new WorkerDiedError(`it exited with code ${code} while starting`)));
     });
     worker.removeAllListeners();
-    worker.unref();
-    const buffer = memory.buffer;
-    const { hidden } = model.config;
-    const gradients = new Float32Array(buffer, layout.gradients, model.layout.size);
-    const carried = layout.carried.map((layer) => ({
-      h: new Float32Array(buffer, layer.h, batch * hidden),
-      c: layer.c === undefined ? undefined : new Float32Array(buffer, layer.c, batch * hidden),
-    }));
-    const rows = batch * seqLength;
-    return new RemoteShard(worker, control, batch, new Int32Array(buffer, layout.inputs, rows), new Int32Array(buffer, layout.targets, rows), gradients, carried);
+    if ('outOfMemory' in report) {
+      void worker.terminate();
+      const { requestedBytes, freeBytes, limitBytes } = report.outOfMemory;
+      throw new KernelMemoryError(requestedBytes, freeBytes, limitBytes);
+    }
+    const streams = Array.from(
+      { length: end - first },
+      (_, index) => table.streamStarts[first + index + 1]! - table.streamStarts[first + index]!,
+    );
+    return new ShardWorker(worker, control, viewPasses(model, report.passes, streams));
   }
 
-  /** Asks the worker for forward, loss and backward of its shard; returns at once. */
-  begin(dropoutSeed: number | null, normalizer: number): void {
-    this.control[HAS_DROPOUT] = dropoutSeed === null ? 0 : 1;
-    this.control[DROPOUT_SEED] = dropoutSeed ?? 0;
-    this.floats[NORMALIZER] = normalizer;
+  /** Asks for a training step on the worker's shards; returns at once. */
+  beginTraining(withDropout: boolean): void {
+    this.control[DROPOUT] = withDropout ? 1 : 0;
+    this.send(REQUEST.train);
+  }
+
+  /** Asks for one forward-only chunk of `steps` rows on the worker's shards; returns at once. */
+  beginEvaluation(steps: number, firstChunk: boolean): void {
+    this.control[STEPS] = steps;
+    this.control[FIRST_CHUNK] = firstChunk ? 1 : 0;
+    this.send(REQUEST.evaluate);
+  }
+
+  private send(kind: number): void {
+    if (this.death !== null) throw new WorkerDiedError(this.death);
+    this.control[KIND] = kind;
     this.requests++;
     Atomics.store(this.control, COMMAND, this.requests);
     Atomics.notify(this.control, COMMAND);
   }
 
-  /** Waits for the request begun last; returns the shard's loss contribution. */
-  finish(): number {
-    // Sleep only while DONE still holds the value just seen: reading it afresh for the wait could see
-    // the worker's final store, whose notify has already gone, and sleep forever.
-    for (let done = Atomics.load(this.control, DONE); done !== this.requests; done = Atomics.load(this.control, DONE)) {
-      Atomics.wait(this.control, DONE, done);
+  /**
+   * Resolves when the request begun last is done; rejects with WorkerDiedError as soon as the worker
+   * dies. It waits without blocking the event loop, so the worker's 'exit' and signals still arrive.
+   */
+  async finished(): Promise<void> {
+    this.worker.ref(); // a pending wait alone would not keep the process alive
+    try {
+      for (;;) {
+        if (this.death !== null) throw new WorkerDiedError(this.death);
+        // Wait only while DONE still holds the value just read, so a notify already gone is never waited for.
+        const done = Atomics.load(this.control, DONE);
+        if (done === this.requests) return;
+        const wait = waitAsync(this.control, DONE, done, WAIT_SLICE_MS);
+        if (wait.async) await Promise.race([wait.value, this.died]);
+      }
+    } finally {
+      this.worker.unref();
     }
-    if (this.control[FAILED]) throw new Error('a training worker thread failed');
-    return this.floats[LOSS]!;
   }
 
   stop(): void {
-    Atomics.store(this.control, COMMAND, STOP);
+    this.stopping = true;
+    this.control[KIND] = REQUEST.stop;
+    Atomics.add(this.control, COMMAND, 1);
     Atomics.notify(this.control, COMMAND);
     void this.worker.terminate();
   }
 }
 
-/** True in a worker thread started by RemoteShard.start (the bundle re-runs itself as the worker). */
-export function isShardWorker(): boolean {
-  return parentPort !== null && (workerData as Partial<ShardWorkerData> | null)?.mark === SHARD_WORKER_MARK;
+/** Test hooks: a worker exits (CHARRNN_TEST_WORKER_EXIT_AT) or throws (..._THROW_AT) at that training request. */
+function testFailureAt(name: string): number {
+  const value = Number(process.env[name]);
+  return Number.isInteger(value) && value > 0 ? value : 0;
 }
 
-function describe(pass: TrainingPass): PassLayout {
-  return {
-    inputs: pass.inputs.byteOffset,
-    targets: pass.targets.byteOffset,
-    gradients: pass.gradients.byteOffset,
-    carried: pass.carried.map((layer) => ({ h: layer.h.byteOffset, c: layer.c?.byteOffset })),
-  };
+/** The worker's passes, or null (reported to the main thread) when kernel memory runs out laying them out. */
+function layOutGroup(data: ShardWorkerData): ShardGroup | null {
+  const parameters = new Float32Array(data.memory.buffer, data.parameters, parameterLayout(data.config).size);
+  try {
+    // The kernels reserve their workspace, and the group its passes, from the shared heap.
+    const model = new CharModel(data.config, createWasmKernels(data.memory), parameters);
+    return new ShardGroup(model, attachStepTable(data.table), data.first, data.end, data.seqLength);
+  } catch (error) {
+    if (!(error instanceof KernelMemoryError)) throw error;
+    const { requestedBytes, freeBytes, limitBytes } = error;
+    parentPort!.postMessage({ outOfMemory: { requestedBytes, freeBytes, limitBytes } } satisfies StartReport);
+    return null;
+  }
 }
 
-/** The worker's side: lay out the pass, report where it is, then serve requests until told to stop. */
+/** The worker's side: lay out the passes, report where they are, then serve requests until told to stop. */
 export function runShardWorker(): void {
   const data = workerData as ShardWorkerData;
-  const kernels = createWasmKernels(data.memory);
-  const parameters = new Float32Array(data.memory.buffer, data.parameters, parameterLayout(data.config).size);
-  const pass = new CharModel(data.config, kernels, parameters).createTrainingPass(data.batch, data.seqLength);
+  const group = layOutGroup(data);
+  if (group === null) return;
   const control = new Int32Array(data.control);
-  const floats = new Float64Array(data.control);
-  parentPort!.postMessage(describe(pass));
+  const exitAt = testFailureAt('CHARRNN_TEST_WORKER_EXIT_AT');
+  const throwAt = testFailureAt('CHARRNN_TEST_WORKER_THROW_AT');
+  parentPort!.postMessage({ passes: describePasses(group.passes) } satisfies StartReport);
   let served = 0;
+  let trainingSteps = 0;
   for (;;) {
     Atomics.wait(control, COMMAND, served);
     const request = Atomics.load(control, COMMAND);
-    if (request === STOP) return;
     if (request === served) continue;
-    try {
-      pass.forward(control[HAS_DROPOUT] ? new Rng(control[DROPOUT_SEED]! >>> 0) : undefined);
-      floats[LOSS] = pass.loss(floats[NORMALIZER]!);
-      pass.zeroGradients();
-      pass.backward();
-    } catch {
-      control[FAILED] = 1;
-    }
+    const kind = control[KIND];
+    if (kind === REQUEST.stop) return;
+    if (kind === REQUEST.train) {
+      trainingSteps++;
+      if (trainingSteps === exitAt) process.exit(7);
+      if (trainingSteps === throwAt) throw new Error(`test failure in a worker at training step ${throwAt}`);
+      group.train(control[DROPOUT] === 1);
+    } else group.evaluate(control[STEPS]!, control[FIRST_CHUNK] === 1);
+    // An error above ends the thread: the main thread sees it die and reports the error's message.
     served = request;
     Atomics.store(control, DONE, request);
     Atomics.notify(control, DONE);
   }
 }
-

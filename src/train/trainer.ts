@@ -13,7 +13,6 @@ import { splitTrainVal, StreamBatcher } from '../data/batches.js';
 import type { TokenIds, Vocab } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { DataParallelStep } from './data-parallel.js';
-import { Evaluator } from './evaluate.js';
 import type { StartEvent, TrainEvent, TrainSummary } from './events.js';
 import { trainLoop } from './loop.js';
 import { LIMITS, validateTrainOptions, type TrainOptions } from './options.js';
@@ -101,7 +100,7 @@ async function setUpAndTrain(
   const corpusPath = request.data.corpus.path;
   prepareOutput(request.output, { corpusPath });
   prepareOutput(bestPath(request.output), { corpusPath });
-  const { model, shards, generator, evaluator } = await buildModel(config, options, request);
+  const { model, shards, generator } = await buildModel(config, options, request);
   try {
     const learner = saved
       ? restoreLearner(model, shards, saved.training, saved.tensors)
@@ -116,7 +115,7 @@ async function setUpAndTrain(
     };
     emit(start);
     return await trainLoop({
-      options, model, shards, learner, batcher, validationIds, evaluator, generator, vocab: request.data.vocab, run,
+      options, model, shards, learner, batcher, validationIds, generator, vocab: request.data.vocab, run,
       targetIterations: target, output: request.output, bestOutput: bestPath(request.output),
       timeLimitSeconds: request.timeLimitSeconds || null, signal: request.signal, emit,
     });
@@ -125,15 +124,14 @@ async function setUpAndTrain(
   }
 }
 
-/** The model, its shards (starting the worker threads), and the passes for samples and validation. */
+/** The model, its shards (starting the worker threads; they validate too), and the generator for samples. */
 async function buildModel(config: ModelConfig, options: TrainOptions, request: TrainRequest) {
   let shards: DataParallelStep | undefined;
   try {
     const model = new CharModel(config, request.kernels);
     shards = await startShards(model, options, request.threads);
     const generator = new CharGenerator(model);
-    const evaluator = new Evaluator(model, options.batch, options.seqLength);
-    return { model, shards, generator, evaluator };
+    return { model, shards, generator };
   } catch (error) {
     shards?.close();
     throw explainKernelMemory(error, 'training this model', 'lower --batch, --seq, --hidden or --layers');
@@ -158,7 +156,7 @@ function fixScheduleLength(run: RunState, savedOptions: TrainOptions | null, tar
 /** Refuses models that would allocate absurd amounts of memory before anything is allocated. */
 function checkSize(options: TrainOptions, config: ModelConfig): void {
   const parameters = parameterCount(config);
-  // The training passes (all shards together) and the validation pass.
+  // The training passes and the validation passes (all shards together).
   const { batch, seqLength } = options;
   const activations = passFloats(config, batch, seqLength, true) + passFloats(config, batch, seqLength, false);
   if (parameters > LIMITS.parameters) {
@@ -200,9 +198,12 @@ function targetIterations(options: TrainOptions, chunksPerEpoch: number): number
   return Number.isFinite(target) ? target : null;
 }
 
-/** The data-parallel forward and backward, on `threads` threads (default: one per core, up to two). */
+/**
+ * The data-parallel forward and backward, and validation, on `threads` threads (default: one per core);
+ * the step uses at most one per shard.
+ */
 function startShards(model: CharModel, options: TrainOptions, threads: number | undefined): Promise<DataParallelStep> {
   const shardCount = Math.min(options.shards, options.batch);
-  const threadCount = threads ?? Math.max(1, Math.min(2, availableParallelism()));
+  const threadCount = threads ?? Math.max(1, availableParallelism());
   return DataParallelStep.create(model, options.batch, options.seqLength, shardCount, threadCount);
 }
