@@ -28,33 +28,111 @@ const seconds = Number(flags.seconds);
 const runs = Number(flags.runs);
 
 const CONFIGS = [
-  { name: 'min-char-rnn', args: ['--preset', 'min-char-rnn'], torch: ['--model', 'rnn', '--layers', '1', '--hidden', '100', '--batch', '1', '--seq', '25', '--optim', 'adagrad', '--lr', '0.1'], numpy: true },
-  { name: 'lstm-2x128', args: ['--model', 'lstm', '--layers', '2', '--hidden', '128', '--batch', '50', '--seq', '50', '--optim', 'adam'], torch: ['--model', 'lstm', '--layers', '2', '--hidden', '128', '--batch', '50', '--seq', '50', '--optim', 'adam'] },
-  { name: 'lstm-3x512', args: ['--model', 'lstm', '--layers', '3', '--hidden', '512', '--batch', '50', '--seq', '50', '--optim', 'adam'], torch: ['--model', 'lstm', '--layers', '3', '--hidden', '512', '--batch', '50', '--seq', '50', '--optim', 'adam'] },
-  { name: 'gru-2x256', args: ['--model', 'gru', '--layers', '2', '--hidden', '256', '--batch', '50', '--seq', '50', '--optim', 'adam'], torch: ['--model', 'gru', '--layers', '2', '--hidden', '256', '--batch', '50', '--seq', '50', '--optim', 'adam'] },
+  {
+    name: 'min-char-rnn',
+    args: ['--preset', 'min-char-rnn'],
+    torch: [
+      '--model',
+      'rnn',
+      '--layers',
+      '1',
+      '--hidden',
+      '100',
+      '--batch',
+      '1',
+      '--seq',
+      '25',
+      '--optim',
+      'adagrad',
+      '--lr',
+      '0.1',
+    ],
+    numpy: true,
+  },
+  {
+    name: 'lstm-2x128',
+    args: ['--model', 'lstm', '--layers', '2', '--hidden', '128', '--batch', '50', '--seq', '50', '--optim', 'adam'],
+    torch: ['--model', 'lstm', '--layers', '2', '--hidden', '128', '--batch', '50', '--seq', '50', '--optim', 'adam'],
+  },
+  {
+    name: 'lstm-3x512',
+    args: ['--model', 'lstm', '--layers', '3', '--hidden', '512', '--batch', '50', '--seq', '50', '--optim', 'adam'],
+    torch: ['--model', 'lstm', '--layers', '3', '--hidden', '512', '--batch', '50', '--seq', '50', '--optim', 'adam'],
+  },
+  {
+    name: 'gru-2x256',
+    args: ['--model', 'gru', '--layers', '2', '--hidden', '256', '--batch', '50', '--seq', '50', '--optim', 'adam'],
+    torch: ['--model', 'gru', '--layers', '2', '--hidden', '256', '--batch', '50', '--seq', '50', '--optim', 'adam'],
+  },
 ];
 
 function lastJsonLine(text) {
-  const lines = text.trim().split('\n').filter((line) => line.startsWith('{'));
+  const lines = text
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('{'));
   return lines.length ? JSON.parse(lines[lines.length - 1]) : null;
 }
 
 function runCharrnn(config, outDir) {
-  const args = [join(root, 'bin', 'charrnn'), 'train', flags.corpus, ...config.args, '--time', String(seconds), '--eval-every', '0', '--save-every', '0',
-    '--val-frac', '0', '--json', '--print-every', '1000000', '--kernel', flags.kernel, '-o', join(outDir, `${config.name}.json`), ...(flags.threads ? ['--threads', flags.threads] : [])];
+  const args = [
+    join(root, 'bin', 'charrnn'),
+    'train',
+    flags.corpus,
+    ...config.args,
+    '--time',
+    String(seconds),
+    '--eval-every',
+    '0',
+    '--save-every',
+    '0',
+    '--val-frac',
+    '0',
+    '--json',
+    '--print-every',
+    '1000000',
+    '--kernel',
+    flags.kernel,
+    '-o',
+    join(outDir, `${config.name}.json`),
+    ...(flags.threads ? ['--threads', flags.threads] : []),
+  ];
   const result = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
   const done = lastJsonLine(result.stdout);
   if (result.status !== 0 || !done) throw new Error(`charrnn ${config.name} failed: ${result.stderr}`);
-  const start = result.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((event) => event.event === 'start');
-  return { chars_per_s: done.chars_per_s, train_loss: done.train_loss, kernel: start?.kernel, threads: start?.threads ?? 1 };
+  const start = result.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line))
+    .find((event) => event.event === 'start');
+  return {
+    chars_per_s: done.chars_per_s,
+    train_loss: done.train_loss,
+    kernel: start?.kernel,
+    threads: start?.threads ?? 1,
+  };
 }
 
 const SAMPLE_CHARS = 300_000;
 
 function runSampling(checkpoint) {
   const started = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, [join(root, 'bin', 'charrnn'), 'sample', '-c', checkpoint, '--length', String(SAMPLE_CHARS), '--seed', '1', '--kernel', flags.kernel],
-    { encoding: 'utf8', maxBuffer: 64 * SAMPLE_CHARS });
+  const result = spawnSync(
+    process.execPath,
+    [
+      join(root, 'bin', 'charrnn'),
+      'sample',
+      '-c',
+      checkpoint,
+      '--length',
+      String(SAMPLE_CHARS),
+      '--seed',
+      '1',
+      '--kernel',
+      flags.kernel,
+    ],
+    { encoding: 'utf8', maxBuffer: 64 * SAMPLE_CHARS },
+  );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   if (result.status !== 0) throw new Error(`charrnn sample failed: ${result.stderr}`);
   return { chars_per_s: [...result.stdout].length / seconds };
@@ -68,7 +146,11 @@ function python() {
 function runReference(script, args, { set = {}, unset = [] }) {
   const env = { ...process.env, ...set };
   for (const name of unset) delete env[name];
-  const result = spawnSync('/usr/bin/python3', [join(flags['shared-bench'], script), flags.corpus, ...args, '--seconds', String(seconds)], { encoding: 'utf8', env });
+  const result = spawnSync(
+    '/usr/bin/python3',
+    [join(flags['shared-bench'], script), flags.corpus, ...args, '--seconds', String(seconds)],
+    { encoding: 'utf8', env },
+  );
   const line = lastJsonLine(result.stdout);
   if (result.status !== 0 || !line) throw new Error(`${script} failed: ${result.stderr}`);
   return line;
@@ -86,7 +168,10 @@ function best(samples) {
 const selected = flags.only ? CONFIGS.filter((config) => flags.only.split(',').includes(config.name)) : CONFIGS;
 const outDir = mkdtempSync(join(tmpdir(), 'charrnn-bench-'));
 const canCompare = flags.compare && python() !== null && existsSync(join(flags['shared-bench'], 'ref_torch.py'));
-if (flags.compare && !canCompare) console.error('bench: --compare needs /usr/bin/python3 with torch and numpy and the reference trainers; skipping the references');
+if (flags.compare && !canCompare)
+  console.error(
+    'bench: --compare needs /usr/bin/python3 with torch and numpy and the reference trainers; skipping the references',
+  );
 try {
   for (const config of selected) {
     const ours = [];
@@ -99,7 +184,17 @@ try {
       if (canCompare && config.numpy) numpy.push(runReference('ref_minchar.py', [], NUMPY_ENV));
     }
     const mine = best(ours);
-    const line = { config: config.name, impl: 'charrnn', chars_per_s: Math.round(mine.chars_per_s), train_loss: mine.train_loss, kernel: mine.kernel, threads: mine.threads, seconds, runs, all: ours.map((r) => Math.round(r.chars_per_s)) };
+    const line = {
+      config: config.name,
+      impl: 'charrnn',
+      chars_per_s: Math.round(mine.chars_per_s),
+      train_loss: mine.train_loss,
+      kernel: mine.kernel,
+      threads: mine.threads,
+      seconds,
+      runs,
+      all: ours.map((r) => Math.round(r.chars_per_s)),
+    };
     if (canCompare) {
       const torchBest = best(torch);
       line.pytorch_chars_per_s = Math.round(torchBest.chars_per_s);
@@ -113,7 +208,16 @@ try {
     console.log(JSON.stringify(line));
     if (config.name === 'lstm-2x128') {
       const samples = Array.from({ length: runs }, () => runSampling(join(outDir, `${config.name}.json`)));
-      console.log(JSON.stringify({ config: 'sample-lstm-2x128', impl: 'charrnn', chars_per_s: Math.round(best(samples).chars_per_s), chars: SAMPLE_CHARS, runs, all: samples.map((r) => Math.round(r.chars_per_s)) }));
+      console.log(
+        JSON.stringify({
+          config: 'sample-lstm-2x128',
+          impl: 'charrnn',
+          chars_per_s: Math.round(best(samples).chars_per_s),
+          chars: SAMPLE_CHARS,
+          runs,
+          all: samples.map((r) => Math.round(r.chars_per_s)),
+        }),
+      );
     }
   }
 } finally {

@@ -26,19 +26,26 @@ const seconds = Number(flags.seconds);
 
 const outDir = mkdtempSync(join(tmpdir(), 'charrnn-kbench-'));
 const entry = join(outDir, 'kernels.mjs');
+let kernelModule;
 try {
   await build({
     stdin: {
-      contents: "export { createWasmKernels } from './src/core/wasm/kernels-wasm.ts'; export { createJsKernels } from './src/core/kernels-js.ts';",
+      contents:
+        "export { createWasmKernels } from './src/core/wasm/kernels-wasm.ts'; export { createJsKernels } from './src/core/kernels-js.ts';",
       resolveDir: root,
       loader: 'ts',
     },
-    bundle: true, platform: 'node', format: 'esm', outfile: entry, logLevel: 'warning',
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: entry,
+    logLevel: 'warning',
   });
-  var { createWasmKernels, createJsKernels } = await import(pathToFileURL(entry).href);
+  kernelModule = await import(pathToFileURL(entry).href);
 } finally {
   rmSync(outDir, { recursive: true, force: true });
 }
+const { createWasmKernels, createJsKernels } = kernelModule;
 
 // The default model (LSTM 2 × 128, batch 50, seq 50, vocab 83) on one thread, its shapes when two
 // threads split the batch into shards of 25, and the 3 × 512 model.
@@ -74,7 +81,8 @@ function filled(kernels, length, scale = 1) {
 /** Calls per second of `call`: warm up, then the best of three timed runs of `seconds` / 3 each. */
 function rate(call) {
   const warmUntil = performance.now() + Math.min(100, seconds * 300);
-  do call(); while (performance.now() < warmUntil);
+  do call();
+  while (performance.now() < warmUntil);
   let best = 0;
   for (let run = 0; run < 3; run++) {
     let calls = 0;
@@ -136,7 +144,10 @@ if (!flags.only || flags.only === 'gates') {
       // The forward kernels overwrite their pre-activations with activations; rerunning on those keeps
       // the inputs in (−1, 1), which costs the same as fresh ones (no data-dependent branches).
       report({
-        kind: 'gates', backend, batch, hidden,
+        kind: 'gates',
+        backend,
+        batch,
+        hidden,
         lstm_forward_ns_per_cell: perCell(rate(() => kernels.lstmForward(lstmForward, batch, hidden))),
         lstm_backward_ns_per_cell: perCell(rate(() => kernels.lstmBackward(lstmBackward, batch, hidden))),
         gru_forward_ns_per_cell: perCell(rate(() => kernels.gruForward(gruForward, batch, hidden))),
@@ -152,8 +163,16 @@ if (!flags.only || flags.only === 'gates') {
     const dLogits = kernels.alloc(rowsCount * vocab);
     const targets = kernels.allocInt32(rowsCount);
     for (let r = 0; r < rowsCount; r++) targets[r] = r % vocab;
-    const perSecond = rate(() => kernels.softmaxCrossEntropy(logits, targets, dLogits, rowsCount, vocab, 1 / rowsCount));
-    report({ kind: 'softmax', backend, rows: rowsCount, vocab, ns_per_element: Number((1e9 / perSecond / (rowsCount * vocab)).toFixed(2)) });
+    const perSecond = rate(() =>
+      kernels.softmaxCrossEntropy(logits, targets, dLogits, rowsCount, vocab, 1 / rowsCount),
+    );
+    report({
+      kind: 'softmax',
+      backend,
+      rows: rowsCount,
+      vocab,
+      ns_per_element: Number((1e9 / perSecond / (rowsCount * vocab)).toFixed(2)),
+    });
   }
 }
 
@@ -168,11 +187,19 @@ if (!flags.only || flags.only === 'small') {
     for (let r = 0; r < rowsCount; r++) ids[r] = (r * 7) % columns;
     const sums = kernels.alloc(width);
     report({
-      kind: 'small', backend, rows: rowsCount, width, columns,
+      kind: 'small',
+      backend,
+      rows: rowsCount,
+      width,
+      columns,
       broadcast_rows_ns_per_element: perElement(rate(() => kernels.broadcastRows(out, bias, rowsCount, width))),
       sum_rows_ns_per_element: perElement(rate(() => kernels.sumRows(sums, out, rowsCount, width, false))),
-      gather_columns_ns_per_element: perElement(rate(() => kernels.gatherColumnsAdd(out, weight, ids, rowsCount, width, columns))),
-      scatter_columns_ns_per_element: perElement(rate(() => kernels.scatterColumnsAdd(weight, out, ids, rowsCount, width, columns))),
+      gather_columns_ns_per_element: perElement(
+        rate(() => kernels.gatherColumnsAdd(out, weight, ids, rowsCount, width, columns)),
+      ),
+      scatter_columns_ns_per_element: perElement(
+        rate(() => kernels.scatterColumnsAdd(weight, out, ids, rowsCount, width, columns)),
+      ),
     });
   }
 }
@@ -182,10 +209,16 @@ if (!flags.json) {
     if (row.kind === 'matmul') {
       const shape = `${row.kernel} ${row.m}x${row.n}x${row.k}`;
       const js = row.js_gflops === undefined ? '' : `   js ${String(row.js_gflops).padStart(5)}`;
-      console.log(`${row.what.padEnd(31)} ${shape.padEnd(24)} wasm ${String(row.wasm_gflops).padStart(5)} GFLOP/s${js}`);
+      console.log(
+        `${row.what.padEnd(31)} ${shape.padEnd(24)} wasm ${String(row.wasm_gflops).padStart(5)} GFLOP/s${js}`,
+      );
     } else {
       const { kind, backend, ...rest } = row;
-      console.log(`${kind.padEnd(8)} ${backend.padEnd(5)} ${Object.entries(rest).map(([key, value]) => `${key} ${value}`).join('  ')}`);
+      console.log(
+        `${kind.padEnd(8)} ${backend.padEnd(5)} ${Object.entries(rest)
+          .map(([key, value]) => `${key} ${value}`)
+          .join('  ')}`,
+      );
     }
   }
 }

@@ -18,7 +18,9 @@ const common = {
   logLevel: 'warning',
   define: { CHARRNN_VERSION: JSON.stringify(version) },
   // Bundled CommonJS packages (cli-progress) call require() for Node built-ins.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+  },
 };
 
 await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' });

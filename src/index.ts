@@ -18,8 +18,15 @@ import { Vocab, type TokenIds } from './data/vocab.js';
 import { CharrnnError, EXIT } from './errors.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
 import {
-  checkSettings, resolveTrainOptions, resumeOverrides, RUN_SETTINGS, TRAIN_OPTIONS, withLegacyOptions,
-  type ResumableOptions, type RunSettings, type TrainOptions,
+  checkSettings,
+  resolveTrainOptions,
+  resumeOverrides,
+  RUN_SETTINGS,
+  TRAIN_OPTIONS,
+  withLegacyOptions,
+  type ResumableOptions,
+  type RunSettings,
+  type TrainOptions,
 } from './train/options.js';
 import { fineTuneStart } from './train/fine-tune.js';
 import { fingerprint, type TrainingState } from './train/state.js';
@@ -32,12 +39,26 @@ export type { KernelChoice } from './core/backend.js';
 export type { OptionNamer, SamplingOptions } from './core/sampling.js';
 export type { EvalResult } from './train/evaluate.js';
 export {
-  DEFAULT_TRAIN_OPTIONS, PRESETS, TRAIN_OPTIONS, RUN_SETTINGS,
-  type PresetName, type TrainOptions, type ResumableOptions, type RunSettings, type SettingRow,
+  DEFAULT_TRAIN_OPTIONS,
+  PRESETS,
+  TRAIN_OPTIONS,
+  RUN_SETTINGS,
+  type PresetName,
+  type TrainOptions,
+  type ResumableOptions,
+  type RunSettings,
+  type SettingRow,
 } from './train/options.js';
 export type { Encoding } from './data/corpus.js';
 export type {
-  CheckpointEvent, EvalEvent, ProgressEvent, SampleEvent, StartEvent, StopReason, TrainEvent, TrainSummary,
+  CheckpointEvent,
+  EvalEvent,
+  ProgressEvent,
+  SampleEvent,
+  StartEvent,
+  StopReason,
+  TrainEvent,
+  TrainSummary,
 } from './train/events.js';
 export type { Checkpoint } from './checkpoint/format.js';
 export type { CorpusIdentity, HistoryPoint, Origin, TrainingState } from './train/state.js';
@@ -76,7 +97,11 @@ function trainDataFor(corpus: Corpus, vocab: Vocab): TrainData {
   return {
     vocab,
     ids,
-    corpus: { path: corpus.source === '-' ? null : resolvePath(corpus.source), chars: ids.length, fingerprint: fingerprint(ids) },
+    corpus: {
+      path: corpus.source === '-' ? null : resolvePath(corpus.source),
+      chars: ids.length,
+      fingerprint: fingerprint(ids),
+    },
   };
 }
 
@@ -173,12 +198,20 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   if (checkpoint.trainingDamage !== undefined) throw new CharrnnError(checkpoint.trainingDamage);
   const state = checkpoint.training;
   if (!state) {
-    throw new CharrnnError(`${checkpointPath} has no training state (it was written for sampling only); start a new run with: charrnn train CORPUS`);
+    throw new CharrnnError(
+      `${checkpointPath} has no training state (it was written for sampling only); ` +
+        'start a new run with: charrnn train CORPUS',
+    );
   }
   const corpus = corpusToResume(options.corpus, state, checkpointPath);
   const data = trainDataFor(corpus, Vocab.fromSymbols(checkpoint.vocab));
   if (data.corpus.chars !== state.corpus.chars || data.corpus.fingerprint !== state.corpus.fingerprint) {
-    throw new CharrnnError(`${corpus.source} is not the corpus this run was trained on (${data.corpus.chars} characters, fingerprint ${data.corpus.fingerprint}; the checkpoint expects ${state.corpus.chars}, ${state.corpus.fingerprint}); pass --corpus with the original file`);
+    throw new CharrnnError(
+      `${corpus.source} is not the corpus this run was trained on ` +
+        `(${data.corpus.chars} characters, fingerprint ${data.corpus.fingerprint}; ` +
+        `the checkpoint expects ${state.corpus.chars}, ${state.corpus.fingerprint}); ` +
+        'pass --corpus with the original file',
+    );
   }
   const kernels = createKernels(control.kernel ?? 'auto');
   const resumedState: TrainingState = {
@@ -196,7 +229,11 @@ function corpusToResume(given: Corpus | string | undefined, state: TrainingState
   if (typeof given === 'object') return given;
   const path = given ?? state.corpus.path;
   if (path === null) {
-    throw new CharrnnError(`${checkpointPath} was trained on stdin; pass the same text again with --corpus FILE (or --corpus - to read stdin)`, 2);
+    throw new CharrnnError(
+      `${checkpointPath} was trained on stdin; ` +
+        'pass the same text again with --corpus FILE (or --corpus - to read stdin)',
+      2,
+    );
   }
   return readCorpus(path, state.options.encoding ?? 'utf8');
 }
@@ -221,7 +258,10 @@ export class LoadedModel {
   private readonly idleGenerators: CharGenerator[] = [];
   private evaluator: Evaluator | undefined;
 
-  private constructor(readonly checkpoint: Checkpoint, readonly model: CharModel) {
+  private constructor(
+    readonly checkpoint: Checkpoint,
+    readonly model: CharModel,
+  ) {
     this.vocab = Vocab.fromSymbols(checkpoint.vocab);
   }
 
@@ -314,7 +354,11 @@ export class LoadedModel {
   /** Generates a whole string (length must be finite, or a stop string given). */
   sample(options: SampleOptions): string {
     const chars = this.generate(options);
-    if (options.length === 0 && !options.stop) throw new CharrnnError('sample() needs a finite length or a stop string; use generate() for an endless stream', 2);
+    if (options.length === 0 && !options.stop)
+      throw new CharrnnError(
+        'sample() needs a finite length or a stop string; use generate() for an endless stream',
+        2,
+      );
     let text = '';
     for (const { char } of chars) text += char;
     return text;
@@ -326,10 +370,14 @@ export class LoadedModel {
    */
   evaluate(text: string | Corpus, source = 'text'): EvalResult {
     const ids =
-      typeof text === 'string' ? this.vocab.encode(text, source) : this.vocab.translate(text.ids, text.vocab, text.source);
+      typeof text === 'string'
+        ? this.vocab.encode(text, source)
+        : this.vocab.translate(text.ids, text.vocab, text.source);
     requireEvaluable(ids, typeof text === 'string' ? source : text.source);
     this.evaluator ??= allocating(
-      'evaluating a text', SMALLER_MODEL, () => new Evaluator(this.model, 1, EVAL_CHUNK_STEPS, { fixedWeights: true }),
+      'evaluating a text',
+      SMALLER_MODEL,
+      () => new Evaluator(this.model, 1, EVAL_CHUNK_STEPS, { fixedWeights: true }),
     );
     return this.evaluator.evaluate(ids);
   }
@@ -356,7 +404,14 @@ export interface SampleOptions extends Partial<SamplingOptions> {
 export type SampleOptionName = keyof SampleOptions;
 
 const SAMPLE_OPTION_NAMES: readonly SampleOptionName[] = [
-  'length', 'temperature', 'topK', 'topP', 'argmax', 'prime', 'seed', 'stop',
+  'length',
+  'temperature',
+  'topK',
+  'topP',
+  'argmax',
+  'prime',
+  'seed',
+  'stop',
 ];
 
 /** The temperature when none is given, as the CLI's --temp. */

@@ -49,13 +49,17 @@ describe.runIf(process.env.CHARRNN_BIG_TESTS === '1' && existsSync('/usr/bin/tim
   it.each([
     ['a file', `"$NODE" "$BIN" train "$CORPUS" -o file.json ${SMALL.join(' ')}`, 'file.json'],
     ['a pipe', `cat "$CORPUS" | "$NODE" "$BIN" train - -o pipe.json ${SMALL.join(' ')}`, 'pipe.json'],
-  ])('trains from %s in memory near its size', (_, script, output) => {
-    const run = peakMemory(script);
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
-    expect(run.peakBytes).toBeLessThan(corpusBytes + OVERHEAD_BYTES);
-    const checkpoint = JSON.parse(readFileSync(join(dir, output), 'utf8'));
-    expect(checkpoint.training.iteration).toBe(2);
-    expect(checkpoint.training.corpus.chars).toBeGreaterThan(corpusBytes * 0.98);
-  }, 600_000);
+  ])(
+    'trains from %s in memory near its size',
+    (_, script, output) => {
+      const run = peakMemory(script);
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+      expect(run.peakBytes).toBeLessThan(corpusBytes + OVERHEAD_BYTES);
+      const checkpoint = JSON.parse(readFileSync(join(dir, output), 'utf8'));
+      expect(checkpoint.training.iteration).toBe(2);
+      expect(checkpoint.training.corpus.chars).toBeGreaterThan(corpusBytes * 0.98);
+    },
+    600_000,
+  );
 });

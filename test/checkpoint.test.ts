@@ -26,15 +26,17 @@ function sampleCheckpoint(): Checkpoint {
   let seed = 1;
   const tensors = Object.fromEntries(
     tensorSpecs(config).map(({ name, shape }) => {
-      const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map(
-        () => (seed = (seed * 48271) % 2147483647) / 2147483647 - 0.5,
-      );
+      const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).map(() => {
+        seed = (seed * 48271) % 2147483647;
+        return seed / 2147483647 - 0.5;
+      });
       return [name, { shape, data }];
     }),
   );
   return { model: config, vocab: ['\n', ' ', 'a', '😀'], tensors, training: trainingStateFor(config) };
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: an edit may reach any field of the parsed JSON
 const mutate = (edit: (json: any) => void): string => {
   const json = JSON.parse(serializeCheckpoint(sampleCheckpoint()));
   edit(json);
@@ -545,7 +547,11 @@ describe('checkpoints through the binary and the library', () => {
       (j) => (j.training.options.hidden = 7),
       /training\.options\.hidden is 7; expected 6, as model\.hidden says/,
     ],
-    ['a wrong type', (j) => (j.training.options.hidden = '6'), /training\.options\.hidden is "6"; expected a whole number from 1 to 8192/],
+    [
+      'a wrong type',
+      (j) => (j.training.options.hidden = '6'),
+      /training\.options\.hidden is "6"; expected a whole number from 1 to 8192/,
+    ],
     [
       'a non-finite value',
       (j) => (j.training.optimizer.buffers.exp_avg[2].data = f32(new Array(24).fill(NaN))),

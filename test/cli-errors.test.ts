@@ -37,6 +37,7 @@ function expectOneLineError(result: ReturnType<typeof run>, status: number, mess
   expect(result.stderr).not.toMatch(/^\s+at /m);
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: an edit may reach any field of the parsed JSON
 const checkpointWith = (edit: (json: any) => void): string => {
   const json = JSON.parse(readFileSync(join(dir, 'good.json'), 'utf8'));
   edit(json);

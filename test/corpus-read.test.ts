@@ -47,42 +47,49 @@ describe('reading a file in chunks', () => {
     // Only the leading BOM goes; the later U+FEFF are characters.
     const whole = outcome(() => corpusFromText(MIXED.repeat(3).slice(1)));
     for (let chunk = 1; chunk <= 9; chunk++) {
-      expect(outcome(() => readCorpusIds(path, 'utf8', chunk)), `chunk ${chunk}`).toEqual(whole);
+      expect(
+        outcome(() => readCorpusIds(path, 'utf8', chunk)),
+        `chunk ${chunk}`,
+      ).toEqual(whole);
     }
   });
 
-  it('agrees with a whole-buffer decode on random text and random bytes, whatever the chunk size', () => {
-    const path = join(dir, 'random.bin');
-    // Code points of every UTF-8 length, and bytes with no NUL (which would end every case as "binary").
-    const codePoint = fc.oneof(
-      fc.integer({ min: 0x20, max: 0x7f }),
-      fc.integer({ min: 0x80, max: 0x7ff }),
-      fc.integer({ min: 0x800, max: 0xd7ff }),
-      fc.integer({ min: 0x10000, max: 0x10ffff }),
-    );
-    const text = fc
-      .array(codePoint, { minLength: 1, maxLength: 40 })
-      .map((points) => Buffer.from(String.fromCodePoint(...points), 'utf8'));
-    const junk = fc
-      .uint8Array({ minLength: 1, maxLength: 40 })
-      .map((data) => Buffer.from(data.map((byte) => (byte === 0 ? 0x80 : byte))));
-    fc.assert(
-      fc.property(fc.oneof(text, junk), fc.integer({ min: 1, max: 12 }), (data, chunk) => {
-        writeFileSync(path, data);
-        const whole = outcome(() => decodeCorpusBytes(data, path));
-        expect(outcome(() => readCorpusIds(path, 'utf8', chunk))).toEqual(whole);
-        const wellFormed = typeof whole !== 'string';
-        let decodes = true;
-        try {
-          new TextDecoder('utf-8', { fatal: true }).decode(data);
-        } catch {
-          decodes = false;
-        }
-        expect(wellFormed).toBe(decodes);
-      }),
-      { numRuns: 300 },
-    );
-  }, SLOW);
+  it(
+    'agrees with a whole-buffer decode on random text and random bytes, whatever the chunk size',
+    () => {
+      const path = join(dir, 'random.bin');
+      // Code points of every UTF-8 length, and bytes with no NUL (which would end every case as "binary").
+      const codePoint = fc.oneof(
+        fc.integer({ min: 0x20, max: 0x7f }),
+        fc.integer({ min: 0x80, max: 0x7ff }),
+        fc.integer({ min: 0x800, max: 0xd7ff }),
+        fc.integer({ min: 0x10000, max: 0x10ffff }),
+      );
+      const text = fc
+        .array(codePoint, { minLength: 1, maxLength: 40 })
+        .map((points) => Buffer.from(String.fromCodePoint(...points), 'utf8'));
+      const junk = fc
+        .uint8Array({ minLength: 1, maxLength: 40 })
+        .map((data) => Buffer.from(data.map((byte) => (byte === 0 ? 0x80 : byte))));
+      fc.assert(
+        fc.property(fc.oneof(text, junk), fc.integer({ min: 1, max: 12 }), (data, chunk) => {
+          writeFileSync(path, data);
+          const whole = outcome(() => decodeCorpusBytes(data, path));
+          expect(outcome(() => readCorpusIds(path, 'utf8', chunk))).toEqual(whole);
+          const wellFormed = typeof whole !== 'string';
+          let decodes = true;
+          try {
+            new TextDecoder('utf-8', { fatal: true }).decode(data);
+          } catch {
+            decodes = false;
+          }
+          expect(wellFormed).toBe(decodes);
+        }),
+        { numRuns: 300 },
+      );
+    },
+    SLOW,
+  );
 
   it('reports the first bad sequence at the same offset when it straddles two chunks', () => {
     const path = join(dir, 'cut.txt');
@@ -108,17 +115,21 @@ describe('reading a file in chunks', () => {
     expect(vocab.decode(ids)).toBe(bytes.toString('latin1'));
   });
 
-  it('reads a mid-size file (8 MB, 1 MiB chunks) to the ids of its text', () => {
-    const line = `${MIXED.slice(1)}${'Call me Ishmael. Some years ago—never mind how long precisely—'.repeat(3)}\n`;
-    const text = line.repeat(32_000);
-    const path = join(dir, 'mid.txt');
-    writeFileSync(path, text);
-    const corpus = readCorpus(path);
-    expect(corpus.ids.length).toBe([...text].length);
-    expect(corpus.ids).toBeInstanceOf(Uint8Array);
-    const expected = corpus.vocab.encode(text, 'mid.txt');
-    expect(Buffer.compare(corpus.ids as Uint8Array, expected as Uint8Array)).toBe(0);
-  }, SLOW);
+  it(
+    'reads a mid-size file (8 MB, 1 MiB chunks) to the ids of its text',
+    () => {
+      const line = `${MIXED.slice(1)}${'Call me Ishmael. Some years ago—never mind how long precisely—'.repeat(3)}\n`;
+      const text = line.repeat(32_000);
+      const path = join(dir, 'mid.txt');
+      writeFileSync(path, text);
+      const corpus = readCorpus(path);
+      expect(corpus.ids.length).toBe([...text].length);
+      expect(corpus.ids).toBeInstanceOf(Uint8Array);
+      const expected = corpus.vocab.encode(text, 'mid.txt');
+      expect(Buffer.compare(corpus.ids as Uint8Array, expected as Uint8Array)).toBe(0);
+    },
+    SLOW,
+  );
 });
 
 describe('reading what stat cannot size', () => {
@@ -128,7 +139,9 @@ describe('reading what stat cannot size', () => {
   });
 
   it('calls an endless device binary at its first chunk instead of reading it to its end', () => {
-    expect(() => readCorpusIds('/dev/zero')).toThrow(/^\/dev\/zero looks like a binary file \(a NUL byte at offset 0\)/);
+    expect(() => readCorpusIds('/dev/zero')).toThrow(
+      /^\/dev\/zero looks like a binary file \(a NUL byte at offset 0\)/,
+    );
   });
 
   /** Reads `bytes` back through a FIFO that a separate process writes. */
@@ -147,63 +160,91 @@ describe('reading what stat cannot size', () => {
   it.each([
     ['1-byte ids written over the bytes', MIXED.repeat(200), Uint8Array],
     ['2-byte ids beside them', `${MIXED}${ideographs}`, Uint16Array],
-  ])('reads a FIFO to its end, in chunks that cut characters: %s', async (_, text, type) => {
-    const { vocab, ids, exited } = throughFifo(`${type.name}.fifo`, Buffer.from(text, 'utf8'), 'utf8', 5);
-    expect(ids).toBeInstanceOf(type);
-    expect(vocab.decode(ids)).toBe(text.slice(1));
-    await exited;
-  }, SLOW);
+  ])(
+    'reads a FIFO to its end, in chunks that cut characters: %s',
+    async (_, text, type) => {
+      const { vocab, ids, exited } = throughFifo(`${type.name}.fifo`, Buffer.from(text, 'utf8'), 'utf8', 5);
+      expect(ids).toBeInstanceOf(type);
+      expect(vocab.decode(ids)).toBe(text.slice(1));
+      await exited;
+    },
+    SLOW,
+  );
 
-  it('reads Latin-1 from a FIFO, every byte one character', async () => {
-    const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7) % 256));
-    const { vocab, ids, exited } = throughFifo('latin1.fifo', bytes, 'latin1', 7);
-    expect(vocab.decode(ids)).toBe(bytes.toString('latin1'));
-    await exited;
-  }, SLOW);
+  it(
+    'reads Latin-1 from a FIFO, every byte one character',
+    async () => {
+      const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7) % 256));
+      const { vocab, ids, exited } = throughFifo('latin1.fifo', bytes, 'latin1', 7);
+      expect(vocab.decode(ids)).toBe(bytes.toString('latin1'));
+      await exited;
+    },
+    SLOW,
+  );
 
   it.each([
     ['/dev/stdin from a pipe', `cat corpus.txt | "$NODE" "$BIN" train /dev/stdin -o stdin.json ${TINY.join(' ')}`],
     ['- from a pipe', `cat corpus.txt | "$NODE" "$BIN" train - -o stdin.json ${TINY.join(' ')}`],
     ['a process substitution', `"$NODE" "$BIN" train <(cat corpus.txt) -o stdin.json ${TINY.join(' ')}`],
-  ])('trains on %s', (_, script) => {
-    writeFileSync(join(dir, 'corpus.txt'), 'the cat sat on the mat. '.repeat(40));
-    const result = spawnSync('bash', ['-c', script], { cwd: dir, encoding: 'utf8', env: ENV });
-    expect(result.stderr).toBe('');
-    expect(result.status).toBe(0);
-    const checkpoint = JSON.parse(readFileSync(join(dir, 'stdin.json'), 'utf8'));
-    expect(checkpoint.training.corpus.chars).toBe(960);
-    expect(checkpoint.vocab).toEqual([' ', '.', 'a', 'c', 'e', 'h', 'm', 'n', 'o', 's', 't']);
-  }, SLOW);
+  ])(
+    'trains on %s',
+    (_, script) => {
+      writeFileSync(join(dir, 'corpus.txt'), 'the cat sat on the mat. '.repeat(40));
+      const result = spawnSync('bash', ['-c', script], { cwd: dir, encoding: 'utf8', env: ENV });
+      expect(result.stderr).toBe('');
+      expect(result.status).toBe(0);
+      const checkpoint = JSON.parse(readFileSync(join(dir, 'stdin.json'), 'utf8'));
+      expect(checkpoint.training.corpus.chars).toBe(960);
+      expect(checkpoint.vocab).toEqual([' ', '.', 'a', 'c', 'e', 'h', 'm', 'n', 'o', 's', 't']);
+    },
+    SLOW,
+  );
 
-  it('calls an empty pipe empty', () => {
-    const result = spawnSync('bash', ['-c', '"$NODE" "$BIN" train <(true)'], { cwd: dir, encoding: 'utf8', env: ENV });
-    expect(result.stderr).toMatch(/^charrnn: \/dev\/fd\/\d+ is empty; give a text file with something in it\n$/);
-    expect(result.status).toBe(1);
-  }, SLOW);
+  it(
+    'calls an empty pipe empty',
+    () => {
+      const result = spawnSync('bash', ['-c', '"$NODE" "$BIN" train <(true)'], {
+        cwd: dir,
+        encoding: 'utf8',
+        env: ENV,
+      });
+      expect(result.stderr).toMatch(/^charrnn: \/dev\/fd\/\d+ is empty; give a text file with something in it\n$/);
+      expect(result.status).toBe(1);
+    },
+    SLOW,
+  );
 });
 
 describe('resume and eval', () => {
-  it('resume --corpus reads with the run\'s --encoding latin1', () => {
-    writeFileSync(join(dir, 'café.txt'), Buffer.from('caf\xe9 au lait, '.repeat(100), 'latin1'));
-    expect(run(['train', 'café.txt', '--encoding', 'latin1', '-o', 'latin1.json', ...TINY]).status).toBe(0);
-    const resumed = run(['resume', 'latin1.json', '--corpus', 'café.txt', '--iters', '4', '-q']);
-    expect(resumed.stderr).toBe('');
-    expect(resumed.status).toBe(0);
-    expect(JSON.parse(readFileSync(join(dir, 'latin1.json'), 'utf8')).training.iteration).toBe(4);
-  }, SLOW);
+  it(
+    "resume --corpus reads with the run's --encoding latin1",
+    () => {
+      writeFileSync(join(dir, 'café.txt'), Buffer.from('caf\xe9 au lait, '.repeat(100), 'latin1'));
+      expect(run(['train', 'café.txt', '--encoding', 'latin1', '-o', 'latin1.json', ...TINY]).status).toBe(0);
+      const resumed = run(['resume', 'latin1.json', '--corpus', 'café.txt', '--iters', '4', '-q']);
+      expect(resumed.stderr).toBe('');
+      expect(resumed.status).toBe(0);
+      expect(JSON.parse(readFileSync(join(dir, 'latin1.json'), 'utf8')).training.iteration).toBe(4);
+    },
+    SLOW,
+  );
 
-  it('refuses to evaluate a 1-character or BOM-only text instead of printing NaN', async () => {
-    writeFileSync(join(dir, 'fox.txt'), 'the quick brown fox jumps over the lazy dog. '.repeat(60));
-    expect(run(['train', 'fox.txt', '-o', 'fox.json', ...TINY]).status).toBe(0);
-    const model = await LoadedModel.load(join(dir, 'fox.json'), 'js');
-    expect(() => model.evaluate('a')).toThrow(/^text is too short to evaluate: it has 1 character/);
-    expect(() => model.evaluate(corpusFromText('€', 'one.txt'))).toThrow(/one\.txt: character "€"/);
-    expect(model.evaluate(readCorpus(join(dir, 'fox.txt'))).chars).toBe(2699);
-    writeFileSync(join(dir, 'one.txt'), 'a');
-    writeFileSync(join(dir, 'bom.txt'), '\uFEFF');
-    const oneCharacter = run(['eval', 'one.txt', '-c', 'fox.json']);
-    expect(oneCharacter.stderr).toMatch(/one\.txt is too short to evaluate: it has 1 character/);
-    expect(oneCharacter.status).toBe(1);
-    expect(run(['eval', 'bom.txt', '-c', 'fox.json']).stderr).toMatch(/bom\.txt holds only a byte-order mark/);
-  }, SLOW);
+  it(
+    'refuses to evaluate a 1-character or BOM-only text instead of printing NaN',
+    async () => {
+      writeFileSync(join(dir, 'fox.txt'), 'the quick brown fox jumps over the lazy dog. '.repeat(60));
+      expect(run(['train', 'fox.txt', '-o', 'fox.json', ...TINY]).status).toBe(0);
+      const model = await LoadedModel.load(join(dir, 'fox.json'), 'js');
+      expect(() => model.evaluate('a')).toThrow(/^text is too short to evaluate: it has 1 character/);
+      expect(() => model.evaluate(corpusFromText('€', 'one.txt'))).toThrow(/one\.txt: character "€"/);
+      expect(model.evaluate(readCorpus(join(dir, 'fox.txt'))).chars).toBe(2699);
+      writeFileSync(join(dir, 'one.txt'), 'a');
+      writeFileSync(join(dir, 'bom.txt'), '\uFEFF');
+      const oneCharacter = run(['eval', 'one.txt', '-c', 'fox.json']);
+      expect(oneCharacter.stderr).toMatch(/one\.txt is too short to evaluate: it has 1 character/);
+      expect(oneCharacter.status).toBe(1);
+      expect(run(['eval', 'bom.txt', '-c', 'fox.json']).stderr).toMatch(/bom\.txt holds only a byte-order mark/);
+    },
+    SLOW,
+  );
 });

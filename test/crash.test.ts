@@ -15,7 +15,23 @@ describe('kill -9 during saves', () => {
     writeFileSync(join(dir, 'text.txt'), 'a stitch in time saves nine; '.repeat(400));
     const checkpoint = join(dir, 'model.json');
     // Saving every iteration makes most moments fall inside a write.
-    const flags = ['--hidden', '64', '--layers', '2', '--seq', '16', '--batch', '8', '--save-every', '1', '--eval-every', '0', '--iters', '1000000', '-q'];
+    const flags = [
+      '--hidden',
+      '64',
+      '--layers',
+      '2',
+      '--seq',
+      '16',
+      '--batch',
+      '8',
+      '--save-every',
+      '1',
+      '--eval-every',
+      '0',
+      '--iters',
+      '1000000',
+      '-q',
+    ];
     let lastIteration = 0;
     for (let round = 0; round < 6; round++) {
       const args = round === 0 ? ['train', 'text.txt', ...flags, '-o', checkpoint] : ['resume', checkpoint, '-q'];
@@ -32,7 +48,10 @@ describe('kill -9 during saves', () => {
     }
     expect(lastIteration).toBeGreaterThan(0);
     // A later run clears the temporary files killed runs left behind.
-    const resumed = spawn(process.execPath, [BIN, 'resume', checkpoint, '--iters', String(lastIteration + 2), '-q'], { cwd: dir, stdio: 'ignore' });
+    const resumed = spawn(process.execPath, [BIN, 'resume', checkpoint, '--iters', String(lastIteration + 2), '-q'], {
+      cwd: dir,
+      stdio: 'ignore',
+    });
     expect(await new Promise((done) => resumed.on('exit', done))).toBe(0);
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   }, 60_000);

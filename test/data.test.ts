@@ -127,7 +127,9 @@ describe('batching', () => {
 
   it('says how long a corpus must be for --batch and --seq', () => {
     expect(minimumLength(50, 50)).toBe(2501);
-    expect(() => new StreamBatcher(new Uint8Array(2500), 50, 50)).toThrow(/too short for --batch 50 × --seq 50: it needs at least 2501/);
+    expect(() => new StreamBatcher(new Uint8Array(2500), 50, 50)).toThrow(
+      /too short for --batch 50 × --seq 50: it needs at least 2501/,
+    );
     expect(() => new StreamBatcher(new Uint8Array(2501), 50, 50)).not.toThrow();
   });
 });

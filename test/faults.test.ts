@@ -11,7 +11,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCheckpoint } from '../src/checkpoint/io.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
-const TEXT = 'Whenever I find myself growing grim about the mouth; whenever it is a damp, drizzly November in my soul. '.repeat(40);
+const TEXT =
+  'Whenever I find myself growing grim about the mouth; whenever it is a damp, drizzly November in my soul. '.repeat(
+    40,
+  );
 const ENV = { ...process.env, CI: 'true' };
 
 let dir: string;
@@ -22,7 +25,15 @@ function run(args: string[]) {
 
 function weightsAndState(path: string) {
   const { tensors, training } = JSON.parse(readFileSync(path, 'utf8'));
-  return { tensors, iteration: training.iteration, optimizer: training.optimizer, rng: training.rng, carried: training.carried, chunk: training.chunk, epoch: training.epoch };
+  return {
+    tensors,
+    iteration: training.iteration,
+    optimizer: training.optimizer,
+    rng: training.rng,
+    carried: training.carried,
+    chunk: training.chunk,
+    epoch: training.epoch,
+  };
 }
 
 /** Resolves once the child has printed a progress line for at least `iteration`. */
@@ -31,7 +42,9 @@ function progressReached(child: ChildProcess, iteration: number): Promise<void> 
     let buffered = '';
     child.stdout!.on('data', (data: Buffer) => {
       buffered += data.toString();
-      const reached = buffered.split('\n').some((line) => line.startsWith('{"event":"progress"') && JSON.parse(line).iteration >= iteration);
+      const reached = buffered
+        .split('\n')
+        .some((line) => line.startsWith('{"event":"progress"') && JSON.parse(line).iteration >= iteration);
       if (reached) done();
     });
   });
@@ -46,11 +59,32 @@ beforeAll(() => {
 
 describe('signals', () => {
   // Dropout draws from the RNG every step, so an exact resume needs the RNG state as well as the weights.
-  const FLAGS = ['--hidden', '24', '--layers', '2', '--seq', '16', '--batch', '6', '--dropout', '0.25', '--eval-every', '40', '--save-every', '1000', '--iters', '600'];
+  const FLAGS = [
+    '--hidden',
+    '24',
+    '--layers',
+    '2',
+    '--seq',
+    '16',
+    '--batch',
+    '6',
+    '--dropout',
+    '0.25',
+    '--eval-every',
+    '40',
+    '--save-every',
+    '1000',
+    '--iters',
+    '600',
+  ];
 
   it('SIGTERM saves and exits 143; resuming ends bit-identical to an uninterrupted run', async () => {
     expect(run(['train', 'text.txt', ...FLAGS, '-q', '-o', 'whole.json']).status).toBe(0);
-    const child = spawn(process.execPath, [BIN, 'train', 'text.txt', ...FLAGS, '--json', '--print-every', '1', '-o', 'split.json'], { cwd: dir, env: ENV });
+    const child = spawn(
+      process.execPath,
+      [BIN, 'train', 'text.txt', ...FLAGS, '--json', '--print-every', '1', '-o', 'split.json'],
+      { cwd: dir, env: ENV },
+    );
     let stderr = '';
     child.stderr!.on('data', (data) => (stderr += data));
     await progressReached(child, 25);
@@ -67,7 +101,29 @@ describe('signals', () => {
 
   it('a second Ctrl-C quits without waiting to save, and the last checkpoint still loads', async () => {
     // Big enough that a step takes a while, saving every step so a save is often under way.
-    const args = ['train', 'text.txt', '--hidden', '256', '--layers', '2', '--seq', '32', '--batch', '16', '--save-every', '1', '--eval-every', '0', '--iters', '100000', '--json', '--print-every', '1', '-o', 'twice.json'];
+    const args = [
+      'train',
+      'text.txt',
+      '--hidden',
+      '256',
+      '--layers',
+      '2',
+      '--seq',
+      '32',
+      '--batch',
+      '16',
+      '--save-every',
+      '1',
+      '--eval-every',
+      '0',
+      '--iters',
+      '100000',
+      '--json',
+      '--print-every',
+      '1',
+      '-o',
+      'twice.json',
+    ];
     const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: ENV });
     let stderr = '';
     child.stderr!.on('data', (data) => (stderr += data));
@@ -83,7 +139,8 @@ describe('signals', () => {
 /** A 512 KiB tmpfs: needs root and mount(8), as CI and the developer machines have; skipped elsewhere. */
 const mountPoint = join(tmpdir(), `charrnn-small-disk-${process.pid}`);
 mkdirSync(mountPoint, { recursive: true });
-const mounted = process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mountPoint]).status === 0;
+const mounted =
+  process.getuid?.() === 0 && spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mountPoint]).status === 0;
 if (!mounted) console.warn('disk-full and read-only tests skipped: cannot mount a small tmpfs here (needs root)');
 
 afterAll(() => {
@@ -91,16 +148,48 @@ afterAll(() => {
 });
 
 describe.skipIf(!mounted)('a full or read-only disk', () => {
-  const TINY = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--eval-every', '0', '--iters', '5', '-q'];
+  const TINY = [
+    '--hidden',
+    '8',
+    '--layers',
+    '1',
+    '--seq',
+    '8',
+    '--batch',
+    '4',
+    '--eval-every',
+    '0',
+    '--iters',
+    '5',
+    '-q',
+  ];
   const target = join(mountPoint, 'model.json');
 
   it('reports a full disk in one line and leaves the previous checkpoint untouched', () => {
     expect(run(['train', 'text.txt', ...TINY, '-o', target]).status).toBe(0);
     const before = readFileSync(target);
     // About a megabyte of weights does not fit in what is left of 512 KiB.
-    const result = run(['train', 'text.txt', '--hidden', '128', '--layers', '2', '--seq', '8', '--batch', '4', '--iters', '2', '-q', '-o', target]);
+    const result = run([
+      'train',
+      'text.txt',
+      '--hidden',
+      '128',
+      '--layers',
+      '2',
+      '--seq',
+      '8',
+      '--batch',
+      '4',
+      '--iters',
+      '2',
+      '-q',
+      '-o',
+      target,
+    ]);
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/^charrnn: cannot save .*model\.json: the disk is full; free some space \(the previous checkpoint is untouched\)\n$/);
+    expect(result.stderr).toMatch(
+      /^charrnn: cannot save .*model\.json: the disk is full; free some space \(the previous checkpoint is untouched\)\n$/,
+    );
     expect(readFileSync(target).equals(before)).toBe(true);
     expect(readdirSync(mountPoint).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
@@ -111,7 +200,9 @@ describe.skipIf(!mounted)('a full or read-only disk', () => {
     try {
       const result = run(['train', 'text.txt', ...TINY, '-o', target]);
       expect(result.status).toBe(1);
-      expect(result.stderr).toMatch(/^charrnn: cannot save .*model\.json: .* is not writable; choose another place with -o/);
+      expect(result.stderr).toMatch(
+        /^charrnn: cannot save .*model\.json: .* is not writable; choose another place with -o/,
+      );
       expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
       expect(readFileSync(target).equals(before)).toBe(true);
     } finally {
@@ -124,15 +215,41 @@ describe.skipIf(!mounted)('a full or read-only disk', () => {
     writeFileSync(join(mountPoint, 'filler'), Buffer.alloc(400 * 1024));
     try {
       const log = join(mountPoint, 'run.log');
-      const model = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--eval-every', '0', '--print-every', '1'];
-      const result = run(['train', 'text.txt', ...model, '--iters', '1000000', '--log', log, '-q', '-o', 'beside-full-log.json']);
+      const model = [
+        '--hidden',
+        '8',
+        '--layers',
+        '1',
+        '--seq',
+        '8',
+        '--batch',
+        '4',
+        '--eval-every',
+        '0',
+        '--print-every',
+        '1',
+      ];
+      const result = run([
+        'train',
+        'text.txt',
+        ...model,
+        '--iters',
+        '1000000',
+        '--log',
+        log,
+        '-q',
+        '-o',
+        'beside-full-log.json',
+      ]);
       expect(result.status).toBe(1);
-      expect(result.stderr).toMatch(new RegExp(
-        `^charrnn: cannot write the log to ${log}: the disk is full \\(ENOSPC\\); ` +
-          'stopping after this step to save the checkpoint\n' +
-          'stopped at iteration (\\d+); saved beside-full-log\\.json ' +
-          '\\(continue with: charrnn resume beside-full-log\\.json\\)\n$',
-      ));
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `^charrnn: cannot write the log to ${log}: the disk is full \\(ENOSPC\\); ` +
+            'stopping after this step to save the checkpoint\n' +
+            'stopped at iteration (\\d+); saved beside-full-log\\.json ' +
+            '\\(continue with: charrnn resume beside-full-log\\.json\\)\n$',
+        ),
+      );
       const stoppedAt = Number(/stopped at iteration (\d+)/.exec(result.stderr)![1]);
       expect(readCheckpoint(join(dir, 'beside-full-log.json')).training!.iteration).toBe(stoppedAt);
       // The log holds whole lines up to the one that did not fit.
@@ -146,8 +263,34 @@ describe.skipIf(!mounted)('a full or read-only disk', () => {
 
 describe('worker threads', () => {
   it('stay in step over many tiny steps (a lost wake-up once hung training within seconds)', () => {
-    const result = spawnSync(process.execPath, [BIN, 'train', 'text.txt', '--hidden', '8', '--layers', '1', '--seq', '4', '--batch', '2', '--iters', '20000',
-      '--eval-every', '0', '--save-every', '0', '--threads', '2', '-q', '-o', 'steps.json'], { cwd: dir, encoding: 'utf8', env: ENV, timeout: 60_000, killSignal: 'SIGKILL' });
+    const result = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'train',
+        'text.txt',
+        '--hidden',
+        '8',
+        '--layers',
+        '1',
+        '--seq',
+        '4',
+        '--batch',
+        '2',
+        '--iters',
+        '20000',
+        '--eval-every',
+        '0',
+        '--save-every',
+        '0',
+        '--threads',
+        '2',
+        '-q',
+        '-o',
+        'steps.json',
+      ],
+      { cwd: dir, encoding: 'utf8', env: ENV, timeout: 60_000, killSignal: 'SIGKILL' },
+    );
     expect(result.signal).toBeNull();
     expect(result.status).toBe(0);
     expect(readCheckpoint(join(dir, 'steps.json')).training!.iteration).toBe(20000);

@@ -101,7 +101,17 @@ describe('train --init-from', () => {
 
   it('records where the weights came from, shows it in info, and keeps it through an exact resume', () => {
     // Extending --iters on resume re-plans a cosine schedule; a constant rate makes 10 + 10 comparable to 20.
-    const tune = ['train', 'new.txt', '--init-from', 'base.json', ...QUICK, '--lr', '3e-3', '--lr-schedule', 'constant'];
+    const tune = [
+      'train',
+      'new.txt',
+      '--init-from',
+      'base.json',
+      ...QUICK,
+      '--lr',
+      '3e-3',
+      '--lr-schedule',
+      'constant',
+    ];
     const reported = charrnn([...tune, '--iters', '20', '-o', 'whole.json', '--json']);
     expectOk(reported);
     expectOk(charrnn([...tune, '--iters', '10', '-o', 'parts.json']));
@@ -202,7 +212,16 @@ describe('train --init-from', () => {
     expect(sample.stdout).not.toMatch(NEW_SYMBOLS);
 
     // The vocabulary, no longer sorted, works for training, eval and an exact resume.
-    const tune = ['train', 'accented.txt', '--init-from', 'base.json', '--extend-vocab', ...QUICK, '--lr-schedule', 'constant'];
+    const tune = [
+      'train',
+      'accented.txt',
+      '--init-from',
+      'base.json',
+      '--extend-vocab',
+      ...QUICK,
+      '--lr-schedule',
+      'constant',
+    ];
     expectOk(charrnn([...tune, '--iters', '20', '-o', 'grown-whole.json']));
     expectOk(charrnn([...tune, '--iters', '10', '-o', 'grown-parts.json']));
     expectOk(charrnn(['resume', 'grown-parts.json', '--iters', '20', '-q']));

@@ -49,7 +49,21 @@ const CASES: GoldenCase[] = [
   { name: 'sgd', args: ['--optim', 'sgd', '--lr', '0.5', '--momentum', '0.8'] },
   { name: 'adagrad', args: ['--optim', 'adagrad', '--lr', '0.05'] },
   { name: 'rmsprop', args: ['--optim', 'rmsprop', '--lr', '0.003', '--clip', '1'] },
-  { name: 'adam lr decay', args: ['--optim', 'adam', '--lr-schedule', 'step', '--lr-decay', '0.5', '--lr-decay-every', '1', '--clip-value', '0.1'] },
+  {
+    name: 'adam lr decay',
+    args: [
+      '--optim',
+      'adam',
+      '--lr-schedule',
+      'step',
+      '--lr-decay',
+      '0.5',
+      '--lr-decay-every',
+      '1',
+      '--clip-value',
+      '0.1',
+    ],
+  },
   { name: 'min-char-rnn preset', args: ['--preset', 'min-char-rnn', '--hidden', '20', '--iters', '40'] },
   { name: 'cosine with warm-up', args: ['--lr-schedule', 'cosine', '--warmup', '5', '--min-lr', '1e-4'] },
   // The default shard count, 4: shard gradients add up in a pairwise tree, the same for any grouping into threads
@@ -109,7 +123,11 @@ let dir: string;
 let kernelName = '';
 
 function charrnn(args: string[]): { stdout: string; stderr: string; status: number | null } {
-  const result = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+  });
   return { stdout: result.stdout, stderr: result.stderr, status: result.status };
 }
 

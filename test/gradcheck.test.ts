@@ -7,13 +7,18 @@ import { kernelBackends } from './helpers/backends.js';
 /** A tiny deterministic uniform source (LCG), so repeated forwards draw the same dropout masks. */
 function replayable(seed: number): UniformSource {
   let state = seed >>> 0;
-  return { nextFloat: () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) };
+  const nextFloat = () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+  return { nextFloat };
 }
 
 const cases: Array<{ config: ModelConfig; label: string }> = [];
-for (const cell of CELL_TYPES) for (const layers of [1, 2, 3]) {
-  cases.push({ label: `${cell} x${layers}`, config: { cell, layers, hidden: 6, vocab: 5, dropout: 0 } });
-}
+for (const cell of CELL_TYPES)
+  for (const layers of [1, 2, 3]) {
+    cases.push({ label: `${cell} x${layers}`, config: { cell, layers, hidden: 6, vocab: 5, dropout: 0 } });
+  }
 cases.push({ label: 'lstm x2 dropout 0.3', config: { cell: 'lstm', layers: 2, hidden: 6, vocab: 5, dropout: 0.3 } });
 cases.push({ label: 'gru x3 dropout 0.5', config: { cell: 'gru', layers: 3, hidden: 5, vocab: 4, dropout: 0.5 } });
 
@@ -62,7 +67,10 @@ describe.each(kernelBackends())('gradient check, $name kernels', ({ create }) =>
         const numeric = (plus - minus) / (step - tensor[index]!);
         tensor[index] = original;
         const analytic = gradient[index]!;
-        expect(Math.abs(numeric - analytic), `${name}[${index}] numeric ${numeric} analytic ${analytic}`).toBeLessThanOrEqual(2e-4 + 2e-2 * Math.abs(analytic));
+        expect(
+          Math.abs(numeric - analytic),
+          `${name}[${index}] numeric ${numeric} analytic ${analytic}`,
+        ).toBeLessThanOrEqual(2e-4 + 2e-2 * Math.abs(analytic));
         checked++;
       }
     }

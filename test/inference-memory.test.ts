@@ -68,11 +68,17 @@ describe('inference memory', () => {
     expect(trained.status).toBe(0);
     const args = ['sample', '-c', 'big.json', '-n', '1000', '--length', '5', '--seed', '3', '--json'];
     const sampled = spawnSync(process.execPath, [BIN, ...args], {
-      cwd: dir, env, encoding: 'utf8', maxBuffer: 2 ** 26,
+      cwd: dir,
+      env,
+      encoding: 'utf8',
+      maxBuffer: 2 ** 26,
     });
     expect(sampled.stderr).toBe('');
     expect(sampled.status).toBe(0);
-    const samples = sampled.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as { text: string });
+    const samples = sampled.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { text: string });
     expect(samples).toHaveLength(1000);
     for (const sample of samples) expect([...sample.text]).toHaveLength(5);
   }, 300_000);
@@ -105,7 +111,6 @@ it('generate() iterators alive at the same time each keep their own state', () =
 });
 
 describe.runIf(wasmSimdSupported())('running out of kernel memory', () => {
-
   /** Kernels whose heap holds the model and a sampling pass, but not evaluate()'s 256-step pass. */
   function tightKernels() {
     const heapStart = createWasmKernels(createKernelMemory()).alloc(1).byteOffset;

@@ -9,13 +9,21 @@ import { KernelMemoryError, type Kernels } from '../src/core/kernels.js';
 import { gruBackwardReference, gruForwardReference } from '../src/core/layers/gru.js';
 import { lstmBackwardReference, lstmForwardReference } from '../src/core/layers/lstm.js';
 import { tanhBackwardReference } from '../src/core/layers/rnn.js';
-import { createKernelMemory, createWasmKernels, wasmSimdSupported, type WasmVariant } from '../src/core/wasm/kernels-wasm.js';
+import {
+  createKernelMemory,
+  createWasmKernels,
+  wasmSimdSupported,
+  type WasmVariant,
+} from '../src/core/wasm/kernels-wasm.js';
 
 const reference = createJsKernels();
 
 function random(seed: number): () => number {
   let state = seed >>> 0;
-  return () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state / 2 ** 32) * 2 - 1;
+  };
 }
 
 /** A view of `length` random floats in kernel memory, starting `offset` floats into its allocation. */
@@ -31,10 +39,16 @@ function copyIn(kernels: Kernels, values: ArrayLike<number>): Float32Array {
   return view;
 }
 
-function expectClose(actual: Float32Array, expected: Float32Array, tolerance: (value: number) => number, what: string): void {
+function expectClose(
+  actual: Float32Array,
+  expected: Float32Array,
+  tolerance: (value: number) => number,
+  what: string,
+): void {
   expect(actual.length).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance(expected[i]!))) throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
+    if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance(expected[i]!)))
+      throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
   }
 }
 
@@ -70,9 +84,29 @@ function checkProducts(fast: Kernels, m: number, n: number, k: number, seed: num
 // Odd sizes, the model's shapes, and sizes just across the packing blocks (rows 128, depth 256,
 // columns 512) and the micro-kernel edges (4 rows, 8 columns).
 const SHAPES: Array<[number, number, number]> = [
-  [1, 1, 1], [1, 7, 3], [2, 9, 5], [3, 17, 33], [3, 33, 7], [4, 8, 1], [5, 9, 300], [6, 16, 2], [7, 33, 129],
-  [17, 50, 17], [33, 3, 520], [50, 512, 128], [50, 128, 512], [25, 83, 128], [129, 7, 3], [83, 128, 257],
-  [130, 129, 1], [131, 24, 65], [257, 513, 33], [50, 600, 9], [1, 1030, 260], [2, 83, 600], [3, 2, 1],
+  [1, 1, 1],
+  [1, 7, 3],
+  [2, 9, 5],
+  [3, 17, 33],
+  [3, 33, 7],
+  [4, 8, 1],
+  [5, 9, 300],
+  [6, 16, 2],
+  [7, 33, 129],
+  [17, 50, 17],
+  [33, 3, 520],
+  [50, 512, 128],
+  [50, 128, 512],
+  [25, 83, 128],
+  [129, 7, 3],
+  [83, 128, 257],
+  [130, 129, 1],
+  [131, 24, 65],
+  [257, 513, 33],
+  [50, 600, 9],
+  [1, 1030, 260],
+  [2, 83, 600],
+  [3, 2, 1],
 ];
 
 const variants: WasmVariant[] = ['relaxed-simd', 'simd'];
@@ -120,7 +154,14 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       expectSame(block.subarray(16 + m * n), before.subarray(16 + m * n), 'after out');
     });
 
-    it.each([[1, 1], [3, 5], [4, 4], [7, 13], [128, 512], [33, 6]])('transpose %i x %i', (rows, cols) => {
+    it.each([
+      [1, 1],
+      [3, 5],
+      [4, 4],
+      [7, 13],
+      [128, 512],
+      [33, 6],
+    ])('transpose %i x %i', (rows, cols) => {
       const a = filled(fast, rows * cols, random(rows * 31 + cols));
       const out = fast.alloc(rows * cols);
       const expected = new Float32Array(rows * cols);
@@ -129,7 +170,13 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       expectSame(out, expected, 'transpose');
     });
 
-    it.each([[1, 1], [3, 7], [50, 83], [17, 512], [2500, 33]])('bias kernels, %i rows x %i, exactly as the reference', (rows, width) => {
+    it.each([
+      [1, 1],
+      [3, 7],
+      [50, 83],
+      [17, 512],
+      [2500, 33],
+    ])('bias kernels, %i rows x %i, exactly as the reference', (rows, width) => {
       const next = random(rows * 7 + width);
       const bias = filled(fast, width, next);
       const out = filled(fast, rows * width, next);
@@ -148,7 +195,13 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       }
     });
 
-    it.each([[1, 4, 83], [3, 7, 5], [50, 512, 83], [2500, 128, 65], [9, 3, 1]])('one-hot kernels, %i rows, width %i, %i columns', (rows, width, columns) => {
+    it.each([
+      [1, 4, 83],
+      [3, 7, 5],
+      [50, 512, 83],
+      [2500, 128, 65],
+      [9, 3, 1],
+    ])('one-hot kernels, %i rows, width %i, %i columns', (rows, width, columns) => {
       const next = random(rows + width * 3 + columns * 5);
       const ids = fast.allocInt32(rows);
       for (let r = 0; r < rows; r++) ids[r] = Math.floor(((next() + 1) / 2) * columns) % columns;
@@ -173,9 +226,36 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
     const gradient = (value: number) => 1e-5 * Math.abs(value) + 1e-5;
 
     it('tanh forward and backward, including tiny, huge and infinite inputs', () => {
-      const special = [0, -0, 1e-30, -1e-30, 1e-45, 1e-8, -3e-4, 0.0624, 0.0626, 0.5, -0.9, 3, 9.1, -9.1, 20, 100, -100, 1e30, -1e30, 3.4e38, -3.4e38, Infinity, -Infinity];
+      const special = [
+        0,
+        -0,
+        1e-30,
+        -1e-30,
+        1e-45,
+        1e-8,
+        -3e-4,
+        0.0624,
+        0.0626,
+        0.5,
+        -0.9,
+        3,
+        9.1,
+        -9.1,
+        20,
+        100,
+        -100,
+        1e30,
+        -1e30,
+        3.4e38,
+        -3.4e38,
+        Infinity,
+        -Infinity,
+      ];
       const next = random(3);
-      const values = [...special, ...Array.from({ length: 1003 }, (_, i) => next() * (i % 3 === 0 ? 20 : i % 3 === 1 ? 2 : 1e-3))];
+      const values = [
+        ...special,
+        ...Array.from({ length: 1003 }, (_, i) => next() * (i % 3 === 0 ? 20 : i % 3 === 1 ? 2 : 1e-3)),
+      ];
       const pre = copyIn(fast, values);
       const h = fast.alloc(values.length);
       fast.tanhForward({ pre, h }, values.length);
@@ -196,13 +276,24 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
 
     const extremes = [100, -100, 1e30, -1e30, 88.7, -88.7, 89, -104, 0, -0, 1e-30, 17, -17];
 
-    it.each([[1, 1], [3, 5], [2, 128], [7, 33], [50, 129]])('lstm step, batch %i, hidden %i', (batch, hidden) => {
+    it.each([
+      [1, 1],
+      [3, 5],
+      [2, 128],
+      [7, 33],
+      [50, 129],
+    ])('lstm step, batch %i, hidden %i', (batch, hidden) => {
       const next = random(batch * 100 + hidden);
       const gates = filled(fast, batch * 4 * hidden, next, 6);
-      extremes.forEach((value, i) => (gates[(i * 7) % gates.length] = value));
+      for (const [i, value] of extremes.entries()) gates[(i * 7) % gates.length] = value;
       const [cPrev, dh, dc] = [0, 1, 2].map(() => filled(fast, batch * hidden, next, 3));
       const [c, cTanh, h] = [0, 1, 2].map(() => fast.alloc(batch * hidden));
-      const ref = { gates: Float32Array.from(gates), c: new Float32Array(batch * hidden), cTanh: new Float32Array(batch * hidden), h: new Float32Array(batch * hidden) };
+      const ref = {
+        gates: Float32Array.from(gates),
+        c: new Float32Array(batch * hidden),
+        cTanh: new Float32Array(batch * hidden),
+        h: new Float32Array(batch * hidden),
+      };
       lstmForwardReference({ gates: ref.gates, cPrev, c: ref.c, cTanh: ref.cTanh, h: ref.h }, batch, hidden);
       fast.lstmForward({ gates, cPrev, c, cTanh, h }, batch, hidden);
       expectClose(gates, ref.gates, activation, 'gates');
@@ -228,12 +319,18 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       expect(Math.abs(cTanh[0]!)).toBe(1);
     });
 
-    it.each([[1, 1], [3, 5], [2, 128], [7, 33], [50, 129]])('gru step, batch %i, hidden %i', (batch, hidden) => {
+    it.each([
+      [1, 1],
+      [3, 5],
+      [2, 128],
+      [7, 33],
+      [50, 129],
+    ])('gru step, batch %i, hidden %i', (batch, hidden) => {
       const next = random(batch * 300 + hidden);
       const xGates = filled(fast, batch * 3 * hidden, next, 6);
       const hGates = filled(fast, batch * 3 * hidden, next, 6);
-      extremes.forEach((value, i) => (xGates[(i * 5) % xGates.length] = value));
-      extremes.forEach((value, i) => (hGates[(i * 11) % hGates.length] = -value));
+      for (const [i, value] of extremes.entries()) xGates[(i * 5) % xGates.length] = value;
+      for (const [i, value] of extremes.entries()) hGates[(i * 11) % hGates.length] = -value;
       const hPrev = filled(fast, batch * hidden, next, 2);
       const h = fast.alloc(batch * hidden);
       const refX = Float32Array.from(xGates);
@@ -247,7 +344,11 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       const dh = filled(fast, batch * hidden, next);
       const [dxGates, dhGates] = [0, 1].map(() => fast.alloc(batch * 3 * hidden));
       const dhPrev = filled(fast, batch * hidden, next);
-      const ref = { dx: new Float32Array(batch * 3 * hidden), dhg: new Float32Array(batch * 3 * hidden), dhPrev: Float32Array.from(dhPrev) };
+      const ref = {
+        dx: new Float32Array(batch * 3 * hidden),
+        dhg: new Float32Array(batch * 3 * hidden),
+        dhPrev: Float32Array.from(dhPrev),
+      };
       const refStep = { gates: refX, hGates, hPrev, dh, dxGates: ref.dx, dhGates: ref.dhg, dhPrev: ref.dhPrev };
       gruBackwardReference(refStep, batch, hidden);
       fast.gruBackward({ gates: xGates, hGates, hPrev, dh, dxGates, dhGates, dhPrev }, batch, hidden);
@@ -256,10 +357,17 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
       expectClose(dhPrev, ref.dhPrev, gradient, 'dhPrev');
     });
 
-    it.each([[1, 1], [1, 83], [7, 5], [50, 83], [2500, 83], [13, 300]])('softmax cross-entropy, %i rows, vocab %i', (rows, vocab) => {
+    it.each([
+      [1, 1],
+      [1, 83],
+      [7, 5],
+      [50, 83],
+      [2500, 83],
+      [13, 300],
+    ])('softmax cross-entropy, %i rows, vocab %i', (rows, vocab) => {
       const next = random(rows * 7 + vocab);
       const logits = filled(fast, rows * vocab, next, 8);
-      extremes.forEach((value, i) => (logits[(i * 13) % logits.length] = value));
+      for (const [i, value] of extremes.entries()) logits[(i * 13) % logits.length] = value;
       const targets = fast.allocInt32(rows);
       for (let r = 0; r < rows; r++) targets[r] = (r * 7 + 3) % vocab;
       const dLogits = fast.alloc(rows * vocab);
@@ -303,7 +411,8 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
     const kernels = createWasmKernels();
     const buffers = [kernels.alloc(1), kernels.allocInt32(17), kernels.alloc(0), kernels.alloc(100)];
     for (const buffer of buffers) expect(buffer.byteOffset % 64).toBe(0);
-    for (let i = 1; i < buffers.length; i++) expect(buffers[i]!.byteOffset).toBeGreaterThanOrEqual(buffers[i - 1]!.byteOffset + buffers[i - 1]!.byteLength);
+    for (let i = 1; i < buffers.length; i++)
+      expect(buffers[i]!.byteOffset).toBeGreaterThanOrEqual(buffers[i - 1]!.byteOffset + buffers[i - 1]!.byteLength);
   });
 
   it('runs out of memory cleanly: a KernelMemoryError, nothing reserved, later buffers still fine', () => {
@@ -335,7 +444,12 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
     second.matmulABt(out2, a, b, m, n, k, false);
     first.matmulABt(out1, a, b, m, n, k, true);
     expectClose(out2, expected, (value) => 1e-4 + 1e-5 * Math.abs(value), 'second');
-    expectClose(out1, expected.map((value) => 2 * value), (value) => 2e-4 + 1e-5 * Math.abs(value), 'first');
+    expectClose(
+      out1,
+      expected.map((value) => 2 * value),
+      (value) => 2e-4 + 1e-5 * Math.abs(value),
+      'first',
+    );
     expect(first.sharedMemory).toBe(memory);
   });
 

@@ -8,7 +8,10 @@ const reference = createJsKernels();
 
 function random(seed: number): () => number {
   let state = seed >>> 0;
-  return () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state / 2 ** 32) * 2 - 1;
+  };
 }
 
 function filled(kernels: Kernels, length: number, next: () => number, scale = 1): Float32Array {
@@ -17,15 +20,30 @@ function filled(kernels: Kernels, length: number, next: () => number, scale = 1)
   return values;
 }
 
-function expectClose(actual: Float32Array, expected: Float32Array, tolerance: (value: number) => number, what: string): void {
+function expectClose(
+  actual: Float32Array,
+  expected: Float32Array,
+  tolerance: (value: number) => number,
+  what: string,
+): void {
   expect(actual.length).toBe(expected.length);
   for (let i = 0; i < expected.length; i++) {
-    if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance(expected[i]!))) throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
+    if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance(expected[i]!)))
+      throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
   }
 }
 
 const SHAPES: Array<[number, number, number]> = [
-  [1, 1, 1], [1, 7, 3], [3, 17, 5], [7, 33, 129], [50, 512, 128], [4, 8, 1], [5, 9, 300], [17, 50, 17], [33, 3, 520], [2, 83, 128],
+  [1, 1, 1],
+  [1, 7, 3],
+  [3, 17, 5],
+  [7, 33, 129],
+  [50, 512, 128],
+  [4, 8, 1],
+  [5, 9, 300],
+  [17, 50, 17],
+  [33, 3, 520],
+  [2, 83, 128],
 ];
 
 describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () => {
@@ -52,7 +70,13 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
     }
   });
 
-  it.each([[1, 1], [3, 5], [4, 4], [7, 13], [128, 512]])('transpose %i x %i', (rows, cols) => {
+  it.each([
+    [1, 1],
+    [3, 5],
+    [4, 4],
+    [7, 13],
+    [128, 512],
+  ])('transpose %i x %i', (rows, cols) => {
     const next = random(rows + cols);
     const a = filled(fast, rows * cols, next);
     const out = fast.alloc(rows * cols);
@@ -64,18 +88,34 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
 
   const activationTolerance = (value: number) => 2e-6 + 2e-6 * Math.abs(value);
 
-  it.each([[1, 1], [3, 5], [2, 8], [50, 128]])('lstm and gru steps, batch %i hidden %i, with extreme inputs', (batch, hidden) => {
+  it.each([
+    [1, 1],
+    [3, 5],
+    [2, 8],
+    [50, 128],
+  ])('lstm and gru steps, batch %i hidden %i, with extreme inputs', (batch, hidden) => {
     const next = random(batch * 31 + hidden);
     const extremes = [0, 1e-9, -1e-9, 100, -100, 1e30, -1e30, 88, -88, 20];
     const gates = filled(fast, batch * 4 * hidden, next, 4);
-    extremes.forEach((x, i) => { if (i < gates.length) gates[i * 3 % gates.length] = x; });
+    extremes.forEach((x, i) => {
+      if (i < gates.length) gates[(i * 3) % gates.length] = x;
+    });
     const cPrev = filled(fast, batch * hidden, next);
     const [c, cTanh, h] = [fast.alloc(batch * hidden), fast.alloc(batch * hidden), fast.alloc(batch * hidden)];
     const refGates = Float32Array.from(gates);
-    const [rc, rt, rh] = [new Float32Array(batch * hidden), new Float32Array(batch * hidden), new Float32Array(batch * hidden)];
+    const [rc, rt, rh] = [
+      new Float32Array(batch * hidden),
+      new Float32Array(batch * hidden),
+      new Float32Array(batch * hidden),
+    ];
     reference.lstmForward({ gates: refGates, cPrev, c: rc, cTanh: rt, h: rh }, batch, hidden);
     fast.lstmForward({ gates, cPrev, c, cTanh, h }, batch, hidden);
-    for (const [x, y, name] of [[gates, refGates, 'gates'], [c, rc, 'c'], [cTanh, rt, 'cTanh'], [h, rh, 'h']] as const) {
+    for (const [x, y, name] of [
+      [gates, refGates, 'gates'],
+      [c, rc, 'c'],
+      [cTanh, rt, 'cTanh'],
+      [h, rh, 'h'],
+    ] as const) {
       expect(x.every(Number.isFinite)).toBe(true);
       expectClose(x, y, activationTolerance, `lstmForward ${name}`);
     }
@@ -90,7 +130,9 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
     expectClose(dc, refDc, activationTolerance, 'lstmBackward dc');
 
     const xGates = filled(fast, batch * 3 * hidden, next, 4);
-    extremes.forEach((x, i) => { if (i < xGates.length) xGates[i * 5 % xGates.length] = x; });
+    extremes.forEach((x, i) => {
+      if (i < xGates.length) xGates[(i * 5) % xGates.length] = x;
+    });
     const hGates = filled(fast, batch * 3 * hidden, next, 4);
     const hPrev = filled(fast, batch * hidden, next);
     const refX = Float32Array.from(xGates);
@@ -100,8 +142,16 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
     fast.gruForward({ xGates, hGates, hPrev, h: out }, batch, hidden);
     expectClose(xGates, refX, activationTolerance, 'gruForward gates');
     expectClose(out, refOut, activationTolerance, 'gruForward h');
-    const [dx, dhg, dprev] = [fast.alloc(batch * 3 * hidden), fast.alloc(batch * 3 * hidden), filled(fast, batch * hidden, next)];
-    const [rdx, rdhg, rdprev] = [new Float32Array(batch * 3 * hidden), new Float32Array(batch * 3 * hidden), Float32Array.from(dprev)];
+    const [dx, dhg, dprev] = [
+      fast.alloc(batch * 3 * hidden),
+      fast.alloc(batch * 3 * hidden),
+      filled(fast, batch * hidden, next),
+    ];
+    const [rdx, rdhg, rdprev] = [
+      new Float32Array(batch * 3 * hidden),
+      new Float32Array(batch * 3 * hidden),
+      Float32Array.from(dprev),
+    ];
     const refStep = { gates: refX, hGates, hPrev, dh, dxGates: rdx, dhGates: rdhg, dhPrev: rdprev };
     reference.gruBackward(refStep, batch, hidden);
     fast.gruBackward({ gates: xGates, hGates, hPrev, dh, dxGates: dx, dhGates: dhg, dhPrev: dprev }, batch, hidden);
@@ -128,7 +178,12 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
     expectClose(dPre, refDPre, activationTolerance, 'tanh backward');
   });
 
-  it.each([[1, 2], [5, 83], [50, 7], [3, 300]])('softmax cross-entropy, %i rows of %i', (rows, vocab) => {
+  it.each([
+    [1, 2],
+    [5, 83],
+    [50, 7],
+    [3, 300],
+  ])('softmax cross-entropy, %i rows of %i', (rows, vocab) => {
     const next = random(rows * vocab);
     const logits = filled(fast, rows * vocab, next, 8);
     logits[0] = 80;
@@ -150,7 +205,7 @@ describe.runIf(wasmSimdSupported())('wasm kernels match the JS reference', () =>
     const kernels = createWasmKernels();
     const early = kernels.alloc(16);
     early.fill(3);
-    kernels.alloc(64 * 1024 * 1024 / 4); // forces growth
+    kernels.alloc((64 * 1024 * 1024) / 4); // forces growth
     expect(early.length).toBe(16);
     expect(Array.from(early)).toEqual(new Array(16).fill(3));
     const a = kernels.alloc(4).fill(1);

@@ -23,7 +23,10 @@ function charrnn(args: string[]) {
 }
 
 function eventsOf(stdout: string): Array<Record<string, unknown>> {
-  return stdout.trim().split('\n').map((line) => JSON.parse(line));
+  return stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 }
 
 /** Event names with their iteration, `checkpoint` marked `best` or not: the order a listener sees. */
@@ -179,12 +182,16 @@ describe('learning-rate schedules through the binary', () => {
     expect(saved.scheduleLength).toBeGreaterThan(10);
     const resumed = charrnn(['resume', 'timed.json', '--time', '1', '-q']);
     expect(resumed.status).toBe(0);
-    expect(JSON.parse(readFileSync(join(dir, 'timed.json'), 'utf8')).training.scheduleLength).toBe(saved.scheduleLength);
+    expect(JSON.parse(readFileSync(join(dir, 'timed.json'), 'utf8')).training.scheduleLength).toBe(
+      saved.scheduleLength,
+    );
   });
 
   it('cosine with nothing to size it is a usage error', () => {
     const result = charrnn(['train', 'harbour.txt', ...TINY, '--epochs', '0', '-o', 'endless.json']);
     expect(result.status).toBe(2);
-    expect(result.stderr).toBe("charrnn: --lr-schedule cosine needs the run's length: give --iters, --epochs or --time\n");
+    expect(result.stderr).toBe(
+      "charrnn: --lr-schedule cosine needs the run's length: give --iters, --epochs or --time\n",
+    );
   });
 });

@@ -7,15 +7,30 @@ import type { Kernels } from '../src/core/kernels.js';
 import { CharModel } from '../src/core/model.js';
 import { kernelBackends } from './helpers/backends.js';
 
-interface FixtureTensor { shape: number[]; data: number[] }
+interface FixtureTensor {
+  shape: number[];
+  data: number[];
+}
 interface Fixture {
-  model: CellType; layers: number; hidden: number; vocab: number; batch: number; seq: number;
-  inputs: number[][]; targets: number[][];
-  h0: FixtureTensor; c0?: FixtureTensor;
+  model: CellType;
+  layers: number;
+  hidden: number;
+  vocab: number;
+  batch: number;
+  seq: number;
+  inputs: number[][];
+  targets: number[][];
+  h0: FixtureTensor;
+  c0?: FixtureTensor;
   params: Record<string, FixtureTensor>;
   expected: {
-    logits: FixtureTensor; loss: number; grads: Record<string, FixtureTensor>;
-    dh0: FixtureTensor; dc0?: FixtureTensor; hT: FixtureTensor; cT?: FixtureTensor;
+    logits: FixtureTensor;
+    loss: number;
+    grads: Record<string, FixtureTensor>;
+    dh0: FixtureTensor;
+    dc0?: FixtureTensor;
+    hT: FixtureTensor;
+    cT?: FixtureTensor;
   };
 }
 
@@ -35,14 +50,22 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
 /** [B, T, ...] batch-major rows to the model's time-major [T, B, ...] layout. */
 function toTimeMajor(data: ArrayLike<number>, batch: number, seq: number, width: number): Float64Array {
   const out = new Float64Array(batch * seq * width);
-  for (let b = 0; b < batch; b++) for (let t = 0; t < seq; t++) for (let j = 0; j < width; j++) {
-    out[(t * batch + b) * width + j] = data[(b * seq + t) * width + j]!;
-  }
+  for (let b = 0; b < batch; b++)
+    for (let t = 0; t < seq; t++)
+      for (let j = 0; j < width; j++) {
+        out[(t * batch + b) * width + j] = data[(b * seq + t) * width + j]!;
+      }
   return out;
 }
 
 function runFixture(fixture: Fixture, kernels: Kernels): void {
-  const config: ModelConfig = { cell: fixture.model, layers: fixture.layers, hidden: fixture.hidden, vocab: fixture.vocab, dropout: 0 };
+  const config: ModelConfig = {
+    cell: fixture.model,
+    layers: fixture.layers,
+    hidden: fixture.hidden,
+    vocab: fixture.vocab,
+    dropout: 0,
+  };
   const { batch, seq: seqLength, hidden, vocab } = fixture;
   const model = new CharModel(config, kernels);
   model.load(Object.fromEntries(Object.entries(fixture.params).map(([name, t]) => [name, Float32Array.from(t.data)])));
@@ -80,4 +103,3 @@ describe.each(kernelBackends())('PyTorch fixtures, $name kernels', ({ create }) 
     runFixture(JSON.parse(readFileSync(join(fixtureDir, name), 'utf8')) as Fixture, create());
   });
 });
-

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { packTensors, type ParameterLayout } from '../src/core/config.js';
 import {
-  clipGradientsByGlobalNorm, clipGradientsElementwise, learningRateAt, Optimizer, type OptimizerKind,
+  clipGradientsByGlobalNorm,
+  clipGradientsElementwise,
+  learningRateAt,
+  Optimizer,
+  type OptimizerKind,
 } from '../src/core/optim.js';
 
 interface Case {
@@ -15,11 +19,14 @@ interface Case {
   steps: Array<{ grads: number[][]; norm: number | null; params: number[][] }>;
 }
 
-const { cases } = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'optim.json'), 'utf8')) as { cases: Case[] };
+const { cases } = JSON.parse(readFileSync(join(import.meta.dirname, 'fixtures', 'optim.json'), 'utf8')) as {
+  cases: Case[];
+};
 
 function expectClose(actual: Float32Array, expected: number[], what: string): void {
   expected.forEach((value, i) => {
-    if (!(Math.abs(actual[i]! - value) <= 1e-7 + 1e-6 * Math.abs(value))) throw new Error(`${what}[${i}]: ${actual[i]} vs PyTorch ${value}`);
+    if (!(Math.abs(actual[i]! - value) <= 1e-7 + 1e-6 * Math.abs(value)))
+      throw new Error(`${what}[${i}]: ${actual[i]} vs PyTorch ${value}`);
   });
 }
 
@@ -31,7 +38,7 @@ function layoutOf(sizes: number[]): ParameterLayout {
 /** One flat buffer holding `tensors` at the layout's offsets. */
 function flat(layout: ParameterLayout, tensors: number[][]): Float32Array {
   const buffer = new Float32Array(layout.size);
-  layout.tensors.forEach(({ offset }, i) => buffer.set(tensors[i]!, offset));
+  for (const [i, { offset }] of layout.tensors.entries()) buffer.set(tensors[i]!, offset);
   return buffer;
 }
 
@@ -67,11 +74,14 @@ describe('optimizers match PyTorch', () => {
     replay(testCase);
   });
 
-  it.each(cases.map((c) => [c.kind, c] as const))('%s: saving and restoring the state mid-way changes nothing', (_, testCase) => {
-    const straight = replay(testCase);
-    const restored = replay(testCase, 3);
-    straight.forEach((param, i) => expect(Array.from(restored[i]!)).toEqual(Array.from(param)));
-  });
+  it.each(cases.map((c) => [c.kind, c] as const))(
+    '%s: saving and restoring the state mid-way changes nothing',
+    (_, testCase) => {
+      const straight = replay(testCase);
+      const restored = replay(testCase, 3);
+      for (const [i, param] of straight.entries()) expect(Array.from(restored[i]!)).toEqual(Array.from(param));
+    },
+  );
 
   it('refuses a state of another optimizer or size', () => {
     const adam = new Optimizer({ kind: 'adam' }, layoutOf([3]));

@@ -181,11 +181,13 @@ describe('stdout: closed, read-only, full, or a reader that leaves', () => {
   it('train --json: a full stdout stops the run after saving, with one line and exit 1', () => {
     const result = shell(`charrnn train sea.txt ${ENDLESS.join(' ')} -q -o full.json > /dev/full`);
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(new RegExp(
-      '^charrnn: cannot write to stdout: the disk is full \\(ENOSPC\\); ' +
-        'stopping after this step to save the checkpoint\n' +
-        'stopped at iteration \\d+; saved full\\.json \\(continue with: charrnn resume full\\.json\\)\n$',
-    ));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        '^charrnn: cannot write to stdout: the disk is full \\(ENOSPC\\); ' +
+          'stopping after this step to save the checkpoint\n' +
+          'stopped at iteration \\d+; saved full\\.json \\(continue with: charrnn resume full\\.json\\)\n$',
+      ),
+    );
     expect(readCheckpoint(join(dir, 'full.json')).training!.iteration).toBeGreaterThanOrEqual(1);
   });
 

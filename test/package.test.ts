@@ -51,16 +51,34 @@ console.log(JSON.stringify({ threads, iterations: summary.iterations, stop: summ
 beforeAll(() => {
   const packDir = mkdtempSync(join(tmpdir(), 'charrnn-pack-'));
   // The build ran before the tests (npm test), so packing skips prepack's second build.
-  const [packed] = JSON.parse(execFileSync(NPM, ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], { cwd: ROOT, encoding: 'utf8' }));
+  const [packed] = JSON.parse(
+    execFileSync(NPM, ['pack', '--ignore-scripts', '--json', '--pack-destination', packDir], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }),
+  );
   packedFiles = packed.files.map((file: { path: string }) => file.path);
   project = mkdtempSync(join(tmpdir(), 'charrnn-user-'));
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'user', private: true, type: 'module' }));
-  execFileSync(NPM, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(packDir, packed.filename)], { cwd: project, stdio: 'pipe' });
+  execFileSync(
+    NPM,
+    ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(packDir, packed.filename)],
+    { cwd: project, stdio: 'pipe' },
+  );
 }, 120_000);
 
 describe('the npm package', () => {
   it('holds the bundled CLI, the library, its types, the README and the small corpus only', () => {
-    for (const file of ['bin/charrnn', 'dist/cli.js', 'dist/index.js', 'dist/worker.js', 'dist/types/index.d.ts', 'README.md', 'corpora/moby-dick-small.txt', 'package.json']) {
+    for (const file of [
+      'bin/charrnn',
+      'dist/cli.js',
+      'dist/index.js',
+      'dist/worker.js',
+      'dist/types/index.d.ts',
+      'README.md',
+      'corpora/moby-dick-small.txt',
+      'package.json',
+    ]) {
       expect(packedFiles).toContain(file);
     }
     expect(packedFiles.filter((file) => /^(src|test|bench|scripts)\//.test(file))).toEqual([]);
@@ -77,15 +95,29 @@ describe('the npm package', () => {
 
   it('is imported by its package name, type-checks against its declarations, trains, aborts, samples and evaluates', () => {
     writeFileSync(join(project, 'user.mts'), USER_SCRIPT);
-    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
-      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: true, types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')] },
-      files: ['user.mts'],
-    }));
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: true,
+          types: ['node'],
+          typeRoots: [join(ROOT, 'node_modules', '@types')],
+        },
+        files: ['user.mts'],
+      }),
+    );
     const typecheck = spawnSync(process.execPath, [TSC, '-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8' });
     expect(typecheck.stdout + typecheck.stderr).toBe('');
     expect(typecheck.status).toBe(0);
     // Node 20 runs the script once its types are stripped: the same file as plain JavaScript.
-    const plain = USER_SCRIPT.replace(': { text: string; source: string }', '').replace(': string[]', '').replace('const text: string', 'const text');
+    const plain = USER_SCRIPT.replace(': { text: string; source: string }', '')
+      .replace(': string[]', '')
+      .replace('const text: string', 'const text');
     writeFileSync(join(project, 'user.mjs'), plain);
     const result = spawnSync(process.execPath, ['user.mjs'], { cwd: project, encoding: 'utf8' });
     expect(result.stderr).toBe('');

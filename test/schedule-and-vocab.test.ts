@@ -8,7 +8,15 @@ import { iterationsForTime, learningRateAt, type LrSchedule } from '../src/core/
 import type { Checkpoint } from '../src/index.js';
 import { LoadedModel } from '../src/index.js';
 
-const BASE: LrSchedule = { kind: 'constant', baseRate: 1e-2, minRate: 1e-4, warmup: 0, decay: 1, decayEvery: 1, totalIterations: 0 };
+const BASE: LrSchedule = {
+  kind: 'constant',
+  baseRate: 1e-2,
+  minRate: 1e-4,
+  warmup: 0,
+  decay: 1,
+  decayEvery: 1,
+  totalIterations: 0,
+};
 
 describe('learning-rate schedules', () => {
   it('constant stays at the base rate', () => {
@@ -49,7 +57,10 @@ function randomCheckpoint(config: ModelConfig, symbols: string[]): Checkpoint {
   const rng = new Rng(3);
   const tensors = Object.fromEntries(
     tensorSpecs(config).map(({ name, shape }) => {
-      const data = Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rng.nextFloat() * 2 - 1) * 0.8);
+      const data = Float32Array.from(
+        { length: shape.reduce((a, b) => a * b, 1) },
+        () => (rng.nextFloat() * 2 - 1) * 0.8,
+      );
       return [name, { shape, data }];
     }),
   );
@@ -69,7 +80,9 @@ describe('extendVocabulary', () => {
       const after: Checkpoint = {
         model: grown.config,
         vocab: [...symbols, 'Q', 'Z', '!'],
-        tensors: Object.fromEntries(tensorSpecs(grown.config).map(({ name, shape }) => [name, { shape, data: grown.tensors[name]! }])),
+        tensors: Object.fromEntries(
+          tensorSpecs(grown.config).map(({ name, shape }) => [name, { shape, data: grown.tensors[name]! }]),
+        ),
       } as Checkpoint;
       const old = LoadedModel.fromCheckpoint(before, createJsKernels()).evaluate(text);
       const extended = LoadedModel.fromCheckpoint(after, createJsKernels());

@@ -56,8 +56,8 @@ async function trainOnScreen(columns: number, { env = '', flags = REPORTING_RUN 
   const raw = join(dir, `raw-${columns}`);
   const train = `${process.execPath} ${BIN} train story.txt ${flags} --log run-${columns}.log -o story-${columns}.json`;
   // The pane waits for its output to be recorded before it starts.
-  const command = `tmux wait-for go-${columns} && cd ${dir} && ${env} ${train}; ` +
-    `echo "EXIT=$?"; touch ${marker}; exec sleep 120`;
+  const command =
+    `tmux wait-for go-${columns} && cd ${dir} && ${env} ${train}; ` + `echo "EXIT=$?"; touch ${marker}; exec sleep 120`;
   const socket = `charrnn-test-${process.pid}-${columns}`;
   expectSuccess(tmux(socket, 'new-session', '-d', '-x', String(columns), '-y', '40', command));
   try {
@@ -66,7 +66,10 @@ async function trainOnScreen(columns: number, { env = '', flags = REPORTING_RUN 
     await until(() => existsSync(marker), 90);
     expect(existsSync(marker)).toBe(true);
     const screen = tmux(socket, 'capture-pane', '-p', '-J', '-S', '-', '-E', '-');
-    const lines = screen.stdout.split('\n').map((line) => line.trimEnd()).filter((line) => line !== '');
+    const lines = screen.stdout
+      .split('\n')
+      .map((line) => line.trimEnd())
+      .filter((line) => line !== '');
     return { lines, raw: readFileSync(raw, 'utf8') };
   } finally {
     tmux(socket, 'kill-server');
@@ -167,15 +170,30 @@ describe('throughput and time left, measured by the display', () => {
   type Start = Extract<TrainEvent, { event: 'start' }>;
   type Progress = Extract<TrainEvent, { event: 'progress' }>;
   const start = {
-    event: 'start', iteration: 100, targetIterations: 300, epoch: 0, chunksPerEpoch: 10, parameters: 1, vocab: 2,
-    trainChars: 1, valChars: 1, resumed: true, kernel: 'js', threads: 1,
+    event: 'start',
+    iteration: 100,
+    targetIterations: 300,
+    epoch: 0,
+    chunksPerEpoch: 10,
+    parameters: 1,
+    vocab: 2,
+    trainChars: 1,
+    valChars: 1,
+    resumed: true,
+    kernel: 'js',
+    threads: 1,
   };
   const progress = {
-    event: 'progress', iteration: 150, targetIterations: 300, epoch: 1, trainLoss: 1, learningRate: 0.1,
+    event: 'progress',
+    iteration: 150,
+    targetIterations: 300,
+    epoch: 1,
+    trainLoss: 1,
+    learningRate: 0.1,
     elapsedSeconds: 10,
   } as Progress;
 
-  it('from the start event\'s chars per iteration: chars/s over this invocation, ETA to the target', () => {
+  it("from the start event's chars per iteration: chars/s over this invocation, ETA to the target", () => {
     const meter = new ThroughputMeter();
     meter.start({ ...start, charsPerIteration: 400 } as Start);
     // 50 iterations × 400 chars in 10 s; 150 more iterations at that pace take 30 s.

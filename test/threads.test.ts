@@ -64,7 +64,10 @@ describe('the shard gradient sum', () => {
   /** Random flat gradients (an odd length, as a layout's can be) whose float sums depend on the order of adding. */
   function shardGradients(count: number): Float32Array[] {
     let seed = 12345;
-    const next = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * 10 ** ((seed >>> 8) % 7);
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return (seed / 2 ** 32 - 0.5) * 10 ** ((seed >>> 8) % 7);
+    };
     return Array.from({ length: count }, () => Float32Array.from({ length: 67 }, next));
   }
 

@@ -11,7 +11,10 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(import.meta.dirname, '..');
 const PYTHON = process.env.CHARRNN_PYTHON ?? '/usr/bin/python3';
 const hasTorch = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' }).status === 0;
-if (!hasTorch) console.warn(`torch round-trip tests skipped: ${PYTHON} cannot import torch and numpy (apt-get install python3-torch)`);
+if (!hasTorch)
+  console.warn(
+    `torch round-trip tests skipped: ${PYTHON} cannot import torch and numpy (apt-get install python3-torch)`,
+  );
 
 const TRAIN_IN_TORCH = `
 import json, sys, torch, torch.nn as nn, torch.nn.functional as F
@@ -46,21 +49,27 @@ function run(command: string, args: string[], cwd: string) {
 }
 
 describe.runIf(hasTorch)('PyTorch round trip', () => {
-  it.each(['lstm', 'gru', 'rnn'])('a PyTorch-trained %s evaluates to the same loss, and export/import is exact', (cell) => {
-    const dir = mkdtempSync(join(tmpdir(), 'charrnn-torch-'));
-    writeFileSync(join(dir, 'text.txt'), 'The whale, the whale! Thar she blows. 鯨 🐋\n'.repeat(30));
-    writeFileSync(join(dir, 'train.py'), TRAIN_IN_TORCH);
-    const torchLoss = JSON.parse(run(PYTHON, ['train.py', 'text.txt', 'model.pt', cell], dir)).loss;
-    const script = join(ROOT, 'scripts', 'torch_checkpoint.py');
-    run(PYTHON, [script, 'import', 'model.pt', 'model.json', '--vocab-from', 'text.txt'], dir);
-    const evaluated = JSON.parse(run(process.execPath, [join(ROOT, 'bin', 'charrnn'), 'eval', 'text.txt', '-c', 'model.json', '--json'], dir));
-    expect(Math.abs(evaluated.loss - torchLoss)).toBeLessThan(1e-5);
-    run(PYTHON, [script, 'export', 'model.json', 'back.pt'], dir);
-    run(PYTHON, [script, 'import', 'back.pt', 'again.json'], dir);
-    const first = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
-    const again = JSON.parse(readFileSync(join(dir, 'again.json'), 'utf8'));
-    expect(again.tensors).toEqual(first.tensors);
-    expect(again.vocab).toEqual(first.vocab);
-    expect(again.model).toEqual({ cell, layers: 2, hidden: 16, vocab: first.vocab.length, dropout: 0 });
-  }, 60_000);
+  it.each(['lstm', 'gru', 'rnn'])(
+    'a PyTorch-trained %s evaluates to the same loss, and export/import is exact',
+    (cell) => {
+      const dir = mkdtempSync(join(tmpdir(), 'charrnn-torch-'));
+      writeFileSync(join(dir, 'text.txt'), 'The whale, the whale! Thar she blows. 鯨 🐋\n'.repeat(30));
+      writeFileSync(join(dir, 'train.py'), TRAIN_IN_TORCH);
+      const torchLoss = JSON.parse(run(PYTHON, ['train.py', 'text.txt', 'model.pt', cell], dir)).loss;
+      const script = join(ROOT, 'scripts', 'torch_checkpoint.py');
+      run(PYTHON, [script, 'import', 'model.pt', 'model.json', '--vocab-from', 'text.txt'], dir);
+      const evaluated = JSON.parse(
+        run(process.execPath, [join(ROOT, 'bin', 'charrnn'), 'eval', 'text.txt', '-c', 'model.json', '--json'], dir),
+      );
+      expect(Math.abs(evaluated.loss - torchLoss)).toBeLessThan(1e-5);
+      run(PYTHON, [script, 'export', 'model.json', 'back.pt'], dir);
+      run(PYTHON, [script, 'import', 'back.pt', 'again.json'], dir);
+      const first = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'));
+      const again = JSON.parse(readFileSync(join(dir, 'again.json'), 'utf8'));
+      expect(again.tensors).toEqual(first.tensors);
+      expect(again.vocab).toEqual(first.vocab);
+      expect(again.model).toEqual({ cell, layers: 2, hidden: 16, vocab: first.vocab.length, dropout: 0 });
+    },
+    60_000,
+  );
 });

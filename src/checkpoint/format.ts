@@ -62,7 +62,8 @@ export function parseCheckpoint(text: string, source: string): Checkpoint {
   }
   if (json.version > CHECKPOINT_VERSION) {
     throw new CharrnnError(
-      `${source} was written by a newer charrnn (format version ${json.version}; this one reads version ${CHECKPOINT_VERSION}); upgrade charrnn`,
+      `${source} was written by a newer charrnn (format version ${json.version}; ` +
+        `this one reads version ${CHECKPOINT_VERSION}); upgrade charrnn`,
     );
   }
   const model = parseModel(json.model, source);
@@ -132,15 +133,18 @@ function parseTensors(value: unknown, model: ModelConfig, source: string): Recor
     const shape = isObject(raw) ? raw.shape : undefined;
     if (!Array.isArray(shape) || shape.length !== spec.shape.length || shape.some((dim, i) => dim !== spec.shape[i])) {
       throw new CharrnnError(
-        `${source}: tensor ${spec.name} has shape ${JSON.stringify(shape)}; the model needs ${JSON.stringify(spec.shape)}`,
+        `${source}: tensor ${spec.name} has shape ${JSON.stringify(shape)}; ` +
+          `the model needs ${JSON.stringify(spec.shape)}`,
       );
     }
     const tensor = decodeTensor(raw, `${source}: tensor ${spec.name}`);
     const bad = tensor.data.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0)
+    if (bad >= 0) {
       throw new CharrnnError(
-        `${source}: tensor ${spec.name} contains ${tensor.data[bad]} at index ${bad}; the run that wrote it diverged, use an earlier checkpoint`,
+        `${source}: tensor ${spec.name} contains ${tensor.data[bad]} at index ${bad}; ` +
+          'the run that wrote it diverged, use an earlier checkpoint',
       );
+    }
     tensors[spec.name] = tensor;
   }
   return tensors;

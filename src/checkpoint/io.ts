@@ -30,7 +30,10 @@ function describeWriteError(path: string, error: NodeJS.ErrnoException): string 
     case 'EROFS':
     case 'EACCES':
     case 'EPERM':
-      return `cannot save ${path}: ${dirname(path)} is not writable; choose another place with -o (the previous checkpoint is untouched)`;
+      return (
+        `cannot save ${path}: ${dirname(path)} is not writable; ` +
+        'choose another place with -o (the previous checkpoint is untouched)'
+      );
     case 'EISDIR':
       return `cannot save ${path}: it is a directory; choose a file name with -o`;
     case 'ENOTDIR':

@@ -22,7 +22,10 @@ export const evalCommand: Command<EvalArgs> = {
   positionals: { corpus: 'Text file, or - for stdin' },
   flags: [
     {
-      name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to evaluate',
+      name: 'checkpoint',
+      alias: 'c',
+      kind: PATH,
+      help: 'Checkpoint to evaluate',
       defaultText: 'the best checkpoint of the newest run in checkpoints/',
     },
     { name: 'json', kind: BOOLEAN, default: false, help: 'Print {"chars","loss","bpc"} on stdout' },

@@ -21,7 +21,9 @@ const CHART_HEIGHT = 12;
 
 /** Symbols as they would be typed: control characters escaped, the rest as themselves. */
 export function printableVocabulary(vocab: string[]): string {
-  return vocab.map((symbol) => (/[\p{Cc}\p{Z}]/u.test(symbol) && symbol !== ' ' ? JSON.stringify(symbol).slice(1, -1) : symbol)).join(' ');
+  return vocab
+    .map((symbol) => (/[\p{Cc}\p{Z}]/u.test(symbol) && symbol !== ' ' ? JSON.stringify(symbol).slice(1, -1) : symbol))
+    .join(' ');
 }
 
 /** Mean train loss per column and the latest validation loss, both in bits per character. */
@@ -33,7 +35,8 @@ function resample(history: HistoryPoint[], width: number): { train: number[]; va
   const counts = new Array<number>(columns).fill(0);
   const val = new Array<number>(columns).fill(NaN);
   for (const point of history) {
-    const column = last === first ? 0 : Math.min(columns - 1, Math.floor(((point.iteration - first) / (last - first)) * columns));
+    const column =
+      last === first ? 0 : Math.min(columns - 1, Math.floor(((point.iteration - first) / (last - first)) * columns));
     if (Number.isFinite(point.trainLoss)) {
       sums[column] += point.trainLoss / Math.LN2;
       counts[column]++;
@@ -44,7 +47,10 @@ function resample(history: HistoryPoint[], width: number): { train: number[]; va
   const train = means.map((value) => (Number.isFinite(value) ? value : (means.find(Number.isFinite) ?? 0)));
   // Before the first evaluation the validation line lies on the train line, which is drawn over it.
   const lastVal = carryForward(val);
-  return { train, val: val.some(Number.isFinite) ? lastVal.map((value, i) => (Number.isFinite(value) ? value : train[i]!)) : [] };
+  return {
+    train,
+    val: val.some(Number.isFinite) ? lastVal.map((value, i) => (Number.isFinite(value) ? value : train[i]!)) : [],
+  };
 }
 
 /** Fills each gap with the last value before it; a leading gap stays NaN. */
@@ -59,9 +65,18 @@ export function renderChart(history: HistoryPoint[], width: number, color: boole
   // Validation first, so that where the two coincide the train line is the one seen.
   const series = val.length ? [val, train] : [train];
   const colors = color ? (val.length ? [asciichart.green, asciichart.blue] : [asciichart.blue]) : undefined;
-  const chart = asciichart.plot(series, { height: CHART_HEIGHT, colors, format: (x: number) => x.toFixed(2).padStart(6) });
-  const legend = `bits/char over iterations ${history[0]!.iteration}–${history[history.length - 1]!.iteration}: ` +
-    (!val.length ? 'train' : color ? `${asciichart.blue}train${asciichart.reset}, ${asciichart.green}validation${asciichart.reset}` : 'train, and validation where it leaves the train line (from its first evaluation)');
+  const chart = asciichart.plot(series, {
+    height: CHART_HEIGHT,
+    colors,
+    format: (x: number) => x.toFixed(2).padStart(6),
+  });
+  const legend =
+    `bits/char over iterations ${history[0]!.iteration}–${history[history.length - 1]!.iteration}: ` +
+    (!val.length
+      ? 'train'
+      : color
+        ? `${asciichart.blue}train${asciichart.reset}, ${asciichart.green}validation${asciichart.reset}`
+        : 'train, and validation where it leaves the train line (from its first evaluation)');
   return `${chart}\n${legend}`;
 }
 
@@ -69,18 +84,22 @@ function renderText(summary: CheckpointSummary, path: string, width: number, col
   const { model, training } = summary;
   const lines = [
     `checkpoint  ${path}`,
-    `model       ${model.cell}, ${model.layers} layer${model.layers > 1 ? 's' : ''} × ${model.hidden} hidden, dropout ${model.dropout}`,
+    `model       ${model.cell}, ${model.layers} layer${model.layers > 1 ? 's' : ''} × ${model.hidden} hidden, ` +
+      `dropout ${model.dropout}`,
     `parameters  ${summary.parameters.toLocaleString('en-US')}`,
     `vocabulary  ${summary.vocab.length} symbols: ${printableVocabulary(summary.vocab)}`,
   ];
   if (training) {
     const options = training.options as Record<string, number | string>;
     lines.push(
-      `training    iteration ${training.iteration}, epoch ${training.epoch.toFixed(2)}, ${formatCount(training.chars)} chars in ${formatDuration(training.seconds)}`,
-      `recipe      ${options.optimizer} lr ${options.learningRate}, batch ${options.batch} × seq ${options.seqLength}, clip ${options.clip}, seed ${options.seed}`,
+      `training    iteration ${training.iteration}, epoch ${training.epoch.toFixed(2)}, ` +
+        `${formatCount(training.chars)} chars in ${formatDuration(training.seconds)}`,
+      `recipe      ${options.optimizer} lr ${options.learningRate}, ` +
+        `batch ${options.batch} × seq ${options.seqLength}, clip ${options.clip}, seed ${options.seed}`,
       `corpus      ${training.corpus ?? 'stdin'} (${training.corpusChars.toLocaleString('en-US')} characters)`,
       ...(training.origin ? [`from        ${describeOrigin(training.origin)}`] : []),
-      `validation  last ${training.lastValBpc?.toFixed(3) ?? '-'} bpc, best ${training.bestValBpc?.toFixed(3) ?? '-'} bpc`,
+      `validation  last ${training.lastValBpc?.toFixed(3) ?? '-'} bpc, ` +
+        `best ${training.bestValBpc?.toFixed(3) ?? '-'} bpc`,
     );
   } else if (summary.trainingDamage) lines.push(`training    damaged: ${summary.trainingDamage}`);
   else lines.push('training    none recorded (a checkpoint for sampling only)');
@@ -112,13 +131,17 @@ export const infoCommand: Command<InfoArgs> = {
       try {
         text = readFileSync(argv.log, 'utf8');
       } catch (error) {
-        throw new CharrnnError(`--log ${argv.log}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+        throw new CharrnnError(
+          `--log ${argv.log}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+        );
       }
       summary.history = historyFromLog(text);
     }
     const color = colorAllowed(process.stdout, argv.color);
     const stdout = new StdoutWriter();
-    await stdout.write(argv.json ? `${JSON.stringify(summary)}\n` : renderText(summary, argv.checkpoint, argv.width, color));
+    await stdout.write(
+      argv.json ? `${JSON.stringify(summary)}\n` : renderText(summary, argv.checkpoint, argv.width, color),
+    );
     stdout.throwIfFailed();
   },
 };

@@ -14,7 +14,9 @@ function reportError(error: unknown): void {
   }
   const err = error as NodeJS.ErrnoException;
   // Unexpected errors still get one line; CHARRNN_DEBUG=1 shows the stack for bug reports.
-  errorLine(`charrnn: internal error: ${err?.message ?? String(error)} (this is a bug; rerun with CHARRNN_DEBUG=1 for details)`);
+  errorLine(
+    `charrnn: internal error: ${err?.message ?? String(error)} (this is a bug; rerun with CHARRNN_DEBUG=1 for details)`,
+  );
   if (process.env.CHARRNN_DEBUG) process.stderr.write(`${err?.stack ?? ''}\n`);
   process.exitCode = EXIT.runtime;
 }

@@ -27,8 +27,14 @@ interface SampleArgs {
 
 /** The flag that sets each sampling option, so that errors name what was typed. */
 const SAMPLE_FLAGS: Record<SampleOptionName, string> = {
-  length: '--length', temperature: '--temp', topK: '--top-k', topP: '--top-p', argmax: '--argmax', prime: '--prime',
-  seed: '--seed', stop: '--stop',
+  length: '--length',
+  temperature: '--temp',
+  topK: '--top-k',
+  topP: '--top-p',
+  argmax: '--argmax',
+  prime: '--prime',
+  seed: '--seed',
+  stop: '--stop',
 };
 const sampleFlagOf = (option: SampleOptionName): string => SAMPLE_FLAGS[option];
 
@@ -45,12 +51,16 @@ export function resolveCheckpoint(given: string | undefined, stdinTaken?: string
   }
   if (given !== undefined) return given;
   const latest = newestRunCheckpoint('checkpoints');
-  if (!latest) throw new CharrnnError('no checkpoint found in checkpoints/; train one first (charrnn train corpus.txt) or pass --checkpoint FILE');
+  if (!latest)
+    throw new CharrnnError(
+      'no checkpoint found in checkpoints/; train one first (charrnn train corpus.txt) or pass --checkpoint FILE',
+    );
   return latest;
 }
 
 function primeText(argv: SampleArgs): string | undefined {
-  if (argv.prime !== undefined && argv['prime-file'] !== undefined) throw new CharrnnError('give --prime or --prime-file, not both', 2);
+  if (argv.prime !== undefined && argv['prime-file'] !== undefined)
+    throw new CharrnnError('give --prime or --prime-file, not both', 2);
   if (argv['prime-file'] === undefined) return argv.prime;
   const prime = readCorpus(argv['prime-file']);
   return prime.vocab.decode(prime.ids);
@@ -62,7 +72,8 @@ function primeFromStdin(argv: SampleArgs): boolean {
 
 function checkCounts(argv: SampleArgs, options: SampleOptions): void {
   validateSampleOptions(options, sampleFlagOf);
-  if (argv.json && argv.length === 0 && argv.stop === undefined) throw new CharrnnError('--json needs a finite --length or a --stop string', 2);
+  if (argv.json && argv.length === 0 && argv.stop === undefined)
+    throw new CharrnnError('--json needs a finite --length or a --stop string', 2);
 }
 
 /** Streams one sample's text; false once stdout has closed. */
@@ -80,7 +91,10 @@ async function streamSample(model: LoadedModel, options: SampleOptions, stdout: 
 
 /** One sample as a JSON line: the text and each generated character with its probability. */
 async function jsonSample(model: LoadedModel, options: SampleOptions, stdout: StdoutWriter): Promise<boolean> {
-  const chars = [...model.generate(options)].map(({ char, probability }) => ({ char, p: Number(probability.toPrecision(6)) }));
+  const chars = [...model.generate(options)].map(({ char, probability }) => ({
+    char,
+    p: Number(probability.toPrecision(6)),
+  }));
   const line = { prime: options.prime ?? '', text: chars.map((entry) => entry.char).join(''), chars };
   return stdout.write(`${JSON.stringify(line)}\n`);
 }
@@ -90,22 +104,34 @@ export const sampleCommand: Command<SampleArgs> = {
   describe: 'Generate text from a trained model to stdout',
   flags: [
     {
-      name: 'checkpoint', alias: 'c', kind: PATH, help: 'Checkpoint to sample from',
+      name: 'checkpoint',
+      alias: 'c',
+      kind: PATH,
+      help: 'Checkpoint to sample from',
       defaultText: 'the best checkpoint of the newest run in checkpoints/',
     },
     {
-      name: 'length', alias: 'l', kind: wholeNumber(0, MAX_COUNT, '0 = endless'), default: 1000,
+      name: 'length',
+      alias: 'l',
+      kind: wholeNumber(0, MAX_COUNT, '0 = endless'),
+      default: 1000,
       help: 'Characters per sample (0 = endless)',
     },
     {
-      name: 'temp', alias: 't', kind: realNumber({ min: 0 }, 'a number ≥ 0 (0 means always the most likely character)'),
-      default: 1.0, help: 'Temperature: lower is more conservative (0 = argmax)',
+      name: 'temp',
+      alias: 't',
+      kind: realNumber({ min: 0 }, 'a number ≥ 0 (0 means always the most likely character)'),
+      default: 1.0,
+      help: 'Temperature: lower is more conservative (0 = argmax)',
     },
     { name: 'prime', alias: 'p', kind: TEXT, help: 'Text to start from (printed first)' },
     { name: 'prime-file', kind: PATH, help: 'Read the prime text from a file (- for stdin)' },
     { name: 'stop', kind: TEXT, help: "End a sample once this text is generated (e.g. $'\\n\\n' for a blank line)" },
     {
-      name: 'samples', alias: 'n', kind: wholeNumber(1, MAX_COUNT), default: 1,
+      name: 'samples',
+      alias: 'n',
+      kind: wholeNumber(1, MAX_COUNT),
+      default: 1,
       help: 'How many samples, each from a fresh start',
     },
     { name: 'delimiter', kind: TEXT, default: '\n', defaultText: 'a newline', help: 'Printed after each sample' },
@@ -113,11 +139,14 @@ export const sampleCommand: Command<SampleArgs> = {
     { name: 'argmax', kind: BOOLEAN, default: false, help: 'Always take the most likely character' },
     { name: 'top-k', kind: wholeNumber(1, MAX_COUNT), help: 'Sample only from the k most likely characters' },
     {
-      name: 'top-p', kind: realNumber({ min: 0, max: 1, minOpen: true }, 'a probability in (0, 1]'),
+      name: 'top-p',
+      kind: realNumber({ min: 0, max: 1, minOpen: true }, 'a probability in (0, 1]'),
       help: 'Nucleus sampling: the most likely characters up to this cumulative probability',
     },
     {
-      name: 'json', kind: BOOLEAN, default: false,
+      name: 'json',
+      kind: BOOLEAN,
+      default: false,
       help: "One JSON object per sample, with each character's probability",
     },
     flagOf(RUN_SETTINGS.kernel),
@@ -131,8 +160,14 @@ export const sampleCommand: Command<SampleArgs> = {
   handler: async (argv: SampleArgs) => {
     const prime = primeText(argv);
     const first: SampleOptions = {
-      length: argv.length, temperature: argv.temp, topK: argv['top-k'], topP: argv['top-p'], argmax: argv.argmax, prime,
-      seed: argv.seed, stop: argv.stop,
+      length: argv.length,
+      temperature: argv.temp,
+      topK: argv['top-k'],
+      topP: argv['top-p'],
+      argmax: argv.argmax,
+      prime,
+      seed: argv.seed,
+      stop: argv.stop,
     };
     checkCounts(argv, first);
     const checkpoint = resolveCheckpoint(argv.checkpoint, primeFromStdin(argv) ? '--prime-file' : undefined);
@@ -143,7 +178,9 @@ export const sampleCommand: Command<SampleArgs> = {
       // Each sample gets its own seed derived from --seed, so -n 3 --seed 1 is reproducible.
       const seed = argv.seed === undefined ? undefined : (argv.seed + index) >>> 0;
       const options: SampleOptions = { ...first, seed };
-      const open = argv.json ? await jsonSample(model, options, stdout) : (await streamSample(model, options, stdout)) && (await stdout.write(argv.delimiter));
+      const open = argv.json
+        ? await jsonSample(model, options, stdout)
+        : (await streamSample(model, options, stdout)) && (await stdout.write(argv.delimiter));
       if (!open) break;
     }
     stdout.throwIfFailed();

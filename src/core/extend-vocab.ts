@@ -38,7 +38,8 @@ export function extendVocabulary(
   const widened = new Float32Array(rows * grown);
   for (let row = 0; row < rows; row++) {
     widened.set(inputWeight.subarray(row * vocab, (row + 1) * vocab), row * grown);
-    for (let column = vocab; column < grown; column++) widened[row * grown + column] = (random.nextFloat() * 2 - 1) * bound;
+    for (let column = vocab; column < grown; column++)
+      widened[row * grown + column] = (random.nextFloat() * 2 - 1) * bound;
   }
   out.weight_ih_l0 = widened;
 

@@ -14,7 +14,10 @@ export class CharGenerator {
    * `fixedWeights`: the model's weights will not change while this generator lives (a loaded model),
    * so they are prepared once. Leave it off while training, so every sample sees the current weights.
    */
-  constructor(readonly model: CharModel, options: { fixedWeights?: boolean } = {}) {
+  constructor(
+    readonly model: CharModel,
+    options: { fixedWeights?: boolean } = {},
+  ) {
     this.pass = model.createInferencePass(1, 1, options);
     this.scratch = new Float64Array(model.config.vocab);
   }

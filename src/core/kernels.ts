@@ -27,15 +27,33 @@ export interface Kernels {
 
   /** out[m,n] (+)= Σk a[m,k]·b[n,k]  (activations × a PyTorch weight [out,in] transposed). */
   matmulABt(
-    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+    out: Float32Array,
+    a: Float32Array,
+    b: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+    accumulate: boolean,
   ): void;
   /** out[m,n] (+)= Σk a[m,k]·b[k,n]  (output gradient × weight: the input gradient). */
   matmulAB(
-    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+    out: Float32Array,
+    a: Float32Array,
+    b: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+    accumulate: boolean,
   ): void;
   /** out[m,n] (+)= Σk a[k,m]·b[k,n]  (gradientᵀ × activations: a weight gradient summed over k rows). */
   matmulAtB(
-    out: Float32Array, a: Float32Array, b: Float32Array, m: number, n: number, k: number, accumulate: boolean,
+    out: Float32Array,
+    a: Float32Array,
+    b: Float32Array,
+    m: number,
+    n: number,
+    k: number,
+    accumulate: boolean,
   ): void;
 
   /** out[cols, rows] = a[rows, cols]ᵀ (a recurrent weight laid out for a·b products over many steps). */
@@ -47,11 +65,21 @@ export interface Kernels {
   sumRows(out: Float32Array, a: Float32Array, rows: number, width: number, accumulate: boolean): void;
   /** out[r,:] += weight[:, ids[r]]  for weight of shape [width, columns]: a one-hot input projection. */
   gatherColumnsAdd(
-    out: Float32Array, weight: Float32Array, ids: Int32Array, rows: number, width: number, columns: number,
+    out: Float32Array,
+    weight: Float32Array,
+    ids: Int32Array,
+    rows: number,
+    width: number,
+    columns: number,
   ): void;
   /** gradWeight[:, ids[r]] += dOut[r,:]  (the backward of gatherColumnsAdd), rows in order. */
   scatterColumnsAdd(
-    gradWeight: Float32Array, dOut: Float32Array, ids: Int32Array, rows: number, width: number, columns: number,
+    gradWeight: Float32Array,
+    dOut: Float32Array,
+    ids: Int32Array,
+    rows: number,
+    width: number,
+    columns: number,
   ): void;
 
   /** Vanilla RNN step over n values: h = tanh(pre) (h may alias pre). Reference: tanhForwardReference, rnn.ts. */
@@ -74,7 +102,12 @@ export interface Kernels {
    * precision); writes dLogits = (softmax − onehot(target))·scale (dLogits may alias logits).
    */
   softmaxCrossEntropy(
-    logits: Float32Array, targets: Int32Array, dLogits: Float32Array, rows: number, vocab: number, scale: number,
+    logits: Float32Array,
+    targets: Int32Array,
+    dLogits: Float32Array,
+    rows: number,
+    vocab: number,
+    scale: number,
   ): number;
 }
 
@@ -82,7 +115,11 @@ const mebibytes = (bytes: number): string => (bytes / 2 ** 20).toFixed(1);
 
 /** The backend's memory cannot hold a requested buffer. Nothing was reserved: every earlier buffer stays valid. */
 export class KernelMemoryError extends CharrnnError {
-  constructor(readonly requestedBytes: number, readonly freeBytes: number, readonly limitBytes: number) {
+  constructor(
+    readonly requestedBytes: number,
+    readonly freeBytes: number,
+    readonly limitBytes: number,
+  ) {
     super(`out of kernel memory: ${mebibytes(requestedBytes)} MiB requested, ${mebibytes(freeBytes)} MiB free`);
     this.name = 'KernelMemoryError';
   }

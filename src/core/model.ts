@@ -12,8 +12,15 @@ import { parameterLayout, tensorViews, type CellType, type ModelConfig, type Par
 import type { Kernels } from './kernels.js';
 import { gruBuffers, GruLayer } from './layers/gru.js';
 import {
-  Arena, bufferFloats, layerParams,
-  type BufferSizes, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams, type LayerShape,
+  Arena,
+  bufferFloats,
+  layerParams,
+  type BufferSizes,
+  type CarriedState,
+  type LayerBuffers,
+  type LayerInput,
+  type LayerParams,
+  type LayerShape,
   type RecurrentLayer,
 } from './layers/layer.js';
 import { lstmBuffers, LstmLayer } from './layers/lstm.js';
@@ -89,9 +96,10 @@ export function passBuffers(config: ModelConfig, batch: number, seqLength: numbe
     },
     layers: layers.map((layer) => CELLS[config.cell].buffers(layerShape(config, layer, batch, seqLength), training)),
     carried: layers.map(() => ({ forward: carriedSizes, backward: training ? carriedSizes : null })),
-    dropout: training && hasDropout(config)
-      ? layers.slice(1).map(() => ({ mask: rows * config.hidden, dropped: rows * config.hidden }))
-      : [],
+    dropout:
+      training && hasDropout(config)
+        ? layers.slice(1).map(() => ({ mask: rows * config.hidden, dropped: rows * config.hidden }))
+        : [],
     gradients: training ? parameterLayout(config).size : 0,
   };
 }
@@ -114,7 +122,11 @@ export class CharModel {
   readonly tensors: ReadonlyMap<string, Float32Array>;
 
   /** Allocates the parameters, or adopts `shared` ones (a worker thread's view of the main thread's weights). */
-  constructor(readonly config: ModelConfig, readonly kernels: Kernels, shared?: Float32Array) {
+  constructor(
+    readonly config: ModelConfig,
+    readonly kernels: Kernels,
+    shared?: Float32Array,
+  ) {
     this.layout = parameterLayout(config);
     this.parameters = shared ?? kernels.alloc(this.layout.size);
     this.tensors = tensorViews(this.parameters, this.layout);
@@ -315,7 +327,11 @@ export class TrainingPass extends ModelPass {
 
 /** Draws the mask (0 with probability p, else 1/(1−p)) and writes the masked outputs. */
 function applyDropout(
-  outputs: Float32Array, mask: Float32Array, dropped: Float32Array, p: number, random: UniformSource,
+  outputs: Float32Array,
+  mask: Float32Array,
+  dropped: Float32Array,
+  p: number,
+  random: UniformSource,
 ): void {
   const keepScale = 1 / (1 - p);
   for (let i = 0; i < mask.length; i++) {

@@ -46,7 +46,10 @@ export class Optimizer {
   /** Flat state buffers by PyTorch name, each with the parameters' layout. */
   private readonly buffers: Record<string, Float32Array>;
 
-  constructor(private readonly options: OptimizerOptions, private readonly layout: ParameterLayout) {
+  constructor(
+    private readonly options: OptimizerOptions,
+    private readonly layout: ParameterLayout,
+  ) {
     this.buffers = Object.fromEntries(BUFFER_NAMES[options.kind].map((name) => [name, new Float32Array(layout.size)]));
   }
 
@@ -61,10 +64,11 @@ export class Optimizer {
     const optimizer = new Optimizer(options, layout);
     for (const name of BUFFER_NAMES[options.kind]) {
       const saved = state.buffers[name];
-      const fits = saved?.length === layout.tensors.length &&
+      const fits =
+        saved?.length === layout.tensors.length &&
         saved.every((tensor, i) => tensor.length === layout.tensors[i]!.size);
       if (!fits) throw new CharrnnError(`the saved optimizer state "${name}" does not match the model's parameters`);
-      layout.tensors.forEach(({ offset }, i) => optimizer.buffers[name]!.set(saved[i]!, offset));
+      for (const [i, { offset }] of layout.tensors.entries()) optimizer.buffers[name]!.set(saved[i]!, offset);
     }
     optimizer.updates = state.step;
     return optimizer;
@@ -103,7 +107,12 @@ export class Optimizer {
 // The updates round to float32 where PyTorch's float32 tensors do (Math.fround), so they match it bit for bit.
 
 function sgdUpdate(
-  param: Float32Array, grad: Float32Array, buffer: Float32Array, lr: number, momentum: number, firstStep: boolean,
+  param: Float32Array,
+  grad: Float32Array,
+  buffer: Float32Array,
+  lr: number,
+  momentum: number,
+  firstStep: boolean,
 ): void {
   if (momentum === 0) {
     for (let j = 0; j < param.length; j++) param[j] = param[j]! - lr * grad[j]!;
@@ -132,7 +141,12 @@ function rmspropUpdate(param: Float32Array, grad: Float32Array, squareAvg: Float
 }
 
 function adamUpdate(
-  param: Float32Array, grad: Float32Array, expAvg: Float32Array, expAvgSq: Float32Array, lr: number, step: number,
+  param: Float32Array,
+  grad: Float32Array,
+  expAvg: Float32Array,
+  expAvgSq: Float32Array,
+  lr: number,
+  step: number,
 ): void {
   const stepSize = lr / (1 - ADAM_BETA1 ** step);
   const correction2Sqrt = Math.sqrt(1 - ADAM_BETA2 ** step);

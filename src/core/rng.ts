@@ -36,8 +36,12 @@ export class Rng {
   }
 
   static fromState(state: unknown): Rng {
-    const valid = typeof state === 'object' && state !== null && (state as RngState).algorithm === 'xoshiro128**' &&
-      Array.isArray((state as RngState).s) && (state as RngState).s.length === 4 &&
+    const valid =
+      typeof state === 'object' &&
+      state !== null &&
+      (state as RngState).algorithm === 'xoshiro128**' &&
+      Array.isArray((state as RngState).s) &&
+      (state as RngState).s.length === 4 &&
       (state as RngState).s.every((word) => Number.isInteger(word) && word >= 0 && word <= 0xffffffff) &&
       (state as RngState).s.some((word) => word !== 0);
     if (!valid) {

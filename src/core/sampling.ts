@@ -30,7 +30,8 @@ export function validateSamplingOptions(
 ): void {
   const { temperature, topK, topP, argmax } = options;
   if (!(typeof temperature === 'number' && Number.isFinite(temperature) && temperature >= 0)) {
-    throw invalidOption(nameOf('temperature'), temperature, 'a number ≥ 0 (0 means always the most likely character)');
+    const expected = 'a number ≥ 0 (0 means always the most likely character)';
+    throw invalidOption(nameOf('temperature'), temperature, expected);
   }
   if (topK !== undefined && !(Number.isInteger(topK) && topK > 0)) {
     throw invalidOption(nameOf('topK'), topK, 'a whole number ≥ 1');

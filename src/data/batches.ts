@@ -34,12 +34,17 @@ export class StreamBatcher {
   readonly streamLength: number;
   readonly chunksPerEpoch: number;
 
-  constructor(private readonly ids: TokenIds, readonly batch: number, readonly seqLength: number) {
+  constructor(
+    private readonly ids: TokenIds,
+    readonly batch: number,
+    readonly seqLength: number,
+  ) {
     this.streamLength = Math.floor((ids.length - 1) / batch);
     this.chunksPerEpoch = Math.floor(this.streamLength / seqLength);
     if (this.chunksPerEpoch < 1) {
       throw new CharrnnError(
-        `the training text (${ids.length} characters after holding out validation) is too short for --batch ${batch} × --seq ${seqLength}: ` +
+        `the training text (${ids.length} characters after holding out validation) is too short ` +
+          `for --batch ${batch} × --seq ${seqLength}: ` +
           `it needs at least ${minimumLength(batch, seqLength)}; lower --batch or --seq, or use a longer corpus`,
         2,
       );

@@ -114,7 +114,8 @@ function decodeUtf8(bytes: Uint8Array, end: number, out: Uint32Array): number {
     if (lead >= 0xc2 && lead <= 0xdf) needed = 1;
     else if (lead >= 0xe0 && lead <= 0xef) {
       needed = 2;
-      if (lead === 0xe0) min = 0xa0; // no overlongs
+      if (lead === 0xe0)
+        min = 0xa0; // no overlongs
       else if (lead === 0xed) max = 0x9f; // no surrogates
     } else if (lead >= 0xf0 && lead <= 0xf4) {
       needed = 3;
@@ -149,7 +150,10 @@ class SymbolScan {
   private bytes = 0;
   chars = 0;
 
-  constructor(readonly source: string, readonly encoding: Encoding) {
+  constructor(
+    readonly source: string,
+    readonly encoding: Encoding,
+  ) {
     this.decoder = encoding === 'utf8' ? new Utf8Decoder() : null;
   }
 
@@ -207,8 +211,14 @@ class IdWriter {
   private written = 0;
   readonly ids: TokenIds;
 
-  constructor(private readonly source: string, encoding: Encoding, vocab: Vocab, chars: number, into?: Uint8Array) {
-    vocab.symbols.forEach((symbol, id) => (this.idOf[symbol.codePointAt(0)!] = id));
+  constructor(
+    private readonly source: string,
+    encoding: Encoding,
+    vocab: Vocab,
+    chars: number,
+    into?: Uint8Array,
+  ) {
+    for (const [id, symbol] of vocab.symbols.entries()) this.idOf[symbol.codePointAt(0)!] = id;
     this.decoder = encoding === 'utf8' ? new Utf8Decoder() : null;
     this.ids = into ?? idArrayFor(vocab.size, chars);
   }

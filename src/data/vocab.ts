@@ -62,7 +62,8 @@ export class Vocab {
   /** The vocabulary of the code points marked (non-zero) in `seen`, indexed by code point. */
   static fromCodePointSet(seen: Uint8Array): Vocab {
     const symbols: string[] = [];
-    for (let codePoint = 0; codePoint < seen.length; codePoint++) if (seen[codePoint]) symbols.push(String.fromCodePoint(codePoint));
+    for (let codePoint = 0; codePoint < seen.length; codePoint++)
+      if (seen[codePoint]) symbols.push(String.fromCodePoint(codePoint));
     return new Vocab(symbols);
   }
 
@@ -70,7 +71,8 @@ export class Vocab {
   static fromSymbols(symbols: readonly string[], source = 'vocabulary'): Vocab {
     const seen = new Set<string>();
     symbols.forEach((symbol, id) => {
-      if (typeof symbol !== 'string' || [...symbol].length !== 1) throw new CharrnnError(`${source}: entry ${id} (${JSON.stringify(symbol)}) is not a single character`);
+      if (typeof symbol !== 'string' || [...symbol].length !== 1)
+        throw new CharrnnError(`${source}: entry ${id} (${JSON.stringify(symbol)}) is not a single character`);
       if (seen.has(symbol)) throw new CharrnnError(`${source}: ${describe(symbol.codePointAt(0)!)} appears twice`);
       seen.add(symbol);
     });

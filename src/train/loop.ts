@@ -91,8 +91,15 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
   await validateAndSave(setup, clock, true);
   const valLoss = run.lastValLoss;
   const summary: TrainSummary = {
-    event: 'done', reason, iterations: run.iteration, chars, seconds, chars_per_s: seconds > 0 ? chars / seconds : 0,
-    train_loss: run.lastTrainLoss, val_loss: valLoss, val_bpc: valLoss === null ? null : valLoss / Math.LN2,
+    event: 'done',
+    reason,
+    iterations: run.iteration,
+    chars,
+    seconds,
+    chars_per_s: seconds > 0 ? chars / seconds : 0,
+    train_loss: run.lastTrainLoss,
+    val_loss: valLoss,
+    val_bpc: valLoss === null ? null : valLoss / Math.LN2,
     checkpoint: setup.output,
   };
   emit(summary);
@@ -189,7 +196,7 @@ function sample(setup: TrainingSetup): string {
   const { generator, vocab, run } = setup;
   const rng = new Rng((setup.options.seed ^ run.iteration) >>> 0);
   const newline = vocab.idOf(10);
-  generator.prime([newline >= 0 ? newline : 0]);
+  generator.prime([Math.max(newline, 0)]); // a newline, or the first symbol where there is none
   const ids: number[] = [];
   for (let i = 0; i < SAMPLE_LENGTH; i++) ids.push(generator.next({ temperature: 1 }, rng).id);
   return vocab.decode(Uint32Array.from(ids));

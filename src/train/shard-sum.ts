@@ -43,7 +43,10 @@ export function sumWithinGroup(
 ): void {
   const visit = (first: number, end: number): void => {
     if (end - first < 2 || end <= groupFirst || groupEnd <= first) return;
-    if (groupFirst <= first && end <= groupEnd) return sumNode(first, end, () => false, add);
+    if (groupFirst <= first && end <= groupEnd) {
+      sumNode(first, end, () => false, add);
+      return;
+    }
     visit(first, middle(first, end));
     visit(middle(first, end), end);
   };

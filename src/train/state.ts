@@ -210,7 +210,8 @@ class TrainingReader {
     const options: Record<string, unknown> = {};
     for (const [name, setting] of settingsOf(TRAIN_OPTIONS)) {
       const given = recorded[name];
-      if (given === undefined && RECORDED_OPTIONS.has(name)) this.fail(`training.options.${name}`, given, setting.kind.expected);
+      if (given === undefined && RECORDED_OPTIONS.has(name))
+        this.fail(`training.options.${name}`, given, setting.kind.expected);
       if (given !== undefined && !setting.kind.accepts(given)) {
         this.fail(`training.options.${name}`, given, setting.kind.expected);
       }

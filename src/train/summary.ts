@@ -39,10 +39,16 @@ export function summarizeCheckpoint(checkpoint: Checkpoint): CheckpointSummary {
   return {
     ...base,
     training: {
-      iteration: state.iteration, epoch: Math.max(state.epoch, lastEpoch), chars: state.charsTrained, seconds: state.elapsedSeconds,
-      corpus: state.corpus.path, corpusChars: state.corpus.chars,
-      origin: state.origin ?? null, options: { ...state.options },
-      lastValBpc: toBpc(state.lastValLoss), bestValBpc: toBpc(state.bestValLoss),
+      iteration: state.iteration,
+      epoch: Math.max(state.epoch, lastEpoch),
+      chars: state.charsTrained,
+      seconds: state.elapsedSeconds,
+      corpus: state.corpus.path,
+      corpusChars: state.corpus.chars,
+      origin: state.origin ?? null,
+      options: { ...state.options },
+      lastValBpc: toBpc(state.lastValLoss),
+      bestValBpc: toBpc(state.bestValLoss),
     },
     history: state.history,
   };
@@ -64,7 +70,13 @@ export function historyFromLog(text: string): HistoryPoint[] {
     } else if (event.event === 'eval' && typeof event.valLoss === 'number') {
       const last = points[points.length - 1];
       if (last?.iteration === event.iteration) last.valLoss = event.valLoss;
-      else points.push({ iteration: event.iteration as number, epoch: event.epoch as number, trainLoss: NaN, valLoss: event.valLoss });
+      else
+        points.push({
+          iteration: event.iteration as number,
+          epoch: event.epoch as number,
+          trainLoss: NaN,
+          valLoss: event.valLoss,
+        });
     }
   }
   return points;

@@ -68,7 +68,6 @@ export async function resume(
   return setUpAndTrain(request, training.options, { training, tensors });
 }
 
-
 export function modelConfigOf(options: TrainOptions, vocabSize: number): ModelConfig {
   const { cell, layers, hidden, dropout } = options;
   return { cell, layers, hidden, vocab: vocabSize, dropout };
@@ -107,17 +106,40 @@ async function setUpAndTrain(
       : startLearner(model, options, request.initialWeights?.tensors);
     const emit = request.onEvent ?? (() => {});
     const start: StartEvent = {
-      event: 'start', iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch(),
-      chunksPerEpoch: batcher.chunksPerEpoch, charsPerIteration: options.batch * options.seqLength,
-      timeLimitSeconds: request.timeLimitSeconds || null, parameters: parameterCount(config), vocab: config.vocab,
-      trainChars: batcher.streamLength * options.batch, valChars: validationIds.length, heldOutChars: heldOut.length,
-      resumed: saved !== null, origin: run.origin ?? null, kernel: request.kernels.name, threads: shards.threads,
+      event: 'start',
+      iteration: run.iteration,
+      targetIterations: target,
+      epoch: run.fractionalEpoch(),
+      chunksPerEpoch: batcher.chunksPerEpoch,
+      charsPerIteration: options.batch * options.seqLength,
+      timeLimitSeconds: request.timeLimitSeconds || null,
+      parameters: parameterCount(config),
+      vocab: config.vocab,
+      trainChars: batcher.streamLength * options.batch,
+      valChars: validationIds.length,
+      heldOutChars: heldOut.length,
+      resumed: saved !== null,
+      origin: run.origin ?? null,
+      kernel: request.kernels.name,
+      threads: shards.threads,
     };
     emit(start);
     return await trainLoop({
-      options, model, shards, learner, batcher, validationIds, generator, vocab: request.data.vocab, run,
-      targetIterations: target, output: request.output, bestOutput: bestPath(request.output),
-      timeLimitSeconds: request.timeLimitSeconds || null, signal: request.signal, emit,
+      options,
+      model,
+      shards,
+      learner,
+      batcher,
+      validationIds,
+      generator,
+      vocab: request.data.vocab,
+      run,
+      targetIterations: target,
+      output: request.output,
+      bestOutput: bestPath(request.output),
+      timeLimitSeconds: request.timeLimitSeconds || null,
+      signal: request.signal,
+      emit,
     });
   } finally {
     shards.close();
@@ -142,13 +164,19 @@ async function buildModel(config: ModelConfig, options: TrainOptions, request: T
  * A cosine schedule runs over the run's length: --iters or --epochs when only they limit it; with --time
  * the loop fixes it once the speed is known. A resume that moves the stopping point starts a new length.
  */
-function fixScheduleLength(run: RunState, savedOptions: TrainOptions | null, target: number | null, time: number | null) {
+function fixScheduleLength(
+  run: RunState,
+  savedOptions: TrainOptions | null,
+  target: number | null,
+  time: number | null,
+) {
   if (run.options.lrSchedule !== 'cosine') return;
   const { iterations, epochs } = run.options;
-  if (savedOptions && (savedOptions.iterations !== iterations || savedOptions.epochs !== epochs)) run.scheduleLength = null;
+  if (savedOptions && (savedOptions.iterations !== iterations || savedOptions.epochs !== epochs))
+    run.scheduleLength = null;
   if (run.scheduleLength !== null || time !== null) return;
   if (target === null) {
-    throw new CharrnnError('--lr-schedule cosine needs the run\'s length: give --iters, --epochs or --time', 2);
+    throw new CharrnnError("--lr-schedule cosine needs the run's length: give --iters, --epochs or --time", 2);
   }
   run.scheduleLength = target;
 }

@@ -15,9 +15,19 @@
  */
 import type { Kernels } from '../kernels.js';
 import {
-  backpropInput, noBackward, projectInput, timeSlice, TransposedWeight,
-  type Arena, type BufferViews, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams,
-  type LayerShape, type RecurrentLayer,
+  backpropInput,
+  noBackward,
+  projectInput,
+  timeSlice,
+  TransposedWeight,
+  type Arena,
+  type BufferViews,
+  type CarriedState,
+  type LayerBuffers,
+  type LayerInput,
+  type LayerParams,
+  type LayerShape,
+  type RecurrentLayer,
 } from './layer.js';
 
 /**

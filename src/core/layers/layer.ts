@@ -136,8 +136,13 @@ export class TransposedWeight {
 
 /** x-side pre-activations of all rows at once: out[r,:] += W_ih·x_r (a gather for one-hot x). */
 export function projectInput(
-  kernels: Kernels, out: Float32Array, input: LayerInput, weightIh: Float32Array,
-  rows: number, width: number, inputSize: number,
+  kernels: Kernels,
+  out: Float32Array,
+  input: LayerInput,
+  weightIh: Float32Array,
+  rows: number,
+  width: number,
+  inputSize: number,
 ): void {
   if ('ids' in input) kernels.gatherColumnsAdd(out, weightIh, input.ids, rows, width, inputSize);
   else kernels.matmulABt(out, input.values, weightIh, rows, width, inputSize, true);
@@ -145,8 +150,15 @@ export function projectInput(
 
 /** Backward of projectInput over all rows: dW_ih += dPreᵀ·x, and dx = dPre·W_ih where the input has a gradient. */
 export function backpropInput(
-  kernels: Kernels, dPre: Float32Array, input: LayerInput, weightIh: Float32Array, gradWeightIh: Float32Array,
-  dInput: Float32Array | null, rows: number, width: number, inputSize: number,
+  kernels: Kernels,
+  dPre: Float32Array,
+  input: LayerInput,
+  weightIh: Float32Array,
+  gradWeightIh: Float32Array,
+  dInput: Float32Array | null,
+  rows: number,
+  width: number,
+  inputSize: number,
 ): void {
   if ('ids' in input) {
     kernels.scatterColumnsAdd(gradWeightIh, dPre, input.ids, rows, width, inputSize);

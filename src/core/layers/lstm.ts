@@ -15,9 +15,20 @@
  */
 import type { Kernels } from '../kernels.js';
 import {
-  backpropInput, noBackward, projectInput, sumBiases, timeSlice, TransposedWeight,
-  type Arena, type BufferViews, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams,
-  type LayerShape, type RecurrentLayer,
+  backpropInput,
+  noBackward,
+  projectInput,
+  sumBiases,
+  timeSlice,
+  TransposedWeight,
+  type Arena,
+  type BufferViews,
+  type CarriedState,
+  type LayerBuffers,
+  type LayerInput,
+  type LayerParams,
+  type LayerShape,
+  type RecurrentLayer,
 } from './layer.js';
 
 /** One forward step's buffers: gates [B, 4H] (pre-activations in, activations out), the rest [B, H]. */

@@ -12,9 +12,20 @@
  */
 import type { Kernels } from '../kernels.js';
 import {
-  backpropInput, noBackward, projectInput, sumBiases, timeSlice, TransposedWeight,
-  type Arena, type BufferViews, type CarriedState, type LayerBuffers, type LayerInput, type LayerParams,
-  type LayerShape, type RecurrentLayer,
+  backpropInput,
+  noBackward,
+  projectInput,
+  sumBiases,
+  timeSlice,
+  TransposedWeight,
+  type Arena,
+  type BufferViews,
+  type CarriedState,
+  type LayerBuffers,
+  type LayerInput,
+  type LayerParams,
+  type LayerShape,
+  type RecurrentLayer,
 } from './layer.js';
 
 /** One forward step over n values: h = tanh(pre) (h may be pre). */

@@ -16,15 +16,57 @@ interface WasmExports {
   transpose(out: number, a: number, rows: number, cols: number): void;
   broadcastRows(out: number, bias: number, rows: number, width: number): void;
   sumRows(out: number, a: number, rows: number, width: number, accumulate: number): void;
-  gatherColumnsAdd(out: number, weight: number, ids: number, rows: number, width: number, columns: number, scratch: number): void;
-  scatterColumnsAdd(gradWeight: number, dOut: number, ids: number, rows: number, width: number, columns: number, scratch: number): void;
+  gatherColumnsAdd(
+    out: number,
+    weight: number,
+    ids: number,
+    rows: number,
+    width: number,
+    columns: number,
+    scratch: number,
+  ): void;
+  scatterColumnsAdd(
+    gradWeight: number,
+    dOut: number,
+    ids: number,
+    rows: number,
+    width: number,
+    columns: number,
+    scratch: number,
+  ): void;
   tanhForward(h: number, pre: number, n: number): void;
   tanhBackward(dPre: number, dh: number, h: number, n: number): void;
   lstmForward(gates: number, cPrev: number, c: number, cTanh: number, h: number, batch: number, hidden: number): void;
-  lstmBackward(gates: number, cPrev: number, cTanh: number, dh: number, dc: number, dGates: number, batch: number, hidden: number): void;
+  lstmBackward(
+    gates: number,
+    cPrev: number,
+    cTanh: number,
+    dh: number,
+    dc: number,
+    dGates: number,
+    batch: number,
+    hidden: number,
+  ): void;
   gruForward(xGates: number, hGates: number, hPrev: number, h: number, batch: number, hidden: number): void;
-  gruBackward(gates: number, hGates: number, hPrev: number, dh: number, dxGates: number, dhGates: number, dhPrev: number, batch: number, hidden: number): void;
-  softmaxCrossEntropy(logits: number, targets: number, dLogits: number, rows: number, vocab: number, scale: number): number;
+  gruBackward(
+    gates: number,
+    hGates: number,
+    hPrev: number,
+    dh: number,
+    dxGates: number,
+    dhGates: number,
+    dhPrev: number,
+    batch: number,
+    hidden: number,
+  ): void;
+  softmaxCrossEntropy(
+    logits: number,
+    targets: number,
+    dLogits: number,
+    rows: number,
+    vocab: number,
+    scale: number,
+  ): number;
 }
 
 const PAGE_BYTES = 65536;
@@ -116,7 +158,10 @@ function reserve(memory: WebAssembly.Memory, bytes: number): number {
  * WASM SIMD kernels over `memory` (a new one by default), in the fastest variant unless one is asked
  * for (tests run both). Throws if this V8 cannot run them.
  */
-export function createWasmKernels(memory: WebAssembly.Memory = createKernelMemory(), variant: WasmVariant | null = bestVariant()): Kernels {
+export function createWasmKernels(
+  memory: WebAssembly.Memory = createKernelMemory(),
+  variant: WasmVariant | null = bestVariant(),
+): Kernels {
   const module = variant && compileVariant(variant);
   if (!module) throw new Error(`WebAssembly SIMD${variant ? ` (${variant})` : ''} is not available in this Node.js`);
   const wasm = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmExports;
@@ -142,17 +187,37 @@ export function createWasmKernels(memory: WebAssembly.Memory = createKernelMemor
       return new Int32Array(memory.buffer, offset, length);
     },
 
-    matmulABt: (out, a, b, m, n, k, accumulate) => wasm.matmulABt(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
-    matmulAB: (out, a, b, m, n, k, accumulate) => wasm.matmulAB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
-    matmulAtB: (out, a, b, m, n, k, accumulate) => wasm.matmulAtB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
+    matmulABt: (out, a, b, m, n, k, accumulate) =>
+      wasm.matmulABt(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
+    matmulAB: (out, a, b, m, n, k, accumulate) =>
+      wasm.matmulAB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
+    matmulAtB: (out, a, b, m, n, k, accumulate) =>
+      wasm.matmulAtB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
     transpose: (out, a, rows, cols) => wasm.transpose(out.byteOffset, a.byteOffset, rows, cols),
 
     broadcastRows: (out, bias, rows, width) => wasm.broadcastRows(out.byteOffset, bias.byteOffset, rows, width),
-    sumRows: (out, a, rows, width, accumulate) => wasm.sumRows(out.byteOffset, a.byteOffset, rows, width, flag(accumulate)),
+    sumRows: (out, a, rows, width, accumulate) =>
+      wasm.sumRows(out.byteOffset, a.byteOffset, rows, width, flag(accumulate)),
     gatherColumnsAdd: (out, weight, ids, rows, width, columns) =>
-      wasm.gatherColumnsAdd(out.byteOffset, weight.byteOffset, ids.byteOffset, rows, width, columns, scratchFor(width * columns)),
+      wasm.gatherColumnsAdd(
+        out.byteOffset,
+        weight.byteOffset,
+        ids.byteOffset,
+        rows,
+        width,
+        columns,
+        scratchFor(width * columns),
+      ),
     scatterColumnsAdd: (gradWeight, dOut, ids, rows, width, columns) =>
-      wasm.scatterColumnsAdd(gradWeight.byteOffset, dOut.byteOffset, ids.byteOffset, rows, width, columns, scratchFor(width * columns)),
+      wasm.scatterColumnsAdd(
+        gradWeight.byteOffset,
+        dOut.byteOffset,
+        ids.byteOffset,
+        rows,
+        width,
+        columns,
+        scratchFor(width * columns),
+      ),
 
     tanhForward: ({ pre, h }, n) => wasm.tanhForward(h.byteOffset, pre.byteOffset, n),
     tanhBackward: ({ dh, h, dPre }, n) => wasm.tanhBackward(dPre.byteOffset, dh.byteOffset, h.byteOffset, n),
@@ -160,15 +225,28 @@ export function createWasmKernels(memory: WebAssembly.Memory = createKernelMemor
       wasm.lstmForward(gates.byteOffset, cPrev.byteOffset, c.byteOffset, cTanh.byteOffset, h.byteOffset, batch, hidden),
     lstmBackward: ({ gates, cPrev, cTanh, dh, dc, dGates }, batch, hidden) =>
       wasm.lstmBackward(
-        gates.byteOffset, cPrev.byteOffset, cTanh.byteOffset, dh.byteOffset,
-        dc.byteOffset, dGates.byteOffset, batch, hidden,
+        gates.byteOffset,
+        cPrev.byteOffset,
+        cTanh.byteOffset,
+        dh.byteOffset,
+        dc.byteOffset,
+        dGates.byteOffset,
+        batch,
+        hidden,
       ),
     gruForward: ({ xGates, hGates, hPrev, h }, batch, hidden) =>
       wasm.gruForward(xGates.byteOffset, hGates.byteOffset, hPrev.byteOffset, h.byteOffset, batch, hidden),
     gruBackward: ({ gates, hGates, hPrev, dh, dxGates, dhGates, dhPrev }, batch, hidden) =>
       wasm.gruBackward(
-        gates.byteOffset, hGates.byteOffset, hPrev.byteOffset, dh.byteOffset,
-        dxGates.byteOffset, dhGates.byteOffset, dhPrev.byteOffset, batch, hidden,
+        gates.byteOffset,
+        hGates.byteOffset,
+        hPrev.byteOffset,
+        dh.byteOffset,
+        dxGates.byteOffset,
+        dhGates.byteOffset,
+        dhPrev.byteOffset,
+        batch,
+        hidden,
       ),
     softmaxCrossEntropy: (logits, targets, dLogits, rows, vocab, scale) =>
       wasm.softmaxCrossEntropy(logits.byteOffset, targets.byteOffset, dLogits.byteOffset, rows, vocab, scale),

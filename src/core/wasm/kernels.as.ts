@@ -57,10 +57,14 @@ export function workspaceBytes(): i32 {
 
 /** out[4, 8] (+)= packed A micro-panel (kc × 4) · B micro-panel (kc rows of 8, bStep bytes apart). */
 function kernel4x8(out: usize, ldc: usize, a: usize, b: usize, bStep: usize, kc: i32, add: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
-  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c00 = f32x4.splat(0),
+    c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0),
+    c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0),
+    c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0),
+    c31 = f32x4.splat(0);
   const end = a + ((<usize>kc) << 4);
   do {
     const b0 = v128.load(b);
@@ -98,9 +102,26 @@ function kernel4x8(out: usize, ldc: usize, a: usize, b: usize, bStep: usize, kc:
  * out[2, 16] (+)= A(2 rows) · B(panels b0 and b1). Row 1 of A is `aRow` bytes after row 0 and
  * successive depths `aStep` apart, so this runs on packed tails and on unpacked A alike.
  */
-function kernel2x16(out: usize, ldc: usize, a: usize, aRow: usize, aStep: usize, b0: usize, b1: usize, bStep: usize, kc: i32, add: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c02 = f32x4.splat(0), c03 = f32x4.splat(0);
-  let c10 = f32x4.splat(0), c11 = f32x4.splat(0), c12 = f32x4.splat(0), c13 = f32x4.splat(0);
+function kernel2x16(
+  out: usize,
+  ldc: usize,
+  a: usize,
+  aRow: usize,
+  aStep: usize,
+  b0: usize,
+  b1: usize,
+  bStep: usize,
+  kc: i32,
+  add: bool,
+): void {
+  let c00 = f32x4.splat(0),
+    c01 = f32x4.splat(0),
+    c02 = f32x4.splat(0),
+    c03 = f32x4.splat(0);
+  let c10 = f32x4.splat(0),
+    c11 = f32x4.splat(0),
+    c12 = f32x4.splat(0),
+    c13 = f32x4.splat(0);
   let a1 = a + aRow;
   for (let p = 0; p < kc; p++) {
     const v0 = v128.load(b0);
@@ -134,9 +155,25 @@ function kernel2x16(out: usize, ldc: usize, a: usize, aRow: usize, aStep: usize,
 }
 
 /** out[2, 8] (+)= A(2 rows) · B(one panel); even and odd depths in separate accumulators (8 in all). */
-function kernel2x8(out: usize, ldc: usize, a: usize, aRow: usize, aStep: usize, b: usize, bStep: usize, kc: i32, add: bool): void {
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let d00 = f32x4.splat(0), d01 = f32x4.splat(0), d10 = f32x4.splat(0), d11 = f32x4.splat(0);
+function kernel2x8(
+  out: usize,
+  ldc: usize,
+  a: usize,
+  aRow: usize,
+  aStep: usize,
+  b: usize,
+  bStep: usize,
+  kc: i32,
+  add: bool,
+): void {
+  let c00 = f32x4.splat(0),
+    c01 = f32x4.splat(0),
+    c10 = f32x4.splat(0),
+    c11 = f32x4.splat(0);
+  let d00 = f32x4.splat(0),
+    d01 = f32x4.splat(0),
+    d10 = f32x4.splat(0),
+    d11 = f32x4.splat(0);
   let a1 = a + aRow;
   let p = 0;
   for (; p + 2 <= kc; p += 2) {
@@ -181,9 +218,24 @@ function kernel2x8(out: usize, ldc: usize, a: usize, aRow: usize, aStep: usize, 
 }
 
 /** out[1, 32] (+)= A(1 row) · B(four panels `panel` bytes apart). */
-function kernel1x32(out: usize, a: usize, aStep: usize, b: usize, panel: usize, bStep: usize, kc: i32, add: bool): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-  let c4 = f32x4.splat(0), c5 = f32x4.splat(0), c6 = f32x4.splat(0), c7 = f32x4.splat(0);
+function kernel1x32(
+  out: usize,
+  a: usize,
+  aStep: usize,
+  b: usize,
+  panel: usize,
+  bStep: usize,
+  kc: i32,
+  add: bool,
+): void {
+  let c0 = f32x4.splat(0),
+    c1 = f32x4.splat(0),
+    c2 = f32x4.splat(0),
+    c3 = f32x4.splat(0);
+  let c4 = f32x4.splat(0),
+    c5 = f32x4.splat(0),
+    c6 = f32x4.splat(0),
+    c7 = f32x4.splat(0);
   let b1 = b + panel;
   let b2 = b1 + panel;
   let b3 = b2 + panel;
@@ -215,8 +267,14 @@ function kernel1x32(out: usize, a: usize, aStep: usize, b: usize, panel: usize, 
 
 /** out[1, 16] (+)= A(1 row) · B(panels b0 and b1); even and odd depths in separate accumulators. */
 function kernel1x16(out: usize, a: usize, aStep: usize, b0: usize, b1: usize, bStep: usize, kc: i32, add: bool): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), c2 = f32x4.splat(0), c3 = f32x4.splat(0);
-  let d0 = f32x4.splat(0), d1 = f32x4.splat(0), d2 = f32x4.splat(0), d3 = f32x4.splat(0);
+  let c0 = f32x4.splat(0),
+    c1 = f32x4.splat(0),
+    c2 = f32x4.splat(0),
+    c3 = f32x4.splat(0);
+  let d0 = f32x4.splat(0),
+    d1 = f32x4.splat(0),
+    d2 = f32x4.splat(0),
+    d3 = f32x4.splat(0);
   let p = 0;
   for (; p + 2 <= kc; p += 2) {
     let x = v128.load32_splat(a);
@@ -251,8 +309,14 @@ function kernel1x16(out: usize, a: usize, aStep: usize, b0: usize, b1: usize, bS
 
 /** out[1, 8] (+)= A(1 row) · B(one panel); depths p mod 4 in separate accumulators (8 in all). */
 function kernel1x8(out: usize, a: usize, aStep: usize, b: usize, bStep: usize, kc: i32, add: bool): void {
-  let c0 = f32x4.splat(0), c1 = f32x4.splat(0), d0 = f32x4.splat(0), d1 = f32x4.splat(0);
-  let e0 = f32x4.splat(0), e1 = f32x4.splat(0), f0 = f32x4.splat(0), f1 = f32x4.splat(0);
+  let c0 = f32x4.splat(0),
+    c1 = f32x4.splat(0),
+    d0 = f32x4.splat(0),
+    d1 = f32x4.splat(0);
+  let e0 = f32x4.splat(0),
+    e1 = f32x4.splat(0),
+    f0 = f32x4.splat(0),
+    f1 = f32x4.splat(0);
   let p = 0;
   for (; p + 4 <= kc; p += 4) {
     let x = v128.load32_splat(a);
@@ -301,7 +365,19 @@ function mergeTile(out: usize, ldc: usize, tile: usize, rows: i32, cols: i32, ad
 }
 
 /** Two rows of A against `panels` full panels from b (`panel` bytes apart, rows bStep apart). */
-function rowPair(out: usize, ldc: usize, a: usize, aRow: usize, aStep: usize, b: usize, panel: usize, bStep: usize, panels: i32, kc: i32, add: bool): void {
+function rowPair(
+  out: usize,
+  ldc: usize,
+  a: usize,
+  aRow: usize,
+  aStep: usize,
+  b: usize,
+  panel: usize,
+  bStep: usize,
+  panels: i32,
+  kc: i32,
+  add: bool,
+): void {
   let q = 0;
   for (; q + 2 <= panels; q += 2) {
     kernel2x16(out, ldc, a, aRow, aStep, b, b + panel, bStep, kc, add);
@@ -312,7 +388,17 @@ function rowPair(out: usize, ldc: usize, a: usize, aRow: usize, aStep: usize, b:
 }
 
 /** One row of A against `panels` full panels: 1 × 32 blocks, then 1 × 16 and 1 × 8 for the rest. */
-function singleRow(out: usize, a: usize, aStep: usize, b: usize, panel: usize, bStep: usize, panels: i32, kc: i32, add: bool): void {
+function singleRow(
+  out: usize,
+  a: usize,
+  aStep: usize,
+  b: usize,
+  panel: usize,
+  bStep: usize,
+  panels: i32,
+  kc: i32,
+  add: bool,
+): void {
   let q = 0;
   for (; q + 4 <= panels; q += 4) {
     kernel1x32(out, a, aStep, b, panel, bStep, kc, add);
@@ -332,7 +418,19 @@ function singleRow(out: usize, a: usize, aStep: usize, b: usize, panel: usize, b
  * out block [mc, nc] (+)= packed A block · B block, depth kc. B's 8-column panels start `panel` bytes
  * apart with rows `bStep` apart: packed (kc·32, 32) or B read in place (32, n·4; nc a multiple of 8).
  */
-function macroKernel(out: usize, ldc: usize, packedA: usize, packedB: usize, panel: usize, bStep: usize, mc: i32, nc: i32, kc: i32, add: bool, tile: usize): void {
+function macroKernel(
+  out: usize,
+  ldc: usize,
+  packedA: usize,
+  packedB: usize,
+  panel: usize,
+  bStep: usize,
+  mc: i32,
+  nc: i32,
+  kc: i32,
+  add: bool,
+  tile: usize,
+): void {
   const panels = nc >> 3;
   const partialCols = nc & 7;
   const rows4 = mc & ~3;
@@ -407,7 +505,14 @@ function packA(to: usize, a: usize, layout: i32, m: i32, k: i32, ic: i32, mc: i3
       let p = 0;
       for (; p + 4 <= kc; p += 4) {
         const at = r0 + ((<usize>p) << 2);
-        transpose4(to, v128.load(at), v128.load(at + rowBytes), v128.load(at + 2 * rowBytes), v128.load(at + 3 * rowBytes), 16);
+        transpose4(
+          to,
+          v128.load(at),
+          v128.load(at + rowBytes),
+          v128.load(at + 2 * rowBytes),
+          v128.load(at + 3 * rowBytes),
+          16,
+        );
         to += 64;
       }
       for (; p < kc; p++) {
@@ -544,9 +649,23 @@ function packB(to: usize, b: usize, layout: i32, n: i32, k: i32, pc: i32, kc: i3
       for (; p + 4 <= kc; p += 4) {
         const offset = (<usize>p) << 2;
         const at = r0 + offset;
-        transpose4(to0, v128.load(at), v128.load(at + rowBytes), v128.load(at + 2 * rowBytes), v128.load(at + 3 * rowBytes), 32);
+        transpose4(
+          to0,
+          v128.load(at),
+          v128.load(at + rowBytes),
+          v128.load(at + 2 * rowBytes),
+          v128.load(at + 3 * rowBytes),
+          32,
+        );
         const at4 = r4 + offset;
-        transpose4(to0 + 16, v128.load(at4), v128.load(at4 + rowBytes), v128.load(at4 + 2 * rowBytes), v128.load(at4 + 3 * rowBytes), 32);
+        transpose4(
+          to0 + 16,
+          v128.load(at4),
+          v128.load(at4 + rowBytes),
+          v128.load(at4 + 2 * rowBytes),
+          v128.load(at4 + 3 * rowBytes),
+          32,
+        );
         to0 += 128;
       }
       for (; p < kc; p++) {
@@ -570,7 +689,18 @@ function packB(to: usize, b: usize, layout: i32, n: i32, k: i32, pc: i32, kc: i3
 }
 
 /** out[m,n] (+)= A·B through packed blocks; m ≥ 4. */
-function gemmPacked(out: usize, a: usize, aLayout: i32, b: usize, bLayout: i32, m: i32, n: i32, k: i32, accumulate: bool, work: usize): void {
+function gemmPacked(
+  out: usize,
+  a: usize,
+  aLayout: i32,
+  b: usize,
+  bLayout: i32,
+  m: i32,
+  n: i32,
+  k: i32,
+  accumulate: bool,
+  work: usize,
+): void {
   const packedB = work;
   const packedA = work + PACKED_B_BYTES;
   const tile = packedA + PACKED_A_BYTES;
@@ -585,7 +715,8 @@ function gemmPacked(out: usize, a: usize, aLayout: i32, b: usize, bLayout: i32, 
       packA(packedA, a, aLayout, m, k, 0, m, pc, kc);
       const add = accumulate || pc > 0;
       const panel = (<usize>kc) << 5;
-      if (inPlaceColumns) macroKernel(out, ldc, packedA, b + ((<usize>pc * <usize>n) << 2), 32, ldc, m, inPlaceColumns, kc, add, tile);
+      if (inPlaceColumns)
+        macroKernel(out, ldc, packedA, b + ((<usize>pc * <usize>n) << 2), 32, ldc, m, inPlaceColumns, kc, add, tile);
       for (let jc = inPlaceColumns; jc < n; jc += NC_FEW_ROWS) {
         const nc = min(NC_FEW_ROWS, n - jc);
         packB(packedB, b, bLayout, n, k, pc, kc, jc, nc);
@@ -603,7 +734,19 @@ function gemmPacked(out: usize, a: usize, aLayout: i32, b: usize, bLayout: i32, 
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         packA(packedA, a, aLayout, m, k, ic, mc, pc, kc);
-        macroKernel(out + ((<usize>ic * <usize>n + <usize>jc) << 2), ldc, packedA, packedB, (<usize>kc) << 5, 32, mc, nc, kc, add, tile);
+        macroKernel(
+          out + ((<usize>ic * <usize>n + <usize>jc) << 2),
+          ldc,
+          packedA,
+          packedB,
+          (<usize>kc) << 5,
+          32,
+          mc,
+          nc,
+          kc,
+          add,
+          tile,
+        );
       }
     }
   }
@@ -613,7 +756,17 @@ function gemmPacked(out: usize, a: usize, aLayout: i32, b: usize, bLayout: i32, 
  * out[m,n] (+)= A·B for m < 4 (a sampling step) with B read in place (row p at b + p·n): packing would
  * cost as much as the product. Rows of A are `aRow` bytes apart, successive depths `aStep`.
  */
-function gemmUnpacked(out: usize, a: usize, aRow: usize, aStep: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool): void {
+function gemmUnpacked(
+  out: usize,
+  a: usize,
+  aRow: usize,
+  aStep: usize,
+  b: usize,
+  m: i32,
+  n: i32,
+  k: i32,
+  accumulate: bool,
+): void {
   const ldc = (<usize>n) << 2;
   const panels = n >> 3;
   let i = 0;
@@ -660,8 +813,14 @@ function matmulABtDots(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32, a
     // 8 rows of b at a time: 8 accumulators.
     for (; j + 8 <= n; j += 8) {
       const b0 = b + <usize>j * rowBytes;
-      let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-      let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0), s7 = f32x4.splat(0);
+      let s0 = f32x4.splat(0),
+        s1 = f32x4.splat(0),
+        s2 = f32x4.splat(0),
+        s3 = f32x4.splat(0);
+      let s4 = f32x4.splat(0),
+        s5 = f32x4.splat(0),
+        s6 = f32x4.splat(0),
+        s7 = f32x4.splat(0);
       for (let p: usize = 0; p < k4Bytes; p += 16) {
         const x = v128.load(aRow + p);
         const at = b0 + p;
@@ -679,8 +838,21 @@ function matmulABtDots(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32, a
       for (let p = k4Bytes; p < rowBytes; p += 4) {
         const x = v128.load32_splat(aRow + p);
         const at = b0 + p;
-        lo = madd(x, f32x4(load<f32>(at), load<f32>(at + rowBytes), load<f32>(at + 2 * rowBytes), load<f32>(at + 3 * rowBytes)), lo);
-        hi = madd(x, f32x4(load<f32>(at + 4 * rowBytes), load<f32>(at + 5 * rowBytes), load<f32>(at + 6 * rowBytes), load<f32>(at + 7 * rowBytes)), hi);
+        lo = madd(
+          x,
+          f32x4(load<f32>(at), load<f32>(at + rowBytes), load<f32>(at + 2 * rowBytes), load<f32>(at + 3 * rowBytes)),
+          lo,
+        );
+        hi = madd(
+          x,
+          f32x4(
+            load<f32>(at + 4 * rowBytes),
+            load<f32>(at + 5 * rowBytes),
+            load<f32>(at + 6 * rowBytes),
+            load<f32>(at + 7 * rowBytes),
+          ),
+          hi,
+        );
       }
       store4(o, lo, accumulate);
       store4(o + 16, hi, accumulate);
@@ -738,14 +910,29 @@ export function transpose(out: usize, a: usize, rows: i32, cols: i32): void {
     let c = 0;
     for (; c + 4 <= cols; c += 4) {
       const from = a + ((<usize>r * <usize>cols + <usize>c) << 2);
-      transpose4(out + ((<usize>c * <usize>rows + <usize>r) << 2), v128.load(from), v128.load(from + rowBytes), v128.load(from + 2 * rowBytes), v128.load(from + 3 * rowBytes), outRowBytes);
+      transpose4(
+        out + ((<usize>c * <usize>rows + <usize>r) << 2),
+        v128.load(from),
+        v128.load(from + rowBytes),
+        v128.load(from + 2 * rowBytes),
+        v128.load(from + 3 * rowBytes),
+        outRowBytes,
+      );
     }
     for (; c < cols; c++) {
-      for (let rr = r; rr < r + 4; rr++) store<f32>(out + ((<usize>c * <usize>rows + <usize>rr) << 2), load<f32>(a + ((<usize>rr * <usize>cols + <usize>c) << 2)));
+      for (let rr = r; rr < r + 4; rr++)
+        store<f32>(
+          out + ((<usize>c * <usize>rows + <usize>rr) << 2),
+          load<f32>(a + ((<usize>rr * <usize>cols + <usize>c) << 2)),
+        );
     }
   }
   for (; r < rows; r++) {
-    for (let c = 0; c < cols; c++) store<f32>(out + ((<usize>c * <usize>rows + <usize>r) << 2), load<f32>(a + ((<usize>r * <usize>cols + <usize>c) << 2)));
+    for (let c = 0; c < cols; c++)
+      store<f32>(
+        out + ((<usize>c * <usize>rows + <usize>r) << 2),
+        load<f32>(a + ((<usize>r * <usize>cols + <usize>c) << 2)),
+      );
   }
 }
 
@@ -773,8 +960,14 @@ export function sumRows(out: usize, a: usize, rows: i32, width: i32, accumulate:
   let j: usize = 0;
   for (; j + 128 <= rowBytes; j += 128) {
     const o = out + j;
-    let s0 = f32x4.splat(0), s1 = f32x4.splat(0), s2 = f32x4.splat(0), s3 = f32x4.splat(0);
-    let s4 = f32x4.splat(0), s5 = f32x4.splat(0), s6 = f32x4.splat(0), s7 = f32x4.splat(0);
+    let s0 = f32x4.splat(0),
+      s1 = f32x4.splat(0),
+      s2 = f32x4.splat(0),
+      s3 = f32x4.splat(0);
+    let s4 = f32x4.splat(0),
+      s5 = f32x4.splat(0),
+      s6 = f32x4.splat(0),
+      s7 = f32x4.splat(0);
     if (accumulate) {
       s0 = v128.load(o);
       s1 = v128.load(o, 16);
@@ -839,7 +1032,15 @@ export function sumRows(out: usize, a: usize, rows: i32, width: i32, accumulate:
  * into `scratch` (columns × width floats) so each row adds one contiguous row; a few rows gather.
  * Implements gatherColumnsAdd of src/core/kernels-js.ts.
  */
-export function gatherColumnsAdd(out: usize, weight: usize, ids: usize, rows: i32, width: i32, columns: i32, scratch: usize): void {
+export function gatherColumnsAdd(
+  out: usize,
+  weight: usize,
+  ids: usize,
+  rows: i32,
+  width: i32,
+  columns: i32,
+  scratch: usize,
+): void {
   const rowBytes = (<usize>width) << 2;
   if (rows * 4 < columns) {
     const columnBytes = (<usize>columns) << 2;
@@ -865,7 +1066,15 @@ export function gatherColumnsAdd(out: usize, weight: usize, ids: usize, rows: i3
  * width floats), the rows added there contiguously, and transposed back: every element sees the same
  * f32 additions in the same order as in the reference (scatterColumnsAdd of src/core/kernels-js.ts).
  */
-export function scatterColumnsAdd(gradWeight: usize, dOut: usize, ids: usize, rows: i32, width: i32, columns: i32, scratch: usize): void {
+export function scatterColumnsAdd(
+  gradWeight: usize,
+  dOut: usize,
+  ids: usize,
+  rows: i32,
+  width: i32,
+  columns: i32,
+  scratch: usize,
+): void {
   const rowBytes = (<usize>width) << 2;
   if (rows * 4 < columns) {
     const columnBytes = (<usize>columns) << 2;
@@ -908,9 +1117,8 @@ const TWO = 52;
 const SIGN_BIT = 56; // −0
 const EXPONENT_OFFSET = 60; // bit pattern 0x4b3fff81: ROUNDER's bits minus the exponent bias 127
 const CONSTANTS = memory.data<f32>([
-  -87.3, 88.3, 1.44269504088896341, 12582912.0, -0.693359375, 2.12194440e-4,
-  1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1,
-  1.0, 2.0, -0.0, 12582785.0,
+  -87.3, 88.3, 1.44269504088896341, 12582912.0, -0.693359375, 2.1219444e-4, 1.98756915e-4, 1.3981999507e-3,
+  8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1, 1.0, 2.0, -0.0, 12582785.0,
 ]);
 
 /** The constant at byte `offset` of the table, in every lane (one vbroadcastss). */
@@ -1057,7 +1265,13 @@ function tanhBlock(out: usize, x: usize, bytes: usize): void {
 
 /** Implements lstmForwardReference (src/core/layers/lstm.ts). */
 export function lstmForward(
-  gates: usize, cPrev: usize, c: usize, cTanh: usize, h: usize, batch: i32, hidden: i32,
+  gates: usize,
+  cPrev: usize,
+  c: usize,
+  cTanh: usize,
+  h: usize,
+  batch: i32,
+  hidden: i32,
 ): void {
   const width = (<usize>hidden) << 2;
   for (let b = 0; b < batch; b++) {
@@ -1068,8 +1282,16 @@ export function lstmForward(
     sigmoidBlock(row + 3 * width, width); // o
     let at: usize = 0;
     for (; at + 32 <= width; at += 32) {
-      const c0 = madd(v128.load(row + width + at), v128.load(cPrev + state + at), f32x4.mul(v128.load(row + at), v128.load(row + 2 * width + at)));
-      const c1 = madd(v128.load(row + width + at, 16), v128.load(cPrev + state + at, 16), f32x4.mul(v128.load(row + at, 16), v128.load(row + 2 * width + at, 16)));
+      const c0 = madd(
+        v128.load(row + width + at),
+        v128.load(cPrev + state + at),
+        f32x4.mul(v128.load(row + at), v128.load(row + 2 * width + at)),
+      );
+      const c1 = madd(
+        v128.load(row + width + at, 16),
+        v128.load(cPrev + state + at, 16),
+        f32x4.mul(v128.load(row + at, 16), v128.load(row + 2 * width + at, 16)),
+      );
       v128.store(c + state + at, c0);
       v128.store(c + state + at, c1, 16);
       const t0 = tanhVector(c0);
@@ -1080,14 +1302,20 @@ export function lstmForward(
       v128.store(h + state + at, f32x4.mul(v128.load(row + 3 * width + at, 16), t1), 16);
     }
     for (; at + 16 <= width; at += 16) {
-      const cell = madd(v128.load(row + width + at), v128.load(cPrev + state + at), f32x4.mul(v128.load(row + at), v128.load(row + 2 * width + at)));
+      const cell = madd(
+        v128.load(row + width + at),
+        v128.load(cPrev + state + at),
+        f32x4.mul(v128.load(row + at), v128.load(row + 2 * width + at)),
+      );
       v128.store(c + state + at, cell);
       const t = tanhVector(cell);
       v128.store(cTanh + state + at, t);
       v128.store(h + state + at, f32x4.mul(v128.load(row + 3 * width + at), t));
     }
     for (; at < width; at += 4) {
-      const cell = load<f32>(row + width + at) * load<f32>(cPrev + state + at) + load<f32>(row + at) * load<f32>(row + 2 * width + at);
+      const cell =
+        load<f32>(row + width + at) * load<f32>(cPrev + state + at) +
+        load<f32>(row + at) * load<f32>(row + 2 * width + at);
       store<f32>(c + state + at, cell);
       const t = scalarTanh(cell);
       store<f32>(cTanh + state + at, t);
@@ -1098,7 +1326,14 @@ export function lstmForward(
 
 /** Implements lstmBackwardReference (src/core/layers/lstm.ts), whose comments derive each line. */
 export function lstmBackward(
-  gates: usize, cPrev: usize, cTanh: usize, dh: usize, dc: usize, dGates: usize, batch: i32, hidden: i32,
+  gates: usize,
+  cPrev: usize,
+  cTanh: usize,
+  dh: usize,
+  dc: usize,
+  dGates: usize,
+  batch: i32,
+  hidden: i32,
 ): void {
   const width = (<usize>hidden) << 2;
   const vectorWidth = width & ~15;
@@ -1114,9 +1349,15 @@ export function lstmBackward(
       const o = v128.load(gates + row + 3 * width + at);
       const t = v128.load(cTanh + state + at);
       const gradH = v128.load(dh + state + at);
-      const dcTotal = f32x4.add(v128.load(dc + state + at), f32x4.mul(f32x4.mul(gradH, o), f32x4.sub(one, f32x4.mul(t, t))));
+      const dcTotal = f32x4.add(
+        v128.load(dc + state + at),
+        f32x4.mul(f32x4.mul(gradH, o), f32x4.sub(one, f32x4.mul(t, t))),
+      );
       v128.store(dGates + row + at, f32x4.mul(f32x4.mul(dcTotal, g), f32x4.mul(i, f32x4.sub(one, i))));
-      v128.store(dGates + row + width + at, f32x4.mul(f32x4.mul(dcTotal, v128.load(cPrev + state + at)), f32x4.mul(f, f32x4.sub(one, f))));
+      v128.store(
+        dGates + row + width + at,
+        f32x4.mul(f32x4.mul(dcTotal, v128.load(cPrev + state + at)), f32x4.mul(f, f32x4.sub(one, f))),
+      );
       v128.store(dGates + row + 2 * width + at, f32x4.mul(f32x4.mul(dcTotal, i), f32x4.sub(one, f32x4.mul(g, g))));
       v128.store(dGates + row + 3 * width + at, f32x4.mul(f32x4.mul(gradH, t), f32x4.mul(o, f32x4.sub(one, o))));
       v128.store(dc + state + at, f32x4.mul(dcTotal, f));
@@ -1150,20 +1391,32 @@ export function gruForward(xGates: usize, hGates: usize, hPrev: usize, h: usize,
     let at: usize = 0;
     for (; at + 32 <= width; at += 32) {
       const n0 = tanhVector(madd(v128.load(x + at), v128.load(hg + 2 * width + at), v128.load(x + 2 * width + at)));
-      const n1 = tanhVector(madd(v128.load(x + at, 16), v128.load(hg + 2 * width + at, 16), v128.load(x + 2 * width + at, 16)));
+      const n1 = tanhVector(
+        madd(v128.load(x + at, 16), v128.load(hg + 2 * width + at, 16), v128.load(x + 2 * width + at, 16)),
+      );
       v128.store(x + 2 * width + at, n0);
       v128.store(x + 2 * width + at, n1, 16);
       // h = (1 − z)·n + z·hPrev
       const z0 = v128.load(x + width + at);
       const z1 = v128.load(x + width + at, 16);
-      v128.store(h + state + at, f32x4.add(f32x4.mul(f32x4.sub(k(ONE), z0), n0), f32x4.mul(z0, v128.load(hPrev + state + at))));
-      v128.store(h + state + at, f32x4.add(f32x4.mul(f32x4.sub(k(ONE), z1), n1), f32x4.mul(z1, v128.load(hPrev + state + at, 16))), 16);
+      v128.store(
+        h + state + at,
+        f32x4.add(f32x4.mul(f32x4.sub(k(ONE), z0), n0), f32x4.mul(z0, v128.load(hPrev + state + at))),
+      );
+      v128.store(
+        h + state + at,
+        f32x4.add(f32x4.mul(f32x4.sub(k(ONE), z1), n1), f32x4.mul(z1, v128.load(hPrev + state + at, 16))),
+        16,
+      );
     }
     for (; at + 16 <= width; at += 16) {
       const n = tanhVector(madd(v128.load(x + at), v128.load(hg + 2 * width + at), v128.load(x + 2 * width + at)));
       v128.store(x + 2 * width + at, n);
       const z = v128.load(x + width + at);
-      v128.store(h + state + at, f32x4.add(f32x4.mul(f32x4.sub(k(ONE), z), n), f32x4.mul(z, v128.load(hPrev + state + at))));
+      v128.store(
+        h + state + at,
+        f32x4.add(f32x4.mul(f32x4.sub(k(ONE), z), n), f32x4.mul(z, v128.load(hPrev + state + at))),
+      );
     }
     for (; at < width; at += 4) {
       const n = scalarTanh(load<f32>(x + 2 * width + at) + load<f32>(x + at) * load<f32>(hg + 2 * width + at));
@@ -1176,8 +1429,15 @@ export function gruForward(xGates: usize, hGates: usize, hPrev: usize, h: usize,
 
 /** Implements gruBackwardReference (src/core/layers/gru.ts), whose comments derive each line. */
 export function gruBackward(
-  gates: usize, hGates: usize, hPrev: usize, dh: usize,
-  dxGates: usize, dhGates: usize, dhPrev: usize, batch: i32, hidden: i32,
+  gates: usize,
+  hGates: usize,
+  hPrev: usize,
+  dh: usize,
+  dxGates: usize,
+  dhGates: usize,
+  dhPrev: usize,
+  batch: i32,
+  hidden: i32,
 ): void {
   const width = (<usize>hidden) << 2;
   const vectorWidth = width & ~15;
@@ -1192,8 +1452,14 @@ export function gruBackward(
       const n = v128.load(gates + row + 2 * width + at);
       const grad = v128.load(dh + state + at);
       const dnPre = f32x4.mul(f32x4.mul(grad, f32x4.sub(one, z)), f32x4.sub(one, f32x4.mul(n, n)));
-      const dzPre = f32x4.mul(f32x4.mul(grad, f32x4.sub(v128.load(hPrev + state + at), n)), f32x4.mul(z, f32x4.sub(one, z)));
-      const drPre = f32x4.mul(f32x4.mul(dnPre, v128.load(hGates + row + 2 * width + at)), f32x4.mul(r, f32x4.sub(one, r)));
+      const dzPre = f32x4.mul(
+        f32x4.mul(grad, f32x4.sub(v128.load(hPrev + state + at), n)),
+        f32x4.mul(z, f32x4.sub(one, z)),
+      );
+      const drPre = f32x4.mul(
+        f32x4.mul(dnPre, v128.load(hGates + row + 2 * width + at)),
+        f32x4.mul(r, f32x4.sub(one, r)),
+      );
       v128.store(dxGates + row + at, drPre);
       v128.store(dxGates + row + width + at, dzPre);
       v128.store(dxGates + row + 2 * width + at, dnPre);
@@ -1258,7 +1524,14 @@ function logPositive(x: f64): f64 {
  * Returns the summed loss (f64); dLogits = (softmax − onehot)·scale, which may alias logits.
  * Implements softmaxCrossEntropy of src/core/kernels-js.ts.
  */
-export function softmaxCrossEntropy(logits: usize, targets: usize, dLogits: usize, rows: i32, vocab: i32, scale: f32): f64 {
+export function softmaxCrossEntropy(
+  logits: usize,
+  targets: usize,
+  dLogits: usize,
+  rows: i32,
+  vocab: i32,
+  scale: f32,
+): f64 {
   const bytes = (<usize>vocab) << 2;
   const vectorBytes = bytes & ~15;
   let loss: f64 = 0;
@@ -1269,7 +1542,10 @@ export function softmaxCrossEntropy(logits: usize, targets: usize, dLogits: usiz
     let largestVector = f32x4.splat(-Infinity);
     let at: usize = 0;
     for (; at < vectorBytes; at += 16) largestVector = f32x4.pmax(largestVector, v128.load(from + at));
-    let largest = max(max(f32x4.extract_lane(largestVector, 0), f32x4.extract_lane(largestVector, 1)), max(f32x4.extract_lane(largestVector, 2), f32x4.extract_lane(largestVector, 3)));
+    let largest = max(
+      max(f32x4.extract_lane(largestVector, 0), f32x4.extract_lane(largestVector, 1)),
+      max(f32x4.extract_lane(largestVector, 2), f32x4.extract_lane(largestVector, 3)),
+    );
     for (; at < bytes; at += 4) largest = max(largest, load<f32>(from + at));
     const targetAt = (<usize>load<i32>(targets + ((<usize>r) << 2))) << 2;
     // Read before dLogits (which may alias logits) is written.
