@@ -13,22 +13,8 @@
  * h-side gates), 7H more to train (dx-gates 3H, dh-gates 3H, dh H). Per layer once: W_hhᵀ (3H·H).
  * gruBuffers below is the exact table.
  */
-import type { Kernels } from '../kernels.js';
-import {
-  backpropInput,
-  noBackward,
-  projectInput,
-  timeSlice,
-  TransposedWeight,
-  type Arena,
-  type BufferViews,
-  type CarriedState,
-  type LayerBuffers,
-  type LayerInput,
-  type LayerParams,
-  type LayerShape,
-  type RecurrentLayer,
-} from './layer.js';
+import { backpropInput, CellLayer, noBackward, projectInput, timeSlice } from './layer.js';
+import type { CarriedState, LayerArguments, LayerBuffers, LayerInput, LayerParams, LayerShape } from './layer.js';
 
 /**
  * One forward step's buffers: xGates [B, 3H] holds x_t^g and is overwritten by the activations r, z, n;
@@ -124,36 +110,12 @@ export function gruBackwardReference(step: GruBackwardStep, batch: number, hidde
   }
 }
 
-type GruSizes = ReturnType<typeof gruBuffers>;
-
-export class GruLayer implements RecurrentLayer {
-  readonly outputs: Float32Array;
-  private readonly forwardBuffers: BufferViews<GruSizes['forward']>;
-  private readonly backwardBuffers: BufferViews<NonNullable<GruSizes['backward']>> | null;
-  private readonly weightHhT: TransposedWeight; // [H, 3H]
-
-  constructor(
-    private readonly kernels: Kernels,
-    private readonly params: LayerParams,
-    private readonly shape: LayerShape,
-    arena: Arena,
-    options: { training: boolean; fixedWeights: boolean },
-  ) {
-    const sizes = gruBuffers(shape, options.training);
-    this.forwardBuffers = arena.takeAll(sizes.forward);
-    this.backwardBuffers = sizes.backward && arena.takeAll(sizes.backward);
-    const { hiddens, weightHhT } = this.forwardBuffers;
-    const { batch, hidden } = shape;
-    this.outputs = hiddens.subarray(batch * hidden);
-    const { fixedWeights } = options;
-    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, 3 * hidden, hidden, fixedWeights);
+export class GruLayer extends CellLayer<ReturnType<typeof gruBuffers>> {
+  constructor(...args: LayerArguments) {
+    super(gruBuffers, 3, ...args);
   }
 
-  get dOutputs(): Float32Array {
-    return this.backwardBuffers?.dOutputs ?? noBackward();
-  }
-
-  forward(input: LayerInput, carried: CarriedState, steps: number): void {
+  override forward(input: LayerInput, carried: CarriedState, steps: number): void {
     const { kernels, params } = this;
     const { hiddens, gates, hiddenGates } = this.forwardBuffers;
     const { batch, inputSize, hidden } = this.shape;
@@ -178,7 +140,7 @@ export class GruLayer implements RecurrentLayer {
     carried.h.set(timeSlice(hiddens, steps, stateSize));
   }
 
-  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
+  override backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
     const { kernels, params } = this;
     const { hiddens, gates, hiddenGates } = this.forwardBuffers;
     const { dInputGates, dHiddenGates, dOutputs } = this.backwardBuffers ?? noBackward();

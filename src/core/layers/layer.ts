@@ -1,6 +1,7 @@
 /**
  * What every recurrent layer shares: its named parameter views, its input, the state it carries from
- * chunk to chunk, the table of buffers it allocates, and the input projection all three cells use.
+ * chunk to chunk, the table of buffers it allocates, the input projection all three cells use, and
+ * CellLayer, the scaffolding each cell class builds on (its buffers, outputs and transposed W_hh).
  */
 import { alignFloats } from '../config.js';
 import type { Kernels } from '../kernels.js';
@@ -78,9 +79,9 @@ export class Arena {
     return view;
   }
 
-  takeAll<K extends string>(sizes: BufferSizes<K>): Record<K, Float32Array> {
-    const views = {} as Record<K, Float32Array>;
-    for (const name of Object.keys(sizes) as K[]) views[name] = this.take(sizes[name]);
+  takeAll<T extends BufferSizes>(sizes: T): BufferViews<T> {
+    const views = {} as BufferViews<T>;
+    for (const name of Object.keys(sizes) as Array<keyof T & string>) views[name] = this.take(sizes[name]);
     return views;
   }
 
@@ -132,6 +133,70 @@ export class TransposedWeight {
     this.kernels.transpose(this.values, this.source, this.rows, this.cols);
     this.ready = true;
   }
+}
+
+/** How a pass builds its layers: training passes allocate backward buffers; fixed weights are prepared once. */
+export interface LayerOptions {
+  training: boolean;
+  fixedWeights: boolean;
+}
+
+/** What a pass gives each layer it builds (every cell class's constructor takes these). */
+export type LayerArguments = [
+  kernels: Kernels,
+  params: LayerParams,
+  shape: LayerShape,
+  arena: Arena,
+  options: LayerOptions,
+];
+
+/** The buffers every cell's table names: h_0..h_T (the outputs), W_hhᵀ, and when training the outputs' gradient. */
+export interface CellBuffers {
+  forward: BufferSizes<'hiddens' | 'weightHhT'>;
+  backward: BufferSizes<'dOutputs'> | null;
+}
+
+/**
+ * What the three cell classes share: the buffers their table names, taken from the pass's arena, the
+ * outputs h_1..h_T, dOutputs, and W_hh transposed. A cell adds its forward and backward.
+ */
+export abstract class CellLayer<Table extends CellBuffers> implements RecurrentLayer {
+  /** h_1..h_T, time-major [T*B, H]. */
+  readonly outputs: Float32Array;
+  protected readonly forwardBuffers: BufferViews<Table['forward']>;
+  /** Null for an inference pass. */
+  protected readonly backwardBuffers: BufferViews<NonNullable<Table['backward']>> | null;
+  /** [H, gates·H] */
+  protected readonly weightHhT: TransposedWeight;
+
+  /** `cellBuffers` is the cell's buffer table; `gates` how many H-row blocks W_hh stacks (1 rnn, 4 lstm, 3 gru). */
+  protected constructor(
+    cellBuffers: (shape: LayerShape, training: boolean) => Table,
+    gates: number,
+    protected readonly kernels: Kernels,
+    protected readonly params: LayerParams,
+    protected readonly shape: LayerShape,
+    arena: Arena,
+    options: LayerOptions,
+  ) {
+    const sizes = cellBuffers(shape, options.training);
+    this.forwardBuffers = arena.takeAll(sizes.forward);
+    this.backwardBuffers = sizes.backward && arena.takeAll(sizes.backward);
+    const { hiddens, weightHhT } = this.forwardBuffers;
+    const { batch, hidden } = shape;
+    this.outputs = hiddens.subarray(batch * hidden);
+    const { fixedWeights } = options;
+    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, gates * hidden, hidden, fixedWeights);
+  }
+
+  /** Gradient reaching the outputs [T*B, H] (training passes only). */
+  get dOutputs(): Float32Array {
+    return this.backwardBuffers?.dOutputs ?? noBackward();
+  }
+
+  abstract forward(input: LayerInput, carried: CarriedState, steps: number): void;
+
+  abstract backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void;
 }
 
 /** x-side pre-activations of all rows at once: out[r,:] += W_ih·x_r (a gather for one-hot x). */

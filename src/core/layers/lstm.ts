@@ -13,23 +13,8 @@
  * 5H more to train (dGates 4H, dh H). Per layer once: W_hhᵀ (4H·H), b_ih + b_hh (4H), and when
  * training dc (B·H). lstmBuffers below is the exact table.
  */
-import type { Kernels } from '../kernels.js';
-import {
-  backpropInput,
-  noBackward,
-  projectInput,
-  sumBiases,
-  timeSlice,
-  TransposedWeight,
-  type Arena,
-  type BufferViews,
-  type CarriedState,
-  type LayerBuffers,
-  type LayerInput,
-  type LayerParams,
-  type LayerShape,
-  type RecurrentLayer,
-} from './layer.js';
+import { backpropInput, CellLayer, noBackward, projectInput, sumBiases, timeSlice } from './layer.js';
+import type { CarriedState, LayerArguments, LayerBuffers, LayerInput, LayerParams, LayerShape } from './layer.js';
 
 /** One forward step's buffers: gates [B, 4H] (pre-activations in, activations out), the rest [B, H]. */
 export interface LstmForwardStep {
@@ -119,36 +104,12 @@ export function lstmBackwardReference(step: LstmBackwardStep, batch: number, hid
   }
 }
 
-type LstmSizes = ReturnType<typeof lstmBuffers>;
-
-export class LstmLayer implements RecurrentLayer {
-  readonly outputs: Float32Array;
-  private readonly forwardBuffers: BufferViews<LstmSizes['forward']>;
-  private readonly backwardBuffers: BufferViews<NonNullable<LstmSizes['backward']>> | null;
-  private readonly weightHhT: TransposedWeight; // [H, 4H]
-
-  constructor(
-    private readonly kernels: Kernels,
-    private readonly params: LayerParams,
-    private readonly shape: LayerShape,
-    arena: Arena,
-    options: { training: boolean; fixedWeights: boolean },
-  ) {
-    const sizes = lstmBuffers(shape, options.training);
-    this.forwardBuffers = arena.takeAll(sizes.forward);
-    this.backwardBuffers = sizes.backward && arena.takeAll(sizes.backward);
-    const { hiddens, weightHhT } = this.forwardBuffers;
-    const { batch, hidden } = shape;
-    this.outputs = hiddens.subarray(batch * hidden);
-    const { fixedWeights } = options;
-    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, 4 * hidden, hidden, fixedWeights);
+export class LstmLayer extends CellLayer<ReturnType<typeof lstmBuffers>> {
+  constructor(...args: LayerArguments) {
+    super(lstmBuffers, 4, ...args);
   }
 
-  get dOutputs(): Float32Array {
-    return this.backwardBuffers?.dOutputs ?? noBackward();
-  }
-
-  forward(input: LayerInput, carried: CarriedState, steps: number): void {
+  override forward(input: LayerInput, carried: CarriedState, steps: number): void {
     const { kernels, params } = this;
     const { hiddens, cells, cellTanh, gates, biasSum } = this.forwardBuffers;
     const { batch, inputSize, hidden } = this.shape;
@@ -177,7 +138,7 @@ export class LstmLayer implements RecurrentLayer {
     carried.c!.set(timeSlice(cells, steps, stateSize));
   }
 
-  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
+  override backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
     const { kernels, params } = this;
     const { hiddens, cells, cellTanh, gates } = this.forwardBuffers;
     const { dGates, dOutputs, dCell } = this.backwardBuffers ?? noBackward();

@@ -10,23 +10,8 @@
  * Memory per time step and stream, in floats: 2H to run forward (h, a), 2H more to train (da, dh).
  * Per layer once: W_hhᵀ (H·H) and b_ih + b_hh (H). rnnBuffers below is the exact table.
  */
-import type { Kernels } from '../kernels.js';
-import {
-  backpropInput,
-  noBackward,
-  projectInput,
-  sumBiases,
-  timeSlice,
-  TransposedWeight,
-  type Arena,
-  type BufferViews,
-  type CarriedState,
-  type LayerBuffers,
-  type LayerInput,
-  type LayerParams,
-  type LayerShape,
-  type RecurrentLayer,
-} from './layer.js';
+import { backpropInput, CellLayer, noBackward, projectInput, sumBiases, timeSlice } from './layer.js';
+import type { CarriedState, LayerArguments, LayerBuffers, LayerInput, LayerParams, LayerShape } from './layer.js';
 
 /** One forward step over n values: h = tanh(pre) (h may be pre). */
 export interface TanhForwardStep {
@@ -65,35 +50,12 @@ export function tanhBackwardReference({ dh, h, dPre }: TanhBackwardStep, n: numb
   for (let i = 0; i < n; i++) dPre[i] = dh[i]! * (1 - h[i]! * h[i]!);
 }
 
-type RnnSizes = ReturnType<typeof rnnBuffers>;
-
-export class RnnLayer implements RecurrentLayer {
-  readonly outputs: Float32Array;
-  private readonly forwardBuffers: BufferViews<RnnSizes['forward']>;
-  private readonly backwardBuffers: BufferViews<NonNullable<RnnSizes['backward']>> | null;
-  private readonly weightHhT: TransposedWeight; // [H, H]
-
-  constructor(
-    private readonly kernels: Kernels,
-    private readonly params: LayerParams,
-    private readonly shape: LayerShape,
-    arena: Arena,
-    options: { training: boolean; fixedWeights: boolean },
-  ) {
-    const sizes = rnnBuffers(shape, options.training);
-    this.forwardBuffers = arena.takeAll(sizes.forward);
-    this.backwardBuffers = sizes.backward && arena.takeAll(sizes.backward);
-    const { hiddens, weightHhT } = this.forwardBuffers;
-    const { batch, hidden } = shape;
-    this.outputs = hiddens.subarray(batch * hidden);
-    this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, hidden, hidden, options.fixedWeights);
+export class RnnLayer extends CellLayer<ReturnType<typeof rnnBuffers>> {
+  constructor(...args: LayerArguments) {
+    super(rnnBuffers, 1, ...args);
   }
 
-  get dOutputs(): Float32Array {
-    return this.backwardBuffers?.dOutputs ?? noBackward();
-  }
-
-  forward(input: LayerInput, carried: CarriedState, steps: number): void {
+  override forward(input: LayerInput, carried: CarriedState, steps: number): void {
     const { kernels, params } = this;
     const { hiddens, preActivations, biasSum } = this.forwardBuffers;
     const { batch, inputSize, hidden } = this.shape;
@@ -115,7 +77,7 @@ export class RnnLayer implements RecurrentLayer {
     carried.h.set(timeSlice(hiddens, steps, stateSize));
   }
 
-  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
+  override backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
     const { kernels, params } = this;
     const { hiddens } = this.forwardBuffers;
     const { dPreActivations, dOutputs } = this.backwardBuffers ?? noBackward();
