@@ -94,7 +94,7 @@ export const TRAIN_OPTIONS = {
   batch: row({
     flag: 'batch',
     kind: wholeNumber(1, LIMITS.batch),
-    default: 50,
+    default: 25,
     help: 'Parallel streams per iteration',
     resumable: false,
   }),
@@ -125,7 +125,7 @@ export const TRAIN_OPTIONS = {
   learningRate: row({
     flag: 'lr',
     kind: realNumber({ min: 0, minOpen: true }, 'a positive number'),
-    default: 2e-3,
+    default: 8e-3,
     help: 'Learning rate',
     resumable: false,
   }),
