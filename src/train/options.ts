@@ -80,7 +80,7 @@ export const TRAIN_OPTIONS = {
   dropout: row({
     flag: 'dropout',
     kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a probability in [0, 1)'),
-    default: 0,
+    default: 0.1,
     help: 'Dropout between layers (training only)',
     resumable: false,
   }),
@@ -334,6 +334,7 @@ export const PRESETS = {
     batch: 1,
     optimizer: 'adagrad',
     learningRate: 0.1,
+    dropout: 0,
     clip: 0,
     clipValue: 5,
     init: 'min-char-rnn',
