@@ -2,11 +2,14 @@
 // Training speed of charrnn on a shipped corpus, one JSON line per config; with --compare, the PyTorch
 // and numpy reference trainers run in the same session and the ratios are printed (best of --runs each).
 // After the lstm-2x128 config, sampling speed from the model it trained, to a pipe (start-up included).
+// With --quality SECONDS, instead: the validation loss of `charrnn train --time SECONDS` with default flags,
+// against ref_torch.py given the same model, batch, sequence length and learning rate for the same seconds.
 //
 //   npm run bench -- [--seconds 20] [--runs 3] [--compare] [--only lstm-2x128,...] [--corpus FILE] [--kernel auto|js|wasm] [--threads N]
+//   npm run bench -- --quality 120 [--corpus FILE]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,10 +24,11 @@ const { values: flags } = parseArgs({
     corpus: { type: 'string', default: join(root, 'corpora', 'moby-dick.txt') },
     kernel: { type: 'string', default: 'auto' },
     threads: { type: 'string' },
+    quality: { type: 'string' },
     'shared-bench': { type: 'string', default: resolve(root, '..', 'shared', 'bench') },
   },
 });
-const seconds = Number(flags.seconds);
+const seconds = Number(flags.quality ?? flags.seconds);
 const runs = Number(flags.runs);
 
 const CONFIGS = [
@@ -165,6 +169,55 @@ function best(samples) {
   return samples.reduce((a, b) => (b.chars_per_s > a.chars_per_s ? b : a));
 }
 
+// Validation loss after `seconds` of training, default flags, on the whole held-out end of the corpus.
+function runCharrnnQuality(outDir) {
+  const args = [
+    join(root, 'bin', 'charrnn'), 'train', flags.corpus, '--time', String(seconds), '--val-size', '0', '--json',
+    '--print-every', '1000000', '--kernel', flags.kernel, '-o', join(outDir, 'quality.json'),
+    ...(flags.threads ? ['--threads', flags.threads] : []),
+  ];
+  const result = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  const done = lastJsonLine(result.stdout);
+  if (result.status !== 0 || !done) throw new Error(`charrnn quality run failed: ${result.stderr}`);
+  return {
+    iterations: done.iterations, chars_per_s: Math.round(done.chars_per_s), train_loss: round4(done.train_loss),
+    val_nats: round4(done.val_loss), val_bpc: round4(done.val_bpc),
+  };
+}
+
+const round4 = (x) => Number(x.toFixed(4));
+
+// ref_torch.py has no learning-rate schedule or dropout: it gets the defaults' model, batch, sequence length,
+// optimizer, clip and (constant) learning rate.
+function qualityComparison(outDir, defaults) {
+  const line = {
+    mode: 'quality', seconds, corpus: flags.corpus, load_before: round4(loadavg()[0]),
+    defaults: {
+      model: defaults.cell, layers: defaults.layers, hidden: defaults.hidden, batch: defaults.batch,
+      seq: defaults.seqLength, lr: defaults.learningRate, schedule: defaults.lrSchedule, warmup: defaults.warmup,
+      dropout: defaults.dropout,
+    },
+  };
+  line.charrnn = runCharrnnQuality(outDir);
+  if (python() && existsSync(join(flags['shared-bench'], 'ref_torch.py'))) {
+    const config = {
+      model: defaults.cell, layers: defaults.layers, hidden: defaults.hidden, batch: defaults.batch,
+      seq: defaults.seqLength, optim: defaults.optimizer, lr: defaults.learningRate, clip: defaults.clip, threads: 1,
+    };
+    const args = Object.entries(config).flatMap(([name, value]) => [`--${name}`, String(value)]);
+    const torch = runReference('ref_torch.py', args, TORCH_ENV);
+    line.pytorch = {
+      iterations: torch.iters, chars_per_s: Math.round(torch.chars_per_s), train_loss: torch.train_loss,
+      val_nats: torch.val_nats, val_bpc: torch.val_bpc, schedule: 'constant', dropout: 0,
+    };
+    line.nats_below_pytorch = round4(torch.val_nats - line.charrnn.val_nats);
+  } else {
+    console.error('bench: PyTorch needs /usr/bin/python3 with torch, and ref_torch.py; measuring charrnn alone');
+  }
+  line.load_after = round4(loadavg()[0]);
+  console.log(JSON.stringify(line));
+}
+
 const selected = flags.only ? CONFIGS.filter((config) => flags.only.split(',').includes(config.name)) : CONFIGS;
 const outDir = mkdtempSync(join(tmpdir(), 'charrnn-bench-'));
 const canCompare = flags.compare && python() !== null && existsSync(join(flags['shared-bench'], 'ref_torch.py'));
@@ -173,7 +226,11 @@ if (flags.compare && !canCompare)
     'bench: --compare needs /usr/bin/python3 with torch and numpy and the reference trainers; skipping the references',
   );
 try {
-  for (const config of selected) {
+  if (flags.quality) {
+    const { DEFAULT_TRAIN_OPTIONS } = await import(join(root, 'dist', 'index.js'));
+    qualityComparison(outDir, DEFAULT_TRAIN_OPTIONS);
+  }
+  for (const config of flags.quality ? [] : selected) {
     const ours = [];
     const torch = [];
     const numpy = [];

@@ -470,6 +470,11 @@ const FIXTURE_RUNS = {
     '8',
     '--batch',
     '3',
+    // The defaults when the fixture was made.
+    '--lr',
+    '2e-3',
+    '--dropout',
+    '0',
     '--eval-every',
     '5',
   ],

@@ -88,7 +88,7 @@ describe('bad corpora', () => {
       'a corpus shorter than one batch',
       ['train', 'short.txt'],
       2,
-      /too short for --batch 50 × --seq 50: it needs at least 2501; lower --batch or --seq/,
+      /too short for --batch 25 × --seq 50: it needs at least 1251; lower --batch or --seq/,
     ],
     ['a binary file', ['train', 'binary.dat'], 1, /binary\.dat looks like a binary file \(a NUL byte at offset 4\)/],
     [

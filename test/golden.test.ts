@@ -29,6 +29,8 @@ const CONSTANT_RATE = ['--lr-schedule', 'constant'];
  * default four among them) are pinned on their own.
  */
 const FORMER_SHARDS = ['--shards', '2'];
+/** The learning rate, dropout and warm-up every run had when the pins were taken (a preset sets its own). */
+const OLD_DEFAULTS = ['--lr', '2e-3', '--dropout', '0', '--warmup', '0'];
 
 interface GoldenCase {
   name: string;
@@ -155,6 +157,7 @@ function trainCase(kernel: string, golden: GoldenCase): string {
   const output = join(dir, `${kernel}-${golden.name.replaceAll(' ', '-')}.json`);
   const args = [
     ...SMALL,
+    ...(golden.args.includes('--preset') ? [] : OLD_DEFAULTS),
     ...(golden.args.includes('--lr-schedule') ? [] : CONSTANT_RATE),
     ...(golden.defaultShards || golden.args.includes('--shards') ? [] : FORMER_SHARDS),
     ...golden.args,

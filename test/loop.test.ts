@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { corpusFromText, LoadedModel, trainModel, type TrainEvent } from '../src/index.js';
+import { corpusFromText, DEFAULT_TRAIN_OPTIONS, LoadedModel, trainModel, type TrainEvent } from '../src/index.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const TEXT = `The sea was calm that morning, and the gulls wheeled low over the harbour wall while the boats went out.
@@ -100,7 +100,8 @@ describe('the training loop', () => {
     // The loop's fields, then what the display computed from them and the start event.
     const fields = ['event', 'iteration', 'targetIterations', 'epoch', 'trainLoss', 'learningRate', 'elapsedSeconds'];
     expect(Object.keys(progress!)).toEqual([...fields, 'charsPerSecond', 'etaSeconds']);
-    expect(progress).toMatchObject({ iteration: 1, targetIterations: 3, learningRate: 2e-3 });
+    const { learningRate } = DEFAULT_TRAIN_OPTIONS;
+    expect(progress).toMatchObject({ iteration: 1, targetIterations: 3, learningRate });
     const untimed = charrnn(['train', 'harbour.txt', ...TINY, '--iters', '1', '--json', '-q', '-o', 'untimed.json']);
     expect(eventsOf(untimed.stdout)[0]).toMatchObject({ timeLimitSeconds: null });
   });

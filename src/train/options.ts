@@ -81,7 +81,7 @@ export const TRAIN_OPTIONS = {
   dropout: row({
     flag: 'dropout',
     kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a probability in [0, 1)'),
-    default: 0,
+    default: 0.1,
     help: 'Dropout between layers (training only)',
     resumable: false,
   }),
@@ -95,7 +95,7 @@ export const TRAIN_OPTIONS = {
   batch: row({
     flag: 'batch',
     kind: wholeNumber(1, LIMITS.batch),
-    default: 50,
+    default: 25,
     help: 'Parallel streams per iteration',
     resumable: false,
   }),
@@ -128,7 +128,7 @@ export const TRAIN_OPTIONS = {
   learningRate: row({
     flag: 'lr',
     kind: realNumber({ min: 0, minOpen: true }, 'a positive number'),
-    default: 2e-3,
+    default: 8e-3,
     help: 'Learning rate',
     resumable: false,
   }),
@@ -356,6 +356,7 @@ export const PRESETS = {
     batch: 1,
     optimizer: 'adagrad',
     learningRate: 0.1,
+    dropout: 0,
     clip: 0,
     clipValue: 5,
     init: 'min-char-rnn',
