@@ -73,7 +73,7 @@ describe('charrnn CLI', () => {
     expect(checkpoint.format).toBe('charrnn-checkpoint');
     expect(checkpoint.version).toBe(1);
     const { vocab } = checkpoint;
-    expect(checkpoint.model).toEqual({ cell: 'lstm', layers: 2, hidden: 16, vocab: vocab.length, dropout: 0.1 });
+    expect(checkpoint.model).toEqual({ cell: 'lstm', layers: 2, hidden: 16, vocab: vocab.length, dropout: 0 });
     expect(checkpoint.tensors.weight_ih_l0.shape).toEqual([64, checkpoint.vocab.length]);
     expect(checkpoint.training.iteration).toBe(20);
 

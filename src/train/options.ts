@@ -81,7 +81,7 @@ export const TRAIN_OPTIONS = {
   dropout: row({
     flag: 'dropout',
     kind: realNumber({ min: 0, max: 1, maxOpen: true }, 'a probability in [0, 1)'),
-    default: 0.1,
+    default: 0,
     help: 'Dropout between layers (training only)',
     resumable: false,
   }),
