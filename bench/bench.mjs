@@ -172,16 +172,31 @@ function best(samples) {
 // Validation loss after `seconds` of training, default flags, on the whole held-out end of the corpus.
 function runCharrnnQuality(outDir) {
   const args = [
-    join(root, 'bin', 'charrnn'), 'train', flags.corpus, '--time', String(seconds), '--val-size', '0', '--json',
-    '--print-every', '1000000', '--kernel', flags.kernel, '-o', join(outDir, 'quality.json'),
+    join(root, 'bin', 'charrnn'),
+    'train',
+    flags.corpus,
+    '--time',
+    String(seconds),
+    '--val-size',
+    '0',
+    '--json',
+    '--print-every',
+    '1000000',
+    '--kernel',
+    flags.kernel,
+    '-o',
+    join(outDir, 'quality.json'),
     ...(flags.threads ? ['--threads', flags.threads] : []),
   ];
   const result = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
   const done = lastJsonLine(result.stdout);
   if (result.status !== 0 || !done) throw new Error(`charrnn quality run failed: ${result.stderr}`);
   return {
-    iterations: done.iterations, chars_per_s: Math.round(done.chars_per_s), train_loss: round4(done.train_loss),
-    val_nats: round4(done.val_loss), val_bpc: round4(done.val_bpc),
+    iterations: done.iterations,
+    chars_per_s: Math.round(done.chars_per_s),
+    train_loss: round4(done.train_loss),
+    val_nats: round4(done.val_loss),
+    val_bpc: round4(done.val_bpc),
   };
 }
 
@@ -191,24 +206,45 @@ const round4 = (x) => Number(x.toFixed(4));
 // optimizer, clip and (constant) learning rate.
 function qualityComparison(outDir, defaults) {
   const line = {
-    mode: 'quality', seconds, corpus: flags.corpus, load_before: round4(loadavg()[0]),
+    mode: 'quality',
+    seconds,
+    corpus: flags.corpus,
+    load_before: round4(loadavg()[0]),
     defaults: {
-      model: defaults.cell, layers: defaults.layers, hidden: defaults.hidden, batch: defaults.batch,
-      seq: defaults.seqLength, lr: defaults.learningRate, schedule: defaults.lrSchedule, warmup: defaults.warmup,
+      model: defaults.cell,
+      layers: defaults.layers,
+      hidden: defaults.hidden,
+      batch: defaults.batch,
+      seq: defaults.seqLength,
+      lr: defaults.learningRate,
+      schedule: defaults.lrSchedule,
+      warmup: defaults.warmup,
       dropout: defaults.dropout,
     },
   };
   line.charrnn = runCharrnnQuality(outDir);
   if (python() && existsSync(join(flags['shared-bench'], 'ref_torch.py'))) {
     const config = {
-      model: defaults.cell, layers: defaults.layers, hidden: defaults.hidden, batch: defaults.batch,
-      seq: defaults.seqLength, optim: defaults.optimizer, lr: defaults.learningRate, clip: defaults.clip, threads: 1,
+      model: defaults.cell,
+      layers: defaults.layers,
+      hidden: defaults.hidden,
+      batch: defaults.batch,
+      seq: defaults.seqLength,
+      optim: defaults.optimizer,
+      lr: defaults.learningRate,
+      clip: defaults.clip,
+      threads: 1,
     };
     const args = Object.entries(config).flatMap(([name, value]) => [`--${name}`, String(value)]);
     const torch = runReference('ref_torch.py', args, TORCH_ENV);
     line.pytorch = {
-      iterations: torch.iters, chars_per_s: Math.round(torch.chars_per_s), train_loss: torch.train_loss,
-      val_nats: torch.val_nats, val_bpc: torch.val_bpc, schedule: 'constant', dropout: 0,
+      iterations: torch.iters,
+      chars_per_s: Math.round(torch.chars_per_s),
+      train_loss: torch.train_loss,
+      val_nats: torch.val_nats,
+      val_bpc: torch.val_bpc,
+      schedule: 'constant',
+      dropout: 0,
     };
     line.nats_below_pytorch = round4(torch.val_nats - line.charrnn.val_nats);
   } else {
