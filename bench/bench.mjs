@@ -78,30 +78,17 @@ function lastJsonLine(text) {
   return lines.length ? JSON.parse(lines[lines.length - 1]) : null;
 }
 
+/** `charrnn train` on the corpus for `seconds`, JSON lines on stdout; `extra` are the run's own flags. */
+function spawnTrain(extra, output) {
+  const threads = flags.threads ? ['--threads', flags.threads] : [];
+  const timing = ['--time', String(seconds), '--json', '--print-every', '1000000', '--kernel', flags.kernel];
+  const args = [join(root, 'bin', 'charrnn'), 'train', flags.corpus, ...extra, ...timing, '-o', output, ...threads];
+  return spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+}
+
 function runCharrnn(config, outDir) {
-  const args = [
-    join(root, 'bin', 'charrnn'),
-    'train',
-    flags.corpus,
-    ...config.args,
-    '--time',
-    String(seconds),
-    '--eval-every',
-    '0',
-    '--save-every',
-    '0',
-    '--val-frac',
-    '0',
-    '--json',
-    '--print-every',
-    '1000000',
-    '--kernel',
-    flags.kernel,
-    '-o',
-    join(outDir, `${config.name}.json`),
-    ...(flags.threads ? ['--threads', flags.threads] : []),
-  ];
-  const result = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  const speedOnly = ['--eval-every', '0', '--save-every', '0', '--val-frac', '0'];
+  const result = spawnTrain([...config.args, ...speedOnly], join(outDir, `${config.name}.json`));
   const done = lastJsonLine(result.stdout);
   if (result.status !== 0 || !done) throw new Error(`charrnn ${config.name} failed: ${result.stderr}`);
   const start = result.stdout
@@ -171,24 +158,7 @@ function best(samples) {
 
 // Validation loss after `seconds` of training, default flags, on the whole held-out end of the corpus.
 function runCharrnnQuality(outDir) {
-  const args = [
-    join(root, 'bin', 'charrnn'),
-    'train',
-    flags.corpus,
-    '--time',
-    String(seconds),
-    '--val-size',
-    '0',
-    '--json',
-    '--print-every',
-    '1000000',
-    '--kernel',
-    flags.kernel,
-    '-o',
-    join(outDir, 'quality.json'),
-    ...(flags.threads ? ['--threads', flags.threads] : []),
-  ];
-  const result = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, CI: 'true' } });
+  const result = spawnTrain(['--val-size', '0'], join(outDir, 'quality.json'));
   const done = lastJsonLine(result.stdout);
   if (result.status !== 0 || !done) throw new Error(`charrnn quality run failed: ${result.stderr}`);
   return {

@@ -83,7 +83,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     // Report.
     const at = { iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch() };
     emit({ event: 'progress', ...at, trainLoss: loss, learningRate, elapsedSeconds: clock.seconds() });
-    if (run.scheduleLength === null) fixScheduleLength(setup, clock, run.iteration - firstIteration);
+    if (run.scheduleLength === null) sizeScheduleFromSpeed(setup, clock, run.iteration - firstIteration);
     await nextTurn();
   }
   const seconds = clock.seconds();
@@ -111,7 +111,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
  * iterations and a few seconds in): the iterations the time allows, fixed in the run state so a resumed
  * run follows the same schedule.
  */
-function fixScheduleLength(setup: TrainingSetup, clock: Stopwatch, done: number): void {
+function sizeScheduleFromSpeed(setup: TrainingSetup, clock: Stopwatch, done: number): void {
   const { run, timeLimitSeconds, targetIterations } = setup;
   const seconds = clock.seconds();
   if (setup.options.lrSchedule !== 'cosine' || timeLimitSeconds === null) return;
