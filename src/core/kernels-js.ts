@@ -53,6 +53,33 @@ export function createJsKernels(): Kernels {
       }
     },
 
+    rowTable: (rows) => ({ rows }),
+
+    matmulAtBRows(out, aRows, first, bRows, m, n, accumulate) {
+      if (!accumulate) out.fill(0, 0, m * n);
+      aRows.rows.forEach((aRow, p) => {
+        const bRow = bRows.rows[p]!;
+        for (let i = 0; i < m; i++) {
+          const scale = aRow[first + i];
+          if (scale === 0) continue;
+          const outRow = i * n;
+          for (let j = 0; j < n; j++) out[outRow + j] += scale * bRow[j];
+        }
+      });
+    },
+
+    sumRowsOf(out, rows, first, width, accumulate) {
+      if (!accumulate) out.fill(0, 0, width);
+      for (const row of rows.rows) for (let j = 0; j < width; j++) out[j] += row[first + j];
+    },
+
+    scatterColumnsAddRows(gradWeight, dRows, first, ids, width, columns) {
+      dRows.rows.forEach((dRow, p) => {
+        const column = ids[p];
+        for (let g = 0; g < width; g++) gradWeight[g * columns + column] += dRow[first + g];
+      });
+    },
+
     transpose(out, a, rows, cols) {
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
     },
@@ -93,7 +120,7 @@ export function createJsKernels(): Kernels {
     gruForward: gruForwardReference,
     gruBackward: gruBackwardReference,
 
-    softmaxCrossEntropy(logits, targets, dLogits, rows, vocab, scale) {
+    softmaxCrossEntropy(logits, targets, dLogits, rows, vocab, scale, rowLosses) {
       let loss = 0;
       for (let r = 0; r < rows; r++) {
         const row = r * vocab;
@@ -102,7 +129,9 @@ export function createJsKernels(): Kernels {
         let sum = 0;
         for (let v = 0; v < vocab; v++) sum += Math.exp(logits[row + v] - max);
         const target = targets[r];
-        loss += Math.log(sum) - (logits[row + target] - max);
+        const rowLoss = Math.log(sum) - (logits[row + target] - max);
+        if (rowLosses) rowLosses[r] = rowLoss;
+        loss += rowLoss;
         const inverse = 1 / sum;
         for (let v = 0; v < vocab; v++) dLogits[row + v] = Math.exp(logits[row + v] - max) * inverse * scale;
         dLogits[row + target] -= scale;

@@ -16,6 +16,14 @@ import type { GruBackwardStep, GruForwardStep } from './layers/gru.js';
 import type { LstmBackwardStep, LstmForwardStep } from './layers/lstm.js';
 import type { TanhBackwardStep, TanhForwardStep } from './layers/rnn.js';
 
+/**
+ * Rows of matrices anywhere in the backend's memory, in a fixed order: what the weight-gradient kernels
+ * sum over when a batch's rows are spread over several threads' buffers. Built once by `rowTable`.
+ */
+export interface RowTable {
+  readonly rows: readonly Float32Array[];
+}
+
 export interface Kernels {
   readonly name: string;
   /** The shared memory every buffer lives in, when the backend has one: worker threads attach to it. */
@@ -54,6 +62,38 @@ export interface Kernels {
     n: number,
     k: number,
     accumulate: boolean,
+  ): void;
+
+  /** The rows (each a view of one row, all of equal length) as a table for the *Rows kernels. */
+  rowTable(rows: readonly Float32Array[]): RowTable;
+  /**
+   * out[i,j] (+)= Σp aRows_p[first + i]·bRows_p[j] for i < m, j < n, over the tables' rows p in order: a
+   * weight gradient (or the slice of its rows from `first`) summed over rows gathered from many buffers.
+   * Each element sums its rows in the same order and blocks whatever m and first are, so slices of a
+   * product computed apart (on different threads) equal the whole product computed at once.
+   */
+  matmulAtBRows(
+    out: Float32Array,
+    aRows: RowTable,
+    first: number,
+    bRows: RowTable,
+    m: number,
+    n: number,
+    accumulate: boolean,
+  ): void;
+  /** out[j] (+)= Σp rows_p[first + j] for j < width, rows in order (a bias gradient, or a slice of one). */
+  sumRowsOf(out: Float32Array, rows: RowTable, first: number, width: number, accumulate: boolean): void;
+  /**
+   * gradWeight[i, ids[p]] += dRows_p[first + i] for i < width, rows in order: scatterColumnsAdd over
+   * gathered rows, into gradWeight [width, columns] (the slice of a one-hot weight's gradient from row `first`).
+   */
+  scatterColumnsAddRows(
+    gradWeight: Float32Array,
+    dRows: RowTable,
+    first: number,
+    ids: Int32Array,
+    width: number,
+    columns: number,
   ): void;
 
   /** out[cols, rows] = a[rows, cols]ᵀ (a recurrent weight laid out for a·b products over many steps). */
@@ -99,7 +139,8 @@ export interface Kernels {
 
   /**
    * Softmax cross-entropy over `rows` rows of `vocab` logits. Returns the summed loss (nats, in double
-   * precision); writes dLogits = (softmax − onehot(target))·scale (dLogits may alias logits).
+   * precision); writes dLogits = (softmax − onehot(target))·scale (dLogits may alias logits), and each
+   * row's loss into `rowLosses` when given (in this backend's memory).
    */
   softmaxCrossEntropy(
     logits: Float32Array,
@@ -108,6 +149,7 @@ export interface Kernels {
     rows: number,
     vocab: number,
     scale: number,
+    rowLosses?: Float64Array,
   ): number;
 }
 

@@ -4,6 +4,7 @@
  * can instantiate the same module over the same memory: the bump pointer lives in that memory and
  * each instance reserves its own scratch, so no state is kept on the JS side.
  */
+import { createJsKernels } from '../kernels-js.js';
 import { setFlagsFromString } from 'node:v8';
 import { KernelMemoryError, type Kernels } from '../kernels.js';
 import { RELAXED_SIMD_WASM, SIMD_WASM } from './kernels-binary.js';
@@ -173,6 +174,7 @@ export function createWasmKernels(
     return scratch.at;
   };
   const flag = (value: boolean) => (value ? 1 : 0);
+  const reference = createJsKernels();
 
   return {
     name: `wasm-${variant}`,
@@ -193,6 +195,11 @@ export function createWasmKernels(
       wasm.matmulAB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
     matmulAtB: (out, a, b, m, n, k, accumulate) =>
       wasm.matmulAtB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
+    // Interim: the plain-JS gathered kernels over wasm memory, until the wasm ones land.
+    rowTable: reference.rowTable,
+    matmulAtBRows: reference.matmulAtBRows,
+    sumRowsOf: reference.sumRowsOf,
+    scatterColumnsAddRows: reference.scatterColumnsAddRows,
     transpose: (out, a, rows, cols) => wasm.transpose(out.byteOffset, a.byteOffset, rows, cols),
 
     broadcastRows: (out, bias, rows, width) => wasm.broadcastRows(out.byteOffset, bias.byteOffset, rows, width),
@@ -248,7 +255,23 @@ export function createWasmKernels(
         batch,
         hidden,
       ),
-    softmaxCrossEntropy: (logits, targets, dLogits, rows, vocab, scale) =>
-      wasm.softmaxCrossEntropy(logits.byteOffset, targets.byteOffset, dLogits.byteOffset, rows, vocab, scale),
+    softmaxCrossEntropy: (logits, targets, dLogits, rows, vocab, scale, rowLosses) => {
+      if (!rowLosses)
+        return wasm.softmaxCrossEntropy(logits.byteOffset, targets.byteOffset, dLogits.byteOffset, rows, vocab, scale);
+      let loss = 0;
+      for (let r = 0; r < rows; r++) {
+        const at = r * vocab * 4;
+        rowLosses[r] = wasm.softmaxCrossEntropy(
+          logits.byteOffset + at,
+          targets.byteOffset + r * 4,
+          dLogits.byteOffset + at,
+          1,
+          vocab,
+          scale,
+        );
+        loss += rowLosses[r]!;
+      }
+      return loss;
+    },
   };
 }
