@@ -174,6 +174,11 @@ describe('bad options', () => {
       /unknown flag --hiden \(did you mean --hidden\?\); see charrnn train --help/,
     ],
     ['a misspelled short flag', ['sample', '-x', '5'], /unknown flag -x; see charrnn sample --help/],
+    [
+      'the former --shards',
+      ['train', 'fox.txt', '--shards', '4'],
+      /unknown flag --shards \(no longer needed: every core works, and the weights are the same for any --threads\)/,
+    ],
     ['an unknown command', ['trian', 'fox.txt'], /unknown command trian \(did you mean train\?\); see charrnn --help/],
     ['no command', [], /name a command: train, sample, resume, eval, info or completion/],
     ['a missing argument', ['train'], /train needs <corpus>: UTF-8 text file, or - to read stdin/],

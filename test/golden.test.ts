@@ -23,31 +23,27 @@ of the world. It is a way I have of driving off the spleen and regulating the ci
 /** The arithmetic of the pins predates learning-rate schedules: a constant rate, as every run had then. */
 const SMALL = ['--hidden', '16', '--layers', '2', '--seq', '12', '--batch', '6', '--iters', '24', '--seed', '7'];
 const CONSTANT_RATE = ['--lr-schedule', 'constant'];
-/**
- * The pins made before --shards existed were trained with the former default of two shards, and keep
- * it: runs saved with two shards must go on computing exactly as they did. Cases naming --shards (the
- * default four among them) are pinned on their own.
- */
-const FORMER_SHARDS = ['--shards', '2'];
 /** The learning rate, dropout and warm-up every run had when the pins were taken (a preset sets its own). */
 const OLD_DEFAULTS = ['--lr', '2e-3', '--dropout', '0', '--warmup', '0'];
 
 interface GoldenCase {
   name: string;
   args: string[];
-  /** Trained without --shards, so the pin holds the default shard count too. */
-  defaultShards?: boolean;
 }
 
+/** A case per thread count; they must share one pin (the weights do not depend on the threads). */
+const threadCases = (name: string, args: string[], threads: number[]): GoldenCase[] =>
+  threads.map((count) => ({
+    name: `${name} ${count} thread${count > 1 ? 's' : ''}`,
+    args: [...args, '--threads', String(count)],
+  }));
+
 const CASES: GoldenCase[] = [
-  { name: 'lstm 1 thread', args: ['--model', 'lstm', '--threads', '1'] },
-  { name: 'lstm 2 threads', args: ['--model', 'lstm', '--threads', '2'] },
-  { name: 'gru 1 thread', args: ['--model', 'gru', '--threads', '1'] },
-  { name: 'gru 2 threads', args: ['--model', 'gru', '--threads', '2'] },
-  { name: 'rnn 1 thread', args: ['--model', 'rnn', '--threads', '1'] },
-  { name: 'rnn 2 threads', args: ['--model', 'rnn', '--threads', '2'] },
-  { name: 'lstm dropout 2 threads', args: ['--model', 'lstm', '--layers', '3', '--dropout', '0.3', '--threads', '2'] },
-  { name: 'gru dropout 1 thread', args: ['--model', 'gru', '--dropout', '0.25', '--threads', '1'] },
+  ...threadCases('lstm', ['--model', 'lstm'], [1, 2, 3, 8]),
+  ...threadCases('gru', ['--model', 'gru'], [1, 2]),
+  ...threadCases('rnn', ['--model', 'rnn'], [1, 2]),
+  ...threadCases('lstm dropout', ['--model', 'lstm', '--layers', '3', '--dropout', '0.3'], [1, 2, 5]),
+  ...threadCases('gru dropout', ['--model', 'gru', '--dropout', '0.25'], [1, 3]),
   { name: 'sgd', args: ['--optim', 'sgd', '--lr', '0.5', '--momentum', '0.8'] },
   { name: 'adagrad', args: ['--optim', 'adagrad', '--lr', '0.05'] },
   { name: 'rmsprop', args: ['--optim', 'rmsprop', '--lr', '0.003', '--clip', '1'] },
@@ -68,21 +64,6 @@ const CASES: GoldenCase[] = [
   },
   { name: 'min-char-rnn preset', args: ['--preset', 'min-char-rnn', '--hidden', '20', '--iters', '40'] },
   { name: 'cosine with warm-up', args: ['--lr-schedule', 'cosine', '--warmup', '5', '--min-lr', '1e-4'] },
-  // The default shard count, 4: shard gradients add up in a pairwise tree, the same for any grouping into threads
-  // (these digests are the ones the threads branch pinned before the flat parameter buffers came in).
-  { name: 'lstm 4 shards 1 thread', args: ['--model', 'lstm', '--threads', '1'], defaultShards: true },
-  { name: 'lstm 4 shards 2 threads', args: ['--model', 'lstm', '--threads', '2'], defaultShards: true },
-  { name: 'lstm 4 shards 3 threads', args: ['--model', 'lstm', '--shards', '4', '--threads', '3'] },
-  {
-    name: 'gru dropout 4 shards 1 thread',
-    args: ['--model', 'gru', '--dropout', '0.25', '--threads', '1'],
-    defaultShards: true,
-  },
-  {
-    name: 'lstm dropout 4 shards 2 threads',
-    args: ['--model', 'lstm', '--layers', '3', '--dropout', '0.3', '--threads', '2'],
-    defaultShards: true,
-  },
 ];
 
 /** Pins by kernel variant (the `kernel` of the start event), then case name. */
@@ -159,7 +140,6 @@ function trainCase(kernel: string, golden: GoldenCase): string {
     ...SMALL,
     ...(golden.args.includes('--preset') ? [] : OLD_DEFAULTS),
     ...(golden.args.includes('--lr-schedule') ? [] : CONSTANT_RATE),
-    ...(golden.defaultShards || golden.args.includes('--shards') ? [] : FORMER_SHARDS),
     ...golden.args,
   ];
   const result = charrnn(['train', 'corpus.txt', ...args, '--kernel', kernel, '-o', output, '--json', '-q']);

@@ -75,6 +75,10 @@ export const trainCommand: Command<TrainArgs> = {
     ['charrnn train input.txt --preset min-char-rnn', "Karpathy's min-char-rnn recipe"],
     ['charrnn train new.txt --init-from checkpoints/base.json', "fine-tune base.json's model on new.txt"],
   ],
+  unknownFlagHint: (flag) =>
+    flag === '--shards'
+      ? 'no longer needed: every core works, and the weights are the same for any --threads'
+      : undefined,
   handler: async (args) => {
     const options = trainOptionsFrom(args, args.preset);
     const corpus = readCorpus(args.corpus, options.encoding ?? DEFAULT_TRAIN_OPTIONS.encoding);

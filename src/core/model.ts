@@ -17,6 +17,7 @@ import {
   layerParams,
   type BufferSizes,
   type CarriedState,
+  type GradientSum,
   type LayerBuffers,
   type LayerInput,
   type LayerParams,
@@ -26,6 +27,7 @@ import {
 import { lstmBuffers, LstmLayer } from './layers/lstm.js';
 import { rnnBuffers, RnnLayer } from './layers/rnn.js';
 import type { Rng } from './rng.js';
+import { WeightGradients } from './weight-gradients.js';
 
 /** Anything that yields uniform floats in [0, 1): the seeded Rng in training, for dropout masks. */
 export interface UniformSource {
@@ -58,8 +60,8 @@ const CELLS: Record<CellType, CellKind> = {
 
 /** Every buffer one pass allocates, in floats: the table the passes allocate from and size checks read. */
 export interface PassBuffers {
-  /** Input and target ids (int32), the logits, and when training their gradient. */
-  decoder: LayerBuffers<'inputs' | 'targets' | 'logits', 'dLogits'>;
+  /** Input and target ids (int32), the logits, each row's loss (float64), and when training dLogits. */
+  decoder: LayerBuffers<'inputs' | 'targets' | 'logits' | 'rowLosses', 'dLogits'>;
   /** Each layer's own table (see the cell files). */
   layers: LayerBuffers[];
   /** Per layer: the carried state h and, for LSTM only, c; when training, its gradient as well. */
@@ -76,9 +78,9 @@ function layerShape(config: ModelConfig, layer: number, batch: number, seqLength
 
 const hasDropout = (config: ModelConfig): boolean => config.dropout > 0 && config.layers > 1;
 
-/** A training forward's dropout: the random source, and per layer below the top its mask and masked outputs. */
+/** A training forward's dropout: one random source per stream, and per layer below the top its mask and masked outputs. */
 interface Dropout {
-  random: UniformSource;
+  randoms: readonly UniformSource[];
   masks: Float32Array[];
   dropped: Float32Array[];
 }
@@ -91,7 +93,7 @@ export function passBuffers(config: ModelConfig, batch: number, seqLength: numbe
   const layers = Array.from({ length: config.layers }, (_, layer) => layer);
   return {
     decoder: {
-      forward: { inputs: rows, targets: rows, logits: rows * config.vocab },
+      forward: { inputs: rows, targets: rows, logits: rows * config.vocab, rowLosses: 2 * rows },
       backward: training ? { dLogits: rows * config.vocab } : null,
     },
     layers: layers.map((layer) => CELLS[config.cell].buffers(layerShape(config, layer, batch, seqLength), training)),
@@ -148,13 +150,22 @@ export class CharModel {
     for (const [name, tensor] of this.tensors) tensor.set(tensors[name]!);
   }
 
-  /** A pass for evaluation and sampling. `fixedWeights`: the weights will not change while it lives. */
-  createInferencePass(batch: number, seqLength: number, options: { fixedWeights?: boolean } = {}): InferencePass {
-    return new InferencePass(this, batch, seqLength, { training: false, fixedWeights: options.fixedWeights ?? false });
+  /**
+   * A pass for evaluation and sampling. `fixedWeights`: the weights will not change while it lives;
+   * `memory` (passFloats long, in the kernels' memory): lay the pass out there instead of allocating.
+   */
+  createInferencePass(
+    batch: number,
+    seqLength: number,
+    options: { fixedWeights?: boolean; memory?: Float32Array } = {},
+  ): InferencePass {
+    const passOptions = { training: false, fixedWeights: options.fixedWeights ?? false };
+    return new InferencePass(this, batch, seqLength, passOptions, options.memory);
   }
 
-  createTrainingPass(batch: number, seqLength: number): TrainingPass {
-    return new TrainingPass(this, batch, seqLength);
+  /** `memory` (passFloats long, in the kernels' memory): lay the pass out there, e.g. another thread's pass. */
+  createTrainingPass(batch: number, seqLength: number, memory?: Float32Array): TrainingPass {
+    return new TrainingPass(this, batch, seqLength, memory);
   }
 }
 
@@ -169,6 +180,8 @@ abstract class ModelPass {
   readonly targets: Int32Array;
   /** Decoder outputs [T*B, V]. */
   readonly logits: Float32Array;
+  /** Each row's loss (nats) from the last loss() [T*B]. */
+  readonly rowLosses: Float64Array;
   /** The carried state per layer: read as the chunk's initial state, left holding the final one. */
   readonly carried: CarriedState[];
   protected readonly layers: RecurrentLayer[];
@@ -180,15 +193,18 @@ abstract class ModelPass {
     readonly batch: number,
     readonly seqLength: number,
     options: PassOptions,
+    memory?: Float32Array,
   ) {
     const { config, kernels } = model;
     this.table = passBuffers(config, batch, seqLength, options.training);
     // One allocation for the whole pass: running out of memory leaves nothing half allocated.
-    this.arena = new Arena(kernels.alloc(passFloats(config, batch, seqLength, options.training)));
+    this.arena = new Arena(memory ?? kernels.alloc(passFloats(config, batch, seqLength, options.training)));
     const { forward } = this.table.decoder;
     this.inputs = this.arena.takeInt32(forward.inputs);
     this.targets = this.arena.takeInt32(forward.targets);
     this.logits = this.arena.take(forward.logits);
+    const rowLosses = this.arena.take(forward.rowLosses);
+    this.rowLosses = new Float64Array(rowLosses.buffer, rowLosses.byteOffset, rowLosses.length / 2);
     this.carried = this.table.carried.map(({ forward: sizes }) => this.takeState(sizes));
     this.layers = Array.from({ length: config.layers }, (_, layer) => {
       const shape = layerShape(config, layer, batch, seqLength);
@@ -215,8 +231,9 @@ abstract class ModelPass {
     for (let layer = 0; layer < this.layers.length; layer++) {
       this.layers[layer]!.forward(this.layerInput(layer, dropout?.dropped ?? null), this.carried[layer]!, steps);
       if (dropout && layer < this.layers.length - 1) {
-        const { masks, dropped, random } = dropout;
-        applyDropout(this.layers[layer]!.outputs, masks[layer]!, dropped[layer]!, config.dropout, random);
+        const { masks, dropped, randoms } = dropout;
+        const outputs = this.layers[layer]!.outputs;
+        applyDropout(outputs, masks[layer]!, dropped[layer]!, config.dropout, randoms, config.hidden);
       }
     }
     const top = this.layers[this.layers.length - 1]!;
@@ -235,8 +252,8 @@ abstract class ModelPass {
 
 /** Forward only: evaluation and sampling. It holds no gradients and no backward buffers. */
 export class InferencePass extends ModelPass {
-  constructor(model: CharModel, batch: number, seqLength: number, options: PassOptions) {
-    super(model, batch, seqLength, options);
+  constructor(model: CharModel, batch: number, seqLength: number, options: PassOptions, memory?: Float32Array) {
+    super(model, batch, seqLength, options, memory);
   }
 
   /** Runs the first `steps` steps (all by default) of every stream. */
@@ -244,97 +261,149 @@ export class InferencePass extends ModelPass {
     this.run(steps, null);
   }
 
-  /** Mean cross-entropy (nats) of the first `steps` steps' logits against the targets. Overwrites the logits. */
+  /**
+   * Mean cross-entropy (nats) of the first `steps` steps' logits against the targets, each row's in
+   * `rowLosses`. Overwrites the logits.
+   */
   loss(steps = this.seqLength): number {
     const rows = this.batch * steps;
     // With no dLogits buffer the kernel writes the (unused) gradient over the logits, which it may.
     const { kernels, config } = this.model;
-    return kernels.softmaxCrossEntropy(this.logits, this.targets, this.logits, rows, config.vocab, 1 / rows) / rows;
+    const { logits, targets, rowLosses } = this;
+    return kernels.softmaxCrossEntropy(logits, targets, logits, rows, config.vocab, 1 / rows, rowLosses) / rows;
   }
 }
 
-/** Forward, loss and backward over all `seqLength` steps, with dropout when the model has it. */
+/**
+ * Forward, loss and backward over all `seqLength` steps, with dropout when the model has it. Backward
+ * runs in two parts: backwardThroughTime, which leaves the gradient at every pre-activation, and the
+ * parameter gradients, sums over the rows (gradientSums) that WeightGradients adds up, so a batch split
+ * over several passes sums its rows in one order. backward() does both for a pass on its own.
+ */
 export class TrainingPass extends ModelPass {
-  /** Parameter gradients, flat with the model's layout; backward adds into them. */
+  /** Parameter gradients from backward(), flat with the model's layout. */
   readonly gradients: Float32Array;
   /** A view of each tensor's gradient, by PyTorch name. */
   readonly gradientTensors: ReadonlyMap<string, Float32Array>;
   /** Gradient of the loss with respect to the chunk's initial carried state, per layer (after backward). */
   readonly dCarried: CarriedState[];
-  private readonly layerGradients: LayerParams[];
   private readonly dLogits: Float32Array; // [T*B, V]
   private readonly dropoutMasks: Float32Array[]; // per layer below the top: 0 or 1/(1−p), [T*B, H]
   private readonly droppedOutputs: Float32Array[]; // the masked outputs that feed the next layer
   private dropoutActive = false;
+  private ownSums: WeightGradients | null = null;
 
-  constructor(model: CharModel, batch: number, seqLength: number) {
-    super(model, batch, seqLength, { training: true, fixedWeights: false });
+  constructor(model: CharModel, batch: number, seqLength: number, memory?: Float32Array) {
+    super(model, batch, seqLength, { training: true, fixedWeights: false }, memory);
     this.dLogits = this.arena.take(this.table.decoder.backward!.dLogits);
     this.dCarried = this.table.carried.map(({ backward }) => this.takeState(backward!));
     this.dropoutMasks = this.table.dropout.map(({ mask }) => this.arena.take(mask));
     this.droppedOutputs = this.table.dropout.map(({ dropped }) => this.arena.take(dropped));
     this.gradients = this.arena.take(this.table.gradients);
     this.gradientTensors = tensorViews(this.gradients, model.layout);
-    const layers = Array.from({ length: model.config.layers }, (_, layer) => layer);
-    this.layerGradients = layers.map((layer) => layerParams(this.gradientTensors, layer));
   }
 
-  /** Runs all layers and the decoder. Dropout applies when `dropoutRandom` is given and the model has it. */
-  forward(dropoutRandom?: UniformSource): void {
-    this.dropoutActive = dropoutRandom !== undefined && this.dropoutMasks.length > 0;
+  /**
+   * Runs all layers and the decoder. Dropout applies when the model has it and `dropoutRandoms` gives
+   * one source per stream (so a stream's masks do not depend on which pass holds it).
+   */
+  forward(dropoutRandoms?: readonly UniformSource[]): void {
+    this.dropoutActive = dropoutRandoms !== undefined && this.dropoutMasks.length > 0;
     const { droppedOutputs: dropped, dropoutMasks: masks } = this;
-    this.run(this.seqLength, this.dropoutActive ? { random: dropoutRandom!, dropped, masks } : null);
+    this.run(this.seqLength, this.dropoutActive ? { randoms: dropoutRandoms!, dropped, masks } : null);
+  }
+
+  get withDropout(): boolean {
+    return this.dropoutActive;
   }
 
   /**
    * Cross-entropy (nats) of the logits against the targets, summed and divided by `normalizer` (default:
-   * this pass's rows, the mean); prepares the gradient of that quantity for backward. A shard of a
-   * larger batch passes the whole batch's row count, so shard gradients add up to the batch mean's.
+   * this pass's rows, the mean), each row's in `rowLosses`; prepares the gradient of that quantity for
+   * backward. A pass holding part of a batch passes the whole batch's row count, so the passes'
+   * gradients add up to the batch mean's.
    */
   loss(normalizer = this.batch * this.seqLength): number {
     const rows = this.batch * this.seqLength;
     const { kernels, config } = this.model;
-    const { logits, targets, dLogits } = this;
-    return kernels.softmaxCrossEntropy(logits, targets, dLogits, rows, config.vocab, 1 / normalizer) / normalizer;
+    const { logits, targets, dLogits, rowLosses } = this;
+    const scale = 1 / normalizer;
+    return kernels.softmaxCrossEntropy(logits, targets, dLogits, rows, config.vocab, scale, rowLosses) / normalizer;
   }
 
-  /** Adds d(loss)/d(parameter) into `gradients` and writes `dCarried`. Call after forward and loss. */
+  /** This pass alone: backwardThroughTime, then every parameter gradient into `gradients`. */
   backward(): void {
+    this.backwardThroughTime();
+    const { kernels, layout } = this.model;
+    this.ownSums ??= new WeightGradients(kernels, layout, this.gradients, [this], this.seqLength);
+    this.ownSums.compute(this.dropoutActive);
+  }
+
+  /**
+   * From dLogits down through every layer and step: leaves each layer's pre-activation gradients (the
+   * `a` of gradientSums) and writes `dCarried`. Call after forward and loss.
+   */
+  backwardThroughTime(): void {
     const { kernels, config } = this.model;
     const rows = this.batch * this.seqLength;
     const top = this.layers[this.layers.length - 1]!;
     const decoderWeight = this.model.tensors.get('decoder.weight')!;
-    // d decoder.weight += dLogitsᵀ·h,  d decoder.bias += Σ dLogits
-    const grads = this.gradientTensors;
-    kernels.matmulAtB(grads.get('decoder.weight')!, this.dLogits, top.outputs, config.vocab, config.hidden, rows, true);
-    kernels.sumRows(grads.get('decoder.bias')!, this.dLogits, rows, config.vocab, true);
     // dh (top layer) = dLogits·decoder.weight
     kernels.matmulAB(top.dOutputs, this.dLogits, decoderWeight, rows, config.hidden, config.vocab, false);
     const dropped = this.dropoutActive ? this.droppedOutputs : null;
     for (let layer = this.layers.length - 1; layer >= 0; layer--) {
       const dInput = layer === 0 ? null : this.layers[layer - 1]!.dOutputs;
-      const input = this.layerInput(layer, dropped);
-      this.layers[layer]!.backward(input, this.layerGradients[layer]!, dInput, this.dCarried[layer]!);
+      this.layers[layer]!.backward(this.layerInput(layer, dropped), dInput, this.dCarried[layer]!);
       // Through dropout: d(outputs) = d(dropped) · mask
       if (dInput && this.dropoutActive) multiplyInPlace(dInput, this.dropoutMasks[layer - 1]!);
     }
   }
 
-  zeroGradients(): void {
-    this.gradients.fill(0);
+  /** Every parameter's gradient as a sum over this pass's rows, by PyTorch name (after backwardThroughTime). */
+  gradientSums(withDropout: boolean): Map<string, GradientSum> {
+    const { vocab, hidden } = this.model.config;
+    const top = this.layers[this.layers.length - 1]!;
+    const dropped = withDropout ? this.droppedOutputs : null;
+    const sums = new Map<string, GradientSum>([
+      // d decoder.weight = Σ dLogitsᵀ·h,  d decoder.bias = Σ dLogits
+      ['decoder.weight', { a: this.dLogits, width: vocab, x: { values: top.outputs, width: hidden } }],
+      ['decoder.bias', { a: this.dLogits, width: vocab, x: null }],
+    ]);
+    this.layers.forEach((layer, index) => {
+      const layerSums = layer.gradientSums(this.layerInput(index, dropped));
+      for (const [key, sum] of Object.entries(layerSums)) sums.set(tensorName(key, index), sum);
+    });
+    return sums;
   }
 }
 
-/** Draws the mask (0 with probability p, else 1/(1−p)) and writes the masked outputs. */
+/** The PyTorch name of layer `layer`'s parameter `key` (a LayerParams key). */
+function tensorName(key: string, layer: number): string {
+  const names: Record<string, string> = {
+    weightIh: 'weight_ih',
+    weightHh: 'weight_hh',
+    biasIh: 'bias_ih',
+    biasHh: 'bias_hh',
+  };
+  return `${names[key]}_l${layer}`;
+}
+
+/**
+ * Draws the mask (0 with probability p, else 1/(1−p)) and writes the masked outputs. Stream b's values
+ * come from randoms[b], step by step, so each stream's masks are its own whatever pass it runs in.
+ */
 function applyDropout(
   outputs: Float32Array,
   mask: Float32Array,
   dropped: Float32Array,
   p: number,
-  random: UniformSource,
+  randoms: readonly UniformSource[],
+  hidden: number,
 ): void {
   const keepScale = 1 / (1 - p);
   for (let i = 0; i < mask.length; i++) {
+    // Row r of the time-major [T*B, H] buffers is stream r mod B.
+    const random = randoms[Math.floor(i / hidden) % randoms.length]!;
     mask[i] = random.nextFloat() < p ? 0 : keepScale;
     dropped[i] = outputs[i]! * mask[i]!;
   }

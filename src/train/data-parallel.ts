@@ -1,19 +1,25 @@
 /**
- * One training step's forward and backward, and validation's forward passes, data-parallel over fixed
- * shards of the batch streams. The batch is always cut into the same shards (an option saved with the
- * run); each thread computes a contiguous group of them, shard gradients are summed in a fixed tree
- * (shard-sum.ts) and shard losses added in shard order, so weights and losses do not depend on how many
- * threads run.
+ * One training step's forward and backward, and validation's forward passes, data-parallel over the
+ * batch's streams: one contiguous group of streams per thread (step-worker.ts). Each row's loss is added
+ * in row order, and each parameter gradient sums the whole batch's rows in one order (whichever thread
+ * computes it), so weights and losses do not depend on how many threads run.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CarriedState } from '../core/layers/layer.js';
-import type { CharModel } from '../core/model.js';
+import type { CharModel, TrainingPass } from '../core/model.js';
 import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { fillStreams, type EvalResult } from './evaluate.js';
-import { addGradients, sumAcrossGroups } from './shard-sum.js';
-import { createStepTable, ShardGroup, ShardWorker, WorkerDiedError, type StepTable } from './shard-worker.js';
+import {
+  attachStreamGroup,
+  createStepTable,
+  layOutPasses,
+  StepWorker,
+  WorkerDiedError,
+  type StepTable,
+  type StreamGroup,
+} from './step-worker.js';
 
 /** The worker threads' script, dist/worker.js beside this bundle; none when running from sources. */
 function workerScript(): URL | null {
@@ -22,14 +28,14 @@ function workerScript(): URL | null {
 }
 
 /** How many threads can actually work: workers need their script and the wasm kernels' shared memory. */
-function usableThreads(model: CharModel, requested: number, shardCount: number): number {
-  if (requested <= 1 || shardCount <= 1 || !model.kernels.sharedMemory || workerScript() === null) return 1;
-  return Math.min(requested, shardCount);
+function usableThreads(model: CharModel, requested: number, batch: number): number {
+  if (requested <= 1 || batch <= 1 || !model.kernels.sharedMemory || workerScript() === null) return 1;
+  return Math.min(requested, batch);
 }
 
-/** The first shard of each of `threads` balanced contiguous groups, then the shard count. */
-function groupStarts(shardCount: number, threads: number): number[] {
-  return Array.from({ length: threads + 1 }, (_, group) => Math.round((group * shardCount) / threads));
+/** The first stream of each of `threads` balanced contiguous groups, then the batch size. */
+function groupStarts(batch: number, threads: number): number[] {
+  return Array.from({ length: threads + 1 }, (_, group) => Math.round((group * batch) / threads));
 }
 
 export class DataParallelStep {
@@ -38,30 +44,22 @@ export class DataParallelStep {
     readonly batch: number,
     readonly seqLength: number,
     private readonly table: StepTable,
-    /** Shards [0, local.end) run on this thread, the rest on the workers in order. */
-    private readonly local: ShardGroup,
-    private readonly workers: ShardWorker[],
-    /** The first shard of each thread's group, then the shard count. */
-    private readonly groupStarts: number[],
+    /** This thread's part (part 0). */
+    private readonly local: StreamGroup,
+    /** Every thread's training pass, in stream order: the carried state, and (pass 0) the gradients. */
+    private readonly passes: TrainingPass[],
+    private readonly workers: StepWorker[],
   ) {}
 
-  /** Lays out the shards and starts `threads` − 1 worker threads (fewer when fewer can work). */
-  static async create(
-    model: CharModel,
-    batch: number,
-    seqLength: number,
-    shardCount: number,
-    threads: number,
-  ): Promise<DataParallelStep> {
-    const streamStarts = Array.from({ length: shardCount + 1 }, (_, shard) => Math.round((shard * batch) / shardCount));
+  /** Splits the batch's streams among `threads` threads (fewer when fewer can work) and starts the workers. */
+  static async create(model: CharModel, batch: number, seqLength: number, threads: number): Promise<DataParallelStep> {
+    const streamStarts = groupStarts(batch, usableThreads(model, threads, batch));
     const { table, buffers } = createStepTable(batch, seqLength, streamStarts);
-    const groups = groupStarts(shardCount, usableThreads(model, threads, shardCount));
-    const local = new ShardGroup(model, table, 0, groups[1]!, seqLength);
+    const memories = layOutPasses(model, table, seqLength);
+    const { group, passes } = attachStreamGroup(model, table, memories, 0, seqLength);
     const script = workerScript();
     const started = await Promise.allSettled(
-      groups
-        .slice(1, -1)
-        .map((first, index) => ShardWorker.start(script!, model, buffers, first, groups[index + 2]!, seqLength)),
+      memories.slice(1).map((_, index) => StepWorker.start(script!, model, buffers, memories, index + 1, seqLength)),
     );
     const workers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failure = started.find((result) => result.status === 'rejected');
@@ -69,16 +67,12 @@ export class DataParallelStep {
       for (const worker of workers) worker.stop();
       throw workerFailure((failure as PromiseRejectedResult).reason);
     }
-    return new DataParallelStep(model, batch, seqLength, table, local, workers, groups);
+    return new DataParallelStep(model, batch, seqLength, table, group, passes, workers);
   }
 
-  /** Threads computing shards: this one and the workers. */
+  /** Threads computing the step: this one and the workers. */
   get threads(): number {
     return 1 + this.workers.length;
-  }
-
-  get shardCount(): number {
-    return this.table.losses.length;
   }
 
   /** Takes a time-major [T, B] chunk of inputs and targets for the next step. */
@@ -88,33 +82,36 @@ export class DataParallelStep {
   }
 
   /**
-   * Forward, loss and backward on every shard (workers and this thread at once); leaves the summed
-   * gradients in `gradients()` and resolves to the batch's mean loss. `dropoutSeeds` (one per shard)
-   * seed each shard's dropout masks; null means no dropout. Rejects with a CharrnnError if a worker dies.
+   * Forward, loss and backward on every stream (workers and this thread at once), then every gradient
+   * (each thread its slice); leaves them in `gradients()` and resolves to the batch's mean loss.
+   * `dropoutSeeds` (one per stream) seed each stream's dropout masks; null means no dropout. Rejects with
+   * a CharrnnError if a worker dies.
    */
   async run(dropoutSeeds: number[] | null): Promise<number> {
+    const withDropout = dropoutSeeds !== null;
     if (dropoutSeeds) this.table.dropoutSeeds.set(dropoutSeeds);
     await this.onAllThreads(
-      (worker) => worker.beginTraining(dropoutSeeds !== null),
-      () => this.local.train(dropoutSeeds !== null),
+      (worker) => worker.beginTraining(withDropout),
+      () => this.local.train(withDropout),
     );
-    const gradients = this.shardGradients();
-    sumAcrossGroups(this.groupStarts, (into, from) =>
-      addGradients(this.model.kernels, gradients[into]!, gradients[from]!),
+    await this.onAllThreads(
+      (worker) => worker.beginGradients(),
+      () => this.local.sumGradients(withDropout),
     );
-    return sumInShardOrder(this.table.losses);
+    const rows = this.batch * this.seqLength;
+    return sumInOrder(this.table.losses, rows) / rows;
   }
 
-  /** The batch's gradients, flat with the model's parameter layout (shard 0's buffer after the reduction). */
+  /** The batch's gradients, flat with the model's parameter layout. */
   gradients(): Float32Array {
-    return this.local.passes[0]!.gradients;
+    return this.passes[0]!.gradients;
   }
 
   /**
    * Validation loss over `ids` on every thread, forward only: the text is cut into `batch` contiguous
    * streams (as training does) run in chunks of up to `seqLength` steps from a zero state, and the loss
-   * is averaged over every prediction. Each shard's summed loss per chunk is added in chunk and shard
-   * order, so the result is the same for any thread count. Does not touch the training state.
+   * is averaged over every prediction. Each row's loss is added in chunk and row order, so the result
+   * is the same for any thread count. Does not touch the training state.
    */
   async evaluate(ids: TokenIds): Promise<EvalResult> {
     const { batch } = this;
@@ -129,7 +126,7 @@ export class DataParallelStep {
         (worker) => worker.beginEvaluation(steps, firstChunk),
         () => this.local.evaluate(steps, firstChunk),
       );
-      totalLoss += sumInShardOrder(this.table.losses);
+      totalLoss += sumInOrder(this.table.losses, steps * batch);
     }
     const chars = streamLength * batch;
     const loss = totalLoss / chars;
@@ -137,7 +134,7 @@ export class DataParallelStep {
   }
 
   /** Starts the workers' part, does this thread's part meanwhile, and waits for every worker. */
-  private async onAllThreads(begin: (worker: ShardWorker) => void, localPart: () => void): Promise<void> {
+  private async onAllThreads(begin: (worker: StepWorker) => void, localPart: () => void): Promise<void> {
     try {
       for (const worker of this.workers) begin(worker);
       localPart();
@@ -150,34 +147,20 @@ export class DataParallelStep {
     }
   }
 
-  private shardGradients(): Float32Array[] {
-    return [...this.local.passes, ...this.workers.flatMap((worker) => worker.passes)].map((pass) => pass.gradients);
-  }
-
-  private shardStates(): CarriedState[][] {
-    return [...this.local.passes, ...this.workers.flatMap((worker) => worker.passes)].map((pass) => pass.carried);
-  }
-
   resetState(): void {
-    for (const state of this.shardStates()) {
-      for (const layer of state) {
-        layer.h.fill(0);
-        layer.c?.fill(0);
-      }
-    }
+    for (const pass of this.passes) pass.resetCarried();
   }
 
   /** The carried state of the whole batch per layer ([B, H], streams in order), as saved in checkpoints. */
   carriedState(): CarriedState[] {
     const { hidden, layers } = this.model.config;
-    const states = this.shardStates();
     return Array.from({ length: layers }, (_, layer) => {
       const h = new Float32Array(this.batch * hidden);
-      const c = states[0]![layer]!.c ? new Float32Array(this.batch * hidden) : undefined;
-      states.forEach((state, shard) => {
-        const offset = this.table.streamStarts[shard]! * hidden;
-        h.set(state[layer]!.h, offset);
-        c?.set(state[layer]!.c!, offset);
+      const c = this.passes[0]!.carried[layer]!.c ? new Float32Array(this.batch * hidden) : undefined;
+      this.passes.forEach((pass, thread) => {
+        const offset = this.table.streamStarts[thread]! * hidden;
+        h.set(pass.carried[layer]!.h, offset);
+        c?.set(pass.carried[layer]!.c!, offset);
       });
       return { h, c };
     });
@@ -185,12 +168,12 @@ export class DataParallelStep {
 
   restoreCarriedState(carried: CarriedState[]): void {
     const { hidden } = this.model.config;
-    this.shardStates().forEach((state, shard) => {
-      const from = this.table.streamStarts[shard]! * hidden;
-      const to = this.table.streamStarts[shard + 1]! * hidden;
+    this.passes.forEach((pass, thread) => {
+      const from = this.table.streamStarts[thread]! * hidden;
+      const to = this.table.streamStarts[thread + 1]! * hidden;
       carried.forEach((layer, depth) => {
-        state[depth]!.h.set(layer.h.subarray(from, to));
-        state[depth]!.c?.set(layer.c!.subarray(from, to));
+        pass.carried[depth]!.h.set(layer.h.subarray(from, to));
+        pass.carried[depth]!.c?.set(layer.c!.subarray(from, to));
       });
     });
   }
@@ -201,9 +184,10 @@ export class DataParallelStep {
   }
 }
 
-function sumInShardOrder(losses: Float64Array): number {
+/** The first `count` losses added in order. */
+function sumInOrder(losses: Float64Array, count: number): number {
   let sum = 0;
-  for (const loss of losses) sum += loss;
+  for (let row = 0; row < count; row++) sum += losses[row]!;
   return sum;
 }
 

@@ -23,11 +23,11 @@ import type { Learner, RunState } from './run-state.js';
 export interface TrainingSetup {
   options: TrainOptions;
   model: CharModel;
-  /** Forward and backward (and validation's forward) over fixed shards of the batch, on worker threads. */
-  shards: DataParallelStep;
+  /** Forward and backward (and validation's forward) over the batch's streams, on every thread. */
+  parallel: DataParallelStep;
   learner: Learner;
   batcher: StreamBatcher;
-  /** The held-out characters each validation covers (the same slice every time); the shards validate. */
+  /** The held-out characters each validation covers (the same slice every time); every thread validates. */
   validationIds: TokenIds;
   generator: CharGenerator;
   vocab: Vocab;
@@ -46,7 +46,7 @@ const SAMPLE_LENGTH = 200;
 
 /** Trains until the target iteration, the time limit or the signal; validates and saves at the end. */
 export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
-  const { options, model, shards, learner, batcher, run, targetIterations: target, emit } = setup;
+  const { options, model, parallel, learner, batcher, run, targetIterations: target, emit } = setup;
   const charsPerIteration = options.batch * options.seqLength;
   const inputs = new Int32Array(charsPerIteration);
   const targets = new Int32Array(charsPerIteration);
@@ -66,14 +66,14 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     if (isDue(options.sampleEvery)) emit({ event: 'sample', iteration, text: sample(setup) });
     reason = stopReason(setup, isLast, clock);
     if (reason !== null) break;
-    // Forward, loss and backward on every shard at once; the shards' gradients summed in a fixed tree.
-    if (position.epoch !== run.epoch) shards.resetState(); // each epoch starts from a zero hidden state
+    // Forward, loss and backward on every thread at once, each summing its slice of the gradients.
+    if (position.epoch !== run.epoch) parallel.resetState(); // each epoch starts from a zero hidden state
     batcher.fillChunk(position.chunk, inputs, targets);
-    shards.fill(inputs, targets);
-    const dropoutSeeds = options.dropout > 0 ? drawSeeds(learner.rng, shards.shardCount) : null;
-    const loss = await shards.run(dropoutSeeds);
+    parallel.fill(inputs, targets);
+    const dropoutSeeds = options.dropout > 0 ? drawSeeds(learner.rng, options.batch) : null;
+    const loss = await parallel.run(dropoutSeeds);
     // Clip to a global norm (whose value also shows divergence), then each element.
-    const gradients = shards.gradients();
+    const gradients = parallel.gradients();
     const norm = options.clip > 0 ? clipGradientsByGlobalNorm(gradients, options.clip) : globalNorm(gradients);
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw divergence(iteration + 1, loss, norm, setup.output);
     if (options.clipValue > 0) clipGradientsElementwise(gradients, options.clipValue);
@@ -129,7 +129,7 @@ class Stopwatch {
   }
 }
 
-/** One dropout seed per shard. */
+/** One dropout seed per stream. */
 const drawSeeds = (rng: Rng, count: number): number[] => Array.from({ length: count }, () => rng.nextUint32());
 
 /** Lets signals and I/O through between iterations. */
@@ -148,7 +148,7 @@ function stopReason(setup: TrainingSetup, isLast: boolean, clock: Stopwatch): St
  */
 async function validateAndSave(setup: TrainingSetup, clock: Stopwatch, forceSave: boolean): Promise<void> {
   const { run } = setup;
-  const result = await setup.shards.evaluate(setup.validationIds);
+  const result = await setup.parallel.evaluate(setup.validationIds);
   const best = result.chars > 0 && run.recordValidation(result.loss);
   if (result.chars > 0) {
     const epoch = run.fractionalEpoch();
@@ -180,7 +180,7 @@ function assembleCheckpoint(setup: TrainingSetup, secondsThisRun: number): Check
       );
     }
   }
-  const trainingSection = run.trainingSection(setup.learner, setup.shards.carriedState(), secondsThisRun);
+  const trainingSection = run.trainingSection(setup.learner, setup.parallel.carriedState(), secondsThisRun);
   return {
     model: model.config,
     vocab: setup.vocab.symbols,

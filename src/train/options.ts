@@ -53,7 +53,6 @@ export const LIMITS = {
   layers: 16,
   seqLength: 10_000,
   batch: 10_000,
-  shards: 64,
   threads: 256,
   parameters: 250_000_000,
   passFloats: 400_000_000,
@@ -98,17 +97,6 @@ export const TRAIN_OPTIONS = {
     default: 25,
     help: 'Parallel streams per iteration',
     resumable: false,
-  }),
-  shards: row({
-    flag: 'shards',
-    kind: wholeNumber(1, LIMITS.shards),
-    default: 4,
-    resumable: false,
-    // Every run has saved its shard count; 2 was the default before this flag existed.
-    legacy: 2,
-    help:
-      'Cut the batch into this many shards (capped at --batch), summed in a fixed order: the weights depend ' +
-      'on it, not on --threads; a thread computes one or more, so more shards let more cores work',
   }),
   optimizer: row({
     flag: 'optim',
@@ -311,8 +299,8 @@ export const RUN_SETTINGS = {
     flag: 'threads',
     kind: wholeNumber(1, LIMITS.threads),
     default: undefined,
-    defaultText: 'one per core, up to --shards',
-    help: 'Threads computing the shards (the weights are identical for any count)',
+    defaultText: 'one per core, up to one per stream',
+    help: 'Threads computing each step (the weights are identical for any count)',
     resumable: true,
   }),
 };

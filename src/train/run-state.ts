@@ -183,7 +183,7 @@ export function startLearner(model: CharModel, options: TrainOptions, initial?: 
 /** A resumed run's weights, RNG, optimizer and carried hidden state, exactly as saved. */
 export function restoreLearner(
   model: CharModel,
-  shards: DataParallelStep,
+  parallel: DataParallelStep,
   saved: TrainingState,
   tensors: Record<string, Float32Array>,
 ): Learner {
@@ -191,7 +191,7 @@ export function restoreLearner(
   const rng = Rng.fromState(saved.rng);
   const optimizer = Optimizer.fromState(optimizerOptionsOf(saved.options), model.layout, saved.optimizer);
   checkCarriedFits(saved.carried, saved.options);
-  shards.restoreCarriedState(saved.carried);
+  parallel.restoreCarriedState(saved.carried);
   return { rng, optimizer };
 }
 

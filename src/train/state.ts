@@ -93,7 +93,6 @@ const RECORDED_OPTIONS: ReadonlySet<string> = new Set<keyof TrainOptions>([
   'dropout',
   'seqLength',
   'batch',
-  'shards',
   'optimizer',
   'learningRate',
   'lrDecay',

@@ -33,7 +33,7 @@ export interface TrainRequest {
   output: string;
   /** Stop after this many seconds of this invocation (0 or absent: no limit). */
   timeLimitSeconds?: number;
-  /** Threads computing the batch shards (default: one per core, up to the shard count). Results do not depend on it. */
+  /** Threads computing each step (default: one per core, up to one per stream). Results do not depend on it. */
   threads?: number;
   onEvent?: (event: TrainEvent) => void;
   /** Aborting finishes the current iteration, saves and returns with reason 'interrupted'. */
@@ -99,10 +99,10 @@ async function setUpAndTrain(
   const corpusPath = request.data.corpus.path;
   prepareOutput(request.output, { corpusPath });
   prepareOutput(bestPath(request.output), { corpusPath });
-  const { model, shards, generator } = await buildModel(config, options, request);
+  const { model, parallel, generator } = await buildModel(config, options, request);
   try {
     const learner = saved
-      ? restoreLearner(model, shards, saved.training, saved.tensors)
+      ? restoreLearner(model, parallel, saved.training, saved.tensors)
       : startLearner(model, options, request.initialWeights?.tensors);
     const emit = request.onEvent ?? (() => {});
     const start: StartEvent = {
@@ -121,13 +121,13 @@ async function setUpAndTrain(
       resumed: saved !== null,
       origin: run.origin ?? null,
       kernel: request.kernels.name,
-      threads: shards.threads,
+      threads: parallel.threads,
     };
     emit(start);
     return await trainLoop({
       options,
       model,
-      shards,
+      parallel,
       learner,
       batcher,
       validationIds,
@@ -142,20 +142,20 @@ async function setUpAndTrain(
       emit,
     });
   } finally {
-    shards.close();
+    parallel.close();
   }
 }
 
-/** The model, its shards (starting the worker threads; they validate too), and the generator for samples. */
+/** The model, its data-parallel step (starting the worker threads; they validate too), and the generator for samples. */
 async function buildModel(config: ModelConfig, options: TrainOptions, request: TrainRequest) {
-  let shards: DataParallelStep | undefined;
+  let parallel: DataParallelStep | undefined;
   try {
     const model = new CharModel(config, request.kernels);
-    shards = await startShards(model, options, request.threads);
+    parallel = await startThreads(model, options, request.threads);
     const generator = new CharGenerator(model);
-    return { model, shards, generator };
+    return { model, parallel, generator };
   } catch (error) {
-    shards?.close();
+    parallel?.close();
     throw explainKernelMemory(error, 'training this model', 'lower --batch, --seq, --hidden or --layers');
   }
 }
@@ -184,7 +184,7 @@ function fixScheduleLength(
 /** Refuses models that would allocate absurd amounts of memory before anything is allocated. */
 function checkSize(options: TrainOptions, config: ModelConfig): void {
   const parameters = parameterCount(config);
-  // The training passes and the validation passes (all shards together).
+  // The training passes and the validation passes (every thread's).
   const { batch, seqLength } = options;
   const activations = passFloats(config, batch, seqLength, true) + passFloats(config, batch, seqLength, false);
   if (parameters > LIMITS.parameters) {
@@ -226,12 +226,8 @@ function targetIterations(options: TrainOptions, chunksPerEpoch: number): number
   return Number.isFinite(target) ? target : null;
 }
 
-/**
- * The data-parallel forward and backward, and validation, on `threads` threads (default: one per core);
- * the step uses at most one per shard.
- */
-function startShards(model: CharModel, options: TrainOptions, threads: number | undefined): Promise<DataParallelStep> {
-  const shardCount = Math.min(options.shards, options.batch);
+/** The data-parallel forward and backward, and validation, on `threads` threads (default: one per core). */
+function startThreads(model: CharModel, options: TrainOptions, threads: number | undefined): Promise<DataParallelStep> {
   const threadCount = threads ?? Math.max(1, availableParallelism());
-  return DataParallelStep.create(model, options.batch, options.seqLength, shardCount, threadCount);
+  return DataParallelStep.create(model, options.batch, options.seqLength, threadCount);
 }

@@ -1,4 +1,4 @@
-/** The script of a training worker thread (bundled as dist/worker.js): serves its shards until stopped. */
-import { runShardWorker } from './shard-worker.js';
+/** The script of a training worker thread (bundled as dist/worker.js): serves its part of each step until stopped. */
+import { runStepWorker } from './step-worker.js';
 
-runShardWorker();
+runStepWorker();

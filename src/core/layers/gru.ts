@@ -13,8 +13,8 @@
  * h-side gates), 7H more to train (dx-gates 3H, dh-gates 3H, dh H). Per layer once: W_hhᵀ (3H·H).
  * gruBuffers below is the exact table.
  */
-import { backpropInput, CellLayer, noBackward, projectInput, timeSlice } from './layer.js';
-import type { CarriedState, LayerArguments, LayerBuffers, LayerInput, LayerParams, LayerShape } from './layer.js';
+import { CellLayer, noBackward, projectInput, timeSlice } from './layer.js';
+import type { CarriedState, LayerArguments, LayerBuffers, LayerGradientSums, LayerInput, LayerShape } from './layer.js';
 
 /**
  * One forward step's buffers: xGates [B, 3H] holds x_t^g and is overwritten by the activations r, z, n;
@@ -140,7 +140,7 @@ export class GruLayer extends CellLayer<ReturnType<typeof gruBuffers>> {
     carried.h.set(timeSlice(hiddens, steps, stateSize));
   }
 
-  override backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
+  override backward(_input: LayerInput, dInput: Float32Array | null, dCarried: CarriedState): void {
     const { kernels, params } = this;
     const { hiddens, gates, hiddenGates } = this.forwardBuffers;
     const { dInputGates, dHiddenGates, dOutputs } = this.backwardBuffers ?? noBackward();
@@ -165,12 +165,20 @@ export class GruLayer extends CellLayer<ReturnType<typeof gruBuffers>> {
       // dh_{t-1} += W_hhᵀ·dh_t^g
       kernels.matmulAB(step.dhPrev, step.dhGates, params.weightHh, batch, hidden, gateWidth, true);
     }
-    // dW_hh += Σ_t (dh_t^g)ᵀ·h_{t-1}
-    kernels.matmulAtB(grads.weightHh, dHiddenGates, hiddens, gateWidth, hidden, rows, true);
-    // db_ih += Σ_t dx_t^g, db_hh += Σ_t dh_t^g
-    kernels.sumRows(grads.biasIh, dInputGates, rows, gateWidth, true);
-    kernels.sumRows(grads.biasHh, dHiddenGates, rows, gateWidth, true);
-    // dW_ih += Σ_t (dx_t^g)ᵀ·x_t, and dx_t = W_ihᵀ·dx_t^g for the layer below
-    backpropInput(kernels, dInputGates, input, params.weightIh, grads.weightIh, dInput, rows, gateWidth, inputSize);
+    // dx_t = W_ihᵀ·dx_t^g for the layer below
+    if (dInput) kernels.matmulAB(dInput, dInputGates, params.weightIh, rows, inputSize, gateWidth, false);
+  }
+
+  override gradientSums(input: LayerInput): LayerGradientSums {
+    const { dInputGates, dHiddenGates } = this.backwardBuffers ?? noBackward();
+    const width = 3 * this.shape.hidden;
+    return {
+      // dW_ih = Σ_t (dx_t^g)ᵀ·x_t,  dW_hh = Σ_t (dh_t^g)ᵀ·h_{t-1}
+      weightIh: { a: dInputGates, width, x: this.inputRows(input) },
+      weightHh: { a: dHiddenGates, width, x: this.previousHiddens() },
+      // db_ih = Σ_t dx_t^g,  db_hh = Σ_t dh_t^g
+      biasIh: { a: dInputGates, width, x: null },
+      biasHh: { a: dHiddenGates, width, x: null },
+    };
   }
 }

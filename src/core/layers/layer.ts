@@ -91,6 +91,21 @@ export class Arena {
   }
 }
 
+/**
+ * A parameter's gradient as a sum over the pass's rows r (time-major [T*B]): Σ_r a_rᵀ·x_r for a weight
+ * multiplying the rows x (values, or one-hot ids), Σ_r a_r for a bias (x null). `a` [T*B, width] is the
+ * gradient reaching what the parameter feeds. The sums run outside the pass (weight-gradients.ts), so
+ * that a batch split over several passes still sums its rows in one order.
+ */
+export interface GradientSum {
+  a: Float32Array;
+  width: number;
+  x: { ids: Int32Array; columns: number } | { values: Float32Array; width: number } | null;
+}
+
+/** A layer's gradient sums, one per parameter. */
+export type LayerGradientSums = Record<keyof LayerParams, GradientSum>;
+
 export interface RecurrentLayer {
   /** h_1..h_T, time-major [T*B, H]. */
   readonly outputs: Float32Array;
@@ -99,11 +114,13 @@ export interface RecurrentLayer {
   /** Runs `steps` time steps from `carried` and leaves the final state in it (carried to the next chunk). */
   forward(input: LayerInput, carried: CarriedState, steps: number): void;
   /**
-   * Backpropagates dOutputs through all T steps of the last forward (dOutputs is consumed). Adds the
-   * parameter gradients into `grads`, writes the input gradient into `dInput` (null for layer 0) and
-   * the gradient of the chunk's initial state into `dCarried`.
+   * Backpropagates dOutputs through all T steps of the last forward (dOutputs is consumed), as far as the
+   * pre-activations: writes the input gradient into `dInput` (null for layer 0) and the gradient of the
+   * chunk's initial state into `dCarried`. The parameter gradients are the sums `gradientSums` names.
    */
-  backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void;
+  backward(input: LayerInput, dInput: Float32Array | null, dCarried: CarriedState): void;
+  /** After backward: each parameter's gradient as a sum over the rows (`input` as given to backward). */
+  gradientSums(input: LayerInput): LayerGradientSums;
 }
 
 /** The error a layer of an inference pass gives when asked for backward buffers it never allocated. */
@@ -196,7 +213,21 @@ export abstract class CellLayer<Table extends CellBuffers> implements RecurrentL
 
   abstract forward(input: LayerInput, carried: CarriedState, steps: number): void;
 
-  abstract backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void;
+  abstract backward(input: LayerInput, dInput: Float32Array | null, dCarried: CarriedState): void;
+
+  abstract gradientSums(input: LayerInput): LayerGradientSums;
+
+  /** h_0..h_{T-1}: what W_hh multiplies at each step, [T*B, H]. */
+  protected previousHiddens(): GradientSum['x'] {
+    const { batch, seqLength, hidden } = this.shape;
+    return { values: this.forwardBuffers.hiddens.subarray(0, seqLength * batch * hidden), width: hidden };
+  }
+
+  /** What W_ih multiplies: the layer's input rows. */
+  protected inputRows(input: LayerInput): GradientSum['x'] {
+    const { inputSize } = this.shape;
+    return 'ids' in input ? { ids: input.ids, columns: inputSize } : { values: input.values, width: inputSize };
+  }
 }
 
 /** x-side pre-activations of all rows at once: out[r,:] += W_ih·x_r (a gather for one-hot x). */
@@ -211,26 +242,6 @@ export function projectInput(
 ): void {
   if ('ids' in input) kernels.gatherColumnsAdd(out, weightIh, input.ids, rows, width, inputSize);
   else kernels.matmulABt(out, input.values, weightIh, rows, width, inputSize, true);
-}
-
-/** Backward of projectInput over all rows: dW_ih += dPreᵀ·x, and dx = dPre·W_ih where the input has a gradient. */
-export function backpropInput(
-  kernels: Kernels,
-  dPre: Float32Array,
-  input: LayerInput,
-  weightIh: Float32Array,
-  gradWeightIh: Float32Array,
-  dInput: Float32Array | null,
-  rows: number,
-  width: number,
-  inputSize: number,
-): void {
-  if ('ids' in input) {
-    kernels.scatterColumnsAdd(gradWeightIh, dPre, input.ids, rows, width, inputSize);
-    return;
-  }
-  kernels.matmulAtB(gradWeightIh, dPre, input.values, width, inputSize, rows, true);
-  if (dInput) kernels.matmulAB(dInput, dPre, weightIh, rows, inputSize, width, false);
 }
 
 /** b_ih + b_hh, for cells where the two biases simply add (rnn, lstm). */

@@ -13,8 +13,8 @@
  * 5H more to train (dGates 4H, dh H). Per layer once: W_hhᵀ (4H·H), b_ih + b_hh (4H), and when
  * training dc (B·H). lstmBuffers below is the exact table.
  */
-import { backpropInput, CellLayer, noBackward, projectInput, sumBiases, timeSlice } from './layer.js';
-import type { CarriedState, LayerArguments, LayerBuffers, LayerInput, LayerParams, LayerShape } from './layer.js';
+import { CellLayer, noBackward, projectInput, sumBiases, timeSlice } from './layer.js';
+import type { CarriedState, LayerArguments, LayerBuffers, LayerGradientSums, LayerInput, LayerShape } from './layer.js';
 
 /** One forward step's buffers: gates [B, 4H] (pre-activations in, activations out), the rest [B, H]. */
 export interface LstmForwardStep {
@@ -138,9 +138,9 @@ export class LstmLayer extends CellLayer<ReturnType<typeof lstmBuffers>> {
     carried.c!.set(timeSlice(cells, steps, stateSize));
   }
 
-  override backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
+  override backward(_input: LayerInput, dInput: Float32Array | null, dCarried: CarriedState): void {
     const { kernels, params } = this;
-    const { hiddens, cells, cellTanh, gates } = this.forwardBuffers;
+    const { cells, cellTanh, gates } = this.forwardBuffers;
     const { dGates, dOutputs, dCell } = this.backwardBuffers ?? noBackward();
     const { batch, seqLength, inputSize, hidden } = this.shape;
     const stateSize = batch * hidden;
@@ -165,12 +165,20 @@ export class LstmLayer extends CellLayer<ReturnType<typeof lstmBuffers>> {
     }
     // dc_0: the gradient of the carried-in c.
     dCarried.c!.set(dCell);
-    // dW_hh += Σ_t da_tᵀ·h_{t-1}
-    kernels.matmulAtB(grads.weightHh, dGates, hiddens, gateWidth, hidden, rows, true);
-    // db_ih += Σ_t da_t, and the same for db_hh (both biases enter a_t alike)
-    kernels.sumRows(grads.biasIh, dGates, rows, gateWidth, true);
-    kernels.sumRows(grads.biasHh, dGates, rows, gateWidth, true);
-    // dW_ih += Σ_t da_tᵀ·x_t, and dx_t = W_ihᵀ·da_t for the layer below
-    backpropInput(kernels, dGates, input, params.weightIh, grads.weightIh, dInput, rows, gateWidth, inputSize);
+    // dx_t = W_ihᵀ·da_t for the layer below
+    if (dInput) kernels.matmulAB(dInput, dGates, params.weightIh, rows, inputSize, gateWidth, false);
+  }
+
+  override gradientSums(input: LayerInput): LayerGradientSums {
+    const a = this.backwardBuffers?.dGates ?? noBackward();
+    const width = 4 * this.shape.hidden;
+    return {
+      // dW_ih = Σ_t da_tᵀ·x_t,  dW_hh = Σ_t da_tᵀ·h_{t-1}
+      weightIh: { a, width, x: this.inputRows(input) },
+      weightHh: { a, width, x: this.previousHiddens() },
+      // db_ih = db_hh = Σ_t da_t (both biases enter a_t alike)
+      biasIh: { a, width, x: null },
+      biasHh: { a, width, x: null },
+    };
   }
 }

@@ -10,8 +10,8 @@
  * Memory per time step and stream, in floats: 2H to run forward (h, a), 2H more to train (da, dh).
  * Per layer once: W_hhᵀ (H·H) and b_ih + b_hh (H). rnnBuffers below is the exact table.
  */
-import { backpropInput, CellLayer, noBackward, projectInput, sumBiases, timeSlice } from './layer.js';
-import type { CarriedState, LayerArguments, LayerBuffers, LayerInput, LayerParams, LayerShape } from './layer.js';
+import { CellLayer, noBackward, projectInput, sumBiases, timeSlice } from './layer.js';
+import type { CarriedState, LayerArguments, LayerBuffers, LayerGradientSums, LayerInput, LayerShape } from './layer.js';
 
 /** One forward step over n values: h = tanh(pre) (h may be pre). */
 export interface TanhForwardStep {
@@ -77,7 +77,7 @@ export class RnnLayer extends CellLayer<ReturnType<typeof rnnBuffers>> {
     carried.h.set(timeSlice(hiddens, steps, stateSize));
   }
 
-  override backward(input: LayerInput, grads: LayerParams, dInput: Float32Array | null, dCarried: CarriedState): void {
+  override backward(_input: LayerInput, dInput: Float32Array | null, dCarried: CarriedState): void {
     const { kernels, params } = this;
     const { hiddens } = this.forwardBuffers;
     const { dPreActivations, dOutputs } = this.backwardBuffers ?? noBackward();
@@ -96,12 +96,20 @@ export class RnnLayer extends CellLayer<ReturnType<typeof rnnBuffers>> {
       const dPrevious = t > 0 ? timeSlice(dOutputs, t - 1, stateSize) : dCarried.h;
       kernels.matmulAB(dPrevious, step.dPre, params.weightHh, batch, hidden, hidden, t > 0);
     }
-    // dW_hh += Σ_t da_tᵀ·h_{t-1}
-    kernels.matmulAtB(grads.weightHh, dPreActivations, hiddens, hidden, hidden, rows, true);
-    // db_ih += Σ_t da_t, and the same for db_hh
-    kernels.sumRows(grads.biasIh, dPreActivations, rows, hidden, true);
-    kernels.sumRows(grads.biasHh, dPreActivations, rows, hidden, true);
-    // dW_ih += Σ_t da_tᵀ·x_t, and dx_t = W_ihᵀ·da_t for the layer below
-    backpropInput(kernels, dPreActivations, input, params.weightIh, grads.weightIh, dInput, rows, hidden, inputSize);
+    // dx_t = W_ihᵀ·da_t for the layer below
+    if (dInput) kernels.matmulAB(dInput, dPreActivations, params.weightIh, rows, inputSize, hidden, false);
+  }
+
+  override gradientSums(input: LayerInput): LayerGradientSums {
+    const a = this.backwardBuffers?.dPreActivations ?? noBackward();
+    const width = this.shape.hidden;
+    return {
+      // dW_ih = Σ_t da_tᵀ·x_t,  dW_hh = Σ_t da_tᵀ·h_{t-1}
+      weightIh: { a, width, x: this.inputRows(input) },
+      weightHh: { a, width, x: this.previousHiddens() },
+      // db_ih = db_hh = Σ_t da_t
+      biasIh: { a, width, x: null },
+      biasHh: { a, width, x: null },
+    };
   }
 }
