@@ -5,8 +5,8 @@
  * Parameters live in one flat buffer laid out once from the state_dict spec (parameterLayout), with
  * a named view per tensor and per layer. A pass owns everything one forward (and, for a training
  * pass, backward) needs: the buffers named in one table (passBuffers), carved from one allocation.
- * An inference pass holds no gradients and no backward buffers; a training pass adds them, its
- * parameter gradients in one flat buffer with the parameters' layout.
+ * An inference pass holds no backward buffers; a training pass adds them. Parameter gradients are
+ * one flat buffer with the parameters' layout, summed over a batch's rows (weight-gradients.ts).
  */
 import { parameterLayout, tensorViews, type CellType, type ModelConfig, type ParameterLayout } from './config.js';
 import type { Kernels } from './kernels.js';
@@ -68,8 +68,6 @@ export interface PassBuffers {
   carried: LayerBuffers<'h' | 'c', 'h' | 'c'>[];
   /** Training with dropout: per layer below the top, the 0 or 1/(1−p) mask and the masked outputs. */
   dropout: Array<BufferSizes<'mask' | 'dropped'>>;
-  /** Training: the flat parameter gradients (the parameter layout's size, alignment gaps included). */
-  gradients: number;
 }
 
 function layerShape(config: ModelConfig, layer: number, batch: number, seqLength: number): LayerShape {
@@ -102,7 +100,6 @@ export function passBuffers(config: ModelConfig, batch: number, seqLength: numbe
       training && hasDropout(config)
         ? layers.slice(1).map(() => ({ mask: rows * config.hidden, dropped: rows * config.hidden }))
         : [],
-    gradients: training ? parameterLayout(config).size : 0,
   };
 }
 
@@ -113,7 +110,7 @@ export function passFloats(config: ModelConfig, batch: number, seqLength: number
     bufferFloats(buffers.forward) + (buffers.backward ? bufferFloats(buffers.backward) : 0);
   const layers = [...table.layers, ...table.carried].reduce((sum, buffers) => sum + both(buffers), 0);
   const dropout = table.dropout.reduce((sum, sizes) => sum + bufferFloats(sizes), 0);
-  return both(table.decoder) + layers + dropout + bufferFloats({ gradients: table.gradients });
+  return both(table.decoder) + layers + dropout;
 }
 
 export class CharModel {
@@ -250,7 +247,7 @@ abstract class ModelPass {
   }
 }
 
-/** Forward only: evaluation and sampling. It holds no gradients and no backward buffers. */
+/** Forward only: evaluation and sampling. It holds no backward buffers. */
 export class InferencePass extends ModelPass {
   constructor(model: CharModel, batch: number, seqLength: number, options: PassOptions, memory?: Float32Array) {
     super(model, batch, seqLength, options, memory);
@@ -281,17 +278,14 @@ export class InferencePass extends ModelPass {
  * over several passes sums its rows in one order. backward() does both for a pass on its own.
  */
 export class TrainingPass extends ModelPass {
-  /** Parameter gradients from backward(), flat with the model's layout. */
-  readonly gradients: Float32Array;
-  /** A view of each tensor's gradient, by PyTorch name. */
-  readonly gradientTensors: ReadonlyMap<string, Float32Array>;
   /** Gradient of the loss with respect to the chunk's initial carried state, per layer (after backward). */
   readonly dCarried: CarriedState[];
   private readonly dLogits: Float32Array; // [T*B, V]
   private readonly dropoutMasks: Float32Array[]; // per layer below the top: 0 or 1/(1−p), [T*B, H]
   private readonly droppedOutputs: Float32Array[]; // the masked outputs that feed the next layer
   private dropoutActive = false;
-  private ownSums: WeightGradients | null = null;
+  /** What backward() of this pass alone sums into (allocated on its first call). */
+  private own: { gradients: Float32Array; tensors: Map<string, Float32Array>; sums: WeightGradients } | null = null;
 
   constructor(model: CharModel, batch: number, seqLength: number, memory?: Float32Array) {
     super(model, batch, seqLength, { training: true, fixedWeights: false }, memory);
@@ -299,8 +293,6 @@ export class TrainingPass extends ModelPass {
     this.dCarried = this.table.carried.map(({ backward }) => this.takeState(backward!));
     this.dropoutMasks = this.table.dropout.map(({ mask }) => this.arena.take(mask));
     this.droppedOutputs = this.table.dropout.map(({ dropped }) => this.arena.take(dropped));
-    this.gradients = this.arena.take(this.table.gradients);
-    this.gradientTensors = tensorViews(this.gradients, model.layout);
   }
 
   /**
@@ -334,9 +326,25 @@ export class TrainingPass extends ModelPass {
   /** This pass alone: backwardThroughTime, then every parameter gradient into `gradients`. */
   backward(): void {
     this.backwardThroughTime();
+    this.own ??= this.ownGradients();
+    this.own.sums.compute(this.dropoutActive);
+  }
+
+  /** The parameter gradients of the last backward(), flat with the model's layout. */
+  get gradients(): Float32Array {
+    return (this.own ?? noGradients()).gradients;
+  }
+
+  /** A view of each tensor's gradient from the last backward(), by PyTorch name. */
+  get gradientTensors(): ReadonlyMap<string, Float32Array> {
+    return (this.own ?? noGradients()).tensors;
+  }
+
+  private ownGradients() {
     const { kernels, layout } = this.model;
-    this.ownSums ??= new WeightGradients(kernels, layout, this.gradients, [this], this.seqLength);
-    this.ownSums.compute(this.dropoutActive);
+    const gradients = kernels.alloc(layout.size);
+    const sums = new WeightGradients(kernels, layout, gradients, [this], this.seqLength);
+    return { gradients, tensors: tensorViews(gradients, layout), sums };
   }
 
   /**
@@ -375,6 +383,10 @@ export class TrainingPass extends ModelPass {
     });
     return sums;
   }
+}
+
+function noGradients(): never {
+  throw new Error('a training pass has gradients of its own only after backward()');
 }
 
 /** The PyTorch name of layer `layer`'s parameter `key` (a LayerParams key). */

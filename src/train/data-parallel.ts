@@ -46,8 +46,10 @@ export class DataParallelStep {
     private readonly table: StepTable,
     /** This thread's part (part 0). */
     private readonly local: StreamGroup,
-    /** Every thread's training pass, in stream order: the carried state, and (pass 0) the gradients. */
+    /** Every thread's training pass, in stream order: the carried state. */
     private readonly passes: TrainingPass[],
+    /** The batch's parameter gradients, flat with the model's layout: each thread sums a slice. */
+    private readonly gradientSums: Float32Array,
     private readonly workers: StepWorker[],
   ) {}
 
@@ -56,18 +58,18 @@ export class DataParallelStep {
     const streamStarts = groupStarts(batch, usableThreads(model, threads, batch));
     const { table, buffers } = createStepTable(batch, seqLength, streamStarts);
     const memories = layOutPasses(model, table, seqLength);
-    const { group, passes } = attachStreamGroup(model, table, memories, 0, seqLength);
+    const gradients = model.kernels.alloc(model.layout.size);
+    const { group, passes } = attachStreamGroup(model, table, memories, gradients, 0, seqLength);
     const script = workerScript();
-    const started = await Promise.allSettled(
-      memories.slice(1).map((_, index) => StepWorker.start(script!, model, buffers, memories, index + 1, seqLength)),
-    );
+    const start = (part: number) => StepWorker.start(script!, model, buffers, memories, gradients, part, seqLength);
+    const started = await Promise.allSettled(memories.slice(1).map((_, index) => start(index + 1)));
     const workers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failure = started.find((result) => result.status === 'rejected');
     if (failure) {
       for (const worker of workers) worker.stop();
       throw workerFailure((failure as PromiseRejectedResult).reason);
     }
-    return new DataParallelStep(model, batch, seqLength, table, group, passes, workers);
+    return new DataParallelStep(model, batch, seqLength, table, group, passes, gradients, workers);
   }
 
   /** Threads computing the step: this one and the workers. */
@@ -104,7 +106,7 @@ export class DataParallelStep {
 
   /** The batch's gradients, flat with the model's parameter layout. */
   gradients(): Float32Array {
-    return this.passes[0]!.gradients;
+    return this.gradientSums;
   }
 
   /**

@@ -176,13 +176,14 @@ export class StreamGroup {
 }
 
 /**
- * Thread `part`'s StreamGroup over the passes laid out in `memories`, and every thread's training pass
- * (for the carried state, and thread 0's for the gradients, which it holds).
+ * Thread `part`'s StreamGroup over the passes laid out in `memories`, summing its slice of the weight
+ * gradients into `gradients`; and every thread's training pass (for the carried state).
  */
 export function attachStreamGroup(
   model: CharModel,
   table: StepTable,
   memories: PassMemory[],
+  gradients: Float32Array,
   part: number,
   seqLength: number,
 ): { group: StreamGroup; passes: TrainingPass[] } {
@@ -191,8 +192,8 @@ export function attachStreamGroup(
   );
   const memory = memories[part]!.inference;
   const evaluationPass = model.createInferencePass(streamsOf(table, part), seqLength, { memory });
-  const gradients = new WeightGradients(model.kernels, model.layout, passes[0]!.gradients, passes, seqLength);
-  return { group: new StreamGroup(table, part, passes[part]!, evaluationPass, gradients), passes };
+  const sums = new WeightGradients(model.kernels, model.layout, gradients, passes, seqLength);
+  return { group: new StreamGroup(table, part, passes[part]!, evaluationPass, sums), passes };
 }
 
 // Control block (Int32 slots): the main thread writes a request's fields, then bumps COMMAND.
@@ -220,8 +221,9 @@ const WAIT_SLICE_MS = 250;
 interface StepWorkerData {
   memory: WebAssembly.Memory;
   config: ModelConfig;
-  /** Byte offset of the model's flat parameters in `memory`. */
+  /** Byte offsets of the model's flat parameters, and of the step's flat gradients, in `memory`. */
   parameters: number;
+  gradients: number;
   seqLength: number;
   table: StepTableBuffers;
   places: PassPlaces;
@@ -273,6 +275,7 @@ export class StepWorker {
     model: CharModel,
     table: StepTableBuffers,
     memories: PassMemory[],
+    gradients: Float32Array,
     part: number,
     seqLength: number,
   ): Promise<StepWorker> {
@@ -285,7 +288,17 @@ export class StepWorker {
       training: training.byteOffset,
       inference: inference.byteOffset,
     }));
-    const data: StepWorkerData = { memory, config, parameters, seqLength, table, places, part, control };
+    const data: StepWorkerData = {
+      memory,
+      config,
+      parameters,
+      gradients: gradients.byteOffset,
+      seqLength,
+      table,
+      places,
+      part,
+      control,
+    };
     const worker = new Worker(script, { workerData: data });
     const report = await new Promise<StartReport>((resolve, reject) => {
       worker.once('message', resolve);
@@ -364,13 +377,15 @@ function testFailureAt(name: string): number {
 
 /** The worker's share of each step, or null (reported to the main thread) when kernel memory runs out setting up. */
 function attachGroup(data: StepWorkerData): StreamGroup | null {
-  const parameters = new Float32Array(data.memory.buffer, data.parameters, parameterLayout(data.config).size);
+  const { size } = parameterLayout(data.config);
+  const parameters = new Float32Array(data.memory.buffer, data.parameters, size);
+  const gradients = new Float32Array(data.memory.buffer, data.gradients, size);
   try {
     // The kernels reserve their workspace, and the weight gradients their row tables, from the shared heap.
     const model = new CharModel(data.config, createWasmKernels(data.memory), parameters);
     const table = attachStepTable(data.table);
     const memories = viewPasses(model, table, data.places, data.seqLength);
-    return attachStreamGroup(model, table, memories, data.part, data.seqLength).group;
+    return attachStreamGroup(model, table, memories, gradients, data.part, data.seqLength).group;
   } catch (error) {
     if (!(error instanceof KernelMemoryError)) throw error;
     const { requestedBytes, freeBytes, limitBytes } = error;
