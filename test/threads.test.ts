@@ -143,7 +143,11 @@ describe('worker threads', () => {
   });
 
   describe.runIf(wasmSimdSupported())('a worker that runs out of kernel memory', () => {
-    /** Trains through the library with a heap that holds the main thread's shards but not the worker's. */
+    /**
+     * Trains through the library on two threads with a heap that holds what the main thread lays out
+     * (parameters, gradients, both threads' passes, and 256 KiB for its own tables) but not the
+     * worker's kernel workspace.
+     */
     const TIGHT_TRAINING = `
 import { corpusFromText } from '${ROOT}/src/index.js';
 import { CharModel, passFloats } from '${ROOT}/src/core/model.js';
@@ -152,13 +156,13 @@ import { resolveTrainOptions } from '${ROOT}/src/train/options.js';
 import { fingerprint } from '${ROOT}/src/train/state.js';
 import { train } from '${ROOT}/src/train/trainer.js';
 
-const options = resolveTrainOptions({ hidden: 64, batch: 20, seqLength: 20, shards: 4, iterations: 2 });
+const options = resolveTrainOptions({ hidden: 64, batch: 20, seqLength: 20, iterations: 2 });
 const { vocab, ids } = corpusFromText('the cat sat on the mat. '.repeat(400));
 const config = { cell: options.cell, layers: options.layers, hidden: 64, vocab: vocab.size, dropout: 0 };
 const heapStart = createWasmKernels(createKernelMemory()).alloc(1).byteOffset;
 const parameters = new CharModel(config, createWasmKernels()).layout.size;
-const mainShards = 2 * (passFloats(config, 5, 20, true) + passFloats(config, 5, 20, false));
-const kernels = createWasmKernels(createKernelMemory(heapStart + (parameters + mainShards) * 4 + 4096));
+const passes = 2 * (passFloats(config, 10, 20, true) + passFloats(config, 10, 20, false));
+const kernels = createWasmKernels(createKernelMemory(heapStart + (2 * parameters + passes) * 4 + 2 ** 18));
 const data = { vocab, ids, corpus: { path: null, chars: ids.length, fingerprint: fingerprint(ids) } };
 try {
   await train({ data, kernels, output: 'tight.json', threads: 2 }, options);

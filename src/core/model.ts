@@ -305,10 +305,6 @@ export class TrainingPass extends ModelPass {
     this.run(this.seqLength, this.dropoutActive ? { randoms: dropoutRandoms!, dropped, masks } : null);
   }
 
-  get withDropout(): boolean {
-    return this.dropoutActive;
-  }
-
   /**
    * Cross-entropy (nats) of the logits against the targets, summed and divided by `normalizer` (default:
    * this pass's rows, the mean), each row's in `rowLosses`; prepares the gradient of that quantity for
