@@ -115,6 +115,27 @@ describe('-o, .best.json and --log refuse anything but a regular file or a new p
     expectOneLine(log, 2, /^charrnn: cannot write the log to - \(stdout\)/);
   });
 
+  it('refuses --log where the run saves its checkpoint or its best copy, by any name, on train and resume', () => {
+    const same = run(['train', 'sea.txt', ...TINY, '-o', 'same.json', '--log', './same.json']);
+    expectOneLine(
+      same,
+      2,
+      /^charrnn: cannot write the log to \.\/same\.json: it is where the run saves its checkpoint;/,
+    );
+    const best = run(['train', 'sea.txt', ...TINY, '-o', 'same.json', '--log', 'same.best.json']);
+    expectOneLine(best, 2, /^charrnn: cannot write the log to same\.best\.json: it is where the run saves its best/);
+    expect(existsSync(join(dir, 'same.json'))).toBe(false);
+    writeFileSync(join(dir, 'resumed.json'), readFileSync(join(dir, 'model.json')));
+    symlinkSync('resumed.json', join(dir, 'resumed-link.json'));
+    const resumed = run(['resume', 'resumed.json', '--iters', '8', '--log', 'resumed-link.json']);
+    expectOneLine(
+      resumed,
+      2,
+      /^charrnn: cannot write the log to resumed-link\.json: it is where the run saves its checkpoint/,
+    );
+    expect(readCheckpoint(join(dir, 'resumed.json')).training!.iteration).toBe(5);
+  });
+
   it('creates a missing parent directory for -o and --log', () => {
     const result = run(['train', 'sea.txt', ...TINY, '-o', 'new/deeper/m.json', '--log', 'logs/deeper/run.log']);
     expect(result.status).toBe(0);

@@ -15,7 +15,7 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CharrnnError, EXIT } from '../errors.js';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './format.js';
@@ -116,6 +116,14 @@ export function checkOutputPath(path: string, check: OutputCheck = {}): void {
     const destroyed = `it is the corpus (${corpusPath}), which it would destroy`;
     throw new CharrnnError(`cannot ${action} ${path}: ${destroyed}; choose another path`);
   }
+}
+
+/** Whether two paths name one file: the same resolved path, or (both existing) the same device and inode. */
+export function samePath(first: string, second: string): boolean {
+  if (resolve(first) === resolve(second)) return true;
+  const a = statSync(first, { throwIfNoEntry: false });
+  const b = statSync(second, { throwIfNoEntry: false });
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
 /** Where writes to `path` land: through a symlink to its target, so the link stays a link. */

@@ -48,11 +48,12 @@ export const resumeCommand: Command<ResumeArgs> = {
     // Without --encoding, the library reads --corpus as the run read its corpus.
     const corpus =
       args.encoding === undefined || args.corpus === undefined ? args.corpus : readCorpus(args.corpus, args.encoding);
-    const session = startTrainingSession(args);
+    const run = settingsFromArgs(RUN_SETTINGS, args);
+    const session = startTrainingSession(args, { checkpoint: run.output ?? args.checkpoint });
     const summary = await resumeTraining(args.checkpoint, {
       corpus,
       ...settingsFromArgs(RESUMABLE_OPTIONS, args),
-      ...settingsFromArgs(RUN_SETTINGS, args),
+      ...run,
       onEvent: session.onEvent,
       signal: session.signal,
     });

@@ -2,7 +2,7 @@
 import type { TrainEvent, TrainSummary } from '../train/events.js';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { checkOutputPath } from '../checkpoint/io.js';
+import { bestPath, checkOutputPath, samePath } from '../checkpoint/io.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { TrainingReporter, type LogFile } from './progress.js';
 import { createTerminal, formatCount, formatDuration, StdoutWriter } from './terminal.js';
@@ -17,16 +17,29 @@ export interface OutputFlags {
   corpus?: string;
 }
 
+/** The checkpoint the run saves to, so --log can refuse it (and its best copy): each save would replace the log. */
+export interface SessionPaths {
+  checkpoint: string;
+}
+
 export interface TrainingSession {
   onEvent: (event: TrainEvent) => void;
   signal: AbortSignal;
   finish(summary: TrainSummary): void;
 }
 
-/** Opens --log for appending, after refusing what it may not be (a device, a pipe, the corpus). */
-function openLog(path: string | undefined, corpusPath: string | undefined): LogFile | undefined {
+/** Opens --log for appending, after refusing what it may not be (a device, a pipe, the corpus, a checkpoint). */
+function openLog(path: string | undefined, corpusPath: string | undefined, checkpoint: string): LogFile | undefined {
   if (path === undefined) return undefined;
   checkOutputPath(path, { action: 'write the log to', corpusPath });
+  for (const saved of [checkpoint, bestPath(checkpoint)]) {
+    if (samePath(path, saved)) {
+      throw new CharrnnError(
+        `cannot write the log to ${path}: it is where the run saves ${saved === checkpoint ? 'its checkpoint' : 'its best checkpoint'}; choose another path`,
+        EXIT.usage,
+      );
+    }
+  }
   try {
     mkdirSync(dirname(path), { recursive: true });
     return { descriptor: openSync(path, 'a'), path };
@@ -41,9 +54,9 @@ function openLog(path: string | undefined, corpusPath: string | undefined): LogF
  * Losing an output stops the run the same way, so no work is lost: a reader of --json that leaves ends
  * it quietly (exit 0); a --log or stdout that cannot be written ends it with one line and exit 1.
  */
-export function startTrainingSession(flags: OutputFlags): TrainingSession {
+export function startTrainingSession(flags: OutputFlags, paths: SessionPaths): TrainingSession {
   const terminal = createTerminal({ quiet: flags.quiet, color: flags.color });
-  const log = openLog(flags.log, flags.corpus);
+  const log = openLog(flags.log, flags.corpus, paths.checkpoint);
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;
   let outputFailed = false;

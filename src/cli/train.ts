@@ -82,9 +82,9 @@ export const trainCommand: Command<TrainArgs> = {
   handler: async (args) => {
     const options = trainOptionsFrom(args, args.preset);
     const corpus = readCorpus(args.corpus, options.encoding ?? DEFAULT_TRAIN_OPTIONS.encoding);
-    const session = startTrainingSession(args);
     const run = settingsFromArgs(RUN_SETTINGS, args);
     const output = run.output ?? defaultOutputPath(args.corpus);
+    const session = startTrainingSession(args, { checkpoint: output });
     const summary = await trainModel(corpus, options, {
       ...run,
       output,
