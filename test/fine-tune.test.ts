@@ -177,6 +177,14 @@ describe('train --init-from', () => {
     );
   });
 
+  it("takes a preset's training recipe but the checkpoint's shape", () => {
+    const args = ['train', 'new.txt', '--init-from', 'base.json', '--preset', 'min-char-rnn', '--iters', '2'];
+    expectOk(charrnn([...args, '-o', 'preset.json', '-q']));
+    const tuned = checkpointAt('preset.json');
+    expect(tuned.model).toMatchObject({ cell: 'lstm', layers: 2, hidden: 16 });
+    expect(tuned.training.options).toMatchObject({ optimizer: 'adagrad', seqLength: 25, batch: 1 });
+  });
+
   it('names the characters the model does not know, unless --extend-vocab adds them', () => {
     const refused = charrnn(['train', 'accented.txt', '--init-from', 'base.json', ...QUICK, '-o', 'x.json']);
     expect(refused.status).toBe(2);

@@ -48,9 +48,19 @@ interface TrainArgs extends OutputFlags {
   [flag: string]: unknown;
 }
 
-/** The options a run is given: the preset's, then the flags'; the library fills in the defaults. */
+/**
+ * The options a run is given: the preset's, then the flags'; the library fills in the defaults. A run
+ * fine-tuning a checkpoint (--init-from) takes its model's shape from it, so a preset's shape gives way.
+ */
 export function trainOptionsFrom(args: Record<string, unknown>, preset?: PresetName): Partial<TrainOptions> {
-  return { ...(preset ? PRESETS[preset] : {}), ...settingsFromArgs(TRAIN_OPTIONS, args) };
+  const given = settingsFromArgs(TRAIN_OPTIONS, args);
+  const recipe: Partial<TrainOptions> = preset ? { ...PRESETS[preset] } : {};
+  if (given.initFrom !== undefined) {
+    delete recipe.cell;
+    delete recipe.hidden;
+    delete recipe.layers;
+  }
+  return { ...recipe, ...given };
 }
 
 /** Options named by their flags in the library's messages (a library-only option by its own name). */
@@ -65,7 +75,11 @@ export const trainCommand: Command<TrainArgs> = {
   positionals: { corpus: 'UTF-8 text file, or - to read stdin' },
   flags: [
     ...OPTION_FLAGS,
-    { name: 'preset', kind: choice(PRESET_NAMES), help: 'A named recipe; explicit flags override it' },
+    {
+      name: 'preset',
+      kind: choice(PRESET_NAMES),
+      help: "A named recipe; explicit flags override it, and with --init-from the checkpoint's model shape does",
+    },
     ...RUN_FLAGS,
   ],
   examples: [
