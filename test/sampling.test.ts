@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng.js';
+import { sampleFlagOf } from '../src/cli/sample.js';
 import { probabilities, sampleIndex, validateSamplingOptions } from '../src/core/sampling.js';
 import { CharrnnError } from '../src/errors.js';
 import { LoadedModel, validateSampleOptions, type SampleOptions } from '../src/index.js';
@@ -70,11 +71,8 @@ describe('sampling', () => {
     expect(() => validateSamplingOptions({ temperature: 1, topK: 1.5 })).toThrow(/^topK 1\.5 is invalid/);
     expect(() => validateSamplingOptions({ temperature: 1, topP: 0 })).toThrow(/^topP 0 is invalid/);
     expect(() => validateSamplingOptions({ temperature: 1, topP: 1.5 })).toThrow(/^topP 1\.5 is invalid/);
-    const flags = { temperature: '--temp', topK: '--top-k', topP: '--top-p', argmax: '--argmax' };
-    expect(() => validateSamplingOptions({ temperature: -1 }, (option) => flags[option])).toThrow(
-      /^--temp -1 is invalid/,
-    );
-    expect(() => validateSamplingOptions({ temperature: 1, topP: 1.5 }, (option) => flags[option])).toThrow(
+    expect(() => validateSamplingOptions({ temperature: -1 }, sampleFlagOf)).toThrow(/^--temp -1 is invalid/);
+    expect(() => validateSamplingOptions({ temperature: 1, topP: 1.5 }, sampleFlagOf)).toThrow(
       /^--top-p 1\.5 is invalid/,
     );
     expect(() => validateSamplingOptions({ temperature: 0.8, topK: 5, topP: 0.9 })).not.toThrow();
@@ -151,20 +149,8 @@ describe('library sampling options', async () => {
   });
 
   it('name CLI flags when the CLI asks', () => {
-    const flags = {
-      length: '--length',
-      temperature: '--temp',
-      topK: '--top-k',
-      topP: '--top-p',
-      argmax: '--argmax',
-      prime: '--prime',
-      seed: '--seed',
-      stop: '--stop',
-    };
-    expect(() => validateSampleOptions({ length: 5, temperature: -1 }, (option) => flags[option])).toThrow(
-      /^--temp -1 is invalid/,
-    );
-    expect(() => model.checkSampleOptions({ length: 0, stop: 'Q' }, (option) => flags[option])).toThrow(
+    expect(() => validateSampleOptions({ length: 5, temperature: -1 }, sampleFlagOf)).toThrow(/^--temp -1 is invalid/);
+    expect(() => model.checkSampleOptions({ length: 0, stop: 'Q' }, sampleFlagOf)).toThrow(
       /^--stop has characters the model never saw: "Q"/,
     );
   });

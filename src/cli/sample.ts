@@ -36,7 +36,7 @@ const SAMPLE_FLAGS: Record<SampleOptionName, string> = {
   seed: '--seed',
   stop: '--stop',
 };
-const sampleFlagOf = (option: SampleOptionName): string => SAMPLE_FLAGS[option];
+export const sampleFlagOf = (option: SampleOptionName): string => SAMPLE_FLAGS[option];
 
 /** Characters gathered before each write: few syscalls, yet a visible stream. */
 const WRITE_CHUNK = 256;
