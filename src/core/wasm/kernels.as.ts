@@ -791,6 +791,63 @@ export function matmulABt(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32
   gemm(out, a, A_ROWS, b, B_COLS, m, n, k, accumulate, work);
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Gathered rows: the weight gradients summed over rows spread over many buffers (one per thread).
+// A row table is an i32 array of the rows' byte offsets, in the order the rows are summed.
+
+/** The byte offset of row p of a table. */
+@inline function rowAt(table: usize, p: i32): usize {
+  return <usize>load<i32>(table + ((<usize>p) << 2));
+}
+
+/** to[0..bytes) = from[0..bytes), vectors then floats (a call to memory.copy costs more for a short row). */
+@inline function copyFloats(to: usize, from: usize, bytes: usize): void {
+  const vectorBytes = bytes & ~15;
+  let at: usize = 0;
+  for (; at < vectorBytes; at += 16) v128.store(to + at, v128.load(from + at));
+  for (; at < bytes; at += 4) store<f32>(to + at, load<f32>(from + at));
+}
+
+/** Bytes of scratch matmulAtBRows needs for an m × n product. */
+export function rowsScratchBytes(m: i32, n: i32): i32 {
+  return KC * (m + n) * 4;
+}
+
+/**
+ * out[m,n] (+)= Σp aRows_p[first + i]·bRows_p[j] over the `count` rows of the tables. Each depth block
+ * of KC rows is gathered into `scratch` ([kc, m] then [kc, n]) and multiplied as matmulAtB would: the
+ * result equals matmulAtB over the same rows laid out contiguously, bit for bit, and (the products being
+ * row-stable) any slice of rows from `first` equals the same rows of the whole. Implements matmulAtBRows
+ * of src/core/kernels-js.ts.
+ */
+export function matmulAtBRows(
+  out: usize,
+  aRows: usize,
+  first: i32,
+  bRows: usize,
+  count: i32,
+  m: i32,
+  n: i32,
+  accumulate: bool,
+  work: usize,
+  scratch: usize,
+): void {
+  if (trivialProduct(out, m, n, count, accumulate)) return;
+  const aBytes = (<usize>m) << 2;
+  const bBytes = (<usize>n) << 2;
+  const aOffset = (<usize>first) << 2;
+  const gatheredA = scratch;
+  const gatheredB = scratch + <usize>KC * aBytes;
+  for (let pc = 0; pc < count; pc += KC) {
+    const kc = min(KC, count - pc);
+    for (let p = 0; p < kc; p++) {
+      copyFloats(gatheredA + <usize>p * aBytes, rowAt(aRows, pc + p) + aOffset, aBytes);
+      copyFloats(gatheredB + <usize>p * bBytes, rowAt(bRows, pc + p), bBytes);
+    }
+    gemm(out, gatheredA, A_COLS, gatheredB, B_ROWS, m, n, kc, accumulate || pc > 0, work);
+  }
+}
+
 /** out[cols, rows] = a[rows, cols]ᵀ, in 4 × 4 tiles. Implements transpose of src/core/kernels-js.ts. */
 export function transpose(out: usize, a: usize, rows: i32, cols: i32): void {
   const rowBytes = (<usize>cols) << 2;
@@ -909,6 +966,67 @@ export function sumRows(out: usize, a: usize, rows: i32, width: i32, accumulate:
   }
 }
 
+/**
+ * out[j] (+)= Σp rows_p[first + j] for j < width over the `count` rows of a table, 32 columns at a time
+ * in 8 accumulators: each element summed in row order in f32, like sumRows. Implements sumRowsOf of
+ * src/core/kernels-js.ts.
+ */
+export function sumRowsOf(out: usize, rows: usize, first: i32, width: i32, count: i32, accumulate: bool): void {
+  const bytes = (<usize>width) << 2;
+  const offset = (<usize>first) << 2;
+  let j: usize = 0;
+  for (; j + 128 <= bytes; j += 128) {
+    const o = out + j;
+    let s0 = f32x4.splat(0),
+      s1 = f32x4.splat(0),
+      s2 = f32x4.splat(0),
+      s3 = f32x4.splat(0);
+    let s4 = f32x4.splat(0),
+      s5 = f32x4.splat(0),
+      s6 = f32x4.splat(0),
+      s7 = f32x4.splat(0);
+    if (accumulate) {
+      s0 = v128.load(o);
+      s1 = v128.load(o, 16);
+      s2 = v128.load(o, 32);
+      s3 = v128.load(o, 48);
+      s4 = v128.load(o, 64);
+      s5 = v128.load(o, 80);
+      s6 = v128.load(o, 96);
+      s7 = v128.load(o, 112);
+    }
+    for (let p = 0; p < count; p++) {
+      const from = rowAt(rows, p) + offset + j;
+      s0 = f32x4.add(s0, v128.load(from));
+      s1 = f32x4.add(s1, v128.load(from, 16));
+      s2 = f32x4.add(s2, v128.load(from, 32));
+      s3 = f32x4.add(s3, v128.load(from, 48));
+      s4 = f32x4.add(s4, v128.load(from, 64));
+      s5 = f32x4.add(s5, v128.load(from, 80));
+      s6 = f32x4.add(s6, v128.load(from, 96));
+      s7 = f32x4.add(s7, v128.load(from, 112));
+    }
+    v128.store(o, s0);
+    v128.store(o, s1, 16);
+    v128.store(o, s2, 32);
+    v128.store(o, s3, 48);
+    v128.store(o, s4, 64);
+    v128.store(o, s5, 80);
+    v128.store(o, s6, 96);
+    v128.store(o, s7, 112);
+  }
+  for (; j + 16 <= bytes; j += 16) {
+    let s = accumulate ? v128.load(out + j) : f32x4.splat(0);
+    for (let p = 0; p < count; p++) s = f32x4.add(s, v128.load(rowAt(rows, p) + offset + j));
+    v128.store(out + j, s);
+  }
+  for (; j < bytes; j += 4) {
+    let s: f32 = accumulate ? load<f32>(out + j) : 0;
+    for (let p = 0; p < count; p++) s += load<f32>(rowAt(rows, p) + offset + j);
+    store<f32>(out + j, s);
+  }
+}
+
 /** out[0..bytes) += from[0..bytes), vectors then floats. */
 @inline function addInto(out: usize, from: usize, bytes: usize): void {
   const vectorBytes = bytes & ~15;
@@ -983,6 +1101,42 @@ export function scatterColumnsAdd(
     addInto(scratch + <usize>load<i32>(ids + ((<usize>r) << 2)) * rowBytes, dOut, rowBytes);
     dOut += rowBytes;
   }
+  transpose(gradWeight, scratch, columns, width);
+}
+
+/**
+ * gradWeight[g, ids[p]] += dRows_p[first + g] for g < width over the `count` rows of a table, in row
+ * order: scatterColumnsAdd over gathered rows, the same way (transposed through `scratch` when the rows
+ * are many), so the same f32 additions in the same order. Implements scatterColumnsAddRows of
+ * src/core/kernels-js.ts.
+ */
+export function scatterColumnsAddRows(
+  gradWeight: usize,
+  dRows: usize,
+  first: i32,
+  ids: usize,
+  width: i32,
+  columns: i32,
+  count: i32,
+  scratch: usize,
+): void {
+  const rowBytes = (<usize>width) << 2;
+  const offset = (<usize>first) << 2;
+  if (count * 4 < columns) {
+    const columnBytes = (<usize>columns) << 2;
+    for (let p = 0; p < count; p++) {
+      let to = gradWeight + ((<usize>load<i32>(ids + ((<usize>p) << 2))) << 2);
+      const from = rowAt(dRows, p) + offset;
+      for (let at: usize = 0; at < rowBytes; at += 4) {
+        store<f32>(to, load<f32>(to) + load<f32>(from + at));
+        to += columnBytes;
+      }
+    }
+    return;
+  }
+  transpose(scratch, gradWeight, width, columns);
+  for (let p = 0; p < count; p++)
+    addInto(scratch + <usize>load<i32>(ids + ((<usize>p) << 2)) * rowBytes, rowAt(dRows, p) + offset, rowBytes);
   transpose(gradWeight, scratch, columns, width);
 }
 
@@ -1411,8 +1565,8 @@ function logPositive(x: f64): f64 {
 }
 
 /**
- * Returns the summed loss (f64); dLogits = (softmax − onehot)·scale, which may alias logits.
- * Implements softmaxCrossEntropy of src/core/kernels-js.ts.
+ * Returns the summed loss (f64); dLogits = (softmax − onehot)·scale, which may alias logits; each row's
+ * loss (f64) goes to `rowLosses` unless it is 0. Implements softmaxCrossEntropy of src/core/kernels-js.ts.
  */
 export function softmaxCrossEntropy(
   logits: usize,
@@ -1421,6 +1575,7 @@ export function softmaxCrossEntropy(
   rows: i32,
   vocab: i32,
   scale: f32,
+  rowLosses: usize,
 ): f64 {
   const bytes = (<usize>vocab) << 2;
   const vectorBytes = bytes & ~15;
@@ -1439,7 +1594,8 @@ export function softmaxCrossEntropy(
     for (; at < bytes; at += 4) largest = max(largest, load<f32>(from + at));
     const targetAt = (<usize>load<i32>(targets + ((<usize>r) << 2))) << 2;
     // Read before dLogits (which may alias logits) is written.
-    loss -= <f64>(load<f32>(from + targetAt) - largest);
+    const targetLogit = <f64>(load<f32>(from + targetAt) - largest);
+    loss -= targetLogit;
     const shift = f32x4.splat(largest);
     let sumVector = f32x4.splat(0);
     at = 0;
@@ -1454,7 +1610,10 @@ export function softmaxCrossEntropy(
       store<f32>(to + at, e);
       sum += <f64>e;
     }
-    loss += logPositive(sum);
+    const logSum = logPositive(sum);
+    // The total keeps its own order of additions (its value must not change with rowLosses).
+    loss += logSum;
+    if (rowLosses) store<f64>(rowLosses + ((<usize>r) << 3), logSum - targetLogit);
     const factor = <f32>(1 / sum) * scale;
     const factorVector = f32x4.splat(factor);
     at = 0;
