@@ -690,8 +690,8 @@ function gemmPacked(
 }
 
 /**
- * out[m,n] (+)= A·B for m < 4 (a sampling step) with row-major B read in place (row p at b + p·n):
- * packing would cost as much as the product. Rows of A are `aRow` bytes apart, successive depths
+ * out[m,n] (+)= A·B for m = 2 or 3 with row-major B read in place (row p at b + p·n): packing would
+ * cost as much as the product. Rows of A are `aRow` bytes apart, successive depths
  * `aStep`. Bit for bit what gemmPacked computes: the same depth blocks and kernels, and the n mod 8
  * columns left through a zero-padded packed panel as there.
  */
@@ -738,7 +738,70 @@ function gemmUnpacked(
   }
 }
 
-/** out[m,n] (+)= A·B, row-major B read in place when m < 4. */
+/**
+ * out[1,n] (+)= A(1 row)·B with row-major B streamed row by row: the row's sums stay in `sums` (n floats,
+ * in L1) while 4 rows of B at a time are read contiguously, so one row runs at the speed B can be read
+ * (strided 1 × 32 kernels over rows 2 KiB apart measured half of it). Each element is still one chain
+ * over p per depth block, held in a register across the 4 depths: the same value as the kernels'.
+ */
+function rowStreamed(
+  out: usize,
+  a: usize,
+  aStep: usize,
+  b: usize,
+  n: i32,
+  k: i32,
+  accumulate: bool,
+  sums: usize,
+): void {
+  const ldc = (<usize>n) << 2;
+  const vectorBytes = ldc & ~15;
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    let from = a + <usize>pc * aStep;
+    let row = b + <usize>pc * ldc;
+    memory.fill(sums, 0, ldc);
+    let p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      const x0 = v128.load32_splat(from);
+      const x1 = v128.load32_splat(from + aStep);
+      const x2 = v128.load32_splat(from + 2 * aStep);
+      const x3 = v128.load32_splat(from + 3 * aStep);
+      const row1 = row + ldc;
+      const row2 = row1 + ldc;
+      const row3 = row2 + ldc;
+      let j: usize = 0;
+      for (; j < vectorBytes; j += 16) {
+        let c = madd(x0, v128.load(row + j), v128.load(sums + j));
+        c = madd(x1, v128.load(row1 + j), c);
+        c = madd(x2, v128.load(row2 + j), c);
+        v128.store(sums + j, madd(x3, v128.load(row3 + j), c));
+      }
+      // The n mod 4 columns left: lane 0 of the same instruction.
+      for (; j < ldc; j += 4) {
+        let c = madd(x0, v128.load32_splat(row + j), v128.load32_splat(sums + j));
+        c = madd(x1, v128.load32_splat(row1 + j), c);
+        c = madd(x2, v128.load32_splat(row2 + j), c);
+        store<f32>(sums + j, f32x4.extract_lane(madd(x3, v128.load32_splat(row3 + j), c), 0));
+      }
+      from += aStep << 2;
+      row += ldc << 2;
+    }
+    for (; p < kc; p++) {
+      const x = v128.load32_splat(from);
+      let j: usize = 0;
+      for (; j < vectorBytes; j += 16) v128.store(sums + j, madd(x, v128.load(row + j), v128.load(sums + j)));
+      for (; j < ldc; j += 4)
+        store<f32>(sums + j, f32x4.extract_lane(madd(x, v128.load32_splat(row + j), v128.load32_splat(sums + j)), 0));
+      from += aStep;
+      row += ldc;
+    }
+    if (accumulate || pc > 0) addInto(out, sums, ldc);
+    else memory.copy(out, sums, ldc);
+  }
+}
+
+/** out[m,n] (+)= A·B; with fewer than 4 rows (a sampling step), row-major B is read in place. */
 function gemm(
   out: usize,
   a: usize,
@@ -751,7 +814,10 @@ function gemm(
   accumulate: bool,
   work: usize,
 ): void {
-  if (m < 4 && bLayout == B_ROWS) {
+  if (m == 1 && bLayout == B_ROWS && n <= PACKED_B_BYTES >> 2) {
+    // One row's depths are contiguous in either layout.
+    rowStreamed(out, a, 4, b, n, k, accumulate, work);
+  } else if (m < 4 && bLayout == B_ROWS) {
     const rowBytes = (<usize>(aLayout == A_ROWS ? k : 1)) << 2;
     const depthBytes = (<usize>(aLayout == A_ROWS ? 1 : m)) << 2;
     gemmUnpacked(out, a, rowBytes, depthBytes, b, m, n, k, accumulate, work);
