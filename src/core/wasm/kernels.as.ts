@@ -818,8 +818,8 @@ function gemm(
     // One row's depths are contiguous in either layout.
     rowStreamed(out, a, 4, b, n, k, accumulate, work);
   } else if (m < 4 && bLayout == B_ROWS) {
-    const rowBytes = (<usize>(aLayout == A_ROWS ? k : 1)) << 2;
-    const depthBytes = (<usize>(aLayout == A_ROWS ? 1 : m)) << 2;
+    const rowBytes: usize = aLayout == A_ROWS ? (<usize>k) << 2 : 4;
+    const depthBytes: usize = aLayout == A_ROWS ? 4 : (<usize>m) << 2;
     gemmUnpacked(out, a, rowBytes, depthBytes, b, m, n, k, accumulate, work);
   } else gemmPacked(out, a, aLayout, b, bLayout, m, n, k, accumulate, work);
 }
@@ -876,15 +876,15 @@ export function matmulABt(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32
 
 /** Bytes of scratch matmulAtBRows needs for an m × n product. */
 export function rowsScratchBytes(m: i32, n: i32): i32 {
-  return KC * (m + n) * 4;
+  return KC * (min(m, MC) + n) * 4;
 }
 
 /**
  * out[m,n] (+)= Σp aRows_p[first + i]·bRows_p[j] over the `count` rows of the tables. Each depth block
- * of KC rows is gathered into `scratch` ([kc, m] then [kc, n]) and multiplied as matmulAtB would: the
- * result equals matmulAtB over the same rows laid out contiguously, bit for bit, and (the products being
- * row-stable) any slice of rows from `first` equals the same rows of the whole. Implements matmulAtBRows
- * of src/core/kernels-js.ts.
+ * of KC rows is gathered into `scratch` ([kc, n] of B, then [kc, mc] of A for each MC rows of out: a
+ * block that stays in L2) and multiplied as matmulAtB would. The products being row-stable, the result
+ * equals matmulAtB over the same rows laid out contiguously, bit for bit, and any slice of rows from
+ * `first` equals the same rows of the whole. Implements matmulAtBRows of src/core/kernels-js.ts.
  */
 export function matmulAtBRows(
   out: usize,
@@ -899,18 +899,20 @@ export function matmulAtBRows(
   scratch: usize,
 ): void {
   if (trivialProduct(out, m, n, count, accumulate)) return;
-  const aBytes = (<usize>m) << 2;
   const bBytes = (<usize>n) << 2;
-  const aOffset = (<usize>first) << 2;
-  const gatheredA = scratch;
-  const gatheredB = scratch + <usize>KC * aBytes;
+  const gatheredB = scratch;
+  const gatheredA = scratch + <usize>KC * bBytes;
   for (let pc = 0; pc < count; pc += KC) {
     const kc = min(KC, count - pc);
-    for (let p = 0; p < kc; p++) {
-      copyFloats(gatheredA + <usize>p * aBytes, rowAt(aRows, pc + p) + aOffset, aBytes);
-      copyFloats(gatheredB + <usize>p * bBytes, rowAt(bRows, pc + p), bBytes);
+    for (let p = 0; p < kc; p++) copyFloats(gatheredB + <usize>p * bBytes, rowAt(bRows, pc + p), bBytes);
+    const add = accumulate || pc > 0;
+    for (let ic = 0; ic < m; ic += MC) {
+      const mc = min(MC, m - ic);
+      const aBytes = (<usize>mc) << 2;
+      const aOffset = (<usize>(first + ic)) << 2;
+      for (let p = 0; p < kc; p++) copyFloats(gatheredA + <usize>p * aBytes, rowAt(aRows, pc + p) + aOffset, aBytes);
+      gemm(out + <usize>ic * bBytes, gatheredA, A_COLS, gatheredB, B_ROWS, mc, n, kc, add, work);
     }
-    gemm(out, gatheredA, A_COLS, gatheredB, B_ROWS, m, n, kc, accumulate || pc > 0, work);
   }
 }
 
