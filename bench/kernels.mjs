@@ -64,12 +64,22 @@ const PRODUCTS = [
   ['shard: input projection', 'matmulABt', 1250, 512, 128],
   ['shard: weight gradient', 'matmulAtB', 512, 128, 1250],
   ['sampling: recurrent step', 'matmulAB', 1, 512, 128],
+  ['sampling: input projection', 'matmulABt', 1, 512, 128],
   ['sampling: decoder', 'matmulABt', 1, 83, 128],
+  // A thread's own group of batch streams can have any row count: the leftover-row kernels.
+  ['13 rows: recurrent step', 'matmulAB', 13, 512, 128],
+  ['13 rows: recurrent step backward', 'matmulAB', 13, 128, 512],
+  ['3 rows: recurrent step', 'matmulAB', 3, 512, 128],
+  ['3 rows: input projection', 'matmulABt', 3, 512, 128],
   ['3x512: recurrent step', 'matmulAB', 50, 2048, 512],
   ['3x512: recurrent step backward', 'matmulAB', 50, 512, 2048],
   ['3x512: input projection', 'matmulABt', 2500, 2048, 512],
   ['3x512: input gradient', 'matmulAB', 2500, 512, 2048],
   ['3x512: weight gradient', 'matmulAtB', 2048, 512, 2500],
+  // Weight gradients over rows gathered from the threads' buffers (m rows of out from `first`).
+  ['gathered: weight gradient', 'matmulAtBRows', 512, 128, 2500],
+  ['gathered: half of it', 'matmulAtBRows', 256, 128, 2500],
+  ['gathered: decoder weight gradient', 'matmulAtBRows', 83, 128, 2500],
 ];
 
 function filled(kernels, length, scale = 1) {
@@ -116,7 +126,16 @@ if (!flags.only || flags.only === 'matmul') {
       const aSize = name === 'matmulAtB' ? k * m : m * k;
       const bSize = name === 'matmulABt' ? n * k : k * n;
       const [out, a, b] = [filled(kernels, m * n), filled(kernels, aSize), filled(kernels, bSize)];
-      const perSecond = rate(() => kernels[name](out, a, b, m, n, k, true));
+      let call = () => kernels[name](out, a, b, m, n, k, true);
+      if (name === 'matmulAtBRows') {
+        // Rows of 2m floats (the slice starts m/2 in), alternating between two buffers as two threads'.
+        const buffers = [filled(kernels, k * 2 * m), filled(kernels, k * 2 * m)];
+        const rowOf = (p) => buffers[p & 1].subarray(p * 2 * m, (p + 1) * 2 * m);
+        const aTable = kernels.rowTable(Array.from({ length: k }, (_, p) => rowOf(p)));
+        const bTable = kernels.rowTable(Array.from({ length: k }, (_, p) => b.subarray(p * n, (p + 1) * n)));
+        call = () => kernels.matmulAtBRows(out, aTable, m >> 1, bTable, m, n, true);
+      }
+      const perSecond = rate(call);
       row[`${backend}_gflops`] = Number(((2 * m * n * k * perSecond) / 1e9).toFixed(1));
     }
     report(row);
@@ -210,7 +229,7 @@ if (!flags.json) {
       const shape = `${row.kernel} ${row.m}x${row.n}x${row.k}`;
       const js = row.js_gflops === undefined ? '' : `   js ${String(row.js_gflops).padStart(5)}`;
       console.log(
-        `${row.what.padEnd(31)} ${shape.padEnd(24)} wasm ${String(row.wasm_gflops).padStart(5)} GFLOP/s${js}`,
+        `${row.what.padEnd(34)} ${shape.padEnd(27)} wasm ${String(row.wasm_gflops).padStart(5)} GFLOP/s${js}`,
       );
     } else {
       const { kind, backend, ...rest } = row;

@@ -4,9 +4,8 @@
  * can instantiate the same module over the same memory: the bump pointer lives in that memory and
  * each instance reserves its own scratch, so no state is kept on the JS side.
  */
-import { createJsKernels } from '../kernels-js.js';
 import { setFlagsFromString } from 'node:v8';
-import { KernelMemoryError, type Kernels } from '../kernels.js';
+import { KernelMemoryError, type Kernels, type RowTable } from '../kernels.js';
 import { RELAXED_SIMD_WASM, SIMD_WASM } from './kernels-binary.js';
 
 interface WasmExports {
@@ -14,6 +13,30 @@ interface WasmExports {
   matmulAB(out: number, a: number, b: number, m: number, n: number, k: number, accumulate: number, work: number): void;
   matmulAtB(out: number, a: number, b: number, m: number, n: number, k: number, accumulate: number, work: number): void;
   matmulABt(out: number, a: number, b: number, m: number, n: number, k: number, accumulate: number, work: number): void;
+  rowsScratchBytes(m: number, n: number): number;
+  matmulAtBRows(
+    out: number,
+    aRows: number,
+    first: number,
+    bRows: number,
+    count: number,
+    m: number,
+    n: number,
+    accumulate: number,
+    work: number,
+    scratch: number,
+  ): void;
+  sumRowsOf(out: number, rows: number, first: number, width: number, count: number, accumulate: number): void;
+  scatterColumnsAddRows(
+    gradWeight: number,
+    dRows: number,
+    first: number,
+    ids: number,
+    width: number,
+    columns: number,
+    count: number,
+    scratch: number,
+  ): void;
   transpose(out: number, a: number, rows: number, cols: number): void;
   broadcastRows(out: number, bias: number, rows: number, width: number): void;
   sumRows(out: number, a: number, rows: number, width: number, accumulate: number): void;
@@ -67,7 +90,20 @@ interface WasmExports {
     rows: number,
     vocab: number,
     scale: number,
+    rowLosses: number,
   ): number;
+}
+
+/** A row table of this backend: the rows' byte offsets in an i32 array in the shared memory. */
+interface WasmRowTable extends RowTable {
+  readonly offsets: Int32Array;
+}
+
+/** The table's offsets; a table posted from another thread over the same memory keeps them. */
+function offsetsOf(table: RowTable): Int32Array {
+  const { offsets } = table as Partial<WasmRowTable>;
+  if (!offsets) throw new Error('row table not built by the wasm kernels (use kernels.rowTable)');
+  return offsets;
 }
 
 const PAGE_BYTES = 65536;
@@ -166,7 +202,8 @@ export function createWasmKernels(
   const module = variant && compileVariant(variant);
   if (!module) throw new Error(`WebAssembly SIMD${variant ? ` (${variant})` : ''} is not available in this Node.js`);
   const wasm = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as WasmExports;
-  // This instance's own scratch: packed matmul panels, and a transposed weight for the one-hot kernels.
+  // This instance's own scratch: packed matmul panels, and one grown on demand for a transposed weight
+  // (the one-hot kernels) or gathered rows (matmulAtBRows), used by one call at a time.
   const work = reserve(memory, wasm.workspaceBytes());
   let scratch = { at: 0, floats: 0 };
   const scratchFor = (floats: number): number => {
@@ -174,7 +211,6 @@ export function createWasmKernels(
     return scratch.at;
   };
   const flag = (value: boolean) => (value ? 1 : 0);
-  const reference = createJsKernels();
 
   return {
     name: `wasm-${variant}`,
@@ -195,11 +231,35 @@ export function createWasmKernels(
       wasm.matmulAB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
     matmulAtB: (out, a, b, m, n, k, accumulate) =>
       wasm.matmulAtB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
-    // Interim: the plain-JS gathered kernels over wasm memory, until the wasm ones land.
-    rowTable: reference.rowTable,
-    matmulAtBRows: reference.matmulAtBRows,
-    sumRowsOf: reference.sumRowsOf,
-    scatterColumnsAddRows: reference.scatterColumnsAddRows,
+    // Built once per training run and reused every step, so the offsets are written once.
+    rowTable: (rows): WasmRowTable => {
+      const at = reserve(memory, rows.length * 4); // before reading memory.buffer, which it may grow
+      const offsets = new Int32Array(memory.buffer, at, rows.length);
+      rows.forEach((row, p) => {
+        offsets[p] = row.byteOffset;
+      });
+      return { rows, offsets };
+    },
+    matmulAtBRows: (out, aRows, first, bRows, m, n, accumulate) => {
+      const count = aRows.rows.length;
+      if (bRows.rows.length !== count) throw new Error(`matmulAtBRows: ${count} rows of a, ${bRows.rows.length} of b`);
+      const scratchAt = scratchFor(wasm.rowsScratchBytes(m, n) / 4);
+      const [aAt, bAt] = [offsetsOf(aRows).byteOffset, offsetsOf(bRows).byteOffset];
+      wasm.matmulAtBRows(out.byteOffset, aAt, first, bAt, count, m, n, flag(accumulate), work, scratchAt);
+    },
+    sumRowsOf: (out, rows, first, width, accumulate) =>
+      wasm.sumRowsOf(out.byteOffset, offsetsOf(rows).byteOffset, first, width, rows.rows.length, flag(accumulate)),
+    scatterColumnsAddRows: (gradWeight, dRows, first, ids, width, columns) =>
+      wasm.scatterColumnsAddRows(
+        gradWeight.byteOffset,
+        offsetsOf(dRows).byteOffset,
+        first,
+        ids.byteOffset,
+        width,
+        columns,
+        dRows.rows.length,
+        scratchFor(width * columns),
+      ),
     transpose: (out, a, rows, cols) => wasm.transpose(out.byteOffset, a.byteOffset, rows, cols),
 
     broadcastRows: (out, bias, rows, width) => wasm.broadcastRows(out.byteOffset, bias.byteOffset, rows, width),
@@ -255,23 +315,15 @@ export function createWasmKernels(
         batch,
         hidden,
       ),
-    softmaxCrossEntropy: (logits, targets, dLogits, rows, vocab, scale, rowLosses) => {
-      if (!rowLosses)
-        return wasm.softmaxCrossEntropy(logits.byteOffset, targets.byteOffset, dLogits.byteOffset, rows, vocab, scale);
-      let loss = 0;
-      for (let r = 0; r < rows; r++) {
-        const at = r * vocab * 4;
-        rowLosses[r] = wasm.softmaxCrossEntropy(
-          logits.byteOffset + at,
-          targets.byteOffset + r * 4,
-          dLogits.byteOffset + at,
-          1,
-          vocab,
-          scale,
-        );
-        loss += rowLosses[r]!;
-      }
-      return loss;
-    },
+    softmaxCrossEntropy: (logits, targets, dLogits, rows, vocab, scale, rowLosses) =>
+      wasm.softmaxCrossEntropy(
+        logits.byteOffset,
+        targets.byteOffset,
+        dLogits.byteOffset,
+        rows,
+        vocab,
+        scale,
+        rowLosses ? rowLosses.byteOffset : 0,
+      ),
   };
 }

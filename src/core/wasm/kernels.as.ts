@@ -25,6 +25,11 @@
 // Packed B: panels of 8 columns, each kc rows of 32 bytes, the last one zero-padded past n. Packed A:
 // micro-panels of 4 rows (kc × 16 bytes), then for the m mod 4 rows left one of 2 rows (kc × 8 bytes)
 // and/or one of 1 row. The leftover rows run 2 × 16 and 1 × 32 kernels (8 accumulators, full speed).
+//
+// Row stability: every output element is one sequential multiply-add chain over p within each depth
+// block of KC (the same blocks for every m), added to out block by block, whichever kernel and path
+// computes it. So a row's result does not depend on m or on its position, and the rows of a product
+// can be split over calls (over threads) without changing a bit.
 
 const A_ROWS: i32 = 0;
 const A_COLS: i32 = 1;
@@ -39,6 +44,8 @@ const MC: i32 = 128;
 const NC: i32 = 512;
 // Columns of B packed at a time when m ≤ MC: packed just before use, the panels are still in L1.
 const NC_FEW_ROWS: i32 = 16;
+// The same for m < 4 (B_COLS only): one row's 1 × 32 kernel has 8 chains; 1 × 16 would be latency-bound.
+const NC_ONE_ROW: i32 = 32;
 // Up to this many columns, row-major B is read in place when m ≤ MC.
 const B_IN_PLACE_MAX_COLUMNS: i32 = 256;
 
@@ -154,7 +161,11 @@ function kernel2x16(
   store4(out + 48, c13, add);
 }
 
-/** out[2, 8] (+)= A(2 rows) · B(one panel); even and odd depths in separate accumulators (8 in all). */
+/**
+ * out[2, 8] (+)= A(2 rows) · B(one panel). One accumulator chain per element, like every micro-kernel:
+ * an element's sum must not depend on which kernel computed it (so on m or on the row's position).
+ * Four chains leave it bound by the FMA latency, at half the peak; it only runs on leftover rows.
+ */
 function kernel2x8(
   out: usize,
   ldc: usize,
@@ -170,37 +181,8 @@ function kernel2x8(
     c01 = f32x4.splat(0),
     c10 = f32x4.splat(0),
     c11 = f32x4.splat(0);
-  let d00 = f32x4.splat(0),
-    d01 = f32x4.splat(0),
-    d10 = f32x4.splat(0),
-    d11 = f32x4.splat(0);
   let a1 = a + aRow;
-  let p = 0;
-  for (; p + 2 <= kc; p += 2) {
-    let v0 = v128.load(b);
-    let v1 = v128.load(b, 16);
-    let x = v128.load32_splat(a);
-    c00 = madd(x, v0, c00);
-    c01 = madd(x, v1, c01);
-    x = v128.load32_splat(a1);
-    c10 = madd(x, v0, c10);
-    c11 = madd(x, v1, c11);
-    a += aStep;
-    a1 += aStep;
-    b += bStep;
-    v0 = v128.load(b);
-    v1 = v128.load(b, 16);
-    x = v128.load32_splat(a);
-    d00 = madd(x, v0, d00);
-    d01 = madd(x, v1, d01);
-    x = v128.load32_splat(a1);
-    d10 = madd(x, v0, d10);
-    d11 = madd(x, v1, d11);
-    a += aStep;
-    a1 += aStep;
-    b += bStep;
-  }
-  if (p < kc) {
+  for (let p = 0; p < kc; p++) {
     const v0 = v128.load(b);
     const v1 = v128.load(b, 16);
     let x = v128.load32_splat(a);
@@ -209,12 +191,15 @@ function kernel2x8(
     x = v128.load32_splat(a1);
     c10 = madd(x, v0, c10);
     c11 = madd(x, v1, c11);
+    a += aStep;
+    a1 += aStep;
+    b += bStep;
   }
-  store4(out, f32x4.add(c00, d00), add);
-  store4(out + 16, f32x4.add(c01, d01), add);
+  store4(out, c00, add);
+  store4(out + 16, c01, add);
   out += ldc;
-  store4(out, f32x4.add(c10, d10), add);
-  store4(out + 16, f32x4.add(c11, d11), add);
+  store4(out, c10, add);
+  store4(out + 16, c11, add);
 }
 
 /** out[1, 32] (+)= A(1 row) · B(four panels `panel` bytes apart). */
@@ -265,90 +250,41 @@ function kernel1x32(
   store4(out + 112, c7, add);
 }
 
-/** out[1, 16] (+)= A(1 row) · B(panels b0 and b1); even and odd depths in separate accumulators. */
+/** out[1, 16] (+)= A(1 row) · B(panels b0 and b1), one chain per element (latency-bound, see kernel2x8). */
 function kernel1x16(out: usize, a: usize, aStep: usize, b0: usize, b1: usize, bStep: usize, kc: i32, add: bool): void {
   let c0 = f32x4.splat(0),
     c1 = f32x4.splat(0),
     c2 = f32x4.splat(0),
     c3 = f32x4.splat(0);
-  let d0 = f32x4.splat(0),
-    d1 = f32x4.splat(0),
-    d2 = f32x4.splat(0),
-    d3 = f32x4.splat(0);
-  let p = 0;
-  for (; p + 2 <= kc; p += 2) {
-    let x = v128.load32_splat(a);
-    c0 = madd(x, v128.load(b0), c0);
-    c1 = madd(x, v128.load(b0, 16), c1);
-    c2 = madd(x, v128.load(b1), c2);
-    c3 = madd(x, v128.load(b1, 16), c3);
-    a += aStep;
-    b0 += bStep;
-    b1 += bStep;
-    x = v128.load32_splat(a);
-    d0 = madd(x, v128.load(b0), d0);
-    d1 = madd(x, v128.load(b0, 16), d1);
-    d2 = madd(x, v128.load(b1), d2);
-    d3 = madd(x, v128.load(b1, 16), d3);
-    a += aStep;
-    b0 += bStep;
-    b1 += bStep;
-  }
-  if (p < kc) {
+  for (let p = 0; p < kc; p++) {
     const x = v128.load32_splat(a);
     c0 = madd(x, v128.load(b0), c0);
     c1 = madd(x, v128.load(b0, 16), c1);
     c2 = madd(x, v128.load(b1), c2);
     c3 = madd(x, v128.load(b1, 16), c3);
+    a += aStep;
+    b0 += bStep;
+    b1 += bStep;
   }
-  store4(out, f32x4.add(c0, d0), add);
-  store4(out + 16, f32x4.add(c1, d1), add);
-  store4(out + 32, f32x4.add(c2, d2), add);
-  store4(out + 48, f32x4.add(c3, d3), add);
+  store4(out, c0, add);
+  store4(out + 16, c1, add);
+  store4(out + 32, c2, add);
+  store4(out + 48, c3, add);
 }
 
-/** out[1, 8] (+)= A(1 row) · B(one panel); depths p mod 4 in separate accumulators (8 in all). */
+/** out[1, 8] (+)= A(1 row) · B(one panel), one chain per element (latency-bound, see kernel2x8). */
 function kernel1x8(out: usize, a: usize, aStep: usize, b: usize, bStep: usize, kc: i32, add: bool): void {
   let c0 = f32x4.splat(0),
-    c1 = f32x4.splat(0),
-    d0 = f32x4.splat(0),
-    d1 = f32x4.splat(0);
-  let e0 = f32x4.splat(0),
-    e1 = f32x4.splat(0),
-    f0 = f32x4.splat(0),
-    f1 = f32x4.splat(0);
-  let p = 0;
-  for (; p + 4 <= kc; p += 4) {
-    let x = v128.load32_splat(a);
-    c0 = madd(x, v128.load(b), c0);
-    c1 = madd(x, v128.load(b, 16), c1);
-    a += aStep;
-    b += bStep;
-    x = v128.load32_splat(a);
-    d0 = madd(x, v128.load(b), d0);
-    d1 = madd(x, v128.load(b, 16), d1);
-    a += aStep;
-    b += bStep;
-    x = v128.load32_splat(a);
-    e0 = madd(x, v128.load(b), e0);
-    e1 = madd(x, v128.load(b, 16), e1);
-    a += aStep;
-    b += bStep;
-    x = v128.load32_splat(a);
-    f0 = madd(x, v128.load(b), f0);
-    f1 = madd(x, v128.load(b, 16), f1);
-    a += aStep;
-    b += bStep;
-  }
-  for (; p < kc; p++) {
+    c1 = f32x4.splat(0);
+  for (let p = 0; p < kc; p++) {
     const x = v128.load32_splat(a);
     c0 = madd(x, v128.load(b), c0);
     c1 = madd(x, v128.load(b, 16), c1);
     a += aStep;
     b += bStep;
   }
-  store4(out, f32x4.add(f32x4.add(c0, d0), f32x4.add(e0, f0)), add);
-  store4(out + 16, f32x4.add(f32x4.add(c1, d1), f32x4.add(e1, f1)), add);
+  store4(out, c0, add);
+  store4(out + 16, c1, add);
 }
 
 /** Adds (or copies) the first `cols` columns of `rows` rows of an 8-wide tile into out. */
@@ -688,7 +624,7 @@ function packB(to: usize, b: usize, layout: i32, n: i32, k: i32, pc: i32, kc: i3
   }
 }
 
-/** out[m,n] (+)= A·B through packed blocks; m ≥ 4. */
+/** out[m,n] (+)= A·B through packed blocks. */
 function gemmPacked(
   out: usize,
   a: usize,
@@ -710,6 +646,7 @@ function gemmPacked(
     // Narrow row-major B is read in place instead: its rows, at most 1 KiB apart, stream well, while
     // wider power-of-two rows alias in L1 sets and TLB entries (measured: n = 128 +3%, 2048 −30%).
     const inPlaceColumns = bLayout == B_ROWS && n <= B_IN_PLACE_MAX_COLUMNS ? n & ~7 : 0;
+    const chunk = m < 4 ? NC_ONE_ROW : NC_FEW_ROWS;
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
       packA(packedA, a, aLayout, m, k, 0, m, pc, kc);
@@ -717,8 +654,8 @@ function gemmPacked(
       const panel = (<usize>kc) << 5;
       if (inPlaceColumns)
         macroKernel(out, ldc, packedA, b + ((<usize>pc * <usize>n) << 2), 32, ldc, m, inPlaceColumns, kc, add, tile);
-      for (let jc = inPlaceColumns; jc < n; jc += NC_FEW_ROWS) {
-        const nc = min(NC_FEW_ROWS, n - jc);
+      for (let jc = inPlaceColumns; jc < n; jc += chunk) {
+        const nc = min(chunk, n - jc);
         packB(packedB, b, bLayout, n, k, pc, kc, jc, nc);
         macroKernel(out + ((<usize>jc) << 2), ldc, packedA, packedB, panel, 32, m, nc, kc, add, tile);
       }
@@ -753,8 +690,10 @@ function gemmPacked(
 }
 
 /**
- * out[m,n] (+)= A·B for m < 4 (a sampling step) with B read in place (row p at b + p·n): packing would
- * cost as much as the product. Rows of A are `aRow` bytes apart, successive depths `aStep`.
+ * out[m,n] (+)= A·B for m = 2 or 3 with row-major B read in place (row p at b + p·n): packing would
+ * cost as much as the product. Rows of A are `aRow` bytes apart, successive depths
+ * `aStep`. Bit for bit what gemmPacked computes: the same depth blocks and kernels, and the n mod 8
+ * columns left through a zero-padded packed panel as there.
  */
 function gemmUnpacked(
   out: usize,
@@ -766,108 +705,127 @@ function gemmUnpacked(
   n: i32,
   k: i32,
   accumulate: bool,
+  work: usize,
 ): void {
   const ldc = (<usize>n) << 2;
   const panels = n >> 3;
-  let i = 0;
-  if (m >= 2) {
-    rowPair(out, ldc, a, aRow, aStep, b, 32, ldc, panels, k, accumulate);
-    i = 2;
-  }
-  if (m & 1) singleRow(out + <usize>i * ldc, a + <usize>i * aRow, aStep, b, 32, ldc, panels, k, accumulate);
-  for (let r = 0; r < m; r++) {
-    for (let j = panels << 3; j < n; j++) {
-      let sum: f32 = 0;
-      let from = a + <usize>r * aRow;
-      let bAt = b + ((<usize>j) << 2);
-      for (let p = 0; p < k; p++) {
-        sum += load<f32>(from) * load<f32>(bAt);
-        from += aStep;
-        bAt += ldc;
+  const partialCols = n & 7;
+  const tile = work + PACKED_B_BYTES + PACKED_A_BYTES;
+  const outPartial = out + ((<usize>panels) << 5);
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    const add = accumulate || pc > 0;
+    const aBlock = a + <usize>pc * aStep;
+    const bBlock = b + <usize>pc * ldc;
+    if (partialCols) packB(work, b, B_ROWS, n, k, pc, kc, panels << 3, partialCols);
+    let i = 0;
+    if (m >= 2) {
+      rowPair(out, ldc, aBlock, aRow, aStep, bBlock, 32, ldc, panels, kc, add);
+      if (partialCols) {
+        kernel2x8(tile, 32, aBlock, aRow, aStep, work, 32, kc, false);
+        mergeTile(outPartial, ldc, tile, 2, partialCols, add);
       }
-      const at = out + <usize>r * ldc + ((<usize>j) << 2);
-      store<f32>(at, accumulate ? load<f32>(at) + sum : sum);
+      i = 2;
+    }
+    if (m & 1) {
+      const aLast = aBlock + <usize>i * aRow;
+      singleRow(out + <usize>i * ldc, aLast, aStep, bBlock, 32, ldc, panels, kc, add);
+      if (partialCols) {
+        kernel1x8(tile, aLast, aStep, work, 32, kc, false);
+        mergeTile(outPartial + <usize>i * ldc, ldc, tile, 1, partialCols, add);
+      }
     }
   }
+}
+
+/**
+ * out[1,n] (+)= A(1 row)·B with row-major B streamed row by row: the row's sums stay in `sums` (n floats,
+ * in L1) while 4 rows of B at a time are read contiguously, so one row runs at the speed B can be read
+ * (strided 1 × 32 kernels over rows 2 KiB apart measured half of it). Each element is still one chain
+ * over p per depth block, held in a register across the 4 depths: the same value as the kernels'.
+ */
+function rowStreamed(
+  out: usize,
+  a: usize,
+  aStep: usize,
+  b: usize,
+  n: i32,
+  k: i32,
+  accumulate: bool,
+  sums: usize,
+): void {
+  const ldc = (<usize>n) << 2;
+  const vectorBytes = ldc & ~15;
+  for (let pc = 0; pc < k; pc += KC) {
+    const kc = min(KC, k - pc);
+    let from = a + <usize>pc * aStep;
+    let row = b + <usize>pc * ldc;
+    memory.fill(sums, 0, ldc);
+    let p = 0;
+    for (; p + 4 <= kc; p += 4) {
+      const x0 = v128.load32_splat(from);
+      const x1 = v128.load32_splat(from + aStep);
+      const x2 = v128.load32_splat(from + 2 * aStep);
+      const x3 = v128.load32_splat(from + 3 * aStep);
+      const row1 = row + ldc;
+      const row2 = row1 + ldc;
+      const row3 = row2 + ldc;
+      let j: usize = 0;
+      for (; j < vectorBytes; j += 16) {
+        let c = madd(x0, v128.load(row + j), v128.load(sums + j));
+        c = madd(x1, v128.load(row1 + j), c);
+        c = madd(x2, v128.load(row2 + j), c);
+        v128.store(sums + j, madd(x3, v128.load(row3 + j), c));
+      }
+      // The n mod 4 columns left: lane 0 of the same instruction.
+      for (; j < ldc; j += 4) {
+        let c = madd(x0, v128.load32_splat(row + j), v128.load32_splat(sums + j));
+        c = madd(x1, v128.load32_splat(row1 + j), c);
+        c = madd(x2, v128.load32_splat(row2 + j), c);
+        store<f32>(sums + j, f32x4.extract_lane(madd(x3, v128.load32_splat(row3 + j), c), 0));
+      }
+      from += aStep << 2;
+      row += ldc << 2;
+    }
+    for (; p < kc; p++) {
+      const x = v128.load32_splat(from);
+      let j: usize = 0;
+      for (; j < vectorBytes; j += 16) v128.store(sums + j, madd(x, v128.load(row + j), v128.load(sums + j)));
+      for (; j < ldc; j += 4)
+        store<f32>(sums + j, f32x4.extract_lane(madd(x, v128.load32_splat(row + j), v128.load32_splat(sums + j)), 0));
+      from += aStep;
+      row += ldc;
+    }
+    if (accumulate || pc > 0) addInto(out, sums, ldc);
+    else memory.copy(out, sums, ldc);
+  }
+}
+
+/** out[m,n] (+)= A·B; with fewer than 4 rows (a sampling step), row-major B is read in place. */
+function gemm(
+  out: usize,
+  a: usize,
+  aLayout: i32,
+  b: usize,
+  bLayout: i32,
+  m: i32,
+  n: i32,
+  k: i32,
+  accumulate: bool,
+  work: usize,
+): void {
+  if (m == 1 && bLayout == B_ROWS && n <= PACKED_B_BYTES >> 2) {
+    // One row's depths are contiguous in either layout.
+    rowStreamed(out, a, 4, b, n, k, accumulate, work);
+  } else if (m < 4 && bLayout == B_ROWS) {
+    const rowBytes: usize = aLayout == A_ROWS ? (<usize>k) << 2 : 4;
+    const depthBytes: usize = aLayout == A_ROWS ? 4 : (<usize>m) << 2;
+    gemmUnpacked(out, a, rowBytes, depthBytes, b, m, n, k, accumulate, work);
+  } else gemmPacked(out, a, aLayout, b, bLayout, m, n, k, accumulate, work);
 }
 
 @inline function horizontalSum(v: v128): f32 {
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
-}
-
-/** Lane j of the result is the sum of the lanes of x_j. */
-@inline function laneSums(x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const s01 = f32x4.add(i32x4.shuffle(x0, x1, 0, 4, 1, 5), i32x4.shuffle(x0, x1, 2, 6, 3, 7));
-  const s23 = f32x4.add(i32x4.shuffle(x2, x3, 0, 4, 1, 5), i32x4.shuffle(x2, x3, 2, 6, 3, 7));
-  return f32x4.add(i64x2.shuffle(s01, s23, 0, 2), i64x2.shuffle(s01, s23, 1, 3));
-}
-
-/** out[m,n] (+)= a·bᵀ as dot products of contiguous rows: the few-rows case, where packing bᵀ would dominate. */
-function matmulABtDots(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool): void {
-  const rowBytes = (<usize>k) << 2;
-  const k4Bytes = (<usize>(k & ~3)) << 2;
-  for (let i = 0; i < m; i++) {
-    const aRow = a + <usize>i * rowBytes;
-    let o = out + ((<usize>i * <usize>n) << 2);
-    let j = 0;
-    // 8 rows of b at a time: 8 accumulators.
-    for (; j + 8 <= n; j += 8) {
-      const b0 = b + <usize>j * rowBytes;
-      let s0 = f32x4.splat(0),
-        s1 = f32x4.splat(0),
-        s2 = f32x4.splat(0),
-        s3 = f32x4.splat(0);
-      let s4 = f32x4.splat(0),
-        s5 = f32x4.splat(0),
-        s6 = f32x4.splat(0),
-        s7 = f32x4.splat(0);
-      for (let p: usize = 0; p < k4Bytes; p += 16) {
-        const x = v128.load(aRow + p);
-        const at = b0 + p;
-        s0 = madd(x, v128.load(at), s0);
-        s1 = madd(x, v128.load(at + rowBytes), s1);
-        s2 = madd(x, v128.load(at + 2 * rowBytes), s2);
-        s3 = madd(x, v128.load(at + 3 * rowBytes), s3);
-        s4 = madd(x, v128.load(at + 4 * rowBytes), s4);
-        s5 = madd(x, v128.load(at + 5 * rowBytes), s5);
-        s6 = madd(x, v128.load(at + 6 * rowBytes), s6);
-        s7 = madd(x, v128.load(at + 7 * rowBytes), s7);
-      }
-      let lo = laneSums(s0, s1, s2, s3);
-      let hi = laneSums(s4, s5, s6, s7);
-      for (let p = k4Bytes; p < rowBytes; p += 4) {
-        const x = v128.load32_splat(aRow + p);
-        const at = b0 + p;
-        lo = madd(
-          x,
-          f32x4(load<f32>(at), load<f32>(at + rowBytes), load<f32>(at + 2 * rowBytes), load<f32>(at + 3 * rowBytes)),
-          lo,
-        );
-        hi = madd(
-          x,
-          f32x4(
-            load<f32>(at + 4 * rowBytes),
-            load<f32>(at + 5 * rowBytes),
-            load<f32>(at + 6 * rowBytes),
-            load<f32>(at + 7 * rowBytes),
-          ),
-          hi,
-        );
-      }
-      store4(o, lo, accumulate);
-      store4(o + 16, hi, accumulate);
-      o += 32;
-    }
-    for (; j < n; j++) {
-      const bRow = b + <usize>j * rowBytes;
-      let s = f32x4.splat(0);
-      for (let p: usize = 0; p < k4Bytes; p += 16) s = madd(v128.load(aRow + p), v128.load(bRow + p), s);
-      let r = horizontalSum(s);
-      for (let p = k4Bytes; p < rowBytes; p += 4) r += load<f32>(aRow + p) * load<f32>(bRow + p);
-      store<f32>(o, accumulate ? load<f32>(o) + r : r);
-      o += 4;
-    }
-  }
 }
 
 /** The degenerate sizes; returns true when nothing is left to compute. */
@@ -883,22 +841,79 @@ function trivialProduct(out: usize, m: i32, n: i32, k: i32, accumulate: bool): b
 /** out[m,n] (+)= a[m,k]·b[k,n]. Implements matmulAB of src/core/kernels-js.ts. */
 export function matmulAB(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool, work: usize): void {
   if (trivialProduct(out, m, n, k, accumulate)) return;
-  if (m < 4) gemmUnpacked(out, a, (<usize>k) << 2, 4, b, m, n, k, accumulate);
-  else gemmPacked(out, a, A_ROWS, b, B_ROWS, m, n, k, accumulate, work);
+  gemm(out, a, A_ROWS, b, B_ROWS, m, n, k, accumulate, work);
 }
 
 /** out[m,n] (+)= a[k,m]ᵀ·b[k,n]. Implements matmulAtB of src/core/kernels-js.ts. */
 export function matmulAtB(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool, work: usize): void {
   if (trivialProduct(out, m, n, k, accumulate)) return;
-  if (m < 4) gemmUnpacked(out, a, 4, (<usize>m) << 2, b, m, n, k, accumulate);
-  else gemmPacked(out, a, A_COLS, b, B_ROWS, m, n, k, accumulate, work);
+  gemm(out, a, A_COLS, b, B_ROWS, m, n, k, accumulate, work);
 }
 
 /** out[m,n] (+)= a[m,k]·b[n,k]ᵀ. Implements matmulABt of src/core/kernels-js.ts. */
 export function matmulABt(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32, accumulate: bool, work: usize): void {
   if (trivialProduct(out, m, n, k, accumulate)) return;
-  if (m < 4) matmulABtDots(out, a, b, m, n, k, accumulate);
-  else gemmPacked(out, a, A_ROWS, b, B_COLS, m, n, k, accumulate, work);
+  // Few rows too: dot products of a's and b's rows would sum in another order than the packed path.
+  gemm(out, a, A_ROWS, b, B_COLS, m, n, k, accumulate, work);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Gathered rows: the weight gradients summed over rows spread over many buffers (one per thread).
+// A row table is an i32 array of the rows' byte offsets, in the order the rows are summed.
+
+/** The byte offset of row p of a table. */
+@inline function rowAt(table: usize, p: i32): usize {
+  return <usize>load<i32>(table + ((<usize>p) << 2));
+}
+
+/** to[0..bytes) = from[0..bytes), vectors then floats (a call to memory.copy costs more for a short row). */
+@inline function copyFloats(to: usize, from: usize, bytes: usize): void {
+  const vectorBytes = bytes & ~15;
+  let at: usize = 0;
+  for (; at < vectorBytes; at += 16) v128.store(to + at, v128.load(from + at));
+  for (; at < bytes; at += 4) store<f32>(to + at, load<f32>(from + at));
+}
+
+/** Bytes of scratch matmulAtBRows needs for an m × n product. */
+export function rowsScratchBytes(m: i32, n: i32): i32 {
+  return KC * (min(m, MC) + n) * 4;
+}
+
+/**
+ * out[m,n] (+)= Σp aRows_p[first + i]·bRows_p[j] over the `count` rows of the tables. Each depth block
+ * of KC rows is gathered into `scratch` ([kc, n] of B, then [kc, mc] of A for each MC rows of out: a
+ * block that stays in L2) and multiplied as matmulAtB would. The products being row-stable, the result
+ * equals matmulAtB over the same rows laid out contiguously, bit for bit, and any slice of rows from
+ * `first` equals the same rows of the whole. Implements matmulAtBRows of src/core/kernels-js.ts.
+ */
+export function matmulAtBRows(
+  out: usize,
+  aRows: usize,
+  first: i32,
+  bRows: usize,
+  count: i32,
+  m: i32,
+  n: i32,
+  accumulate: bool,
+  work: usize,
+  scratch: usize,
+): void {
+  if (trivialProduct(out, m, n, count, accumulate)) return;
+  const bBytes = (<usize>n) << 2;
+  const gatheredB = scratch;
+  const gatheredA = scratch + <usize>KC * bBytes;
+  for (let pc = 0; pc < count; pc += KC) {
+    const kc = min(KC, count - pc);
+    for (let p = 0; p < kc; p++) copyFloats(gatheredB + <usize>p * bBytes, rowAt(bRows, pc + p), bBytes);
+    const add = accumulate || pc > 0;
+    for (let ic = 0; ic < m; ic += MC) {
+      const mc = min(MC, m - ic);
+      const aBytes = (<usize>mc) << 2;
+      const aOffset = (<usize>(first + ic)) << 2;
+      for (let p = 0; p < kc; p++) copyFloats(gatheredA + <usize>p * aBytes, rowAt(aRows, pc + p) + aOffset, aBytes);
+      gemm(out + <usize>ic * bBytes, gatheredA, A_COLS, gatheredB, B_ROWS, mc, n, kc, add, work);
+    }
+  }
 }
 
 /** out[cols, rows] = a[rows, cols]ᵀ, in 4 × 4 tiles. Implements transpose of src/core/kernels-js.ts. */
@@ -1019,6 +1034,67 @@ export function sumRows(out: usize, a: usize, rows: i32, width: i32, accumulate:
   }
 }
 
+/**
+ * out[j] (+)= Σp rows_p[first + j] for j < width over the `count` rows of a table, 32 columns at a time
+ * in 8 accumulators: each element summed in row order in f32, like sumRows. Implements sumRowsOf of
+ * src/core/kernels-js.ts.
+ */
+export function sumRowsOf(out: usize, rows: usize, first: i32, width: i32, count: i32, accumulate: bool): void {
+  const bytes = (<usize>width) << 2;
+  const offset = (<usize>first) << 2;
+  let j: usize = 0;
+  for (; j + 128 <= bytes; j += 128) {
+    const o = out + j;
+    let s0 = f32x4.splat(0),
+      s1 = f32x4.splat(0),
+      s2 = f32x4.splat(0),
+      s3 = f32x4.splat(0);
+    let s4 = f32x4.splat(0),
+      s5 = f32x4.splat(0),
+      s6 = f32x4.splat(0),
+      s7 = f32x4.splat(0);
+    if (accumulate) {
+      s0 = v128.load(o);
+      s1 = v128.load(o, 16);
+      s2 = v128.load(o, 32);
+      s3 = v128.load(o, 48);
+      s4 = v128.load(o, 64);
+      s5 = v128.load(o, 80);
+      s6 = v128.load(o, 96);
+      s7 = v128.load(o, 112);
+    }
+    for (let p = 0; p < count; p++) {
+      const from = rowAt(rows, p) + offset + j;
+      s0 = f32x4.add(s0, v128.load(from));
+      s1 = f32x4.add(s1, v128.load(from, 16));
+      s2 = f32x4.add(s2, v128.load(from, 32));
+      s3 = f32x4.add(s3, v128.load(from, 48));
+      s4 = f32x4.add(s4, v128.load(from, 64));
+      s5 = f32x4.add(s5, v128.load(from, 80));
+      s6 = f32x4.add(s6, v128.load(from, 96));
+      s7 = f32x4.add(s7, v128.load(from, 112));
+    }
+    v128.store(o, s0);
+    v128.store(o, s1, 16);
+    v128.store(o, s2, 32);
+    v128.store(o, s3, 48);
+    v128.store(o, s4, 64);
+    v128.store(o, s5, 80);
+    v128.store(o, s6, 96);
+    v128.store(o, s7, 112);
+  }
+  for (; j + 16 <= bytes; j += 16) {
+    let s = accumulate ? v128.load(out + j) : f32x4.splat(0);
+    for (let p = 0; p < count; p++) s = f32x4.add(s, v128.load(rowAt(rows, p) + offset + j));
+    v128.store(out + j, s);
+  }
+  for (; j < bytes; j += 4) {
+    let s: f32 = accumulate ? load<f32>(out + j) : 0;
+    for (let p = 0; p < count; p++) s += load<f32>(rowAt(rows, p) + offset + j);
+    store<f32>(out + j, s);
+  }
+}
+
 /** out[0..bytes) += from[0..bytes), vectors then floats. */
 @inline function addInto(out: usize, from: usize, bytes: usize): void {
   const vectorBytes = bytes & ~15;
@@ -1093,6 +1169,42 @@ export function scatterColumnsAdd(
     addInto(scratch + <usize>load<i32>(ids + ((<usize>r) << 2)) * rowBytes, dOut, rowBytes);
     dOut += rowBytes;
   }
+  transpose(gradWeight, scratch, columns, width);
+}
+
+/**
+ * gradWeight[g, ids[p]] += dRows_p[first + g] for g < width over the `count` rows of a table, in row
+ * order: scatterColumnsAdd over gathered rows, the same way (transposed through `scratch` when the rows
+ * are many), so the same f32 additions in the same order. Implements scatterColumnsAddRows of
+ * src/core/kernels-js.ts.
+ */
+export function scatterColumnsAddRows(
+  gradWeight: usize,
+  dRows: usize,
+  first: i32,
+  ids: usize,
+  width: i32,
+  columns: i32,
+  count: i32,
+  scratch: usize,
+): void {
+  const rowBytes = (<usize>width) << 2;
+  const offset = (<usize>first) << 2;
+  if (count * 4 < columns) {
+    const columnBytes = (<usize>columns) << 2;
+    for (let p = 0; p < count; p++) {
+      let to = gradWeight + ((<usize>load<i32>(ids + ((<usize>p) << 2))) << 2);
+      const from = rowAt(dRows, p) + offset;
+      for (let at: usize = 0; at < rowBytes; at += 4) {
+        store<f32>(to, load<f32>(to) + load<f32>(from + at));
+        to += columnBytes;
+      }
+    }
+    return;
+  }
+  transpose(scratch, gradWeight, width, columns);
+  for (let p = 0; p < count; p++)
+    addInto(scratch + <usize>load<i32>(ids + ((<usize>p) << 2)) * rowBytes, rowAt(dRows, p) + offset, rowBytes);
   transpose(gradWeight, scratch, columns, width);
 }
 
@@ -1521,8 +1633,8 @@ function logPositive(x: f64): f64 {
 }
 
 /**
- * Returns the summed loss (f64); dLogits = (softmax − onehot)·scale, which may alias logits.
- * Implements softmaxCrossEntropy of src/core/kernels-js.ts.
+ * Returns the summed loss (f64); dLogits = (softmax − onehot)·scale, which may alias logits; each row's
+ * loss (f64) goes to `rowLosses` unless it is 0. Implements softmaxCrossEntropy of src/core/kernels-js.ts.
  */
 export function softmaxCrossEntropy(
   logits: usize,
@@ -1531,6 +1643,7 @@ export function softmaxCrossEntropy(
   rows: i32,
   vocab: i32,
   scale: f32,
+  rowLosses: usize,
 ): f64 {
   const bytes = (<usize>vocab) << 2;
   const vectorBytes = bytes & ~15;
@@ -1549,7 +1662,8 @@ export function softmaxCrossEntropy(
     for (; at < bytes; at += 4) largest = max(largest, load<f32>(from + at));
     const targetAt = (<usize>load<i32>(targets + ((<usize>r) << 2))) << 2;
     // Read before dLogits (which may alias logits) is written.
-    loss -= <f64>(load<f32>(from + targetAt) - largest);
+    const targetLogit = <f64>(load<f32>(from + targetAt) - largest);
+    loss -= targetLogit;
     const shift = f32x4.splat(largest);
     let sumVector = f32x4.splat(0);
     at = 0;
@@ -1564,7 +1678,10 @@ export function softmaxCrossEntropy(
       store<f32>(to + at, e);
       sum += <f64>e;
     }
-    loss += logPositive(sum);
+    const logSum = logPositive(sum);
+    // The total keeps its own order of additions (its value must not change with rowLosses).
+    loss += logSum;
+    if (rowLosses) store<f64>(rowLosses + ((<usize>r) << 3), logSum - targetLogit);
     const factor = <f32>(1 / sum) * scale;
     const factorVector = f32x4.splat(factor);
     at = 0;
