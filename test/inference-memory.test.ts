@@ -114,8 +114,10 @@ describe.runIf(wasmSimdSupported())('running out of kernel memory', () => {
   /** Kernels whose heap holds the model and a sampling pass, but not evaluate()'s 256-step pass. */
   function tightKernels() {
     const heapStart = createWasmKernels(createKernelMemory()).alloc(1).byteOffset;
-    const floats = 2 * new CharModel(config, createWasmKernels()).layout.size + passFloats(config, 1, 1, false);
-    const limit = heapStart + floats * 4 + (passFloats(config, 1, 256, false) * 4) / 2;
+    // A loaded model's passes have fixed weights.
+    const passSize = (seqLength: number) => passFloats(config, 1, seqLength, false, true);
+    const floats = 2 * new CharModel(config, createWasmKernels()).layout.size + passSize(1);
+    const limit = heapStart + floats * 4 + (passSize(256) * 4) / 2;
     return createWasmKernels(createKernelMemory(limit));
   }
 

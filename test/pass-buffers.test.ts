@@ -1,6 +1,6 @@
 /** The table of pass buffers is what the passes allocate, and inference allocates nothing for training. */
 import { describe, expect, it } from 'vitest';
-import { CELL_TYPES, type CellType, type ModelConfig } from '../src/core/config.js';
+import { alignFloats, CELL_TYPES, type CellType, type ModelConfig } from '../src/core/config.js';
 import { createJsKernels } from '../src/core/kernels-js.js';
 import { CharModel, passBuffers, passFloats } from '../src/core/model.js';
 import { createWasmKernels, wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
@@ -15,13 +15,26 @@ describe.runIf(wasmSimdSupported())('pass buffers', () => {
     const model = new CharModel(config, kernels);
     // Each probe reserves 64 bytes: the heap's position just after the previous allocation.
     const position = () => kernels.alloc(1).byteOffset;
-    for (const training of [false, true]) {
+    // Inference with fixed weights also holds the transposed W_ih (above layer 0) and decoder.weight.
+    const passes = [
+      { training: false, fixedWeights: false },
+      { training: false, fixedWeights: true },
+      { training: true, fixedWeights: false },
+    ];
+    for (const { training, fixedWeights } of passes) {
       const before = position();
       if (training) model.createTrainingPass(batch, seqLength);
-      else model.createInferencePass(batch, seqLength);
+      else model.createInferencePass(batch, seqLength, { fixedWeights });
       const used = position() - before - 64;
-      expect(used).toBe(Math.ceil((passFloats(config, batch, seqLength, training) * 4) / 64) * 64);
+      const floats = passFloats(config, batch, seqLength, training, fixedWeights);
+      expect(used).toBe(Math.ceil((floats * 4) / 64) * 64);
     }
+    // Exactly those two: decoder.weightᵀ [H, V] and W_ihᵀ [H, gates·H] of each layer above the first.
+    const gates = { rnn: 1, lstm: 4, gru: 3 }[cell];
+    const { vocab, hidden, layers } = config;
+    const transposed = alignFloats(hidden * vocab) + (layers - 1) * alignFloats(hidden * gates * hidden);
+    const extra = passFloats(config, batch, seqLength, false, true) - passFloats(config, batch, seqLength, false);
+    expect(extra).toBe(transposed);
   });
 });
 

@@ -23,6 +23,7 @@ import {
   type LayerParams,
   type LayerShape,
   type RecurrentLayer,
+  TransposedWeight,
 } from './layers/layer.js';
 import { lstmBuffers, LstmLayer } from './layers/lstm.js';
 import { rnnBuffers, RnnLayer } from './layers/rnn.js';
@@ -48,7 +49,7 @@ export interface PassOptions {
 }
 
 interface CellKind {
-  buffers(shape: LayerShape, training: boolean): LayerBuffers;
+  buffers(shape: LayerShape, options: PassOptions): LayerBuffers;
   create(kernels: Kernels, params: LayerParams, shape: LayerShape, arena: Arena, options: PassOptions): RecurrentLayer;
 }
 
@@ -60,8 +61,11 @@ const CELLS: Record<CellType, CellKind> = {
 
 /** Every buffer one pass allocates, in floats: the table the passes allocate from and size checks read. */
 export interface PassBuffers {
-  /** Input and target ids (int32), the logits, each row's loss (float64), and when training dLogits. */
-  decoder: LayerBuffers<'inputs' | 'targets' | 'logits' | 'rowLosses', 'dLogits'>;
+  /**
+   * Input and target ids (int32), the logits, each row's loss (float64), decoder.weightᵀ (with fixed
+   * weights only, see weightIhTFloats), and when training dLogits.
+   */
+  decoder: LayerBuffers<'inputs' | 'targets' | 'logits' | 'rowLosses' | 'weightT', 'dLogits'>;
   /** Each layer's own table (see the cell files). */
   layers: LayerBuffers[];
   /** Per layer: the carried state h and, for LSTM only, c; when training, its gradient as well. */
@@ -71,7 +75,8 @@ export interface PassBuffers {
 }
 
 function layerShape(config: ModelConfig, layer: number, batch: number, seqLength: number): LayerShape {
-  return { batch, seqLength, inputSize: layer === 0 ? config.vocab : config.hidden, hidden: config.hidden };
+  const inputSize = layer === 0 ? config.vocab : config.hidden;
+  return { batch, seqLength, inputSize, hidden: config.hidden, oneHot: layer === 0 };
 }
 
 const hasDropout = (config: ModelConfig): boolean => config.dropout > 0 && config.layers > 1;
@@ -83,18 +88,31 @@ interface Dropout {
   dropped: Float32Array[];
 }
 
-/** The table of a pass of `batch` streams by `seqLength` steps. */
-export function passBuffers(config: ModelConfig, batch: number, seqLength: number, training: boolean): PassBuffers {
+/** The table of a pass of `batch` streams by `seqLength` steps (`fixedWeights` as in PassOptions). */
+export function passBuffers(
+  config: ModelConfig,
+  batch: number,
+  seqLength: number,
+  training: boolean,
+  fixedWeights = false,
+): PassBuffers {
+  const options = { training, fixedWeights };
   const rows = batch * seqLength;
   const state = batch * config.hidden;
   const carriedSizes = { h: state, c: config.cell === 'lstm' ? state : 0 };
   const layers = Array.from({ length: config.layers }, (_, layer) => layer);
   return {
     decoder: {
-      forward: { inputs: rows, targets: rows, logits: rows * config.vocab, rowLosses: 2 * rows },
+      forward: {
+        inputs: rows,
+        targets: rows,
+        logits: rows * config.vocab,
+        rowLosses: 2 * rows,
+        weightT: fixedWeights ? config.hidden * config.vocab : 0,
+      },
       backward: training ? { dLogits: rows * config.vocab } : null,
     },
-    layers: layers.map((layer) => CELLS[config.cell].buffers(layerShape(config, layer, batch, seqLength), training)),
+    layers: layers.map((layer) => CELLS[config.cell].buffers(layerShape(config, layer, batch, seqLength), options)),
     carried: layers.map(() => ({ forward: carriedSizes, backward: training ? carriedSizes : null })),
     dropout:
       training && hasDropout(config)
@@ -104,8 +122,14 @@ export function passBuffers(config: ModelConfig, batch: number, seqLength: numbe
 }
 
 /** Floats (4 bytes each) a pass allocates: what the size check before training compares with its limit. */
-export function passFloats(config: ModelConfig, batch: number, seqLength: number, training: boolean): number {
-  const table = passBuffers(config, batch, seqLength, training);
+export function passFloats(
+  config: ModelConfig,
+  batch: number,
+  seqLength: number,
+  training: boolean,
+  fixedWeights = false,
+): number {
+  const table = passBuffers(config, batch, seqLength, training, fixedWeights);
   const both = (buffers: LayerBuffers) =>
     bufferFloats(buffers.forward) + (buffers.backward ? bufferFloats(buffers.backward) : 0);
   const layers = [...table.layers, ...table.carried].reduce((sum, buffers) => sum + both(buffers), 0);
@@ -182,6 +206,8 @@ abstract class ModelPass {
   /** The carried state per layer: read as the chunk's initial state, left holding the final one. */
   readonly carried: CarriedState[];
   protected readonly layers: RecurrentLayer[];
+  /** decoder.weightᵀ [H, V] with fixed weights (the logits as a·b, see weightIhTFloats); else null. */
+  private readonly decoderWeightT: TransposedWeight | null;
   protected readonly table: PassBuffers;
   protected readonly arena: Arena;
 
@@ -193,15 +219,27 @@ abstract class ModelPass {
     memory?: Float32Array,
   ) {
     const { config, kernels } = model;
-    this.table = passBuffers(config, batch, seqLength, options.training);
+    const { training, fixedWeights } = options;
+    this.table = passBuffers(config, batch, seqLength, training, fixedWeights);
     // One allocation for the whole pass: running out of memory leaves nothing half allocated.
-    this.arena = new Arena(memory ?? kernels.alloc(passFloats(config, batch, seqLength, options.training)));
+    this.arena = new Arena(memory ?? kernels.alloc(passFloats(config, batch, seqLength, training, fixedWeights)));
     const { forward } = this.table.decoder;
     this.inputs = this.arena.takeInt32(forward.inputs);
     this.targets = this.arena.takeInt32(forward.targets);
     this.logits = this.arena.take(forward.logits);
     const rowLosses = this.arena.take(forward.rowLosses);
     this.rowLosses = new Float64Array(rowLosses.buffer, rowLosses.byteOffset, rowLosses.length / 2);
+    const decoderWeight = model.tensors.get('decoder.weight')!;
+    this.decoderWeightT = fixedWeights
+      ? new TransposedWeight(
+          kernels,
+          decoderWeight,
+          this.arena.take(forward.weightT),
+          config.vocab,
+          config.hidden,
+          true,
+        )
+      : null;
     this.carried = this.table.carried.map(({ forward: sizes }) => this.takeState(sizes));
     this.layers = Array.from({ length: config.layers }, (_, layer) => {
       const shape = layerShape(config, layer, batch, seqLength);
@@ -237,8 +275,14 @@ abstract class ModelPass {
     // logits = decoder.weight·h + decoder.bias, every row at once.
     const { tensors } = this.model;
     kernels.broadcastRows(this.logits, tensors.get('decoder.bias')!, rows, config.vocab);
-    const weight = tensors.get('decoder.weight')!;
-    kernels.matmulABt(this.logits, top.outputs, weight, rows, config.vocab, config.hidden, true);
+    const { decoderWeightT } = this;
+    if (decoderWeightT) {
+      decoderWeightT.refresh();
+      kernels.matmulAB(this.logits, top.outputs, decoderWeightT.values, rows, config.vocab, config.hidden, true);
+    } else {
+      const weight = tensors.get('decoder.weight')!;
+      kernels.matmulABt(this.logits, top.outputs, weight, rows, config.vocab, config.hidden, true);
+    }
   }
 
   protected layerInput(layer: number, dropped: Float32Array[] | null): LayerInput {

@@ -10,11 +10,19 @@
  *   h_t = (1 − z)·n + z·h_{t-1}
  *
  * Memory per time step and stream, in floats: 7H to run forward (h, the 3H x-side gates, the 3H
- * h-side gates), 7H more to train (dx-gates 3H, dh-gates 3H, dh H). Per layer once: W_hhᵀ (3H·H).
- * gruBuffers below is the exact table.
+ * h-side gates), 7H more to train (dx-gates 3H, dh-gates 3H, dh H). Per layer once: W_hhᵀ (3H·H), and
+ * with fixed weights above layer 0 W_ihᵀ (3H·H). gruBuffers below is the exact table.
  */
-import { CellLayer, noBackward, projectInput, timeSlice } from './layer.js';
-import type { CarriedState, LayerArguments, LayerBuffers, LayerGradientSums, LayerInput, LayerShape } from './layer.js';
+import { CellLayer, noBackward, timeSlice, weightIhTFloats } from './layer.js';
+import type {
+  CarriedState,
+  LayerArguments,
+  LayerBuffers,
+  LayerGradientSums,
+  LayerInput,
+  LayerOptions,
+  LayerShape,
+} from './layer.js';
 
 /**
  * One forward step's buffers: xGates [B, 3H] holds x_t^g and is overwritten by the activations r, z, n;
@@ -43,20 +51,22 @@ export interface GruBackwardStep {
 }
 
 /** What a GRU layer allocates, in floats per named buffer. */
-export function gruBuffers({ batch, seqLength, hidden }: LayerShape, training: boolean) {
+export function gruBuffers(shape: LayerShape, options: LayerOptions) {
+  const { batch, seqLength, hidden } = shape;
   const state = batch * hidden;
   const forward = {
     hiddens: (seqLength + 1) * state, // slot 0 the chunk's initial h, slots 1..T the outputs
     gates: seqLength * 3 * state, // x-side pre-activations, then the activations r, z, n
     hiddenGates: seqLength * 3 * state, // h-side pre-activations
     weightHhT: 3 * hidden * hidden,
+    weightIhT: weightIhTFloats(shape, 3, options),
   };
   const backward = {
     dInputGates: seqLength * 3 * state,
     dHiddenGates: seqLength * 3 * state,
     dOutputs: seqLength * state,
   };
-  return { forward, backward: training ? backward : null } satisfies LayerBuffers;
+  return { forward, backward: options.training ? backward : null } satisfies LayerBuffers;
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -118,12 +128,12 @@ export class GruLayer extends CellLayer<ReturnType<typeof gruBuffers>> {
   override forward(input: LayerInput, carried: CarriedState, steps: number): void {
     const { kernels, params } = this;
     const { hiddens, gates, hiddenGates } = this.forwardBuffers;
-    const { batch, inputSize, hidden } = this.shape;
+    const { batch, hidden } = this.shape;
     const stateSize = batch * hidden;
     const gateWidth = 3 * hidden;
     // x_t^g = W_ih·x_t + b_ih for all steps at once; h_t^g = b_hh now, + W_hh·h_{t-1} step by step.
     kernels.broadcastRows(gates, params.biasIh, steps * batch, gateWidth);
-    projectInput(kernels, gates, input, params.weightIh, steps * batch, gateWidth, inputSize);
+    this.projectInput(gates, input, steps * batch, gateWidth);
     kernels.broadcastRows(hiddenGates, params.biasHh, steps * batch, gateWidth);
     hiddens.set(carried.h);
     this.weightHhT.refresh();

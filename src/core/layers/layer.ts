@@ -1,7 +1,7 @@
 /**
  * What every recurrent layer shares: its named parameter views, its input, the state it carries from
  * chunk to chunk, the table of buffers it allocates, the input projection all three cells use, and
- * CellLayer, the scaffolding each cell class builds on (its buffers, outputs and transposed W_hh).
+ * CellLayer, the scaffolding each cell class builds on (its buffers, outputs, transposed W_hh and W_ih).
  */
 import { alignFloats } from '../config.js';
 import type { Kernels } from '../kernels.js';
@@ -39,6 +39,8 @@ export interface LayerShape {
   seqLength: number;
   inputSize: number;
   hidden: number;
+  /** The input is character ids (layer 0): one-hot over inputSize, read by a column gather. */
+  oneHot: boolean;
 }
 
 /** Floats per named buffer: what a layer allocates for forward, and (training only) for backward. */
@@ -129,9 +131,10 @@ export function noBackward(): never {
 }
 
 /**
- * W_hh transposed to [H, G] before each forward, so every step's recurrent product is a blocked a·b
- * (one transpose spread over the T steps). With fixed weights (a loaded model, which never changes)
- * the transpose happens once; otherwise at every forward, so it always reflects the current weights.
+ * A weight [rows, cols] transposed to [cols, rows] so its products are a·b. W_hh before each forward:
+ * every step's recurrent product is then a blocked a·b (one transpose spread over the T steps). With
+ * fixed weights (a loaded model, which never changes) the transpose happens once; otherwise at every
+ * forward, so it always reflects the current weights.
  */
 export class TransposedWeight {
   private ready = false;
@@ -167,9 +170,22 @@ export type LayerArguments = [
   options: LayerOptions,
 ];
 
-/** The buffers every cell's table names: h_0..h_T (the outputs), W_hhᵀ, and when training the outputs' gradient. */
+/**
+ * Floats of W_ihᵀ [inputSize, gates·H] in a cell's table: kept only with fixed weights and an input of
+ * values. Transposed once, it lets one-row products (sampling) read it in place with a·b, where a·bᵀ
+ * would transpose W_ih at every call; a·b and a·bᵀ run the same chain per element, so the bits agree.
+ * Weights that change would need it transposed at every forward, which a·bᵀ does no slower.
+ */
+export function weightIhTFloats({ inputSize, hidden, oneHot }: LayerShape, gates: number, options: LayerOptions) {
+  return options.fixedWeights && !oneHot ? inputSize * gates * hidden : 0;
+}
+
+/**
+ * The buffers every cell's table names: h_0..h_T (the outputs), W_hhᵀ, W_ihᵀ (empty unless
+ * weightIhTFloats keeps it), and when training the outputs' gradient.
+ */
 export interface CellBuffers {
-  forward: BufferSizes<'hiddens' | 'weightHhT'>;
+  forward: BufferSizes<'hiddens' | 'weightHhT' | 'weightIhT'>;
   backward: BufferSizes<'dOutputs'> | null;
 }
 
@@ -185,10 +201,12 @@ export abstract class CellLayer<Table extends CellBuffers> implements RecurrentL
   protected readonly backwardBuffers: BufferViews<NonNullable<Table['backward']>> | null;
   /** [H, gates·H] */
   protected readonly weightHhT: TransposedWeight;
+  /** [inputSize, gates·H], where the table keeps it (fixed weights, input of values); else null. */
+  private readonly weightIhT: TransposedWeight | null;
 
   /** `cellBuffers` is the cell's buffer table; `gates` how many H-row blocks W_hh stacks (1 rnn, 4 lstm, 3 gru). */
   protected constructor(
-    cellBuffers: (shape: LayerShape, training: boolean) => Table,
+    cellBuffers: (shape: LayerShape, options: LayerOptions) => Table,
     gates: number,
     protected readonly kernels: Kernels,
     protected readonly params: LayerParams,
@@ -196,14 +214,18 @@ export abstract class CellLayer<Table extends CellBuffers> implements RecurrentL
     arena: Arena,
     options: LayerOptions,
   ) {
-    const sizes = cellBuffers(shape, options.training);
+    const sizes = cellBuffers(shape, options);
     this.forwardBuffers = arena.takeAll(sizes.forward);
     this.backwardBuffers = sizes.backward && arena.takeAll(sizes.backward);
-    const { hiddens, weightHhT } = this.forwardBuffers;
-    const { batch, hidden } = shape;
+    const { hiddens, weightHhT, weightIhT } = this.forwardBuffers;
+    const { batch, inputSize, hidden } = shape;
     this.outputs = hiddens.subarray(batch * hidden);
     const { fixedWeights } = options;
     this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, gates * hidden, hidden, fixedWeights);
+    this.weightIhT =
+      weightIhT.length > 0
+        ? new TransposedWeight(kernels, params.weightIh, weightIhT, gates * hidden, inputSize, true)
+        : null;
   }
 
   /** Gradient reaching the outputs [T*B, H] (training passes only). */
@@ -223,25 +245,22 @@ export abstract class CellLayer<Table extends CellBuffers> implements RecurrentL
     return { values: this.forwardBuffers.hiddens.subarray(0, seqLength * batch * hidden), width: hidden };
   }
 
+  /** x-side pre-activations [rows, width] at once: out[r,:] += W_ih·x_r (a gather for one-hot x). */
+  protected projectInput(out: Float32Array, input: LayerInput, rows: number, width: number): void {
+    const { kernels, params, weightIhT } = this;
+    const { inputSize } = this.shape;
+    if ('ids' in input) kernels.gatherColumnsAdd(out, params.weightIh, input.ids, rows, width, inputSize);
+    else if (weightIhT) {
+      weightIhT.refresh();
+      kernels.matmulAB(out, input.values, weightIhT.values, rows, width, inputSize, true);
+    } else kernels.matmulABt(out, input.values, params.weightIh, rows, width, inputSize, true);
+  }
+
   /** What W_ih multiplies: the layer's input rows. */
   protected inputRows(input: LayerInput): GradientSum['x'] {
     const { inputSize } = this.shape;
     return 'ids' in input ? { ids: input.ids, columns: inputSize } : { values: input.values, width: inputSize };
   }
-}
-
-/** x-side pre-activations of all rows at once: out[r,:] += W_ih·x_r (a gather for one-hot x). */
-export function projectInput(
-  kernels: Kernels,
-  out: Float32Array,
-  input: LayerInput,
-  weightIh: Float32Array,
-  rows: number,
-  width: number,
-  inputSize: number,
-): void {
-  if ('ids' in input) kernels.gatherColumnsAdd(out, weightIh, input.ids, rows, width, inputSize);
-  else kernels.matmulABt(out, input.values, weightIh, rows, width, inputSize, true);
 }
 
 /** b_ih + b_hh, for cells where the two biases simply add (rnn, lstm). */

@@ -10,11 +10,19 @@
  *   h_t = o·tanh(c_t)
  *
  * Memory per time step and stream, in floats: 7H to run forward (h, c, tanh c and the 4H gates),
- * 5H more to train (dGates 4H, dh H). Per layer once: W_hhᵀ (4H·H), b_ih + b_hh (4H), and when
- * training dc (B·H). lstmBuffers below is the exact table.
+ * 5H more to train (dGates 4H, dh H). Per layer once: W_hhᵀ (4H·H), b_ih + b_hh (4H), with fixed
+ * weights above layer 0 W_ihᵀ (4H·H), and when training dc (B·H). lstmBuffers below is the exact table.
  */
-import { CellLayer, noBackward, projectInput, sumBiases, timeSlice } from './layer.js';
-import type { CarriedState, LayerArguments, LayerBuffers, LayerGradientSums, LayerInput, LayerShape } from './layer.js';
+import { CellLayer, noBackward, sumBiases, timeSlice, weightIhTFloats } from './layer.js';
+import type {
+  CarriedState,
+  LayerArguments,
+  LayerBuffers,
+  LayerGradientSums,
+  LayerInput,
+  LayerOptions,
+  LayerShape,
+} from './layer.js';
 
 /** One forward step's buffers: gates [B, 4H] (pre-activations in, activations out), the rest [B, H]. */
 export interface LstmForwardStep {
@@ -36,7 +44,8 @@ export interface LstmBackwardStep {
 }
 
 /** What an LSTM layer allocates, in floats per named buffer. */
-export function lstmBuffers({ batch, seqLength, hidden }: LayerShape, training: boolean) {
+export function lstmBuffers(shape: LayerShape, options: LayerOptions) {
+  const { batch, seqLength, hidden } = shape;
   const state = batch * hidden;
   const forward = {
     hiddens: (seqLength + 1) * state, // slot 0 the chunk's initial h, slots 1..T the outputs
@@ -44,10 +53,11 @@ export function lstmBuffers({ batch, seqLength, hidden }: LayerShape, training: 
     cellTanh: seqLength * state, // tanh(c_t), kept for backward
     gates: seqLength * 4 * state, // pre-activations, then the activations i, f, g, o
     weightHhT: 4 * hidden * hidden,
+    weightIhT: weightIhTFloats(shape, 4, options),
     biasSum: 4 * hidden,
   };
   const backward = { dGates: seqLength * 4 * state, dOutputs: seqLength * state, dCell: state };
-  return { forward, backward: training ? backward : null } satisfies LayerBuffers;
+  return { forward, backward: options.training ? backward : null } satisfies LayerBuffers;
 }
 
 const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
@@ -112,13 +122,13 @@ export class LstmLayer extends CellLayer<ReturnType<typeof lstmBuffers>> {
   override forward(input: LayerInput, carried: CarriedState, steps: number): void {
     const { kernels, params } = this;
     const { hiddens, cells, cellTanh, gates, biasSum } = this.forwardBuffers;
-    const { batch, inputSize, hidden } = this.shape;
+    const { batch, hidden } = this.shape;
     const stateSize = batch * hidden;
     const gateWidth = 4 * hidden;
     // a_t = W_ih·x_t + (b_ih + b_hh) for all steps at once; W_hh·h_{t-1} is added step by step.
     sumBiases(biasSum, params);
     kernels.broadcastRows(gates, biasSum, steps * batch, gateWidth);
-    projectInput(kernels, gates, input, params.weightIh, steps * batch, gateWidth, inputSize);
+    this.projectInput(gates, input, steps * batch, gateWidth);
     hiddens.set(carried.h);
     cells.set(carried.c!);
     this.weightHhT.refresh();

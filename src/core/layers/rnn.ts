@@ -8,10 +8,19 @@
  *   h_t = tanh(a_t)
  *
  * Memory per time step and stream, in floats: 2H to run forward (h, a), 2H more to train (da, dh).
- * Per layer once: W_hhᵀ (H·H) and b_ih + b_hh (H). rnnBuffers below is the exact table.
+ * Per layer once: W_hhᵀ (H·H), b_ih + b_hh (H), and with fixed weights above layer 0 W_ihᵀ (H·H).
+ * rnnBuffers below is the exact table.
  */
-import { CellLayer, noBackward, projectInput, sumBiases, timeSlice } from './layer.js';
-import type { CarriedState, LayerArguments, LayerBuffers, LayerGradientSums, LayerInput, LayerShape } from './layer.js';
+import { CellLayer, noBackward, sumBiases, timeSlice, weightIhTFloats } from './layer.js';
+import type {
+  CarriedState,
+  LayerArguments,
+  LayerBuffers,
+  LayerGradientSums,
+  LayerInput,
+  LayerOptions,
+  LayerShape,
+} from './layer.js';
 
 /** One forward step over n values: h = tanh(pre) (h may be pre). */
 export interface TanhForwardStep {
@@ -27,16 +36,18 @@ export interface TanhBackwardStep {
 }
 
 /** What an RNN layer allocates, in floats per named buffer. */
-export function rnnBuffers({ batch, seqLength, hidden }: LayerShape, training: boolean) {
+export function rnnBuffers(shape: LayerShape, options: LayerOptions) {
+  const { batch, seqLength, hidden } = shape;
   const state = batch * hidden;
   const forward = {
     hiddens: (seqLength + 1) * state, // slot 0 the chunk's initial h, slots 1..T the outputs
     preActivations: seqLength * state,
     weightHhT: hidden * hidden,
+    weightIhT: weightIhTFloats(shape, 1, options),
     biasSum: hidden,
   };
   const backward = { dPreActivations: seqLength * state, dOutputs: seqLength * state };
-  return { forward, backward: training ? backward : null } satisfies LayerBuffers;
+  return { forward, backward: options.training ? backward : null } satisfies LayerBuffers;
 }
 
 /** Reference for kernels.tanhForward. */
@@ -58,12 +69,12 @@ export class RnnLayer extends CellLayer<ReturnType<typeof rnnBuffers>> {
   override forward(input: LayerInput, carried: CarriedState, steps: number): void {
     const { kernels, params } = this;
     const { hiddens, preActivations, biasSum } = this.forwardBuffers;
-    const { batch, inputSize, hidden } = this.shape;
+    const { batch, hidden } = this.shape;
     const stateSize = batch * hidden;
     // a_t = W_ih·x_t + (b_ih + b_hh) for all steps at once; W_hh·h_{t-1} is added step by step.
     sumBiases(biasSum, params);
     kernels.broadcastRows(preActivations, biasSum, steps * batch, hidden);
-    projectInput(kernels, preActivations, input, params.weightIh, steps * batch, hidden, inputSize);
+    this.projectInput(preActivations, input, steps * batch, hidden);
     hiddens.set(carried.h);
     this.weightHhT.refresh();
     for (let t = 0; t < steps; t++) {
