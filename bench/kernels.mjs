@@ -48,7 +48,7 @@ try {
 const { createWasmKernels, createJsKernels } = kernelModule;
 
 // The default model (LSTM 2 × 128, batch 50, seq 50, vocab 83) on one thread, its shapes when two
-// threads split the batch into shards of 25, and the 3 × 512 model.
+// threads split the batch's streams, 25 each, and the 3 × 512 model.
 const PRODUCTS = [
   ['recurrent step', 'matmulAB', 50, 512, 128],
   ['recurrent step backward', 'matmulAB', 50, 128, 512],
@@ -59,10 +59,10 @@ const PRODUCTS = [
   ['weight gradient', 'matmulAtB', 512, 128, 2500],
   ['decoder weight gradient', 'matmulAtB', 83, 128, 2500],
   ['recurrent step, ABt form', 'matmulABt', 50, 512, 128],
-  ['shard: recurrent step', 'matmulAB', 25, 512, 128],
-  ['shard: recurrent step backward', 'matmulAB', 25, 128, 512],
-  ['shard: input projection', 'matmulABt', 1250, 512, 128],
-  ['shard: weight gradient', 'matmulAtB', 512, 128, 1250],
+  ['25 streams: recurrent step', 'matmulAB', 25, 512, 128],
+  ['25 streams: recurrent step backward', 'matmulAB', 25, 128, 512],
+  ['25 streams: input projection', 'matmulABt', 1250, 512, 128],
+  ['25 streams: weight gradient', 'matmulAtB', 512, 128, 1250],
   ['sampling: recurrent step', 'matmulAB', 1, 512, 128],
   ['sampling: input projection', 'matmulABt', 1, 512, 128],
   ['sampling: decoder', 'matmulABt', 1, 83, 128],
@@ -128,11 +128,12 @@ if (!flags.only || flags.only === 'matmul') {
       const [out, a, b] = [filled(kernels, m * n), filled(kernels, aSize), filled(kernels, bSize)];
       let call = () => kernels[name](out, a, b, m, n, k, true);
       if (name === 'matmulAtBRows') {
-        // Rows of 2m floats (the slice starts m/2 in), alternating between two buffers as two threads'.
-        const buffers = [filled(kernels, k * 2 * m), filled(kernels, k * 2 * m)];
-        const rowOf = (p) => buffers[p & 1].subarray(p * 2 * m, (p + 1) * 2 * m);
-        const aTable = kernels.rowTable(Array.from({ length: k }, (_, p) => rowOf(p)));
-        const bTable = kernels.rowTable(Array.from({ length: k }, (_, p) => b.subarray(p * n, (p + 1) * n)));
+        // A batch of 50 streams in two threads' passes of 25 (k / 50 steps); rows of 2m floats, sliced
+        // from m/2 as a thread's half of a gradient's rows.
+        const steps = k / 50;
+        const part = (width) => ({ values: filled(kernels, steps * 25 * width), streams: 25 });
+        const aTable = kernels.rowTable([part(2 * m), part(2 * m)], 2 * m, steps);
+        const bTable = kernels.rowTable([part(n), part(n)], n, steps);
         call = () => kernels.matmulAtBRows(out, aTable, m >> 1, bTable, m, n, true);
       }
       const perSecond = rate(call);

@@ -3,10 +3,32 @@
  * WebAssembly SIMD is unavailable (`--kernel js`). Sums run in double precision (JS numbers). The
  * generic kernels are here; the cells' fused steps come from their layer files.
  */
-import type { Kernels } from './kernels.js';
+import type { Kernels, RowTable } from './kernels.js';
 import { gruBackwardReference, gruForwardReference } from './layers/gru.js';
 import { lstmBackwardReference, lstmForwardReference } from './layers/lstm.js';
 import { tanhBackwardReference, tanhForwardReference } from './layers/rnn.js';
+
+/** Calls `visit` for each row p of the table in order: the row is values[start, start + width). */
+function eachRow(table: RowTable, visit: (values: Float32Array, start: number, p: number) => void): void {
+  let p = 0;
+  for (let t = 0; t < table.steps; t++) {
+    for (const { values, streams } of table.parts) {
+      for (let r = 0; r < streams; r++) visit(values, (t * streams + r) * table.width, p++);
+    }
+  }
+}
+
+/** Where row p of the table is: its buffer, and its start there. */
+function locateRow(table: RowTable, p: number): [Float32Array, number] {
+  const batch = table.parts.reduce((sum, part) => sum + part.streams, 0);
+  const t = Math.floor(p / batch);
+  let stream = p - t * batch;
+  for (const { values, streams } of table.parts) {
+    if (stream < streams) return [values, (t * streams + stream) * table.width];
+    stream -= streams;
+  }
+  throw new Error(`row ${p} is beyond the table`);
+}
 
 export function createJsKernels(): Kernels {
   return {
@@ -53,30 +75,32 @@ export function createJsKernels(): Kernels {
       }
     },
 
-    rowTable: (rows) => ({ rows }),
+    rowTable: (parts, width, steps) => ({ parts, width, steps }),
 
     matmulAtBRows(out, aRows, first, bRows, m, n, accumulate) {
       if (!accumulate) out.fill(0, 0, m * n);
-      aRows.rows.forEach((aRow, p) => {
-        const bRow = bRows.rows[p]!;
+      eachRow(aRows, (a, aStart, p) => {
+        const [b, bStart] = locateRow(bRows, p);
         for (let i = 0; i < m; i++) {
-          const scale = aRow[first + i];
+          const scale = a[aStart + first + i];
           if (scale === 0) continue;
           const outRow = i * n;
-          for (let j = 0; j < n; j++) out[outRow + j] += scale * bRow[j];
+          for (let j = 0; j < n; j++) out[outRow + j] += scale * b[bStart + j];
         }
       });
     },
 
     sumRowsOf(out, rows, first, width, accumulate) {
       if (!accumulate) out.fill(0, 0, width);
-      for (const row of rows.rows) for (let j = 0; j < width; j++) out[j] += row[first + j];
+      eachRow(rows, (values, start) => {
+        for (let j = 0; j < width; j++) out[j] += values[start + first + j];
+      });
     },
 
     scatterColumnsAddRows(gradWeight, dRows, first, ids, width, columns) {
-      dRows.rows.forEach((dRow, p) => {
+      eachRow(dRows, (values, start, p) => {
         const column = ids[p];
-        for (let g = 0; g < width; g++) gradWeight[g * columns + column] += dRow[first + g];
+        for (let g = 0; g < width; g++) gradWeight[g * columns + column] += values[start + first + g];
       });
     },
 

@@ -16,12 +16,26 @@ import type { GruBackwardStep, GruForwardStep } from './layers/gru.js';
 import type { LstmBackwardStep, LstmForwardStep } from './layers/lstm.js';
 import type { TanhBackwardStep, TanhForwardStep } from './layers/rnn.js';
 
+/** Part of a batch's rows: `streams` of its streams at every step, time-major ([steps·streams, width]). */
+export interface RowPart {
+  readonly values: Float32Array;
+  readonly streams: number;
+}
+
 /**
- * Rows of matrices anywhere in the backend's memory, in a fixed order: what the weight-gradient kernels
- * sum over when a batch's rows are spread over several threads' buffers. Built once by `rowTable`.
+ * The rows of a batch split into parts (one per thread), in the batch's order: step by step, and within
+ * a step part by part, stream by stream. What the weight-gradient kernels sum over. Built once by
+ * `rowTable`; it holds no view per row, so its size does not grow with the steps.
  */
 export interface RowTable {
-  readonly rows: readonly Float32Array[];
+  readonly parts: readonly RowPart[];
+  readonly width: number;
+  readonly steps: number;
+}
+
+/** Rows in a table: steps × the batch's streams. */
+export function rowCount(table: RowTable): number {
+  return table.steps * table.parts.reduce((sum, part) => sum + part.streams, 0);
 }
 
 export interface Kernels {
@@ -64,8 +78,8 @@ export interface Kernels {
     accumulate: boolean,
   ): void;
 
-  /** The rows (each a view of one row, all of equal length) as a table for the *Rows kernels. */
-  rowTable(rows: readonly Float32Array[]): RowTable;
+  /** The rows of `parts` (rows of `width` values, `steps` steps each) as a table for the *Rows kernels. */
+  rowTable(parts: readonly RowPart[], width: number, steps: number): RowTable;
   /**
    * out[i,j] (+)= Σp aRows_p[first + i]·bRows_p[j] for i < m, j < n, over the tables' rows p in order: a
    * weight gradient (or the slice of its rows from `first`) summed over rows gathered from many buffers.

@@ -76,29 +76,25 @@ export class WeightGradients {
     const perPass = this.passes.map((pass) => pass.gradientSums(withDropout));
     return this.layout.tensors.map((tensor) => {
       const sums = perPass.map((sums) => sums.get(tensor.name)!);
-      const a = this.rowTable(sums.map((sum) => ({ values: sum.a, width: sum.width })));
+      const a = this.rowTable(
+        sums.map((sum) => sum.a),
+        sums[0]!.width,
+      );
       const x = sums[0]!.x;
       if (x === null) return { tensor, a, x: null };
-      if ('ids' in x)
-        return { tensor, a, x: { ids: sums.map((sum) => (sum.x as { ids: Int32Array }).ids), columns: x.columns } };
-      const values = sums.map((sum) => sum.x as { values: Float32Array; width: number });
-      return { tensor, a, x: { rows: this.rowTable(values) } };
+      if ('ids' in x) {
+        const ids = sums.map((sum) => (sum.x as { ids: Int32Array }).ids);
+        return { tensor, a, x: { ids, columns: x.columns } };
+      }
+      const values = sums.map((sum) => (sum.x as { values: Float32Array }).values);
+      return { tensor, a, x: { rows: this.rowTable(values, x.width) } };
     });
   }
 
   /** The batch's rows of one matrix per pass ([T*B_pass, width] each), in row order: by step, then by stream. */
-  private rowTable(matrices: Array<{ values: Float32Array; width: number }>): RowTable {
-    const rows: Float32Array[] = [];
-    for (let t = 0; t < this.seqLength; t++) {
-      matrices.forEach(({ values, width }, index) => {
-        const streams = this.passes[index]!.batch;
-        for (let stream = 0; stream < streams; stream++) {
-          const at = (t * streams + stream) * width;
-          rows.push(values.subarray(at, at + width));
-        }
-      });
-    }
-    return this.kernels.rowTable(rows);
+  private rowTable(matrices: Float32Array[], width: number): RowTable {
+    const parts = matrices.map((values, index) => ({ values, streams: this.passes[index]!.batch }));
+    return this.kernels.rowTable(parts, width, this.seqLength);
   }
 
   /** The passes' input ids ([T*B_pass] each) in row order. */

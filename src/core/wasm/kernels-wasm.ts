@@ -94,16 +94,20 @@ interface WasmExports {
   ): number;
 }
 
-/** A row table of this backend: the rows' byte offsets in an i32 array in the shared memory. */
+/**
+ * A row table of this backend: in an i32 array in the shared memory, the batch's stream count, then
+ * per stream the byte offset of its row at step 0 and the bytes from one step's row to the next.
+ */
 interface WasmRowTable extends RowTable {
-  readonly offsets: Int32Array;
+  readonly streamTable: Int32Array;
+  readonly rows: number;
 }
 
-/** The table's offsets; a table posted from another thread over the same memory keeps them. */
-function offsetsOf(table: RowTable): Int32Array {
-  const { offsets } = table as Partial<WasmRowTable>;
-  if (!offsets) throw new Error('row table not built by the wasm kernels (use kernels.rowTable)');
-  return offsets;
+function streamTableOf(table: RowTable): WasmRowTable {
+  if (!(table as Partial<WasmRowTable>).streamTable) {
+    throw new Error('row table not built by the wasm kernels (use kernels.rowTable)');
+  }
+  return table as WasmRowTable;
 }
 
 const PAGE_BYTES = 65536;
@@ -231,35 +235,45 @@ export function createWasmKernels(
       wasm.matmulAB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
     matmulAtB: (out, a, b, m, n, k, accumulate) =>
       wasm.matmulAtB(out.byteOffset, a.byteOffset, b.byteOffset, m, n, k, flag(accumulate), work),
-    // Built once per training run and reused every step, so the offsets are written once.
-    rowTable: (rows): WasmRowTable => {
-      const at = reserve(memory, rows.length * 4); // before reading memory.buffer, which it may grow
-      const offsets = new Int32Array(memory.buffer, at, rows.length);
-      rows.forEach((row, p) => {
-        offsets[p] = row.byteOffset;
-      });
-      return { rows, offsets };
+    // Built once per training run and reused every step: two numbers per stream, whatever the steps.
+    rowTable: (parts, width, steps): WasmRowTable => {
+      const streams = parts.reduce((sum, part) => sum + part.streams, 0);
+      const at = reserve(memory, (1 + 2 * streams) * 4); // before reading memory.buffer, which it may grow
+      const streamTable = new Int32Array(memory.buffer, at, 1 + 2 * streams);
+      streamTable[0] = streams;
+      let stream = 0;
+      for (const { values, streams: partStreams } of parts) {
+        for (let r = 0; r < partStreams; r++, stream++) {
+          streamTable[1 + 2 * stream] = values.byteOffset + r * width * 4;
+          streamTable[2 + 2 * stream] = partStreams * width * 4;
+        }
+      }
+      return { parts, width, steps, streamTable, rows: steps * streams };
     },
     matmulAtBRows: (out, aRows, first, bRows, m, n, accumulate) => {
-      const count = aRows.rows.length;
-      if (bRows.rows.length !== count) throw new Error(`matmulAtBRows: ${count} rows of a, ${bRows.rows.length} of b`);
+      const [a, b] = [streamTableOf(aRows), streamTableOf(bRows)];
+      if (a.rows !== b.rows) throw new Error(`matmulAtBRows: ${a.rows} rows of a, ${b.rows} of b`);
       const scratchAt = scratchFor(wasm.rowsScratchBytes(m, n) / 4);
-      const [aAt, bAt] = [offsetsOf(aRows).byteOffset, offsetsOf(bRows).byteOffset];
-      wasm.matmulAtBRows(out.byteOffset, aAt, first, bAt, count, m, n, flag(accumulate), work, scratchAt);
+      const [aAt, bAt] = [a.streamTable.byteOffset, b.streamTable.byteOffset];
+      wasm.matmulAtBRows(out.byteOffset, aAt, first, bAt, a.rows, m, n, flag(accumulate), work, scratchAt);
     },
-    sumRowsOf: (out, rows, first, width, accumulate) =>
-      wasm.sumRowsOf(out.byteOffset, offsetsOf(rows).byteOffset, first, width, rows.rows.length, flag(accumulate)),
-    scatterColumnsAddRows: (gradWeight, dRows, first, ids, width, columns) =>
+    sumRowsOf: (out, rows, first, width, accumulate) => {
+      const table = streamTableOf(rows);
+      wasm.sumRowsOf(out.byteOffset, table.streamTable.byteOffset, first, width, table.rows, flag(accumulate));
+    },
+    scatterColumnsAddRows: (gradWeight, dRows, first, ids, width, columns) => {
+      const table = streamTableOf(dRows);
       wasm.scatterColumnsAddRows(
         gradWeight.byteOffset,
-        offsetsOf(dRows).byteOffset,
+        table.streamTable.byteOffset,
         first,
         ids.byteOffset,
         width,
         columns,
-        dRows.rows.length,
+        table.rows,
         scratchFor(width * columns),
-      ),
+      );
+    },
     transpose: (out, a, rows, cols) => wasm.transpose(out.byteOffset, a.byteOffset, rows, cols),
 
     broadcastRows: (out, bias, rows, width) => wasm.broadcastRows(out.byteOffset, bias.byteOffset, rows, width),

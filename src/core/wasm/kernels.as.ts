@@ -859,11 +859,14 @@ export function matmulABt(out: usize, a: usize, b: usize, m: i32, n: i32, k: i32
 
 // ---------------------------------------------------------------------------------------------------
 // Gathered rows: the weight gradients summed over rows spread over many buffers (one per thread).
-// A row table is an i32 array of the rows' byte offsets, in the order the rows are summed.
+// A row table is an i32 array: the batch's stream count, then per stream the byte offset of its row at
+// step 0 and the bytes from one step's row to the next. Row p is stream p mod streams at step
+// p / streams: the rows are summed step by step, stream by stream.
 
-/** The byte offset of row p of a table. */
-@inline function rowAt(table: usize, p: i32): usize {
-  return <usize>load<i32>(table + ((<usize>p) << 2));
+/** The byte offset of the row of `stream` at `step`. */
+@inline function streamRow(table: usize, stream: i32, step: i32): usize {
+  const at = table + 4 + ((<usize>stream) << 3);
+  return <usize>load<i32>(at) + <usize>step * <usize>load<i32>(at, 4);
 }
 
 /** to[0..bytes) = from[0..bytes), vectors then floats (a call to memory.copy costs more for a short row). */
@@ -902,15 +905,30 @@ export function matmulAtBRows(
   const bBytes = (<usize>n) << 2;
   const gatheredB = scratch;
   const gatheredA = scratch + <usize>KC * bBytes;
+  const streams = load<i32>(aRows);
   for (let pc = 0; pc < count; pc += KC) {
     const kc = min(KC, count - pc);
-    for (let p = 0; p < kc; p++) copyFloats(gatheredB + <usize>p * bBytes, rowAt(bRows, pc + p), bBytes);
+    const firstStep = pc / streams;
+    const firstStream = pc - firstStep * streams;
+    for (let p = 0, step = firstStep, stream = firstStream; p < kc; p++) {
+      copyFloats(gatheredB + <usize>p * bBytes, streamRow(bRows, stream, step), bBytes);
+      if (++stream == streams) {
+        stream = 0;
+        step++;
+      }
+    }
     const add = accumulate || pc > 0;
     for (let ic = 0; ic < m; ic += MC) {
       const mc = min(MC, m - ic);
       const aBytes = (<usize>mc) << 2;
       const aOffset = (<usize>(first + ic)) << 2;
-      for (let p = 0; p < kc; p++) copyFloats(gatheredA + <usize>p * aBytes, rowAt(aRows, pc + p) + aOffset, aBytes);
+      for (let p = 0, step = firstStep, stream = firstStream; p < kc; p++) {
+        copyFloats(gatheredA + <usize>p * aBytes, streamRow(aRows, stream, step) + aOffset, aBytes);
+        if (++stream == streams) {
+          stream = 0;
+          step++;
+        }
+      }
       gemm(out + <usize>ic * bBytes, gatheredA, A_COLS, gatheredB, B_ROWS, mc, n, kc, add, work);
     }
   }
@@ -1035,63 +1053,21 @@ export function sumRows(out: usize, a: usize, rows: i32, width: i32, accumulate:
 }
 
 /**
- * out[j] (+)= Σp rows_p[first + j] for j < width over the `count` rows of a table, 32 columns at a time
- * in 8 accumulators: each element summed in row order in f32, like sumRows. Implements sumRowsOf of
+ * out[j] (+)= Σp rows_p[first + j] for j < width over the `count` rows of a table, row by row into out
+ * (which stays in L1): each element summed in row order in f32, like sumRows. Implements sumRowsOf of
  * src/core/kernels-js.ts.
  */
 export function sumRowsOf(out: usize, rows: usize, first: i32, width: i32, count: i32, accumulate: bool): void {
   const bytes = (<usize>width) << 2;
   const offset = (<usize>first) << 2;
-  let j: usize = 0;
-  for (; j + 128 <= bytes; j += 128) {
-    const o = out + j;
-    let s0 = f32x4.splat(0),
-      s1 = f32x4.splat(0),
-      s2 = f32x4.splat(0),
-      s3 = f32x4.splat(0);
-    let s4 = f32x4.splat(0),
-      s5 = f32x4.splat(0),
-      s6 = f32x4.splat(0),
-      s7 = f32x4.splat(0);
-    if (accumulate) {
-      s0 = v128.load(o);
-      s1 = v128.load(o, 16);
-      s2 = v128.load(o, 32);
-      s3 = v128.load(o, 48);
-      s4 = v128.load(o, 64);
-      s5 = v128.load(o, 80);
-      s6 = v128.load(o, 96);
-      s7 = v128.load(o, 112);
+  if (!accumulate) memory.fill(out, 0, bytes);
+  const streams = load<i32>(rows);
+  for (let p = 0, step = 0, stream = 0; p < count; p++) {
+    addInto(out, streamRow(rows, stream, step) + offset, bytes);
+    if (++stream == streams) {
+      stream = 0;
+      step++;
     }
-    for (let p = 0; p < count; p++) {
-      const from = rowAt(rows, p) + offset + j;
-      s0 = f32x4.add(s0, v128.load(from));
-      s1 = f32x4.add(s1, v128.load(from, 16));
-      s2 = f32x4.add(s2, v128.load(from, 32));
-      s3 = f32x4.add(s3, v128.load(from, 48));
-      s4 = f32x4.add(s4, v128.load(from, 64));
-      s5 = f32x4.add(s5, v128.load(from, 80));
-      s6 = f32x4.add(s6, v128.load(from, 96));
-      s7 = f32x4.add(s7, v128.load(from, 112));
-    }
-    v128.store(o, s0);
-    v128.store(o, s1, 16);
-    v128.store(o, s2, 32);
-    v128.store(o, s3, 48);
-    v128.store(o, s4, 64);
-    v128.store(o, s5, 80);
-    v128.store(o, s6, 96);
-    v128.store(o, s7, 112);
-  }
-  for (; j + 16 <= bytes; j += 16) {
-    let s = accumulate ? v128.load(out + j) : f32x4.splat(0);
-    for (let p = 0; p < count; p++) s = f32x4.add(s, v128.load(rowAt(rows, p) + offset + j));
-    v128.store(out + j, s);
-  }
-  for (; j < bytes; j += 4) {
-    let s: f32 = accumulate ? load<f32>(out + j) : 0;
-    for (let p = 0; p < count; p++) s += load<f32>(rowAt(rows, p) + offset + j);
-    store<f32>(out + j, s);
   }
 }
 
@@ -1190,21 +1166,32 @@ export function scatterColumnsAddRows(
 ): void {
   const rowBytes = (<usize>width) << 2;
   const offset = (<usize>first) << 2;
+  const streams = load<i32>(dRows);
   if (count * 4 < columns) {
     const columnBytes = (<usize>columns) << 2;
-    for (let p = 0; p < count; p++) {
+    for (let p = 0, step = 0, stream = 0; p < count; p++) {
       let to = gradWeight + ((<usize>load<i32>(ids + ((<usize>p) << 2))) << 2);
-      const from = rowAt(dRows, p) + offset;
+      const from = streamRow(dRows, stream, step) + offset;
       for (let at: usize = 0; at < rowBytes; at += 4) {
         store<f32>(to, load<f32>(to) + load<f32>(from + at));
         to += columnBytes;
+      }
+      if (++stream == streams) {
+        stream = 0;
+        step++;
       }
     }
     return;
   }
   transpose(scratch, gradWeight, width, columns);
-  for (let p = 0; p < count; p++)
-    addInto(scratch + <usize>load<i32>(ids + ((<usize>p) << 2)) * rowBytes, rowAt(dRows, p) + offset, rowBytes);
+  for (let p = 0, step = 0, stream = 0; p < count; p++) {
+    const to = scratch + <usize>load<i32>(ids + ((<usize>p) << 2)) * rowBytes;
+    addInto(to, streamRow(dRows, stream, step) + offset, rowBytes);
+    if (++stream == streams) {
+      stream = 0;
+      step++;
+    }
+  }
   transpose(gradWeight, scratch, columns, width);
 }
 
