@@ -8,6 +8,9 @@
  * - Buffers the kernels touch must come from `alloc`/`allocInt32` of the same backend (for WASM
  *   they live in its linear memory so calls pass pointers, not copies).
  * - `accumulate` true adds into `out`; false overwrites it.
+ * - Every kernel computes each output row alone: a row's values do not depend on how many rows the
+ *   call has or where the row sits among them (the products sum each element in one fixed order), so
+ *   a batch split among threads computes the same bits as the whole batch on one.
  * - The fused cell kernels take one time step's buffers by name; their plain-JS reference math sits
  *   beside the cell that uses them (src/core/layers/rnn.ts, lstm.ts, gru.ts).
  */
