@@ -14,22 +14,9 @@ import {
   wasmSimdSupported,
   type WasmVariant,
 } from '../src/core/wasm/kernels-wasm.js';
+import { filled, random } from './helpers/random-buffers.js';
 
 const reference = createJsKernels();
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state / 2 ** 32) * 2 - 1;
-  };
-}
-
-function filled(kernels: Kernels, length: number, next: () => number): Float32Array {
-  const values = kernels.alloc(length);
-  for (let i = 0; i < length; i++) values[i] = next();
-  return values;
-}
 
 /** The same bits, element by element (so −0 ≠ 0 and NaNs compare by payload). */
 function expectBitwise(actual: Float32Array, expected: Float32Array, what: string): void {

@@ -15,23 +15,11 @@ import {
   wasmSimdSupported,
   type WasmVariant,
 } from '../src/core/wasm/kernels-wasm.js';
+import { filled, random } from './helpers/random-buffers.js';
 
 const reference = createJsKernels();
 
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state / 2 ** 32) * 2 - 1;
-  };
-}
-
 /** A view of `length` random floats in kernel memory, starting `offset` floats into its allocation. */
-function filled(kernels: Kernels, length: number, next: () => number, scale = 1, offset = 0): Float32Array {
-  const values = kernels.alloc(length + offset).subarray(offset);
-  for (let i = 0; i < length; i++) values[i] = next() * scale;
-  return values;
-}
 
 function copyIn(kernels: Kernels, values: ArrayLike<number>): Float32Array {
   const view = kernels.alloc(values.length);

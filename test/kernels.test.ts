@@ -1,24 +1,10 @@
 /** Every fast kernel against the plain-JS reference, on random shapes including odd sizes. */
 import { describe, expect, it } from 'vitest';
 import { createJsKernels } from '../src/core/kernels-js.js';
-import type { Kernels } from '../src/core/kernels.js';
 import { createWasmKernels, wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
+import { filled, random } from './helpers/random-buffers.js';
 
 const reference = createJsKernels();
-
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state / 2 ** 32) * 2 - 1;
-  };
-}
-
-function filled(kernels: Kernels, length: number, next: () => number, scale = 1): Float32Array {
-  const values = kernels.alloc(length);
-  for (let i = 0; i < length; i++) values[i] = next() * scale;
-  return values;
-}
 
 function expectClose(
   actual: Float32Array,
