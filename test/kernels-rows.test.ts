@@ -14,7 +14,7 @@ import {
   wasmSimdSupported,
   type WasmVariant,
 } from '../src/core/wasm/kernels-wasm.js';
-import { filled, random } from './helpers/random-buffers.js';
+import { expectClose, filled, random } from './helpers/kernel-checks.js';
 
 const reference = createJsKernels();
 
@@ -27,14 +27,8 @@ function expectBitwise(actual: Float32Array, expected: Float32Array, what: strin
   }
 }
 
-function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number, what: string): void {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    const limit = tolerance * (1 + Math.abs(expected[i]!));
-    if (!(Math.abs(actual[i]! - expected[i]!) <= limit))
-      throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
-  }
-}
+/** Relative to 1 + |expected|. */
+const relative = (tolerance: number) => (value: number) => tolerance * (1 + Math.abs(value));
 
 /** Split points [0, …, m]: one row alone at the start and at the end, a cut after 3, pieces of 2 and of 5. */
 function splits(m: number): number[][] {
@@ -189,7 +183,7 @@ describe.runIf(wasmSimdSupported())('row-stable wasm kernels', () => {
         // Close to the JS reference.
         const js = Float32Array.from(start);
         reference.matmulAtBRows(js, a.table, 0, b.table, width, n, accumulate);
-        expectClose(whole, js, 1e-5 * Math.sqrt(count + 1), what([0, width]));
+        expectClose(whole, js, relative(1e-5 * Math.sqrt(count + 1)), what([0, width]));
         // Slices of rows from `first`, of odd sizes and fewer than 4, equal the same rows of the whole.
         for (const points of splits(width)) {
           parts.set(start);
@@ -303,7 +297,7 @@ describe.runIf(wasmSimdSupported())('row-stable wasm kernels', () => {
         scale,
         expected,
       );
-      expectClose(rowLosses, expected, 1e-6, 'rowLosses');
+      expectClose(rowLosses, expected, relative(1e-6), 'rowLosses');
       expect(Math.abs(rowLosses.reduce((sum, value) => sum + value, 0) - loss)).toBeLessThan(1e-9 * rows * (1 + loss));
     });
   });

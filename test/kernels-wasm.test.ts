@@ -15,7 +15,7 @@ import {
   wasmSimdSupported,
   type WasmVariant,
 } from '../src/core/wasm/kernels-wasm.js';
-import { filled, random } from './helpers/random-buffers.js';
+import { expectClose, filled, random } from './helpers/kernel-checks.js';
 
 const reference = createJsKernels();
 
@@ -25,19 +25,6 @@ function copyIn(kernels: Kernels, values: ArrayLike<number>): Float32Array {
   const view = kernels.alloc(values.length);
   view.set(values);
   return view;
-}
-
-function expectClose(
-  actual: Float32Array,
-  expected: Float32Array,
-  tolerance: (value: number) => number,
-  what: string,
-): void {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance(expected[i]!)))
-      throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
-  }
 }
 
 function expectSame(actual: Float32Array, expected: Float32Array, what: string): void {

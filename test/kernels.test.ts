@@ -2,22 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { createJsKernels } from '../src/core/kernels-js.js';
 import { createWasmKernels, wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
-import { filled, random } from './helpers/random-buffers.js';
+import { expectClose, filled, random } from './helpers/kernel-checks.js';
 
 const reference = createJsKernels();
-
-function expectClose(
-  actual: Float32Array,
-  expected: Float32Array,
-  tolerance: (value: number) => number,
-  what: string,
-): void {
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance(expected[i]!)))
-      throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
-  }
-}
 
 const SHAPES: Array<[number, number, number]> = [
   [1, 1, 1],

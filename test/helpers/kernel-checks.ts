@@ -1,4 +1,5 @@
-/** Seeded random buffers for the kernel tests. */
+/** What the kernel tests share: seeded random buffers, and a comparison with the reference. */
+import { expect } from 'vitest';
 import type { Kernels } from '../../src/core/kernels.js';
 
 /** A seeded generator of uniform values in [−1, 1) (a linear congruential one: fast, and enough here). */
@@ -15,4 +16,18 @@ export function filled(kernels: Kernels, length: number, next: () => number, sca
   const values = kernels.alloc(length + offset).subarray(offset);
   for (let i = 0; i < length; i++) values[i] = next() * scale;
   return values;
+}
+
+/** Each element within tolerance(expected value) of the reference's; throws naming the first that is not. */
+export function expectClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  tolerance: (value: number) => number,
+  what: string,
+): void {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < expected.length; i++) {
+    if (!(Math.abs(actual[i]! - expected[i]!) <= tolerance(expected[i]!)))
+      throw new Error(`${what}[${i}]: ${actual[i]} vs reference ${expected[i]}`);
+  }
 }
