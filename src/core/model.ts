@@ -453,11 +453,13 @@ function applyDropout(
   hidden: number,
 ): void {
   const keepScale = 1 / (1 - p);
-  for (let i = 0; i < mask.length; i++) {
+  for (let row = 0, i = 0; i < mask.length; row++) {
     // Row r of the time-major [T*B, H] buffers is stream r mod B.
-    const random = randoms[Math.floor(i / hidden) % randoms.length]!;
-    mask[i] = random.nextFloat() < p ? 0 : keepScale;
-    dropped[i] = outputs[i]! * mask[i]!;
+    const random = randoms[row % randoms.length]!;
+    for (const end = i + hidden; i < end; i++) {
+      mask[i] = random.nextFloat() < p ? 0 : keepScale;
+      dropped[i] = outputs[i]! * mask[i]!;
+    }
   }
 }
 
