@@ -77,12 +77,20 @@ type PassPlaces = Array<{ training: number; inference: number }>;
 
 const streamsOf = (table: StepTable, part: number): number => table.streamStarts[part + 1]! - table.streamStarts[part]!;
 
+/** Floats of thread `part`'s two passes. */
+function passSizes(model: CharModel, table: StepTable, part: number, seqLength: number) {
+  const streams = streamsOf(table, part);
+  return {
+    training: passFloats(model.config, streams, seqLength, true),
+    inference: passFloats(model.config, streams, seqLength, false),
+  };
+}
+
 /** Lays out every thread's training and inference pass in the kernel memory, all at once up front. */
 export function layOutPasses(model: CharModel, table: StepTable, seqLength: number): PassMemory[] {
-  const { config, kernels } = model;
   return table.streamStarts.slice(0, -1).map((_, part) => {
-    const floats = (training: boolean) => passFloats(config, streamsOf(table, part), seqLength, training);
-    return { training: kernels.alloc(floats(true)), inference: kernels.alloc(floats(false)) };
+    const floats = passSizes(model, table, part, seqLength);
+    return { training: model.kernels.alloc(floats.training), inference: model.kernels.alloc(floats.inference) };
   });
 }
 
@@ -90,10 +98,10 @@ export function layOutPasses(model: CharModel, table: StepTable, seqLength: numb
 function viewPasses(model: CharModel, table: StepTable, places: PassPlaces, seqLength: number): PassMemory[] {
   const memory = model.kernels.sharedMemory!.buffer;
   return places.map(({ training, inference }, part) => {
-    const floats = (isTraining: boolean) => passFloats(model.config, streamsOf(table, part), seqLength, isTraining);
+    const floats = passSizes(model, table, part, seqLength);
     return {
-      training: new Float32Array(memory, training, floats(true)),
-      inference: new Float32Array(memory, inference, floats(false)),
+      training: new Float32Array(memory, training, floats.training),
+      inference: new Float32Array(memory, inference, floats.inference),
     };
   });
 }
