@@ -15,6 +15,7 @@ import {
   Arena,
   bufferFloats,
   layerParams,
+  layerTensorName,
   type BufferSizes,
   type CarriedState,
   type GradientSum,
@@ -419,7 +420,9 @@ export class TrainingPass extends ModelPass {
     ]);
     this.layers.forEach((layer, index) => {
       const layerSums = layer.gradientSums(this.layerInput(index, dropped));
-      for (const [key, sum] of Object.entries(layerSums)) sums.set(tensorName(key, index), sum);
+      for (const [key, sum] of Object.entries(layerSums)) {
+        sums.set(layerTensorName(key as keyof LayerParams, index), sum);
+      }
     });
     return sums;
   }
@@ -427,17 +430,6 @@ export class TrainingPass extends ModelPass {
 
 function noGradients(): never {
   throw new Error('a training pass has gradients of its own only after backward()');
-}
-
-/** The PyTorch name of layer `layer`'s parameter `key` (a LayerParams key). */
-function tensorName(key: string, layer: number): string {
-  const names: Record<string, string> = {
-    weightIh: 'weight_ih',
-    weightHh: 'weight_hh',
-    biasIh: 'bias_ih',
-    biasHh: 'bias_hh',
-  };
-  return `${names[key]}_l${layer}`;
 }
 
 /**

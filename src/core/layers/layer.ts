@@ -17,11 +17,23 @@ export interface LayerParams {
 /** Layer `layer`'s views out of a name → view map (the model's tensors or a pass's gradients). */
 export function layerParams(views: ReadonlyMap<string, Float32Array>, layer: number): LayerParams {
   return {
-    weightIh: views.get(`weight_ih_l${layer}`)!,
-    weightHh: views.get(`weight_hh_l${layer}`)!,
-    biasIh: views.get(`bias_ih_l${layer}`)!,
-    biasHh: views.get(`bias_hh_l${layer}`)!,
+    weightIh: views.get(layerTensorName('weightIh', layer))!,
+    weightHh: views.get(layerTensorName('weightHh', layer))!,
+    biasIh: views.get(layerTensorName('biasIh', layer))!,
+    biasHh: views.get(layerTensorName('biasHh', layer))!,
   };
+}
+
+const PYTORCH_NAMES: Record<keyof LayerParams, string> = {
+  weightIh: 'weight_ih',
+  weightHh: 'weight_hh',
+  biasIh: 'bias_ih',
+  biasHh: 'bias_hh',
+};
+
+/** The PyTorch name of layer `layer`'s parameter `key`. */
+export function layerTensorName(key: keyof LayerParams, layer: number): string {
+  return `${PYTORCH_NAMES[key]}_l${layer}`;
 }
 
 /** Layer 0 reads character ids (one-hot, done as a column gather); the others read the layer below. */
