@@ -15,9 +15,6 @@
  *   beside the cell that uses them (src/core/layers/rnn.ts, lstm.ts, gru.ts).
  */
 import { CharrnnError } from '../errors.js';
-import type { GruBackwardStep, GruForwardStep } from './layers/gru.js';
-import type { LstmBackwardStep, LstmForwardStep } from './layers/lstm.js';
-import type { TanhBackwardStep, TanhForwardStep } from './layers/rnn.js';
 
 /** Part of a batch's rows: `streams` of its streams at every step, time-major ([steps·streams, width]). */
 export interface RowPart {
@@ -39,6 +36,67 @@ export interface RowTable {
 /** Rows in a table: steps × the batch's streams. */
 export function rowCount(table: RowTable): number {
   return table.steps * table.parts.reduce((sum, part) => sum + part.streams, 0);
+}
+
+// The fused cell kernels' step buffers, one time step each (the plain-JS reference of each kernel sits
+// in its cell's file: layers/rnn.ts, lstm.ts, gru.ts).
+
+/** One forward step over n values: h = tanh(pre) (h may be pre). */
+export interface TanhForwardStep {
+  pre: Float32Array;
+  h: Float32Array;
+}
+
+/** One backward step over n values: dPre = dh · (1 − h²) (dPre may be dh). */
+export interface TanhBackwardStep {
+  dh: Float32Array;
+  h: Float32Array;
+  dPre: Float32Array;
+}
+
+/** One forward step's buffers: gates [B, 4H] (pre-activations in, activations out), the rest [B, H]. */
+export interface LstmForwardStep {
+  gates: Float32Array;
+  cPrev: Float32Array;
+  c: Float32Array;
+  cTanh: Float32Array;
+  h: Float32Array;
+}
+
+/** One backward step's buffers: `dc` carries dc_t in and dc_{t-1} out; dGates [B, 4H] is written. */
+export interface LstmBackwardStep {
+  gates: Float32Array;
+  cPrev: Float32Array;
+  cTanh: Float32Array;
+  dh: Float32Array;
+  dc: Float32Array;
+  dGates: Float32Array;
+}
+
+/**
+ * One forward step's buffers: xGates [B, 3H] holds x_t^g and is overwritten by the activations r, z, n;
+ * hGates [B, 3H] holds h_t^g and is kept (its n block is needed backward); hPrev and h are [B, H].
+ */
+export interface GruForwardStep {
+  xGates: Float32Array;
+  hGates: Float32Array;
+  hPrev: Float32Array;
+  h: Float32Array;
+}
+
+/**
+ * One backward step's buffers: `gates` the activations r, z, n and `hGates` the h-side pre-activations
+ * of that step, dh the total gradient reaching h_t. Writes dxGates and dhGates [B, 3H] and ADDS the
+ * direct path dh·z into dhPrev (the caller then adds W_hhᵀ·dhGates).
+ */
+export interface GruBackwardStep {
+  gates: Float32Array;
+  hGates: Float32Array;
+  hPrev: Float32Array;
+  dh: Float32Array;
+  dxGates: Float32Array;
+  dhGates: Float32Array;
+  dhPrev: Float32Array;
 }
 
 export interface Kernels {

@@ -11,21 +11,10 @@
 import { parameterLayout, tensorViews, type CellType, type ModelConfig, type ParameterLayout } from './config.js';
 import type { Kernels } from './kernels.js';
 import { gruBuffers, GruLayer } from './layers/gru.js';
-import {
-  Arena,
-  bufferFloats,
-  layerParams,
-  layerTensorName,
-  type BufferSizes,
-  type CarriedState,
-  type GradientSum,
-  type LayerBuffers,
-  type LayerInput,
-  type LayerParams,
-  type LayerShape,
-  type RecurrentLayer,
-  TransposedWeight,
-} from './layers/layer.js';
+import { Arena, bufferFloats, type BufferSizes, type LayerBuffers } from './layers/buffers.js';
+import { TransposedWeight } from './layers/cell-layer.js';
+import type { CarriedState, GradientSum, LayerInput, LayerShape, RecurrentLayer } from './layers/layer.js';
+import { layerParams, layerTensorName, type LayerParams } from './layers/params.js';
 import { lstmBuffers, LstmLayer } from './layers/lstm.js';
 import { rnnBuffers, RnnLayer } from './layers/rnn.js';
 import type { Rng } from './rng.js';

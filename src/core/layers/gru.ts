@@ -13,42 +13,18 @@
  * h-side gates), 7H more to train (dx-gates 3H, dh-gates 3H, dh H). Per layer once: W_hhᵀ (3H·H), and
  * with fixed weights above layer 0 W_ihᵀ (3H·H). gruBuffers below is the exact table.
  */
-import { CellLayer, noBackward, timeSlice, weightIhTFloats } from './layer.js';
-import type {
-  CarriedState,
-  LayerArguments,
-  LayerBuffers,
-  LayerGradientSums,
-  LayerInput,
-  LayerOptions,
-  LayerShape,
+import type { GruBackwardStep, GruForwardStep } from '../kernels.js';
+import { timeSlice, type LayerBuffers } from './buffers.js';
+import { CellLayer, weightIhTFloats } from './cell-layer.js';
+import {
+  noBackward,
+  type CarriedState,
+  type LayerArguments,
+  type LayerGradientSums,
+  type LayerInput,
+  type LayerOptions,
+  type LayerShape,
 } from './layer.js';
-
-/**
- * One forward step's buffers: xGates [B, 3H] holds x_t^g and is overwritten by the activations r, z, n;
- * hGates [B, 3H] holds h_t^g and is kept (its n block is needed backward); hPrev and h are [B, H].
- */
-export interface GruForwardStep {
-  xGates: Float32Array;
-  hGates: Float32Array;
-  hPrev: Float32Array;
-  h: Float32Array;
-}
-
-/**
- * One backward step's buffers: `gates` the activations r, z, n and `hGates` the h-side pre-activations
- * of that step, dh the total gradient reaching h_t. Writes dxGates and dhGates [B, 3H] and ADDS the
- * direct path dh·z into dhPrev (the caller then adds W_hhᵀ·dhGates).
- */
-export interface GruBackwardStep {
-  gates: Float32Array;
-  hGates: Float32Array;
-  hPrev: Float32Array;
-  dh: Float32Array;
-  dxGates: Float32Array;
-  dhGates: Float32Array;
-  dhPrev: Float32Array;
-}
 
 /** What a GRU layer allocates, in floats per named buffer. */
 export function gruBuffers(shape: LayerShape, options: LayerOptions) {

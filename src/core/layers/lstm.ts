@@ -13,35 +13,18 @@
  * 5H more to train (dGates 4H, dh H). Per layer once: W_hhᵀ (4H·H), b_ih + b_hh (4H), with fixed
  * weights above layer 0 W_ihᵀ (4H·H), and when training dc (B·H). lstmBuffers below is the exact table.
  */
-import { CellLayer, noBackward, sumBiases, timeSlice, weightIhTFloats } from './layer.js';
-import type {
-  CarriedState,
-  LayerArguments,
-  LayerBuffers,
-  LayerGradientSums,
-  LayerInput,
-  LayerOptions,
-  LayerShape,
+import type { LstmBackwardStep, LstmForwardStep } from '../kernels.js';
+import { timeSlice, type LayerBuffers } from './buffers.js';
+import { CellLayer, sumBiases, weightIhTFloats } from './cell-layer.js';
+import {
+  noBackward,
+  type CarriedState,
+  type LayerArguments,
+  type LayerGradientSums,
+  type LayerInput,
+  type LayerOptions,
+  type LayerShape,
 } from './layer.js';
-
-/** One forward step's buffers: gates [B, 4H] (pre-activations in, activations out), the rest [B, H]. */
-export interface LstmForwardStep {
-  gates: Float32Array;
-  cPrev: Float32Array;
-  c: Float32Array;
-  cTanh: Float32Array;
-  h: Float32Array;
-}
-
-/** One backward step's buffers: `dc` carries dc_t in and dc_{t-1} out; dGates [B, 4H] is written. */
-export interface LstmBackwardStep {
-  gates: Float32Array;
-  cPrev: Float32Array;
-  cTanh: Float32Array;
-  dh: Float32Array;
-  dc: Float32Array;
-  dGates: Float32Array;
-}
 
 /** What an LSTM layer allocates, in floats per named buffer. */
 export function lstmBuffers(shape: LayerShape, options: LayerOptions) {

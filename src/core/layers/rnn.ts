@@ -11,29 +11,18 @@
  * Per layer once: W_hhᵀ (H·H), b_ih + b_hh (H), and with fixed weights above layer 0 W_ihᵀ (H·H).
  * rnnBuffers below is the exact table.
  */
-import { CellLayer, noBackward, sumBiases, timeSlice, weightIhTFloats } from './layer.js';
-import type {
-  CarriedState,
-  LayerArguments,
-  LayerBuffers,
-  LayerGradientSums,
-  LayerInput,
-  LayerOptions,
-  LayerShape,
+import type { TanhBackwardStep, TanhForwardStep } from '../kernels.js';
+import { timeSlice, type LayerBuffers } from './buffers.js';
+import { CellLayer, sumBiases, weightIhTFloats } from './cell-layer.js';
+import {
+  noBackward,
+  type CarriedState,
+  type LayerArguments,
+  type LayerGradientSums,
+  type LayerInput,
+  type LayerOptions,
+  type LayerShape,
 } from './layer.js';
-
-/** One forward step over n values: h = tanh(pre) (h may be pre). */
-export interface TanhForwardStep {
-  pre: Float32Array;
-  h: Float32Array;
-}
-
-/** One backward step over n values: dPre = dh · (1 − h²) (dPre may be dh). */
-export interface TanhBackwardStep {
-  dh: Float32Array;
-  h: Float32Array;
-  dPre: Float32Array;
-}
 
 /** What an RNN layer allocates, in floats per named buffer. */
 export function rnnBuffers(shape: LayerShape, options: LayerOptions) {
