@@ -12,9 +12,9 @@ import {
   PRESETS,
   RESUMABLE_OPTIONS,
   RUN_SETTINGS,
+  checkSettings,
   settingsOf,
   TRAIN_OPTIONS,
-  validateTrainOptions,
   type ResumableOptions,
   type TrainOptions,
 } from '../src/train/options.js';
@@ -83,8 +83,9 @@ describe('the library checks its options', () => {
     );
   });
 
-  it('names an option the same way from a checkpoint, with the place it came from', () => {
-    expect(() => validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, batch: 0 }, 'run.json: training.options.')).toThrow(
+  it('names an option as the caller does', () => {
+    const fromFile = (option: string) => `run.json: training.options.${option}`;
+    expect(() => checkSettings(TRAIN_OPTIONS, { ...DEFAULT_TRAIN_OPTIONS, batch: 0 }, fromFile)).toThrow(
       /^run\.json: training\.options\.batch 0 is invalid: expected a whole number from 1 to 10000$/,
     );
   });
@@ -92,9 +93,10 @@ describe('the library checks its options', () => {
 
 describe('the table', () => {
   it('accepts its own defaults and presets', () => {
-    expect(() => validateTrainOptions(DEFAULT_TRAIN_OPTIONS)).not.toThrow();
+    const check = (options: object) => checkSettings(TRAIN_OPTIONS, options, (option) => `options.${option}`);
+    expect(() => check(DEFAULT_TRAIN_OPTIONS)).not.toThrow();
     for (const preset of Object.values(PRESETS))
-      expect(() => validateTrainOptions({ ...DEFAULT_TRAIN_OPTIONS, ...preset })).not.toThrow();
+      expect(() => check({ ...DEFAULT_TRAIN_OPTIONS, ...preset })).not.toThrow();
     for (const [, setting] of settingsOf(RUN_SETTINGS)) {
       if (setting.default !== undefined) expect(setting.kind.accepts(setting.default)).toBe(true);
     }

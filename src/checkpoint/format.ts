@@ -29,6 +29,11 @@ export interface Checkpoint {
   trainingDamage?: string;
 }
 
+/** A checkpoint's weights by their PyTorch names, as a model loads them. */
+export function tensorData(checkpoint: Checkpoint): Record<string, Float32Array> {
+  return Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
+}
+
 /** Upper bounds on what a checkpoint may declare, so a damaged file cannot make us allocate gigabytes. */
 const MAX = { layers: 64, hidden: 65_536, vocab: 1_114_112 } as const;
 

@@ -5,7 +5,7 @@ import { choice, PATH } from '../settings.js';
 import { RESUMABLE_OPTIONS, RUN_SETTINGS, settingsOf, TRAIN_OPTIONS } from '../train/options.js';
 import { flagOf, settingsFromArgs, type Command } from './flags.js';
 import { startTrainingSession, type OutputFlags } from './run-training.js';
-import { RUN_FLAGS } from './train.js';
+import { flagName, RUN_FLAGS } from './train.js';
 
 interface ResumeArgs extends OutputFlags {
   checkpoint: string;
@@ -56,6 +56,7 @@ export const resumeCommand: Command<ResumeArgs> = {
       ...run,
       onEvent: session.onEvent,
       signal: session.signal,
+      optionName: flagName,
     });
     session.finish(summary);
   },

@@ -1,15 +1,13 @@
 /** `charrnn train CORPUS`: parse flags, train, render. */
-import { defaultOutputPath, readCorpus, trainModel } from '../index.js';
-import { BOOLEAN, MAX_COUNT, PATH, choice, wholeNumber } from '../settings.js';
+import { defaultOutputPath, trainModel } from '../index.js';
+import { BOOLEAN, MAX_COUNT, PATH, wholeNumber } from '../settings.js';
 import {
-  DEFAULT_TRAIN_OPTIONS,
-  PRESET_NAMES,
-  PRESETS,
+  PRESET_SETTING,
   RUN_SETTINGS,
   settingsOf,
   TRAIN_OPTIONS,
   type PresetName,
-  type TrainOptions,
+  type RunOptionNamer,
 } from '../train/options.js';
 import { flagOf, settingsFromArgs, type Command, type Flag } from './flags.js';
 import { startTrainingSession, type OutputFlags } from './run-training.js';
@@ -48,24 +46,9 @@ interface TrainArgs extends OutputFlags {
   [flag: string]: unknown;
 }
 
-/**
- * The options a run is given: the preset's, then the flags'; the library fills in the defaults. A run
- * fine-tuning a checkpoint (--init-from) takes its model's shape from it, so a preset's shape gives way.
- */
-export function trainOptionsFrom(args: Record<string, unknown>, preset?: PresetName): Partial<TrainOptions> {
-  const given = settingsFromArgs(TRAIN_OPTIONS, args);
-  const recipe: Partial<TrainOptions> = preset ? { ...PRESETS[preset] } : {};
-  if (given.initFrom !== undefined) {
-    delete recipe.cell;
-    delete recipe.hidden;
-    delete recipe.layers;
-  }
-  return { ...recipe, ...given };
-}
-
-/** Options named by their flags in the library's messages (a library-only option by its own name). */
-const flagName = (option: keyof TrainOptions): string => {
-  const { flag } = TRAIN_OPTIONS[option];
+/** Options and settings named by their flags in the library's messages (a library-only option by its own name). */
+export const flagName: RunOptionNamer = (option) => {
+  const { flag } = { ...TRAIN_OPTIONS, ...RUN_SETTINGS, preset: PRESET_SETTING }[option];
   return flag === null ? option : `--${flag}`;
 };
 
@@ -73,15 +56,7 @@ export const trainCommand: Command<TrainArgs> = {
   command: 'train <corpus>',
   describe: 'Train a model on a text file (- for stdin)',
   positionals: { corpus: 'UTF-8 text file, or - to read stdin' },
-  flags: [
-    ...OPTION_FLAGS,
-    {
-      name: 'preset',
-      kind: choice(PRESET_NAMES),
-      help: "A named recipe; explicit flags override it, and with --init-from the checkpoint's model shape does",
-    },
-    ...RUN_FLAGS,
-  ],
+  flags: [...OPTION_FLAGS, flagOf(PRESET_SETTING), ...RUN_FLAGS],
   examples: [
     ['charrnn train corpora/moby-dick.txt', 'LSTM 2x128, writes checkpoints/moby-dick.json'],
     ['charrnn train corpora/moby-dick.txt --time 600 --hidden 256', 'train for ten minutes'],
@@ -94,12 +69,11 @@ export const trainCommand: Command<TrainArgs> = {
       ? 'no longer needed: every core works, and the weights are the same for any --threads'
       : undefined,
   handler: async (args) => {
-    const options = trainOptionsFrom(args, args.preset);
-    const corpus = readCorpus(args.corpus, options.encoding ?? DEFAULT_TRAIN_OPTIONS.encoding);
     const run = settingsFromArgs(RUN_SETTINGS, args);
     const output = run.output ?? defaultOutputPath(args.corpus);
     const session = startTrainingSession(args, { checkpoint: output });
-    const summary = await trainModel(corpus, options, {
+    const options = { ...settingsFromArgs(TRAIN_OPTIONS, args), preset: args.preset };
+    const summary = await trainModel(args.corpus, options, {
       ...run,
       output,
       onEvent: session.onEvent,

@@ -6,13 +6,14 @@
  * ids keep their meaning and the model predicts old text as before (core/extend-vocab.ts).
  */
 import { resolve } from 'node:path';
-import type { Checkpoint } from '../checkpoint/format.js';
+import { tensorData } from '../checkpoint/format.js';
+import { bestPath, readCheckpoint } from '../checkpoint/io.js';
 import { extendVocabulary } from '../core/extend-vocab.js';
 import { Rng } from '../core/rng.js';
-import type { OptionNamer } from '../core/sampling.js';
 import { Vocab } from '../data/vocab.js';
 import { CharrnnError, EXIT } from '../errors.js';
-import type { TrainOptions } from './options.js';
+import { trainDataFor, type Corpus, type TrainData } from './corpus.js';
+import type { NewRun, RunOptionNamer, TrainOptions } from './options.js';
 import type { InitialWeights } from './trainer.js';
 
 /** The options the checkpoint's model fixes. */
@@ -21,35 +22,23 @@ const SHAPE_OPTIONS = ['cell', 'layers', 'hidden'] as const;
 /** Unknown characters a message lists before saying how many more there are. */
 const LISTED_UNKNOWN = 5;
 
-/** A fine-tuning run's options (with the checkpoint's shape), vocabulary and first weights. */
+/** A fine-tuning run's options (with the checkpoint's shape), data in its vocabulary, and first weights. */
 export interface FineTuneStart {
   options: TrainOptions;
-  vocab: Vocab;
+  data: TrainData;
   weights: InitialWeights;
 }
 
-/** What the run is fine-tuned from, and on. */
-export interface FineTuneSources {
-  checkpoint: Checkpoint;
-  /** The checkpoint's path as given. */
-  checkpointPath: string;
-  /** The new corpus's own vocabulary: the characters it holds. */
-  corpusVocab: Vocab;
-  /** The corpus's name for messages: a path, or '-' for stdin. */
-  corpusSource: string;
-}
-
 /**
- * Starts a fine-tuning run from `sources.checkpoint`. `options` are the run's options, `given` those set
- * explicitly (an explicit shape option must match the checkpoint's); errors name options as `nameOf` says.
+ * Starts a fine-tuning run from the checkpoint at `run.options.initFrom`, saving to `output`, on `corpus`.
+ * An explicit shape option must match the checkpoint's (a preset's gives way); errors name options as
+ * `nameOf` says.
  */
-export function fineTuneStart(
-  sources: FineTuneSources,
-  options: TrainOptions,
-  given: Partial<TrainOptions>,
-  nameOf: OptionNamer<keyof TrainOptions>,
-): FineTuneStart {
-  const { checkpoint, checkpointPath } = sources;
+export function fineTuneStart(run: NewRun, corpus: Corpus, output: string, nameOf: RunOptionNamer): FineTuneStart {
+  const { options, given } = run;
+  const checkpointPath = options.initFrom!;
+  refuseOverwritingSource(checkpointPath, output);
+  const checkpoint = readCheckpoint(checkpointPath);
   const { model } = checkpoint;
   for (const key of SHAPE_OPTIONS) {
     const value = given[key];
@@ -63,16 +52,18 @@ export function fineTuneStart(
     }
   }
   const known = Vocab.fromSymbols(checkpoint.vocab, checkpointPath);
-  const unknown = sources.corpusVocab.symbols.filter((char) => known.idOf(char.codePointAt(0)!) < 0);
-  if (unknown.length > 0 && !options.extendVocab) throw unknownCharactersError(sources, unknown, nameOf);
+  const unknown = corpus.vocab.symbols.filter((char) => known.idOf(char.codePointAt(0)!) < 0);
+  if (unknown.length > 0 && !options.extendVocab) {
+    throw unknownCharactersError(corpus.source, checkpointPath, unknown, nameOf);
+  }
   const added = unknown; // the corpus vocabulary is sorted by code point
-  const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
+  const tensors = tensorData(checkpoint);
   const grown =
     added.length > 0 ? extendVocabulary(model, tensors, added.length, new Rng(options.seed)).tensors : tensors;
   const training = checkpoint.training;
   return {
     options: { ...options, cell: model.cell, layers: model.layers, hidden: model.hidden },
-    vocab: added.length > 0 ? Vocab.fromSymbols([...checkpoint.vocab, ...added]) : known,
+    data: trainDataFor(corpus, added.length > 0 ? Vocab.fromSymbols([...checkpoint.vocab, ...added]) : known),
     weights: {
       tensors: grown,
       origin: {
@@ -84,20 +75,32 @@ export function fineTuneStart(
   };
 }
 
+/** A fine-tuning run's checkpoints must not replace the one it starts from. */
+function refuseOverwritingSource(checkpointPath: string, output: string): void {
+  const source = resolve(checkpointPath);
+  if (source === resolve(output) || source === resolve(bestPath(output))) {
+    throw new CharrnnError(
+      `the run would save over ${checkpointPath}, the checkpoint it starts from; choose another output path`,
+      EXIT.usage,
+    );
+  }
+}
+
 function unknownCharactersError(
-  sources: FineTuneSources,
+  corpusSource: string,
+  checkpointPath: string,
   unknown: string[],
-  nameOf: OptionNamer<keyof TrainOptions>,
+  nameOf: RunOptionNamer,
 ): CharrnnError {
   const listed = unknown
     .slice(0, LISTED_UNKNOWN)
     .map((char) => JSON.stringify(char))
     .join(', ');
   const more = unknown.length > LISTED_UNKNOWN ? ` and ${unknown.length - LISTED_UNKNOWN} more` : '';
-  const source = sources.corpusSource === '-' ? 'stdin' : sources.corpusSource;
+  const source = corpusSource === '-' ? 'stdin' : corpusSource;
   const count = unknown.length === 1 ? 'a character' : `${unknown.length} characters`;
   return new CharrnnError(
-    `${source} has ${count} that ${sources.checkpointPath} does not know: ${listed}${more}; ` +
+    `${source} has ${count} that ${checkpointPath} does not know: ${listed}${more}; ` +
       `add them to its vocabulary with ${nameOf('extendVocab')}, or leave them out of the text`,
     EXIT.usage,
   );

@@ -227,6 +227,7 @@ export const TRAIN_OPTIONS = {
     kind: BOOLEAN,
     default: false,
     resumable: false,
+    legacy: false,
     help:
       'With --init-from: add the characters the model does not know to its vocabulary ' +
       '(old text predicts as before)',
@@ -353,6 +354,28 @@ export const PRESETS = {
 } satisfies Record<string, Partial<TrainOptions>>;
 
 export type PresetName = keyof typeof PRESETS;
+export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/** The options of a new run as a caller gives them: any of TRAIN_OPTIONS, and a preset to start from. */
+export interface NewRunOptions extends Partial<TrainOptions> {
+  /** A named recipe: the defaults it changes, before the options given. */
+  preset?: PresetName;
+}
+
+/** The one setting of a new run outside TRAIN_OPTIONS: a preset is a recipe, not recorded as itself. */
+export const PRESET_SETTING = row<PresetName | undefined, false>({
+  flag: 'preset',
+  kind: choice(PRESET_NAMES),
+  default: undefined,
+  resumable: false,
+  help: "A named recipe; explicit flags override it, and with --init-from the checkpoint's model shape does",
+});
+
+/** Every name an option of a run has in the library: its options, its preset and the call's settings. */
+export type RunOptionName = keyof TrainOptions | keyof RunSettings | 'preset';
+
+/** How messages name an option: `options.hidden` in the library, `--hidden` on the command line. */
+export type RunOptionNamer = (option: RunOptionName) => string;
 
 /**
  * A run's options: the defaults, then the preset, then those given. A learning-rate decay given without
@@ -363,53 +386,69 @@ export function resolveTrainOptions(given: Partial<TrainOptions>, preset?: Prese
   const implied: Partial<TrainOptions> = given.lrSchedule === undefined && decayGiven ? { lrSchedule: 'step' } : {};
   return { ...DEFAULT_TRAIN_OPTIONS, ...(preset ? PRESETS[preset] : {}), ...implied, ...given };
 }
-export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+
+/** A new run's options, resolved, and those given explicitly (without a preset's). */
+export interface NewRun {
+  options: TrainOptions;
+  given: Partial<TrainOptions>;
+}
 
 /**
- * Checks the settings present in `values` against `table`, naming each as `${prefix}${key}`, and refuses
+ * Checks a new run's options (at the library's edge, before any file is read) and resolves them. `given`
+ * are those set explicitly, without the preset's: fine-tuning holds them against the checkpoint.
+ */
+export function newRunOptions(options: NewRunOptions, nameOf: RunOptionNamer): NewRun {
+  const { preset, ...rest } = options;
+  checkSettings({ preset: PRESET_SETTING }, { preset }, nameOf);
+  checkSettings(TRAIN_OPTIONS, rest, nameOf);
+  const given = definedOnly(rest);
+  if (given.extendVocab && given.initFrom === undefined) {
+    throw new CharrnnError(`${nameOf('extendVocab')} only applies with ${nameOf('initFrom')}`, EXIT.usage);
+  }
+  return { options: resolveTrainOptions(given, preset), given };
+}
+
+/** Settings given as undefined count as not given. */
+export function definedOnly<T extends object>(settings: T): Partial<T> {
+  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/**
+ * Checks the settings present in `values` against `table`, naming each as `nameOf` says, and refuses
  * names the table does not have (a misspelling from JavaScript, which the type checker cannot catch).
  */
-export function checkSettings(table: Record<string, SettingRow<unknown>>, values: object, prefix: string): void {
+export function checkSettings<Name extends string>(
+  table: Record<Name, SettingRow<unknown>>,
+  values: object,
+  nameOf: (option: NoInfer<Name>) => string,
+): void {
+  // An unknown key is named too: the message must show what was typed.
+  const name = nameOf as (option: string) => string;
+  const rows: Record<string, SettingRow<unknown>> = table;
   for (const [key, value] of Object.entries(values)) {
-    const setting = table[key];
+    const setting = rows[key];
     if (!setting) {
       // A flag's name used as the option's (iters for iterations) is the likeliest slip.
-      const flagNamed = Object.keys(table).find(
-        (name) => table[name]!.flag?.replace(/-(.)/g, (_, c: string) => c.toUpperCase()) === key,
+      const flagNamed = Object.keys(rows).find(
+        (option) => rows[option]!.flag?.replace(/-(.)/g, (_, c: string) => c.toUpperCase()) === key,
       );
-      const near = flagNamed ?? closestName(key, Object.keys(table));
-      const hint = near ? ` (did you mean ${prefix}${near}?)` : '';
-      throw new CharrnnError(`${prefix}${key} is not a setting${hint}`, EXIT.usage);
+      const near = flagNamed ?? closestName(key, Object.keys(rows));
+      const hint = near ? ` (did you mean ${name(near)}?)` : '';
+      throw new CharrnnError(`${name(key)} is not a setting${hint}`, EXIT.usage);
     }
     if (value === undefined) continue;
-    if (!setting.kind.accepts(value)) throw invalidValue(`${prefix}${key}`, value, setting.kind);
+    if (!setting.kind.accepts(value)) throw invalidValue(name(key), value, setting.kind);
   }
-}
-
-/** Throws a usage error naming the first invalid option, as `${prefix}name` (the library's names). */
-export function validateTrainOptions(options: TrainOptions, prefix = 'options.'): void {
-  for (const [key, setting] of settingsOf(TRAIN_OPTIONS)) {
-    const optional = setting.default === undefined;
-    if (!(optional && options[key] === undefined) && !setting.kind.accepts(options[key])) {
-      throw invalidValue(`${prefix}${key}`, options[key], setting.kind);
-    }
-  }
-}
-
-/** Options stored by a run, with the implied value of any option added since that run was written. */
-export function withLegacyOptions(stored: Partial<TrainOptions>): Partial<TrainOptions> {
-  const added = settingsOf(TRAIN_OPTIONS).filter(([key, setting]) => !(key in stored) && setting.legacy !== undefined);
-  return { ...Object.fromEntries(added.map(([key, setting]) => [key, setting.legacy])), ...stored };
 }
 
 /** The resumable options given in `changes` (undefined ones left out); any other training option is refused. */
-export function resumeOverrides(changes: Partial<TrainOptions>, prefix = 'options.'): Partial<ResumableOptions> {
+export function resumeOverrides(changes: Partial<TrainOptions>, nameOf: RunOptionNamer): Partial<ResumableOptions> {
   const overrides: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(changes) as [TrainOptionName, unknown][]) {
     if (value === undefined) continue;
     if (!TRAIN_OPTIONS[key].resumable) {
       throw new CharrnnError(
-        `${prefix}${key} cannot change on resume: it would change the weights (start a new run instead)`,
+        `${nameOf(key)} cannot change on resume: it would change the weights (start a new run instead)`,
         EXIT.usage,
       );
     }

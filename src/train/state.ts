@@ -9,7 +9,7 @@ import type { CarriedState } from '../core/layers/layer.js';
 import { BUFFER_NAMES, type OptimizerState } from '../core/optim.js';
 import { Rng, type RngState } from '../core/rng.js';
 import { CharrnnError } from '../errors.js';
-import { settingsOf, TRAIN_OPTIONS, validateTrainOptions, type TrainOptions } from './options.js';
+import { settingsOf, TRAIN_OPTIONS, type TrainOptions } from './options.js';
 
 export interface HistoryPoint {
   iteration: number;
@@ -84,31 +84,6 @@ export function encodeTrainingState(state: TrainingState): Record<string, unknow
 
 /** Ends every complaint about the training section: only resuming is lost. */
 const DAMAGED = 'the training state is damaged, so the checkpoint cannot be resumed, but it can still be sampled';
-
-/** Options every version-1 checkpoint records: a file without one of them is damaged. */
-const RECORDED_OPTIONS: ReadonlySet<string> = new Set<keyof TrainOptions>([
-  'cell',
-  'hidden',
-  'layers',
-  'dropout',
-  'seqLength',
-  'batch',
-  'optimizer',
-  'learningRate',
-  'lrDecay',
-  'lrDecayEvery',
-  'clip',
-  'clipValue',
-  'valFrac',
-  'encoding',
-  'seed',
-  'init',
-  'epochs',
-  'iterations',
-  'evalEvery',
-  'saveEvery',
-  'sampleEvery',
-]);
 
 /** The model settings that the options repeat; they must agree. */
 const MODEL_OPTIONS = ['cell', 'layers', 'hidden', 'dropout'] as const;
@@ -209,8 +184,10 @@ class TrainingReader {
     const options: Record<string, unknown> = {};
     for (const [name, setting] of settingsOf(TRAIN_OPTIONS)) {
       const given = recorded[name];
-      if (given === undefined && RECORDED_OPTIONS.has(name))
-        this.fail(`training.options.${name}`, given, setting.kind.expected);
+      // Every version-1 file records each option but those added since (which have a legacy value) and
+      // those a run may leave unset (initFrom): a file without one is damaged.
+      const required = setting.legacy === undefined && setting.default !== undefined;
+      if (given === undefined && required) this.fail(`training.options.${name}`, given, setting.kind.expected);
       if (given !== undefined && !setting.kind.accepts(given)) {
         this.fail(`training.options.${name}`, given, setting.kind.expected);
       }
@@ -221,12 +198,6 @@ class TrainingReader {
         const expected = `${preview(this.model[name])}, as model.${name} says (is it another model's training state?)`;
         this.fail(`training.options.${name}`, options[name], expected);
       }
-    }
-    try {
-      validateTrainOptions(options as unknown as TrainOptions);
-    } catch (error) {
-      if (error instanceof CharrnnError) throw new CharrnnError(`${this.source}: training.options: ${error.message}`);
-      throw error;
     }
     return options as unknown as TrainOptions;
   }

@@ -10,20 +10,15 @@ import { CharGenerator } from '../core/generate.js';
 import { explainKernelMemory, type Kernels } from '../core/kernels.js';
 import { CharModel, passFloats } from '../core/model.js';
 import { splitTrainVal, StreamBatcher } from '../data/batches.js';
-import type { TokenIds, Vocab } from '../data/vocab.js';
+import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
+import type { TrainData } from './corpus.js';
 import { DataParallelStep } from './data-parallel.js';
 import type { StartEvent, TrainEvent, TrainSummary } from './events.js';
 import { trainLoop } from './loop.js';
-import { LIMITS, validateTrainOptions, type TrainOptions } from './options.js';
+import { LIMITS, type TrainOptions } from './options.js';
 import { restoreLearner, RunState, startLearner } from './run-state.js';
-import type { CorpusIdentity, Origin, TrainingState } from './state.js';
-
-export interface TrainData {
-  vocab: Vocab;
-  ids: TokenIds;
-  corpus: CorpusIdentity;
-}
+import type { Origin, TrainingState } from './state.js';
 
 /** What a caller asks of a training run besides its options. */
 export interface TrainRequest {
@@ -78,7 +73,6 @@ async function setUpAndTrain(
   options: TrainOptions,
   saved: SavedRun | null,
 ): Promise<TrainSummary> {
-  validateTrainOptions(options);
   const config = modelConfigOf(options, request.data.vocab.size);
   checkSize(options, config);
   // A too-short corpus or a run already at its target fails before any thread starts.

@@ -1,0 +1,236 @@
+/**
+ * A model loaded from a checkpoint, ready to sample and evaluate, and the checks of its sampling options
+ * (in the library's names, or the CLI's flags).
+ */
+import type { Checkpoint } from './checkpoint/format.js';
+import { readCheckpoint } from './checkpoint/io.js';
+import { tensorData } from './checkpoint/format.js';
+import { isObject } from './checkpoint/json.js';
+import { createKernels, type KernelChoice } from './core/backend.js';
+import { CharGenerator } from './core/generate.js';
+import { allocating, type Kernels } from './core/kernels.js';
+import { CharModel } from './core/model.js';
+import { Rng } from './core/rng.js';
+import { invalidOption, validateSamplingOptions, type OptionNamer, type SamplingOptions } from './core/sampling.js';
+import { requireEvaluable } from './data/batches.js';
+import { Vocab, type TokenIds } from './data/vocab.js';
+import { CharrnnError } from './errors.js';
+import type { Corpus } from './train/corpus.js';
+import { Evaluator, type EvalResult } from './train/evaluate.js';
+
+/** Characters stream() generates between turns of the event loop. */
+const STREAM_TURN_CHARS = 256;
+
+/** Steps per chunk when evaluate() runs a text through the model. */
+const EVAL_CHUNK_STEPS = 256;
+
+/** What to say when a loaded model's kernel memory runs out: only a smaller model needs less. */
+const SMALLER_MODEL = 'a model with a smaller hidden size or fewer layers needs less';
+
+/**
+ * A loaded model, ready to sample and evaluate. Its inference state (the passes generate() and
+ * evaluate() run) is allocated on first use and reused by every later call, since kernel memory is
+ * never freed; generate() iterators alive at the same time each hold their own.
+ */
+export class LoadedModel {
+  readonly vocab: Vocab;
+  /** Generators not in use by a live generate() iterator. */
+  private readonly idleGenerators: CharGenerator[] = [];
+  private evaluator: Evaluator | undefined;
+
+  private constructor(
+    readonly checkpoint: Checkpoint,
+    readonly model: CharModel,
+  ) {
+    this.vocab = Vocab.fromSymbols(checkpoint.vocab);
+  }
+
+  static async load(path: string, kernel: KernelChoice = 'auto'): Promise<LoadedModel> {
+    const checkpoint = readCheckpoint(path);
+    return LoadedModel.fromCheckpoint(checkpoint, createKernels(kernel));
+  }
+
+  static fromCheckpoint(checkpoint: Checkpoint, kernels: Kernels): LoadedModel {
+    const model = new CharModel(checkpoint.model, kernels);
+    model.load(tensorData(checkpoint));
+    return new LoadedModel(checkpoint, model);
+  }
+
+  /** Ids of a prime text; a character outside the vocabulary is an error naming it. */
+  encodePrime(prime: string): TokenIds {
+    this.checkVocabulary(prime, 'prime', 'prime');
+    return this.vocab.encode(prime, 'prime');
+  }
+
+  /**
+   * Checks sampling options against this model: those validateSampleOptions() checks, then the prime and
+   * stop texts against the vocabulary (a stop text the model cannot write would never end an endless stream).
+   * Errors name each option as `nameOf` calls it: the library's names by default, flags in the CLI.
+   */
+  checkSampleOptions(options: SampleOptions, nameOf: OptionNamer<SampleOptionName> = libraryName): void {
+    validateSampleOptions(options, nameOf);
+    if (options.prime !== undefined) this.checkVocabulary(options.prime, nameOf('prime'), 'prime');
+    if (options.stop !== undefined) this.checkVocabulary(options.stop, nameOf('stop'), 'stop');
+  }
+
+  private checkVocabulary(text: string, name: string, role: 'prime' | 'stop'): void {
+    const unknown = [...new Set([...text].filter((char) => this.vocab.idOf(char.codePointAt(0)!) < 0))];
+    if (unknown.length === 0) return;
+    const consequence = role === 'stop' ? ', so it could never be generated' : '';
+    const listed = unknown.map((char) => JSON.stringify(char)).join(', ');
+    const hint = 'the vocabulary is listed by: charrnn info CHECKPOINT';
+    throw new CharrnnError(`${name} has characters the model never saw: ${listed}${consequence}; ${hint}`, 2);
+  }
+
+  /**
+   * Generates characters one by one (endless when length is 0), each with the probability it was drawn
+   * with. Without a prime the model starts from a zero state after a newline (or its first symbol when
+   * the vocabulary has no newline). With `stop`, generation ends once that text has been produced.
+   * The options are checked at once, before the first character is asked for.
+   */
+  generate(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
+    this.checkSampleOptions(options);
+    // A copy, so that changing the options object later cannot bypass the check.
+    return this.generateChecked({ ...options });
+  }
+
+  private *generateChecked(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
+    const { topK, topP, argmax } = options;
+    const sampling: SamplingOptions = { temperature: options.temperature ?? DEFAULT_TEMPERATURE, topK, topP, argmax };
+    const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
+    const prime = options.prime ? this.vocab.encode(options.prime, 'prime') : [Math.max(this.vocab.idOf(10), 0)];
+    const generator = this.idleGenerators.pop() ?? this.newGenerator();
+    try {
+      generator.prime(prime);
+      const stop = options.stop ?? '';
+      let tail = '';
+      for (let produced = 0; options.length === 0 || produced < options.length; produced++) {
+        const { id, probability } = generator.next(sampling, rng);
+        const char = this.vocab.symbols[id]!;
+        yield { char, probability };
+        if (stop) {
+          tail = (tail + char).slice(-stop.length);
+          if (tail === stop) return;
+        }
+      }
+    } finally {
+      this.idleGenerators.push(generator);
+    }
+  }
+
+  private newGenerator(): CharGenerator {
+    return allocating('sampling', SMALLER_MODEL, () => new CharGenerator(this.model, { fixedWeights: true }));
+  }
+
+  /**
+   * The characters of generate() as an async iterable that lets the event loop run every few hundred
+   * characters, so an endless stream in a server or UI does not starve timers and I/O. The options are
+   * checked at once.
+   */
+  stream(options: SampleOptions): AsyncGenerator<GeneratedChar, void, undefined> {
+    return yieldingTurns(this.generate(options));
+  }
+
+  /** Generates a whole string (length must be finite, or a stop string given). */
+  sample(options: SampleOptions): string {
+    const chars = this.generate(options);
+    if (options.length === 0 && !options.stop)
+      throw new CharrnnError(
+        'sample() needs a finite length or a stop string; use generate() for an endless stream',
+        2,
+      );
+    let text = '';
+    for (const { char } of chars) text += char;
+    return text;
+  }
+
+  /**
+   * Mean loss of predicting each character of a text (or corpus) from those before it, one stream from a
+   * zero state. A text of fewer than 2 characters is an error.
+   */
+  evaluate(text: string | Corpus, source = 'text'): EvalResult {
+    const ids =
+      typeof text === 'string'
+        ? this.vocab.encode(text, source)
+        : this.vocab.translate(text.ids, text.vocab, text.source);
+    requireEvaluable(ids, typeof text === 'string' ? source : text.source);
+    this.evaluator ??= allocating(
+      'evaluating a text',
+      SMALLER_MODEL,
+      () => new Evaluator(this.model, 1, EVAL_CHUNK_STEPS, { fixedWeights: true }),
+    );
+    return this.evaluator.evaluate(ids);
+  }
+}
+
+async function* yieldingTurns(chars: Iterable<GeneratedChar>): AsyncGenerator<GeneratedChar, void, undefined> {
+  let produced = 0;
+  for (const generated of chars) {
+    yield generated;
+    if (++produced % STREAM_TURN_CHARS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+}
+
+export interface SampleOptions extends Partial<SamplingOptions> {
+  /** Characters to generate; 0 = endless (or until `stop`). */
+  length: number;
+  prime?: string;
+  /** A whole number from 0 to 4294967295 (default: random). */
+  seed?: number;
+  /** End once this text has been generated (it is included); every character must be in the vocabulary. */
+  stop?: string;
+}
+
+export type SampleOptionName = keyof SampleOptions;
+
+const SAMPLE_OPTION_NAMES: readonly SampleOptionName[] = [
+  'length',
+  'temperature',
+  'topK',
+  'topP',
+  'argmax',
+  'prime',
+  'seed',
+  'stop',
+];
+
+/** The temperature when none is given, as the CLI's --temp. */
+const DEFAULT_TEMPERATURE = 1;
+
+const libraryName: OptionNamer<SampleOptionName> = (option) => option;
+
+/**
+ * Checks the sampling options that do not depend on a model (unknown names, length, seed, stop, prime,
+ * temperature, topK, topP, argmax); a problem is a CharrnnError with exit code 2 naming the option as
+ * `nameOf` calls it (the library's names by default).
+ */
+export function validateSampleOptions(
+  options: SampleOptions,
+  nameOf: OptionNamer<SampleOptionName> = libraryName,
+): void {
+  if (!isObject(options)) {
+    throw new CharrnnError(`sample options must be an object such as { length: 200 }, not ${String(options)}`, 2);
+  }
+  const unknown = Object.keys(options).find((name) => !SAMPLE_OPTION_NAMES.includes(name as SampleOptionName));
+  if (unknown !== undefined) {
+    throw new CharrnnError(`unknown sample option ${unknown}; the options are ${SAMPLE_OPTION_NAMES.join(', ')}`, 2);
+  }
+  const { length, seed, stop, prime } = options;
+  if (!(Number.isSafeInteger(length) && length >= 0)) {
+    throw invalidOption(nameOf('length'), length, 'a whole number (0 = endless)');
+  }
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) {
+    throw invalidOption(nameOf('seed'), seed, 'a whole number from 0 to 4294967295');
+  }
+  if (stop !== undefined && !(typeof stop === 'string' && stop !== '')) {
+    throw invalidOption(nameOf('stop'), stop, 'a non-empty string');
+  }
+  if (prime !== undefined && typeof prime !== 'string') throw invalidOption(nameOf('prime'), prime, 'a string');
+  validateSamplingOptions({ ...options, temperature: options.temperature ?? DEFAULT_TEMPERATURE }, nameOf);
+}
+
+export interface GeneratedChar {
+  char: string;
+  /** The probability it had under the sampling distribution (after temperature, top-k, top-p). */
+  probability: number;
+}
