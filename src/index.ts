@@ -50,7 +50,7 @@ export type {
   TrainEvent,
   TrainSummary,
 } from './train/events.js';
-export type { Checkpoint } from './checkpoint/format.js';
+export type { Checkpoint } from './train/checkpoint.js';
 export type { CorpusIdentity, HistoryPoint, Origin, TrainingState } from './train/state.js';
 export type { TokenIds, Vocab } from './data/vocab.js';
 export { corpusFromText, readCorpus, type Corpus } from './train/corpus.js';

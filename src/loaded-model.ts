@@ -2,8 +2,6 @@
  * A model loaded from a checkpoint, ready to sample and evaluate, and the checks of its sampling options
  * (in the library's names, or the CLI's flags).
  */
-import type { Checkpoint } from './checkpoint/format.js';
-import { readCheckpoint } from './checkpoint/io.js';
 import { tensorData } from './checkpoint/format.js';
 import { isObject } from './checkpoint/json.js';
 import { createKernels, type KernelChoice } from './core/backend.js';
@@ -15,6 +13,7 @@ import { invalidOption, validateSamplingOptions, type OptionNamer, type Sampling
 import { requireEvaluable } from './data/batches.js';
 import { Vocab, type TokenIds } from './data/vocab.js';
 import { CharrnnError } from './errors.js';
+import { loadCheckpoint, type Checkpoint } from './train/checkpoint.js';
 import type { Corpus } from './train/corpus.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
 
@@ -46,7 +45,7 @@ export class LoadedModel {
   }
 
   static async load(path: string, kernel: KernelChoice = 'auto'): Promise<LoadedModel> {
-    const checkpoint = readCheckpoint(path);
+    const checkpoint = loadCheckpoint(path);
     return LoadedModel.fromCheckpoint(checkpoint, createKernels(kernel));
   }
 

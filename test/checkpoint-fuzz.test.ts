@@ -7,7 +7,12 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from '../src/checkpoint/format.js';
+import {
+  parseCheckpoint as parseCheckpointFile,
+  tensorData,
+  serializeCheckpoint as serializeCheckpointFile,
+} from '../src/checkpoint/format.js';
+import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../src/train/checkpoint.js';
 import { tensorSpecs, type ModelConfig } from '../src/core/config.js';
 import { createJsKernels } from '../src/core/kernels-js.js';
 import { CharModel } from '../src/core/model.js';
@@ -16,6 +21,11 @@ import { CharrnnError } from '../src/errors.js';
 import { resume } from '../src/train/trainer.js';
 import { fingerprint } from '../src/train/state.js';
 import { trainingStateFor } from './helpers/training-state.js';
+
+/** A checkpoint as the library reads it: the file parsed, its training section decoded. */
+const parseCheckpoint = (text: string, source: string) => decodeCheckpoint(parseCheckpointFile(text, source), source);
+/** A checkpoint as the loop saves it: its training section encoded, then the file. */
+const serializeCheckpoint = (checkpoint: Checkpoint) => serializeCheckpointFile(encodeCheckpoint(checkpoint));
 
 const config: ModelConfig = { cell: 'lstm', layers: 2, hidden: 4, vocab: 5, dropout: 0 };
 const training = trainingStateFor(config, 2);
@@ -46,7 +56,7 @@ function loadAndUse(candidate: string): Checkpoint | undefined {
     return undefined;
   }
   const model = new CharModel(checkpoint.model, createJsKernels());
-  model.load(Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data])));
+  model.load(tensorData(checkpoint));
   const pass = model.createInferencePass(1, 2);
   pass.inputs.set([0, checkpoint.model.vocab - 1]);
   pass.forward();
@@ -66,7 +76,7 @@ async function resumeOneStep(checkpoint: Checkpoint): Promise<void> {
   const vocab = Vocab.fromSymbols(checkpoint.vocab);
   const ids = vocab.encode('ab a\nb 日 '.repeat(60), 'fuzz corpus');
   const data = { vocab, ids, corpus: { path: null, chars: ids.length, fingerprint: fingerprint(ids) } };
-  const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
+  const tensors = tensorData(checkpoint);
   const options = { ...state.options, iterations: state.iteration + 1 };
   try {
     const summary = await resume(

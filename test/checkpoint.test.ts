@@ -12,13 +12,22 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from '../src/checkpoint/format.js';
+import {
+  parseCheckpoint as parseCheckpointFile,
+  serializeCheckpoint as serializeCheckpointFile,
+} from '../src/checkpoint/format.js';
+import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from '../src/train/checkpoint.js';
 import { newestRunCheckpoint, readCheckpoint, writeCheckpointAtomic } from '../src/checkpoint/io.js';
 import { decodeFloat32, encodeFloat32 } from '../src/checkpoint/tensor-codec.js';
 import { tensorSpecs, type ModelConfig } from '../src/core/config.js';
 import { CharrnnError } from '../src/errors.js';
 import { corpusFromText, LoadedModel, resumeTraining } from '../src/index.js';
 import { trainingStateFor } from './helpers/training-state.js';
+
+/** A checkpoint as the library reads it: the file parsed, its training section decoded. */
+const parseCheckpoint = (text: string, source: string) => decodeCheckpoint(parseCheckpointFile(text, source), source);
+/** A checkpoint as the loop saves it: its training section encoded, then the file. */
+const serializeCheckpoint = (checkpoint: Checkpoint) => serializeCheckpointFile(encodeCheckpoint(checkpoint));
 
 const config: ModelConfig = { cell: 'gru', layers: 2, hidden: 3, vocab: 4, dropout: 0 };
 
@@ -122,8 +131,8 @@ describe('checkpoint files', () => {
   it('writes atomically, leaving no temporary files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'charrnn-ckpt-'));
     const path = join(dir, 'sub', 'model.json');
-    writeCheckpointAtomic(path, sampleCheckpoint());
-    writeCheckpointAtomic(path, sampleCheckpoint());
+    writeCheckpointAtomic(path, encodeCheckpoint(sampleCheckpoint()));
+    writeCheckpointAtomic(path, encodeCheckpoint(sampleCheckpoint()));
     expect(readdirSync(join(dir, 'sub'))).toEqual(['model.json']);
     expect(readCheckpoint(path).model).toEqual(config);
   });
@@ -131,14 +140,18 @@ describe('checkpoint files', () => {
   it('keeps the old file when a write fails', () => {
     const dir = mkdtempSync(join(tmpdir(), 'charrnn-ckpt-'));
     const path = join(dir, 'model.json');
-    writeCheckpointAtomic(path, sampleCheckpoint());
+    writeCheckpointAtomic(path, encodeCheckpoint(sampleCheckpoint()));
     const before = readFileSync(path, 'utf8');
     // A file where the directory should be: the temporary file cannot be created.
     writeFileSync(join(dir, 'blocker'), 'x');
-    expect(() => writeCheckpointAtomic(join(dir, 'blocker', 'model.json'), sampleCheckpoint())).toThrow(/cannot save/);
+    expect(() =>
+      writeCheckpointAtomic(join(dir, 'blocker', 'model.json'), encodeCheckpoint(sampleCheckpoint())),
+    ).toThrow(/cannot save/);
     // A directory in the way of the target.
     mkdirSync(join(dir, 'taken.json'));
-    expect(() => writeCheckpointAtomic(join(dir, 'taken.json'), sampleCheckpoint())).toThrow(/is a directory/);
+    expect(() => writeCheckpointAtomic(join(dir, 'taken.json'), encodeCheckpoint(sampleCheckpoint()))).toThrow(
+      /is a directory/,
+    );
     expect(readFileSync(path, 'utf8')).toBe(before);
     expect(readdirSync(dir).filter((name) => name.endsWith('.tmp'))).toEqual([]);
   });
@@ -147,15 +160,15 @@ describe('checkpoint files', () => {
     const dir = mkdtempSync(join(tmpdir(), 'charrnn-ckpt-'));
     expect(() => readCheckpoint(join(dir, 'none.json'))).toThrow(/no such checkpoint/);
     expect(newestRunCheckpoint(join(dir, 'missing'))).toBeUndefined();
-    writeCheckpointAtomic(join(dir, 'old.json'), sampleCheckpoint());
-    writeCheckpointAtomic(join(dir, 'old.best.json'), sampleCheckpoint());
-    writeCheckpointAtomic(join(dir, 'new.json'), sampleCheckpoint());
+    writeCheckpointAtomic(join(dir, 'old.json'), encodeCheckpoint(sampleCheckpoint()));
+    writeCheckpointAtomic(join(dir, 'old.best.json'), encodeCheckpoint(sampleCheckpoint()));
+    writeCheckpointAtomic(join(dir, 'new.json'), encodeCheckpoint(sampleCheckpoint()));
     utimesSync(join(dir, 'old.json'), new Date(1000), new Date(1000));
     writeFileSync(join(dir, '.new.json.123.tmp'), '');
     // The newest run has no best checkpoint yet: its own file.
     expect(newestRunCheckpoint(dir)).toBe(join(dir, 'new.json'));
     // Once it has one, the best is taken, however old the file (the best is written less often).
-    writeCheckpointAtomic(join(dir, 'new.best.json'), sampleCheckpoint());
+    writeCheckpointAtomic(join(dir, 'new.best.json'), encodeCheckpoint(sampleCheckpoint()));
     utimesSync(join(dir, 'new.best.json'), new Date(2000), new Date(2000));
     expect(newestRunCheckpoint(dir)).toBe(join(dir, 'new.best.json'));
     // A newer best of an older run does not make that run the newest.

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../src/checkpoint/io.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const sleep = (ms: number) => new Promise((done) => setTimeout(done, ms));
@@ -41,7 +41,7 @@ describe('kill -9 during saves', () => {
       await sleep(150 + Math.random() * 400);
       child.kill('SIGKILL');
       await new Promise((done) => child.on('exit', done));
-      const loaded = readCheckpoint(checkpoint);
+      const loaded = loadCheckpoint(checkpoint);
       const iteration = loaded.training!.iteration as number;
       expect(iteration).toBeGreaterThanOrEqual(lastIteration);
       lastIteration = iteration;

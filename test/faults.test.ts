@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../src/checkpoint/io.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const TEXT =
@@ -132,7 +132,7 @@ describe('signals', () => {
     child.kill('SIGINT');
     expect(await exitOf(child)).toBe(130);
     expect(stderr).not.toMatch(/^\s+at /m);
-    expect(readCheckpoint(join(dir, 'twice.json')).training!.iteration).toBeGreaterThanOrEqual(1);
+    expect(loadCheckpoint(join(dir, 'twice.json')).training!.iteration).toBeGreaterThanOrEqual(1);
   });
 });
 
@@ -251,7 +251,7 @@ describe.skipIf(!mounted)('a full or read-only disk', () => {
         ),
       );
       const stoppedAt = Number(/stopped at iteration (\d+)/.exec(result.stderr)![1]);
-      expect(readCheckpoint(join(dir, 'beside-full-log.json')).training!.iteration).toBe(stoppedAt);
+      expect(loadCheckpoint(join(dir, 'beside-full-log.json')).training!.iteration).toBe(stoppedAt);
       // The log holds whole lines up to the one that did not fit.
       const lines = readFileSync(log, 'utf8').split('\n');
       for (const line of lines.slice(0, -2)) expect(() => JSON.parse(line)).not.toThrow();
@@ -293,6 +293,6 @@ describe('worker threads', () => {
     );
     expect(result.signal).toBeNull();
     expect(result.status).toBe(0);
-    expect(readCheckpoint(join(dir, 'steps.json')).training!.iteration).toBe(20000);
+    expect(loadCheckpoint(join(dir, 'steps.json')).training!.iteration).toBe(20000);
   }, 70_000);
 });

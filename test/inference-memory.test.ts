@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Checkpoint } from '../src/checkpoint/format.js';
+import type { Checkpoint } from '../src/train/checkpoint.js';
 import { tensorSpecs, type ModelConfig } from '../src/core/config.js';
 import { createJsKernels } from '../src/core/kernels-js.js';
 import { CharModel, passFloats } from '../src/core/model.js';

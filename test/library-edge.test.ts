@@ -1,15 +1,18 @@
 /**
  * The library's edge: options are checked there once, against the table, before any file is read; a
- * preset is merged there; errors name options as the caller does (the CLI passes its flags).
+ * preset is merged there; errors name options as the caller does (the CLI passes its flags); and the
+ * source keeps the house rule (no upward import, no circle).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { flagName } from '../src/cli/train.js';
 import { CharrnnError } from '../src/errors.js';
 import { corpusFromText, resumeTraining, trainModel, type TrainOptions } from '../src/index.js';
 
+const ROOT = resolve(import.meta.dirname, '..');
 const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(40);
 /** A run of two tiny iterations that saves only at its end. */
 const QUICK: Partial<TrainOptions> = {
@@ -103,5 +106,13 @@ describe('errors name options as the caller does', () => {
     expect(await rejection(resume({ threads: 0 }))).toBe(
       '--threads 0 is invalid: expected a whole number from 1 to 256',
     );
+  });
+});
+
+describe('the house', () => {
+  it('has no import running up from one part to another, and no circle', () => {
+    const result = spawnSync(process.execPath, [join(ROOT, 'scripts', 'check-imports.mjs')], { encoding: 'utf8' });
+    expect(result.stdout).toMatch(/no upward arrow, no circle\n$/);
+    expect(result.status).toBe(0);
   });
 });

@@ -20,7 +20,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readCheckpoint } from '../src/checkpoint/io.js';
+import { loadCheckpoint } from '../src/train/checkpoint.js';
 import { colorAllowed } from '../src/cli/terminal.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
@@ -133,13 +133,13 @@ describe('-o, .best.json and --log refuse anything but a regular file or a new p
       2,
       /^charrnn: cannot write the log to resumed-link\.json: it is where the run saves its checkpoint/,
     );
-    expect(readCheckpoint(join(dir, 'resumed.json')).training!.iteration).toBe(5);
+    expect(loadCheckpoint(join(dir, 'resumed.json')).training!.iteration).toBe(5);
   });
 
   it('creates a missing parent directory for -o and --log', () => {
     const result = run(['train', 'sea.txt', ...TINY, '-o', 'new/deeper/m.json', '--log', 'logs/deeper/run.log']);
     expect(result.status).toBe(0);
-    expect(readCheckpoint(join(dir, 'new/deeper/m.json')).training!.iteration).toBe(5);
+    expect(loadCheckpoint(join(dir, 'new/deeper/m.json')).training!.iteration).toBe(5);
     expect(readFileSync(join(dir, 'logs/deeper/run.log'), 'utf8')).toMatch(/"event":"done"/);
   });
 
@@ -150,7 +150,7 @@ describe('-o, .best.json and --log refuse anything but a regular file or a new p
     expect(run(['train', 'sea.txt', ...TINY, '-o', 'linked.json']).status).toBe(0);
     expect(lstatSync(join(dir, 'linked.json')).isSymbolicLink()).toBe(true);
     expect(readlinkSync(join(dir, 'linked.json'))).toBe('store/real.json');
-    expect(readCheckpoint(join(dir, 'store', 'real.json')).training!.iteration).toBe(5);
+    expect(loadCheckpoint(join(dir, 'store', 'real.json')).training!.iteration).toBe(5);
   });
 
   it('refuses the corpus on resume too', () => {
@@ -209,14 +209,14 @@ describe('stdout: closed, read-only, full, or a reader that leaves', () => {
           'stopped at iteration \\d+; saved full\\.json \\(continue with: charrnn resume full\\.json\\)\n$',
       ),
     );
-    expect(readCheckpoint(join(dir, 'full.json')).training!.iteration).toBeGreaterThanOrEqual(1);
+    expect(loadCheckpoint(join(dir, 'full.json')).training!.iteration).toBeGreaterThanOrEqual(1);
   });
 
   it('train --json: a reader that leaves stops the run quietly after saving, exit 0', async () => {
     const result = await withReaderGone(['train', 'sea.txt', ...ENDLESS, '-q', '-o', 'gone.json']);
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
-    expect(readCheckpoint(join(dir, 'gone.json')).training!.iteration).toBeGreaterThanOrEqual(1);
+    expect(loadCheckpoint(join(dir, 'gone.json')).training!.iteration).toBeGreaterThanOrEqual(1);
   });
 });
 
@@ -231,13 +231,13 @@ describe('stderr during training: a reader that leaves or a full disk', () => {
       child.on('close', done);
     });
     expect(result).toBe(0);
-    expect(readCheckpoint(join(dir, 'stderr-gone.json')).training!.iteration).toBeGreaterThanOrEqual(1);
+    expect(loadCheckpoint(join(dir, 'stderr-gone.json')).training!.iteration).toBeGreaterThanOrEqual(1);
   });
 
   it('2> /dev/full: stops the run after saving, exit 1', () => {
     const result = shell(`charrnn train sea.txt ${flags.join(' ')} -o stderr-full.json 2> /dev/full`);
     expect(result.status).toBe(1);
-    expect(readCheckpoint(join(dir, 'stderr-full.json')).training!.iteration).toBeGreaterThanOrEqual(1);
+    expect(loadCheckpoint(join(dir, 'stderr-full.json')).training!.iteration).toBeGreaterThanOrEqual(1);
   });
 });
 

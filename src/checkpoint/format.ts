@@ -1,43 +1,35 @@
 /**
  * The checkpoint file, version 1: model configuration, vocabulary, tensors under PyTorch's state_dict
- * names, and an optional training section. Parsing validates everything and names what is wrong; a damaged
- * training section is reported without refusing the weights, which can still be sampled.
+ * names, and an optional training section. Parsing validates the model, vocabulary and tensors and names
+ * what is wrong; the training section stays plain JSON data here, which train/ decodes and checks
+ * (train/checkpoint.ts), so that a damaged one is reported without refusing the weights.
  */
 import { CELL_TYPES, tensorSpecs, type CellType, type ModelConfig } from '../core/config.js';
 import { CharrnnError } from '../errors.js';
-import { decodeTrainingState, encodeTrainingState, type TrainingState } from '../train/state.js';
 import { isObject } from './json.js';
 import { decodeTensor, encodeTensor, type Tensor } from './tensor-codec.js';
 
 export const CHECKPOINT_FORMAT = 'charrnn-checkpoint';
 export const CHECKPOINT_VERSION = 1;
 
-export interface Checkpoint {
+export interface CheckpointFile {
   model: ModelConfig;
   /** Index = id; one code point each. */
   vocab: string[];
   tensors: Record<string, Tensor>;
-  /**
-   * Everything an exact resume needs (see src/train/state.ts), checked against the model; absent in
-   * sampling-only files.
-   */
-  training?: TrainingState;
-  /**
-   * Set instead of `training` when the file's training section is damaged: one line naming the file, the
-   * field and what was expected. The weights are intact, so the checkpoint can still be sampled.
-   */
-  trainingDamage?: string;
+  /** The run's training section as plain JSON data, unchecked (see train/checkpoint.ts); absent in sampling-only files. */
+  training?: unknown;
 }
 
 /** A checkpoint's weights by their PyTorch names, as a model loads them. */
-export function tensorData(checkpoint: Checkpoint): Record<string, Float32Array> {
+export function tensorData(checkpoint: Pick<CheckpointFile, 'tensors'>): Record<string, Float32Array> {
   return Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
 }
 
 /** Upper bounds on what a checkpoint may declare, so a damaged file cannot make us allocate gigabytes. */
 const MAX = { layers: 64, hidden: 65_536, vocab: 1_114_112 } as const;
 
-export function serializeCheckpoint(checkpoint: Checkpoint): string {
+export function serializeCheckpoint(checkpoint: CheckpointFile): string {
   const tensors = Object.fromEntries(
     tensorSpecs(checkpoint.model).map(({ name }) => [name, encodeTensor(checkpoint.tensors[name]!)]),
   );
@@ -47,11 +39,11 @@ export function serializeCheckpoint(checkpoint: Checkpoint): string {
     model: checkpoint.model,
     vocab: checkpoint.vocab,
     tensors,
-    ...(checkpoint.training ? { training: encodeTrainingState(checkpoint.training) } : {}),
+    ...(checkpoint.training === undefined ? {} : { training: checkpoint.training }),
   });
 }
 
-export function parseCheckpoint(text: string, source: string): Checkpoint {
+export function parseCheckpoint(text: string, source: string): CheckpointFile {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -74,13 +66,7 @@ export function parseCheckpoint(text: string, source: string): Checkpoint {
   const model = parseModel(json.model, source);
   const vocab = parseVocab(json.vocab, model.vocab, source);
   const tensors = parseTensors(json.tensors, model, source);
-  if (json.training === undefined) return { model, vocab, tensors };
-  try {
-    return { model, vocab, tensors, training: decodeTrainingState(json.training, model, source) };
-  } catch (error) {
-    if (error instanceof CharrnnError) return { model, vocab, tensors, trainingDamage: error.message };
-    throw error;
-  }
+  return json.training === undefined ? { model, vocab, tensors } : { model, vocab, tensors, training: json.training };
 }
 
 function parseModel(value: unknown, source: string): ModelConfig {

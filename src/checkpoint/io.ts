@@ -18,7 +18,7 @@ import {
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CharrnnError, EXIT } from '../errors.js';
-import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './format.js';
+import { parseCheckpoint, serializeCheckpoint, type CheckpointFile } from './format.js';
 
 const TEMP_SUFFIX = '.tmp';
 const REGULAR_FILE_ADVICE = 'give the path of a regular file or a new one';
@@ -135,7 +135,7 @@ function writeTarget(path: string): string {
  * Writes the checkpoint so that `path` always holds either the old file or the complete new one:
  * a temporary file in the same directory, fsynced, renamed over the target, then the directory fsynced.
  */
-export function writeCheckpointAtomic(path: string, checkpoint: Checkpoint): void {
+export function writeCheckpointAtomic(path: string, checkpoint: CheckpointFile): void {
   // Checked at every save: a long run must not replace a device or pipe put there since it started.
   const refusal = outputRefusal(path);
   if (refusal) throw new CharrnnError(`cannot save ${path}: ${refusal}; ${REGULAR_FILE_ADVICE}`);
@@ -226,7 +226,7 @@ function removeStaleTemporaries(path: string): void {
 }
 
 /** Reads and validates a checkpoint file, or stdin for '-'. */
-export function readCheckpoint(path: string): Checkpoint {
+export function readCheckpoint(path: string): CheckpointFile {
   let text: string;
   try {
     if (path === '-') return parseCheckpoint(readFileSync(0, 'utf8'), 'stdin');

@@ -1,10 +1,10 @@
 /** `charrnn info CHECKPOINT`: model, vocabulary, training progress and a loss curve in the terminal. */
 import * as asciichart from 'asciichart';
 import { readFileSync } from 'node:fs';
-import { readCheckpoint } from '../checkpoint/io.js';
 import { CharrnnError } from '../errors.js';
 import { BOOLEAN, PATH, wholeNumber } from '../settings.js';
 import type { HistoryPoint, Origin } from '../train/state.js';
+import { loadCheckpoint } from '../train/checkpoint.js';
 import { historyFromLog, summarizeCheckpoint, type CheckpointSummary } from '../train/summary.js';
 import type { Command } from './flags.js';
 import { colorAllowed, formatCount, formatDuration, StdoutWriter } from './terminal.js';
@@ -124,7 +124,7 @@ export const infoCommand: Command<InfoArgs> = {
   ],
   examples: [['charrnn info checkpoints/moby-dick.json', 'summary and loss curve']],
   handler: async (argv: InfoArgs) => {
-    const checkpoint = readCheckpoint(argv.checkpoint);
+    const checkpoint = loadCheckpoint(argv.checkpoint);
     const summary = summarizeCheckpoint(checkpoint);
     if (argv.log !== undefined) {
       let text: string;

@@ -7,11 +7,12 @@
  */
 import { resolve } from 'node:path';
 import { tensorData } from '../checkpoint/format.js';
-import { bestPath, readCheckpoint } from '../checkpoint/io.js';
+import { bestPath } from '../checkpoint/io.js';
 import { extendVocabulary } from '../core/extend-vocab.js';
 import { Rng } from '../core/rng.js';
 import { Vocab } from '../data/vocab.js';
 import { CharrnnError, EXIT } from '../errors.js';
+import { loadCheckpoint } from './checkpoint.js';
 import { trainDataFor, type Corpus, type TrainData } from './corpus.js';
 import type { NewRun, RunOptionNamer, TrainOptions } from './options.js';
 import type { InitialWeights } from './trainer.js';
@@ -38,7 +39,7 @@ export function fineTuneStart(run: NewRun, corpus: Corpus, output: string, nameO
   const { options, given } = run;
   const checkpointPath = options.initFrom!;
   refuseOverwritingSource(checkpointPath, output);
-  const checkpoint = readCheckpoint(checkpointPath);
+  const checkpoint = loadCheckpoint(checkpointPath);
   const { model } = checkpoint;
   for (const key of SHAPE_OPTIONS) {
     const value = given[key];

@@ -3,7 +3,6 @@
  * forward, loss, backward, clip, update, report. trainer.ts builds what it works with; run-state.ts
  * keeps the run's position, history and checkpoint contents.
  */
-import type { Checkpoint } from '../checkpoint/format.js';
 import { writeCheckpointAtomic } from '../checkpoint/io.js';
 import { tensorSpecs } from '../core/config.js';
 import type { CharGenerator } from '../core/generate.js';
@@ -14,6 +13,7 @@ import { iterationsForTime, learningRateAt } from '../core/schedule.js';
 import type { StreamBatcher } from '../data/batches.js';
 import type { TokenIds, Vocab } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
+import { encodeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { DataParallelStep } from './data-parallel.js';
 import type { StopReason, TrainEvent, TrainSummary } from './events.js';
 import type { TrainOptions } from './options.js';
@@ -160,7 +160,7 @@ async function validateAndSave(setup: TrainingSetup, clock: Stopwatch, forceSave
 /** Writes the checkpoint (atomically), and the best checkpoint too when `best`. */
 function save(setup: TrainingSetup, clock: Stopwatch, best: boolean): void {
   const { run, emit } = setup;
-  const checkpoint = assembleCheckpoint(setup, clock.seconds());
+  const checkpoint = encodeCheckpoint(assembleCheckpoint(setup, clock.seconds()));
   writeCheckpointAtomic(setup.output, checkpoint);
   emit({ event: 'checkpoint', iteration: run.iteration, path: setup.output, best: false });
   if (best) {

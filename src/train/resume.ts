@@ -3,9 +3,9 @@
  * its weights, and the corpus it was trained on, checked to be that very text.
  */
 import { tensorData } from '../checkpoint/format.js';
-import { readCheckpoint } from '../checkpoint/io.js';
 import { Vocab } from '../data/vocab.js';
 import { CharrnnError, EXIT } from '../errors.js';
+import { loadCheckpoint } from './checkpoint.js';
 import { readCorpus, trainDataFor, type Corpus, type TrainData } from './corpus.js';
 import type { ResumableOptions } from './options.js';
 import type { TrainingState } from './state.js';
@@ -26,7 +26,7 @@ export function savedRun(
   corpus: Corpus | string | undefined,
   overrides: Partial<ResumableOptions>,
 ): RunToResume {
-  const checkpoint = readCheckpoint(checkpointPath);
+  const checkpoint = loadCheckpoint(checkpointPath);
   if (checkpoint.trainingDamage !== undefined) throw new CharrnnError(checkpoint.trainingDamage);
   const state = checkpoint.training;
   if (!state) {

@@ -1,6 +1,6 @@
 /** What `charrnn info` shows: a checkpoint's model, vocabulary and training progress, as plain data. */
-import type { Checkpoint } from '../checkpoint/format.js';
 import { parameterCount, type ModelConfig } from '../core/config.js';
+import type { Checkpoint } from './checkpoint.js';
 import type { HistoryPoint, Origin } from './state.js';
 
 export interface CheckpointSummary {
