@@ -9,7 +9,7 @@ import type { CharGenerator } from '../core/generate.js';
 import type { CharModel } from '../core/model.js';
 import { clipGradientsByGlobalNorm, clipGradientsElementwise, globalNorm } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
-import { iterationsForTime, learningRateAt } from '../core/schedule.js';
+import { iterationsForTime, learningRateAt, type LrSchedule } from '../core/schedule.js';
 import type { StreamBatcher } from '../data/batches.js';
 import type { TokenIds, Vocab } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
@@ -59,7 +59,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     const isLast = target !== null && iteration >= target;
     // Schedule: the chunk this iteration trains on (after an epoch's last, the next one's first) and its learning rate.
     const position = run.nextChunk();
-    const learningRate = learningRateAt(run.schedule(), iteration, position.epoch);
+    const learningRate = learningRateAt(scheduleOf(options, run.scheduleLength), iteration, position.epoch);
     // Evaluation and checkpoint when due, for the iteration just done; after the last, they follow the loop.
     if (!isLast && isDue(options.evalEvery)) await validateAndSave(setup, clock, isDue(options.saveEvery));
     else if (!isLast && isDue(options.saveEvery)) save(setup, clock, false);
@@ -155,6 +155,20 @@ async function validateAndSave(setup: TrainingSetup, clock: Stopwatch, forceSave
     setup.emit({ event: 'eval', iteration: run.iteration, epoch, valLoss: result.loss, valBpc: result.bpc, best });
   }
   if (forceSave || best) save(setup, clock, best);
+}
+
+/** The run's learning-rate schedule from its options, over its length where that is known. */
+function scheduleOf(options: TrainOptions, scheduleLength: number | null): LrSchedule {
+  const { lrSchedule, learningRate, minLearningRate, warmup, lrDecay, lrDecayEvery } = options;
+  return {
+    kind: lrSchedule,
+    baseRate: learningRate,
+    minRate: minLearningRate > 0 ? minLearningRate : learningRate / 10,
+    warmup,
+    decay: lrDecay,
+    decayEvery: lrDecayEvery,
+    totalIterations: scheduleLength ?? Infinity,
+  };
 }
 
 /** Writes the checkpoint (atomically), and the best checkpoint too when `best`. */

@@ -7,7 +7,6 @@ import type { CarriedState } from '../core/layers/layer.js';
 import type { CharModel } from '../core/model.js';
 import { Optimizer } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
-import type { LrSchedule } from '../core/schedule.js';
 import { CharrnnError } from '../errors.js';
 import type { DataParallelStep } from './data-parallel.js';
 import type { TrainOptions } from './options.js';
@@ -104,20 +103,6 @@ export class RunState {
     this.windowLoss += loss;
     this.windowCount++;
     if (this.iteration % HISTORY_EVERY === 0) this.addHistoryPoint();
-  }
-
-  /** The learning-rate schedule of this run, over its length where that is known. */
-  schedule(): LrSchedule {
-    const { lrSchedule, learningRate, minLearningRate, warmup, lrDecay, lrDecayEvery } = this.options;
-    return {
-      kind: lrSchedule,
-      baseRate: learningRate,
-      minRate: minLearningRate > 0 ? minLearningRate : learningRate / 10,
-      warmup,
-      decay: lrDecay,
-      decayEvery: lrDecayEvery,
-      totalIterations: this.scheduleLength ?? Infinity,
-    };
   }
 
   /** Records a validation loss; says whether it is the best of the run so far. */
