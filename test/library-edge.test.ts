@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { flagName } from '../src/cli/train.js';
-import { CharrnnError } from '../src/errors.js';
 import { corpusFromText, resumeTraining, trainModel, type TrainOptions } from '../src/index.js';
+import { usageRejection } from './helpers/rejection.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(40);
@@ -33,15 +33,8 @@ beforeAll(() => {
   writeFileSync(join(dir, 'fox.txt'), TEXT);
 });
 
-async function rejection(promise: Promise<unknown>): Promise<string> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(CharrnnError);
-  expect((error as CharrnnError).exitCode).toBe(2);
-  return (error as CharrnnError).message;
-}
+/** The message of the usage error a promise rejects with. */
+const rejection = async (promise: Promise<unknown>) => (await usageRejection(promise)).message;
 
 const trainingOptions = (path: string) => JSON.parse(readFileSync(path, 'utf8')).training.options;
 

@@ -5,7 +5,6 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { CellType } from '../src/core/config.js';
 import type { OptimizerKind } from '../src/core/optim.js';
-import { CharrnnError } from '../src/errors.js';
 import { corpusFromText, resumeTraining, trainModel, type ResumeOptions } from '../src/index.js';
 import {
   DEFAULT_TRAIN_OPTIONS,
@@ -18,18 +17,9 @@ import {
   type ResumableOptions,
   type TrainOptions,
 } from '../src/train/options.js';
+import { usageRejection } from './helpers/rejection.js';
 
 const corpus = corpusFromText('the quick brown fox jumps over the lazy dog. '.repeat(40), 'fox.txt');
-
-async function rejection(promise: Promise<unknown>): Promise<CharrnnError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(CharrnnError);
-  expect((error as CharrnnError).exitCode).toBe(2);
-  return error as CharrnnError;
-}
 
 describe('the library checks its options', () => {
   it.each([
@@ -52,7 +42,7 @@ describe('the library checks its options', () => {
     ['NaN', { learningRate: NaN }, /^options\.learningRate NaN is invalid: expected a positive number$/],
     ['a misspelled name', { hiden: 8 }, /^options\.hiden is not a setting \(did you mean options\.hidden\?\)$/],
   ])('refuses %s in trainModel', async (_, options, message) => {
-    expect((await rejection(trainModel(corpus, options as Partial<TrainOptions>))).message).toMatch(message);
+    expect((await usageRejection(trainModel(corpus, options as Partial<TrainOptions>))).message).toMatch(message);
   });
 
   it.each([
@@ -65,12 +55,12 @@ describe('the library checks its options', () => {
     ['no threads', { threads: 0 }, /^control\.threads 0 is invalid: expected a whole number from 1 to 256$/],
     ['an empty output path', { output: '' }, /^control\.output "" is invalid: expected a file path$/],
   ])('refuses %s in trainModel control', async (_, control, message) => {
-    expect((await rejection(trainModel(corpus, {}, control as never))).message).toMatch(message);
+    expect((await usageRejection(trainModel(corpus, {}, control as never))).message).toMatch(message);
   });
 
   it('refuses, in resumeTraining, options that would change the weights and bad stopping points', async () => {
     const resume = (options: Record<string, unknown>) =>
-      rejection(resumeTraining('/nonexistent/run.json', options as ResumeOptions));
+      usageRejection(resumeTraining('/nonexistent/run.json', options as ResumeOptions));
     expect((await resume({ hidden: 64 })).message).toMatch(
       /^options\.hidden cannot change on resume: it would change the weights/,
     );
