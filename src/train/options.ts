@@ -409,7 +409,7 @@ export function newRunOptions(options: NewRunOptions, nameOf: RunOptionNamer): N
 }
 
 /** Settings given as undefined count as not given. */
-export function definedOnly<T extends object>(settings: T): Partial<T> {
+function definedOnly<T extends object>(settings: T): Partial<T> {
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
