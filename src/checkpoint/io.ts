@@ -15,13 +15,31 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CharrnnError, EXIT } from '../errors.js';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './format.js';
+import { siblingName } from './sibling-names.js';
 
 const TEMP_SUFFIX = '.tmp';
+/** The longest ending a temporary file's name takes after the checkpoint's name: `.<pid>.<8 hex digits>.tmp`. */
+const LONGEST_TEMP_ENDING = `.${'9'.repeat(10)}.${'f'.repeat(8)}${TEMP_SUFFIX}`;
 const REGULAR_FILE_ADVICE = 'give the path of a regular file or a new one';
+
+/**
+ * The directory a write to `path` needed: the one its file goes in (the target's, through a symlink), or
+ * where that does not exist yet, its nearest existing ancestor, in which creating it failed.
+ */
+function writtenDirectory(path: string): string {
+  let directory = dirname(path);
+  try {
+    directory = dirname(writeTarget(path));
+  } catch {
+    // The symlink went away since it was checked: its own directory is the best guess.
+  }
+  if (statSync(directory, { throwIfNoEntry: false })) return directory;
+  return nearestExisting(directory)?.path ?? directory;
+}
 
 function describeWriteError(path: string, error: NodeJS.ErrnoException): string {
   switch (error.code) {
@@ -31,15 +49,34 @@ function describeWriteError(path: string, error: NodeJS.ErrnoException): string 
     case 'EACCES':
     case 'EPERM':
       return (
-        `cannot save ${path}: ${dirname(path)} is not writable; ` +
+        `cannot save ${path}: ${writtenDirectory(path)} is not writable; ` +
         'choose another place with -o (the previous checkpoint is untouched)'
       );
+    case 'ENOENT':
+      if (isAbsolute(path) || workingDirectoryExists()) return unexplained(path, error);
+      return `cannot save ${path}: the working directory was deleted; give an absolute path, or cd to an existing one`;
+    case 'ENAMETOOLONG':
+      return `cannot save ${path}: the name is too long for the file system; choose a shorter one with -o`;
     case 'EISDIR':
       return `cannot save ${path}: it is a directory; choose a file name with -o`;
     case 'ENOTDIR':
       return `cannot save ${path}: part of the path is not a directory`;
     default:
-      return `cannot save ${path}: ${error.code ?? error.message} (the previous checkpoint is untouched)`;
+      return unexplained(path, error);
+  }
+}
+
+function unexplained(path: string, error: NodeJS.ErrnoException): string {
+  return `cannot save ${path}: ${error.code ?? error.message} (the previous checkpoint is untouched)`;
+}
+
+/** Whether the process's working directory still exists (someone may have deleted it while we ran). */
+export function workingDirectoryExists(): boolean {
+  try {
+    process.cwd();
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -142,8 +179,7 @@ export function writeCheckpointAtomic(path: string, checkpoint: Checkpoint): voi
   const text = serializeCheckpoint(checkpoint);
   const target = writeTarget(path);
   const directory = dirname(target);
-  const unique = `${process.pid}.${randomBytes(4).toString('hex')}`;
-  const temporary = join(directory, `.${basename(target)}.${unique}${TEMP_SUFFIX}`);
+  const temporary = temporaryPath(target, randomBytes(4).toString('hex'));
   let descriptor: number | undefined;
   try {
     mkdirSync(directory, { recursive: true });
@@ -190,7 +226,7 @@ export function prepareOutput(path: string, check: OutputCheck = {}): void {
   checkOutputPath(path, check);
   const target = writeTarget(path);
   const directory = dirname(target);
-  const probe = join(directory, `.${basename(target)}.${process.pid}.probe${TEMP_SUFFIX}`);
+  const probe = temporaryPath(target, 'probe');
   try {
     mkdirSync(directory, { recursive: true });
     closeSync(openSync(probe, 'w'));
@@ -210,8 +246,17 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/**
+ * A temporary file beside `target`: `.<name>.<pid>.<tag>.tmp`, the name shortened where a legal long name
+ * would make it too long for the file system, as removeStaleTemporaries expects.
+ */
+function temporaryPath(target: string, tag: string): string {
+  const ending = `.${process.pid}.${tag}${TEMP_SUFFIX}`;
+  return join(dirname(target), siblingName(basename(target), '.', ending, LONGEST_TEMP_ENDING));
+}
+
 function removeStaleTemporaries(path: string): void {
-  const prefix = `.${basename(path)}.`;
+  const prefix = siblingName(basename(path), '.', '.', LONGEST_TEMP_ENDING);
   for (const name of readdirSync(dirname(path))) {
     if (!name.startsWith(prefix) || !name.endsWith(TEMP_SUFFIX)) continue;
     const pid = Number(name.slice(prefix.length).split('.')[0]);

@@ -49,8 +49,17 @@ function openLog(path: string | undefined, corpusPath: string | undefined, check
   }
 }
 
+/** The signals that stop a run after its step, saving: Ctrl-C, kill, and the terminal closing (SIGHUP). */
+const STOPPING_SIGNALS = {
+  SIGINT: { code: EXIT.interrupted, what: 'interrupted' },
+  SIGTERM: { code: EXIT.terminated, what: 'terminated' },
+  SIGHUP: { code: EXIT.hungUp, what: 'hung up' },
+} as const;
+type StoppingSignal = keyof typeof STOPPING_SIGNALS;
+const SIGNAL_NAMES = Object.keys(STOPPING_SIGNALS) as StoppingSignal[];
+
 /**
- * Ctrl-C / SIGTERM finish the current step and save; a second signal exits at once (writes are atomic).
+ * Ctrl-C / SIGTERM / SIGHUP finish the current step and save; a second signal exits at once (writes are atomic).
  * Losing an output stops the run the same way, so no work is lost: a reader of --json that leaves ends
  * it quietly (exit 0); a --log or stdout that cannot be written ends it with one line and exit 1.
  */
@@ -81,19 +90,17 @@ export function startTrainingSession(flags: OutputFlags, paths: SessionPaths): T
   process.stderr.on('error', (error: NodeJS.ErrnoException) => stopForLostOutput(error.code !== 'EPIPE'));
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(exitCode);
-    exitCode = signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
-    const what = signal === 'SIGTERM' ? 'terminated' : 'interrupted';
+    const { code, what } = STOPPING_SIGNALS[signal as StoppingSignal];
+    exitCode = code;
     reporter.message(`\n${what}: finishing this step and saving (press Ctrl-C again to quit at once)`);
     controller.abort();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of SIGNAL_NAMES) process.on(signal, onSignal);
   return {
     onEvent: reporter.handle,
     signal: controller.signal,
     finish(summary) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const signal of SIGNAL_NAMES) process.off(signal, onSignal);
       if (log) closeSync(log.descriptor);
       const val = summary.val_bpc === null ? '' : `, validation ${summary.val_bpc.toFixed(3)} bpc`;
       const speed = `${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;

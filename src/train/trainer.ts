@@ -15,6 +15,7 @@ import { CharrnnError } from '../errors.js';
 import { DataParallelStep } from './data-parallel.js';
 import type { StartEvent, TrainEvent, TrainSummary } from './events.js';
 import { trainLoop } from './loop.js';
+import { startingThreads } from './working-directory.js';
 import { LIMITS, validateTrainOptions, type TrainOptions } from './options.js';
 import { restoreLearner, RunState, startLearner } from './run-state.js';
 import type { CorpusIdentity, Origin, TrainingState } from './state.js';
@@ -229,5 +230,5 @@ function targetIterations(options: TrainOptions, chunksPerEpoch: number): number
 /** The data-parallel forward and backward, and validation, on `threads` threads (default: one per core). */
 function startThreads(model: CharModel, options: TrainOptions, threads: number | undefined): Promise<DataParallelStep> {
   const threadCount = threads ?? Math.max(1, availableParallelism());
-  return DataParallelStep.create(model, options.batch, options.seqLength, threadCount);
+  return startingThreads(() => DataParallelStep.create(model, options.batch, options.seqLength, threadCount));
 }
