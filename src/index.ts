@@ -4,7 +4,8 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import type { Checkpoint } from './checkpoint/format.js';
-import { bestPath, readCheckpoint } from './checkpoint/io.js';
+import { readCheckpoint } from './checkpoint/io.js';
+import { checkRunFiles } from './checkpoint/run-files.js';
 import { isObject } from './checkpoint/json.js';
 import { createKernels, type KernelChoice } from './core/backend.js';
 import { CharGenerator } from './core/generate.js';
@@ -111,6 +112,11 @@ export interface RunControl extends Partial<RunSettings> {
   signal?: AbortSignal;
   /** How errors about the run's options name them: `options.hidden` by default (the CLI says `--hidden`). */
   optionName?: OptionNamer<keyof TrainOptions>;
+  /**
+   * Where the caller writes the run's log (the library never writes it): checked with the run's other
+   * files, so it is never the corpus, a checkpoint, or the checkpoint the run starts from.
+   */
+  log?: string;
 }
 
 const libraryOptionName: OptionNamer<keyof TrainOptions> = (option) => `options.${option}`;
@@ -135,10 +141,11 @@ export async function trainModel(
   control: RunControl = {},
 ): Promise<TrainSummary> {
   checkSettings(TRAIN_OPTIONS, options, 'options.');
-  const { onEvent, signal, optionName = libraryOptionName, ...settings } = control;
+  const { onEvent, signal, optionName = libraryOptionName, log, ...settings } = control;
   checkSettings(RUN_SETTINGS, settings, 'control.');
   const chosen = given(options);
   const output = control.output ?? defaultOutputPath(corpus.source);
+  checkRunFiles({ corpus: corpus.source, initFrom: chosen.initFrom, checkpoint: output, log });
   const kernels = createKernels(control.kernel ?? 'auto');
   const { timeLimitSeconds, threads } = control;
   const request = { kernels, output, timeLimitSeconds, threads, onEvent, signal };
@@ -150,22 +157,10 @@ export async function trainModel(
     }
     return train({ ...request, data: trainDataFor(corpus, corpus.vocab) }, runOptions);
   }
-  refuseOverwritingSource(checkpointPath, output);
   const checkpoint = readCheckpoint(checkpointPath);
   const sources = { checkpoint, checkpointPath, corpusVocab: corpus.vocab, corpusSource: corpus.source };
   const start = fineTuneStart(sources, runOptions, chosen, optionName);
   return train({ ...request, data: trainDataFor(corpus, start.vocab), initialWeights: start.weights }, start.options);
-}
-
-/** A fine-tuning run's checkpoints must not replace the one it starts from. */
-function refuseOverwritingSource(checkpointPath: string, output: string): void {
-  const source = resolvePath(checkpointPath);
-  if (source === resolvePath(output) || source === resolvePath(bestPath(output))) {
-    throw new CharrnnError(
-      `the run would save over ${checkpointPath}, the checkpoint it starts from; choose another output path`,
-      EXIT.usage,
-    );
-  }
 }
 
 /**
@@ -182,13 +177,13 @@ export interface ResumeOptions extends RunControl, Partial<ResumableOptions> {
 
 /** Splits resume options into the call's settings and the run's changed options, checking both. */
 function resumeSettings(options: ResumeOptions): { control: RunControl; overrides: Partial<ResumableOptions> } {
-  const { corpus: _corpus, onEvent, signal, ...settings } = options;
+  const { corpus: _corpus, onEvent, signal, log, ...settings } = options;
   const control: Record<string, unknown> = {};
   const changes: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(settings)) (key in RUN_SETTINGS ? control : changes)[key] = value;
   checkSettings(RUN_SETTINGS, control, 'options.');
   checkSettings(TRAIN_OPTIONS, changes, 'options.');
-  return { control: { ...control, onEvent, signal }, overrides: resumeOverrides(changes) };
+  return { control: { ...control, onEvent, signal, log }, overrides: resumeOverrides(changes) };
 }
 
 /** Continues a checkpointed run exactly where it stopped. */
@@ -203,6 +198,9 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
         'start a new run with: charrnn train CORPUS',
     );
   }
+  const output = control.output ?? checkpointPath;
+  const corpusPath = typeof options.corpus === 'object' ? options.corpus.source : (options.corpus ?? state.corpus.path);
+  checkRunFiles({ corpus: corpusPath, resumes: checkpointPath, checkpoint: output, log: control.log });
   const corpus = corpusToResume(options.corpus, state, checkpointPath);
   const data = trainDataFor(corpus, Vocab.fromSymbols(checkpoint.vocab));
   if (data.corpus.chars !== state.corpus.chars || data.corpus.fingerprint !== state.corpus.fingerprint) {
@@ -220,7 +218,6 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   };
   const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
   const { timeLimitSeconds, threads, onEvent, signal } = control;
-  const output = control.output ?? checkpointPath;
   return resume({ data, kernels, output, timeLimitSeconds, threads, onEvent, signal }, resumedState, tensors);
 }
 

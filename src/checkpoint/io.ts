@@ -15,7 +15,7 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CharrnnError, EXIT } from '../errors.js';
 import { parseCheckpoint, serializeCheckpoint, type Checkpoint } from './format.js';
@@ -83,8 +83,6 @@ export function workingDirectoryExists(): boolean {
 export interface OutputCheck {
   /** What is refused, for messages: 'save' (a checkpoint, the default) or 'write the log to'. */
   action?: string;
-  /** The corpus being trained on (null or '-' for stdin): the output must not be that file by any name. */
-  corpusPath?: string | null;
 }
 
 /** What a path is, in words, when it is not a file an output may go to. */
@@ -131,9 +129,8 @@ function outputRefusal(path: string): string | undefined {
 
 /**
  * Refuses an output path that is not a regular file or a new path: a device, a named pipe, a socket, a
- * directory, a dangling symlink, a path under a file, or the corpus itself by any name (same device and
- * inode: another relative path, a symlink or a hard link). A symlink to a regular file is accepted, and
- * writes go through to its target. A missing parent directory is fine: preparing the output creates it.
+ * directory, a dangling symlink, a path under a file (checkRunFiles refuses the run's other files by
+ * any name). A symlink to a regular file is accepted, and writes go through to its target. A missing parent directory is fine: preparing the output creates it.
  * Messages name the path, not a flag, so they read the same from the CLI and the library. Throws a
  * CharrnnError; touches nothing on disk.
  */
@@ -145,22 +142,6 @@ export function checkOutputPath(path: string, check: OutputCheck = {}): void {
   }
   const refusal = outputRefusal(path);
   if (refusal) throw new CharrnnError(`cannot ${action} ${path}: ${refusal}; ${REGULAR_FILE_ADVICE}`);
-  const corpusPath = check.corpusPath;
-  if (!corpusPath || corpusPath === '-') return;
-  const corpus = statSync(corpusPath, { throwIfNoEntry: false });
-  const output = statSync(path, { throwIfNoEntry: false });
-  if (corpus && output && corpus.dev === output.dev && corpus.ino === output.ino) {
-    const destroyed = `it is the corpus (${corpusPath}), which it would destroy`;
-    throw new CharrnnError(`cannot ${action} ${path}: ${destroyed}; choose another path`);
-  }
-}
-
-/** Whether two paths name one file: the same resolved path, or (both existing) the same device and inode. */
-export function samePath(first: string, second: string): boolean {
-  if (resolve(first) === resolve(second)) return true;
-  const a = statSync(first, { throwIfNoEntry: false });
-  const b = statSync(second, { throwIfNoEntry: false });
-  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
 /** Where writes to `path` land: through a symlink to its target, so the link stays a link. */
@@ -237,7 +218,7 @@ export function prepareOutput(path: string, check: OutputCheck = {}): void {
   removeStaleTemporaries(target);
 }
 
-function isRunning(pid: number): boolean {
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -250,7 +231,7 @@ function isRunning(pid: number): boolean {
  * A temporary file beside `target`: `.<name>.<pid>.<tag>.tmp`, the name shortened where a legal long name
  * would make it too long for the file system, as removeStaleTemporaries expects.
  */
-function temporaryPath(target: string, tag: string): string {
+export function temporaryPath(target: string, tag: string): string {
   const ending = `.${process.pid}.${tag}${TEMP_SUFFIX}`;
   return join(dirname(target), siblingName(basename(target), '.', ending, LONGEST_TEMP_ENDING));
 }

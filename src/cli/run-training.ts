@@ -2,7 +2,8 @@
 import type { TrainEvent, TrainSummary } from '../train/events.js';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { bestPath, checkOutputPath, samePath } from '../checkpoint/io.js';
+import { checkOutputPath } from '../checkpoint/io.js';
+import { checkRunFiles } from '../checkpoint/run-files.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { TrainingReporter, type LogFile } from './progress.js';
 import { createTerminal, formatCount, formatDuration, StdoutWriter } from './terminal.js';
@@ -13,11 +14,15 @@ export interface OutputFlags {
   quiet: boolean;
   color: boolean;
   'print-every': number;
-  /** The corpus path as given (train's CORPUS, resume's --corpus), so --log can refuse it. */
+  /** The corpus path as given (train's CORPUS, resume's --corpus): no output may be that file. */
   corpus?: string;
+  /** train's --init-from: no output may be that file. */
+  'init-from'?: string;
+  /** resume's CHECKPOINT: only the run's checkpoint may go there. */
+  checkpoint?: string;
 }
 
-/** The checkpoint the run saves to, so --log can refuse it (and its best copy): each save would replace the log. */
+/** The checkpoint the run saves to (and its best copy beside it): the log may not be either. */
 export interface SessionPaths {
   checkpoint: string;
 }
@@ -28,18 +33,16 @@ export interface TrainingSession {
   finish(summary: TrainSummary): void;
 }
 
-/** Opens --log for appending, after refusing what it may not be (a device, a pipe, the corpus, a checkpoint). */
-function openLog(path: string | undefined, corpusPath: string | undefined, checkpoint: string): LogFile | undefined {
+/**
+ * Checks every file the run reads and writes against the others, before anything is read at length (the
+ * library checks again once it knows resume's recorded corpus), then opens --log for appending after
+ * refusing what it may not be (a device, a pipe).
+ */
+function openLog(flags: OutputFlags, checkpoint: string): LogFile | undefined {
+  const { log: path, corpus, 'init-from': initFrom, checkpoint: resumes } = flags;
+  checkRunFiles({ corpus, initFrom, resumes, checkpoint, log: path });
   if (path === undefined) return undefined;
-  checkOutputPath(path, { action: 'write the log to', corpusPath });
-  for (const saved of [checkpoint, bestPath(checkpoint)]) {
-    if (samePath(path, saved)) {
-      throw new CharrnnError(
-        `cannot write the log to ${path}: it is where the run saves ${saved === checkpoint ? 'its checkpoint' : 'its best checkpoint'}; choose another path`,
-        EXIT.usage,
-      );
-    }
-  }
+  checkOutputPath(path, { action: 'write the log to' });
   try {
     mkdirSync(dirname(path), { recursive: true });
     return { descriptor: openSync(path, 'a'), path };
@@ -65,7 +68,7 @@ const SIGNAL_NAMES = Object.keys(STOPPING_SIGNALS) as StoppingSignal[];
  */
 export function startTrainingSession(flags: OutputFlags, paths: SessionPaths): TrainingSession {
   const terminal = createTerminal({ quiet: flags.quiet, color: flags.color });
-  const log = openLog(flags.log, flags.corpus, paths.checkpoint);
+  const log = openLog(flags, paths.checkpoint);
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;
   let outputFailed = false;

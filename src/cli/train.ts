@@ -102,6 +102,7 @@ export const trainCommand: Command<TrainArgs> = {
     const summary = await trainModel(corpus, options, {
       ...run,
       output,
+      log: args.log,
       onEvent: session.onEvent,
       signal: session.signal,
       optionName: flagName,

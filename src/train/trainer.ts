@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { bestPath, prepareOutput } from '../checkpoint/io.js';
+import { lockRunOutputs } from '../checkpoint/run-lock.js';
 import { parameterCount, type ModelConfig } from '../core/config.js';
 import { CharGenerator } from '../core/generate.js';
 import { explainKernelMemory, type Kernels } from '../core/kernels.js';
@@ -96,11 +97,14 @@ async function setUpAndTrain(
     );
   }
   fixScheduleLength(run, saved?.training.options ?? null, target, request.timeLimitSeconds || null);
-  // Outputs are checked before any thread starts: a file or a new path, and never the corpus.
-  const corpusPath = request.data.corpus.path;
-  prepareOutput(request.output, { corpusPath });
-  prepareOutput(bestPath(request.output), { corpusPath });
-  const { model, parallel, generator } = await buildModel(config, options, request);
+  // Outputs are checked before any thread starts: a file or a new path (the library checked them against its inputs).
+  prepareOutput(request.output);
+  prepareOutput(bestPath(request.output));
+  const lock = lockRunOutputs([request.output, bestPath(request.output)]);
+  const { model, parallel, generator } = await buildModel(config, options, request).catch((error) => {
+    lock.release();
+    throw error;
+  });
   try {
     const learner = saved
       ? restoreLearner(model, parallel, saved.training, saved.tensors)
@@ -144,6 +148,7 @@ async function setUpAndTrain(
     });
   } finally {
     parallel.close();
+    lock.release();
   }
 }
 
