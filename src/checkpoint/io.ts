@@ -231,8 +231,8 @@ export function isRunning(pid: number): boolean {
  * A temporary file beside `target`: `.<name>.<pid>.<tag>.tmp`, the name shortened where a legal long name
  * would make it too long for the file system, as removeStaleTemporaries expects.
  */
-export function temporaryPath(target: string, tag: string): string {
-  const ending = `.${process.pid}.${tag}${TEMP_SUFFIX}`;
+export function temporaryPath(target: string, tag: string, pid = process.pid): string {
+  const ending = `.${pid}.${tag}${TEMP_SUFFIX}`;
   return join(dirname(target), siblingName(basename(target), '.', ending, LONGEST_TEMP_ENDING));
 }
 
