@@ -130,7 +130,8 @@ function outputRefusal(path: string): string | undefined {
 /**
  * Refuses an output path that is not a regular file or a new path: a device, a named pipe, a socket, a
  * directory, a dangling symlink, a path under a file (checkRunFiles refuses the run's other files by
- * any name). A symlink to a regular file is accepted, and writes go through to its target. A missing parent directory is fine: preparing the output creates it.
+ * any name). A symlink to a regular file is accepted, and writes go through to its target. A missing
+ * parent directory is fine: preparing the output creates it.
  * Messages name the path, not a flag, so they read the same from the CLI and the library. Throws a
  * CharrnnError; touches nothing on disk.
  */
