@@ -14,6 +14,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
@@ -257,6 +258,8 @@ if (root && !canMount) console.warn('read-only symlink target test skipped: cann
 
 afterAll(() => {
   if (canMount) spawnSync('umount', [readOnly]);
+  else chmodSync(readOnly, 0o755);
+  rmSync(readOnly, { recursive: true, force: true });
 });
 
 describe.skipIf(root && !canMount)('a symlinked output whose target sits in a read-only directory', () => {
