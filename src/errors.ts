@@ -13,4 +13,4 @@ export class CharrnnError extends Error {
 }
 
 /** Exit codes, documented in --help and the README. */
-export const EXIT = { ok: 0, runtime: 1, usage: 2, interrupted: 130, terminated: 143 } as const;
+export const EXIT = { ok: 0, runtime: 1, usage: 2, hungUp: 129, interrupted: 130, terminated: 143 } as const;

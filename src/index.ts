@@ -3,6 +3,7 @@
  * The CLI is a thin layer over these functions. This file composes: options are checked here, at the
  * library's edge, before any file is read; train/ does the rest.
  */
+import { checkRunFiles } from './checkpoint/run-files.js';
 import { createKernels } from './core/backend.js';
 import { readCorpus, trainDataFor, type Corpus } from './train/corpus.js';
 import type { TrainSummary, TrainEvent } from './train/events.js';
@@ -72,6 +73,11 @@ export interface RunControl extends Partial<RunSettings> {
    * default (the CLI says `--hidden` and `--output`).
    */
   optionName?: RunOptionNamer;
+  /**
+   * Where the caller writes the run's log (the library never writes it): checked with the run's other
+   * files, so it is never the corpus, a checkpoint, or the checkpoint the run starts from.
+   */
+  log?: string;
 }
 
 /** The library's names: a run's options under `options.`, the settings of the call under `control.`. */
@@ -93,18 +99,20 @@ export async function trainModel(
   options: NewRunOptions = {},
   control: RunControl = {},
 ): Promise<TrainSummary> {
-  const { onEvent, signal, optionName = trainModelName, ...settings } = control;
+  const { onEvent, signal, optionName = trainModelName, log, ...settings } = control;
   const run = newRunOptions(options, optionName);
   checkSettings(RUN_SETTINGS, settings, optionName);
+  const source = typeof corpus === 'string' ? corpus : corpus.source;
+  const output = settings.output ?? defaultOutputPath(source);
+  checkRunFiles({ corpus: source, initFrom: run.options.initFrom, checkpoint: output, log });
   const text = typeof corpus === 'string' ? readCorpus(corpus, run.options.encoding) : corpus;
-  const output = settings.output ?? defaultOutputPath(text.source);
   const kernels = createKernels(settings.kernel ?? 'auto');
   const request = { kernels, output, timeLimitSeconds: settings.timeLimitSeconds, threads: settings.threads };
   const events = { onEvent, signal };
   if (run.options.initFrom === undefined) {
     return train({ ...request, ...events, data: trainDataFor(text, text.vocab) }, run.options);
   }
-  const start = fineTuneStart(run, text, output, optionName);
+  const start = fineTuneStart(run, text, optionName);
   return train({ ...request, ...events, data: start.data, initialWeights: start.weights }, start.options);
 }
 
@@ -125,17 +133,17 @@ const resumeName: RunOptionNamer = (option) => `options.${option}`;
 
 /** Continues a checkpointed run exactly where it stopped. */
 export async function resumeTraining(checkpointPath: string, options: ResumeOptions = {}): Promise<TrainSummary> {
-  const { corpus, onEvent, signal, optionName = resumeName, ...settings } = options;
+  const { corpus, onEvent, signal, optionName = resumeName, log, ...settings } = options;
   checkSettings({ ...RUN_SETTINGS, ...TRAIN_OPTIONS }, settings, optionName);
   const call: Record<string, unknown> = {};
   const changes: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(settings)) (key in RUN_SETTINGS ? call : changes)[key] = value;
   const control = call as Partial<RunSettings>;
   const overrides = resumeOverrides(changes, optionName);
-  const saved = savedRun(checkpointPath, corpus, overrides);
+  const output = control.output ?? checkpointPath;
+  const saved = savedRun(checkpointPath, corpus, overrides, { checkpoint: output, log });
   const kernels = createKernels(control.kernel ?? 'auto');
   const { timeLimitSeconds, threads } = control;
-  const output = control.output ?? checkpointPath;
   const request = { data: saved.data, kernels, output, timeLimitSeconds, threads, onEvent, signal };
   return resume(request, saved.training, saved.tensors);
 }

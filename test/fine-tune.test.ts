@@ -197,7 +197,9 @@ describe('train --init-from', () => {
     expect(alone.stderr).toBe('charrnn: --extend-vocab only applies with --init-from\n');
     const overwrite = charrnn(['train', 'new.txt', '--init-from', 'base.json', '-o', 'base.json']);
     expect(overwrite.status).toBe(2);
-    expect(overwrite.stderr).toContain('the run would save over base.json, the checkpoint it starts from');
+    expect(overwrite.stderr).toBe(
+      'charrnn: cannot save base.json: it is the checkpoint the run starts from; choose another path\n',
+    );
   });
 
   it('--extend-vocab appends characters, keeps old predictions, and the grown model resumes exactly', async () => {

@@ -67,25 +67,27 @@ beforeAll(() => {
 const literal = (path: string) => path.replace(/[./]/g, '\\$&');
 
 describe('-o, .best.json and --log refuse anything but a regular file or a new path, before training', () => {
-  const refused: Array<[string, string, RegExp]> = [
-    ['a character device', '/dev/full', /it is a device/],
-    ['a FIFO', 'fifo', /it is a named pipe/],
-    ['a directory', 'folder', /it is a directory/],
-    ['a dangling symlink', 'dangling.json', /it is a symlink to a missing file \(nowhere\.json\)/],
-    ['a path under a file', 'afile/model.json', /afile is a file, not a directory/],
-    ['the corpus by its name', 'sea.txt', /it is the corpus/],
-    ['the corpus by another path', './sea.txt', /it is the corpus/],
-    ['the corpus through a symlink', 'sea-link.txt', /it is the corpus/],
-    ['the corpus through a hard link', 'sea-hard.txt', /it is the corpus/],
+  // A path of the wrong kind is a runtime error (1); the run's own input by any name a usage error (2).
+  const refused: Array<[string, string, RegExp, number]> = [
+    ['a character device', '/dev/full', /it is a device/, 1],
+    ['a FIFO', 'fifo', /it is a named pipe/, 1],
+    ['a directory', 'folder', /it is a directory/, 1],
+    ['a dangling symlink', 'dangling.json', /it is a symlink to a missing file \(nowhere\.json\)/, 1],
+    ['a path under a file', 'afile/model.json', /afile is a file, not a directory/, 1],
+    ['the corpus by its name', 'sea.txt', /it is the corpus/, 2],
+    ['the corpus by another path', './sea.txt', /it is the corpus/, 2],
+    ['the corpus through a symlink', 'sea-link.txt', /it is the corpus/, 2],
+    ['the corpus through a hard link', 'sea-hard.txt', /it is the corpus/, 2],
   ];
-  for (const [what, path, message] of refused) {
+  for (const [what, path, message, status] of refused) {
     it(`-o refuses ${what}`, () => {
       const result = run(['train', 'sea.txt', ...TINY, '-o', path]);
-      expectOneLine(result, 1, new RegExp(`^charrnn: cannot save ${literal(path)}: ${message.source}`));
+      expectOneLine(result, status, new RegExp(`^charrnn: cannot save ${literal(path)}: ${message.source}`));
     });
     it(`--log refuses ${what}`, () => {
       const result = run(['train', 'sea.txt', ...TINY, '-o', 'log-model.json', '--log', path]);
-      expectOneLine(result, 1, new RegExp(`^charrnn: cannot write the log to ${literal(path)}: ${message.source}`));
+      const line = new RegExp(`^charrnn: cannot write the log to ${literal(path)}: ${message.source}`);
+      expectOneLine(result, status, line);
       expect(existsSync(join(dir, 'log-model.json'))).toBe(false);
     });
   }
@@ -120,7 +122,7 @@ describe('-o, .best.json and --log refuse anything but a regular file or a new p
     expectOneLine(
       same,
       2,
-      /^charrnn: cannot write the log to \.\/same\.json: it is where the run saves its checkpoint;/,
+      /^charrnn: cannot write the log to \.\/same\.json: it is where the run saves its checkpoint \(same\.json\);/,
     );
     const best = run(['train', 'sea.txt', ...TINY, '-o', 'same.json', '--log', 'same.best.json']);
     expectOneLine(best, 2, /^charrnn: cannot write the log to same\.best\.json: it is where the run saves its best/);
@@ -155,9 +157,9 @@ describe('-o, .best.json and --log refuse anything but a regular file or a new p
 
   it('refuses the corpus on resume too', () => {
     const output = run(['resume', 'model.json', '--iters', '8', '-o', 'sea-link.txt']);
-    expectOneLine(output, 1, /^charrnn: cannot save sea-link\.txt: it is the corpus/);
+    expectOneLine(output, 2, /^charrnn: cannot save sea-link\.txt: it is the corpus/);
     const log = run(['resume', 'model.json', '--iters', '8', '--corpus', 'sea.txt', '--log', 'sea-hard.txt']);
-    expectOneLine(log, 1, /^charrnn: cannot write the log to sea-hard\.txt: it is the corpus/);
+    expectOneLine(log, 2, /^charrnn: cannot write the log to sea-hard\.txt: it is the corpus/);
   });
 });
 

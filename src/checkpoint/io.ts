@@ -15,13 +15,31 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CharrnnError, EXIT } from '../errors.js';
 import { parseCheckpoint, serializeCheckpoint, type CheckpointFile } from './format.js';
+import { siblingName } from './sibling-names.js';
 
 const TEMP_SUFFIX = '.tmp';
+/** The longest ending a temporary file's name takes after the checkpoint's name: `.<pid>.<8 hex digits>.tmp`. */
+const LONGEST_TEMP_ENDING = `.${'9'.repeat(10)}.${'f'.repeat(8)}${TEMP_SUFFIX}`;
 const REGULAR_FILE_ADVICE = 'give the path of a regular file or a new one';
+
+/**
+ * The directory a write to `path` needed: the one its file goes in (the target's, through a symlink), or
+ * where that does not exist yet, its nearest existing ancestor, in which creating it failed.
+ */
+function writtenDirectory(path: string): string {
+  let directory = dirname(path);
+  try {
+    directory = dirname(writeTarget(path));
+  } catch {
+    // The symlink went away since it was checked: its own directory is the best guess.
+  }
+  if (statSync(directory, { throwIfNoEntry: false })) return directory;
+  return nearestExisting(directory)?.path ?? directory;
+}
 
 function describeWriteError(path: string, error: NodeJS.ErrnoException): string {
   switch (error.code) {
@@ -31,23 +49,40 @@ function describeWriteError(path: string, error: NodeJS.ErrnoException): string 
     case 'EACCES':
     case 'EPERM':
       return (
-        `cannot save ${path}: ${dirname(path)} is not writable; ` +
+        `cannot save ${path}: ${writtenDirectory(path)} is not writable; ` +
         'choose another place with -o (the previous checkpoint is untouched)'
       );
+    case 'ENOENT':
+      if (isAbsolute(path) || workingDirectoryExists()) return unexplained(path, error);
+      return `cannot save ${path}: the working directory was deleted; give an absolute path, or cd to an existing one`;
+    case 'ENAMETOOLONG':
+      return `cannot save ${path}: the name is too long for the file system; choose a shorter one with -o`;
     case 'EISDIR':
       return `cannot save ${path}: it is a directory; choose a file name with -o`;
     case 'ENOTDIR':
       return `cannot save ${path}: part of the path is not a directory`;
     default:
-      return `cannot save ${path}: ${error.code ?? error.message} (the previous checkpoint is untouched)`;
+      return unexplained(path, error);
+  }
+}
+
+function unexplained(path: string, error: NodeJS.ErrnoException): string {
+  return `cannot save ${path}: ${error.code ?? error.message} (the previous checkpoint is untouched)`;
+}
+
+/** Whether the process's working directory still exists (someone may have deleted it while we ran). */
+export function workingDirectoryExists(): boolean {
+  try {
+    process.cwd();
+    return true;
+  } catch {
+    return false;
   }
 }
 
 export interface OutputCheck {
   /** What is refused, for messages: 'save' (a checkpoint, the default) or 'write the log to'. */
   action?: string;
-  /** The corpus being trained on (null or '-' for stdin): the output must not be that file by any name. */
-  corpusPath?: string | null;
 }
 
 /** What a path is, in words, when it is not a file an output may go to. */
@@ -94,9 +129,9 @@ function outputRefusal(path: string): string | undefined {
 
 /**
  * Refuses an output path that is not a regular file or a new path: a device, a named pipe, a socket, a
- * directory, a dangling symlink, a path under a file, or the corpus itself by any name (same device and
- * inode: another relative path, a symlink or a hard link). A symlink to a regular file is accepted, and
- * writes go through to its target. A missing parent directory is fine: preparing the output creates it.
+ * directory, a dangling symlink, a path under a file (checkRunFiles refuses the run's other files by
+ * any name). A symlink to a regular file is accepted, and writes go through to its target. A missing
+ * parent directory is fine: preparing the output creates it.
  * Messages name the path, not a flag, so they read the same from the CLI and the library. Throws a
  * CharrnnError; touches nothing on disk.
  */
@@ -108,22 +143,6 @@ export function checkOutputPath(path: string, check: OutputCheck = {}): void {
   }
   const refusal = outputRefusal(path);
   if (refusal) throw new CharrnnError(`cannot ${action} ${path}: ${refusal}; ${REGULAR_FILE_ADVICE}`);
-  const corpusPath = check.corpusPath;
-  if (!corpusPath || corpusPath === '-') return;
-  const corpus = statSync(corpusPath, { throwIfNoEntry: false });
-  const output = statSync(path, { throwIfNoEntry: false });
-  if (corpus && output && corpus.dev === output.dev && corpus.ino === output.ino) {
-    const destroyed = `it is the corpus (${corpusPath}), which it would destroy`;
-    throw new CharrnnError(`cannot ${action} ${path}: ${destroyed}; choose another path`);
-  }
-}
-
-/** Whether two paths name one file: the same resolved path, or (both existing) the same device and inode. */
-export function samePath(first: string, second: string): boolean {
-  if (resolve(first) === resolve(second)) return true;
-  const a = statSync(first, { throwIfNoEntry: false });
-  const b = statSync(second, { throwIfNoEntry: false });
-  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
 /** Where writes to `path` land: through a symlink to its target, so the link stays a link. */
@@ -142,8 +161,7 @@ export function writeCheckpointAtomic(path: string, checkpoint: CheckpointFile):
   const text = serializeCheckpoint(checkpoint);
   const target = writeTarget(path);
   const directory = dirname(target);
-  const unique = `${process.pid}.${randomBytes(4).toString('hex')}`;
-  const temporary = join(directory, `.${basename(target)}.${unique}${TEMP_SUFFIX}`);
+  const temporary = temporaryPath(target, randomBytes(4).toString('hex'));
   let descriptor: number | undefined;
   try {
     mkdirSync(directory, { recursive: true });
@@ -190,7 +208,7 @@ export function prepareOutput(path: string, check: OutputCheck = {}): void {
   checkOutputPath(path, check);
   const target = writeTarget(path);
   const directory = dirname(target);
-  const probe = join(directory, `.${basename(target)}.${process.pid}.probe${TEMP_SUFFIX}`);
+  const probe = temporaryPath(target, 'probe');
   try {
     mkdirSync(directory, { recursive: true });
     closeSync(openSync(probe, 'w'));
@@ -201,7 +219,7 @@ export function prepareOutput(path: string, check: OutputCheck = {}): void {
   removeStaleTemporaries(target);
 }
 
-function isRunning(pid: number): boolean {
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -210,8 +228,17 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/**
+ * A temporary file beside `target`: `.<name>.<pid>.<tag>.tmp`, the name shortened where a legal long name
+ * would make it too long for the file system, as removeStaleTemporaries expects.
+ */
+export function temporaryPath(target: string, tag: string, pid = process.pid): string {
+  const ending = `.${pid}.${tag}${TEMP_SUFFIX}`;
+  return join(dirname(target), siblingName(basename(target), '.', ending, LONGEST_TEMP_ENDING));
+}
+
 function removeStaleTemporaries(path: string): void {
-  const prefix = `.${basename(path)}.`;
+  const prefix = siblingName(basename(path), '.', '.', LONGEST_TEMP_ENDING);
   for (const name of readdirSync(dirname(path))) {
     if (!name.startsWith(prefix) || !name.endsWith(TEMP_SUFFIX)) continue;
     const pid = Number(name.slice(prefix.length).split('.')[0]);

@@ -19,5 +19,5 @@ export const PROGRAM: Program = {
   name: 'charrnn',
   summary: 'Character-level RNN/LSTM/GRU language models: train on any text, sample, resume.',
   commands: [trainCommand, sampleCommand, resumeCommand, evalCommand, infoCommand, completionCommand],
-  epilogue: 'Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted (143 on SIGTERM).\nDocs: README.md',
+  epilogue: 'Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP.\nDocs: README.md',
 };

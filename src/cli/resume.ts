@@ -54,6 +54,7 @@ export const resumeCommand: Command<ResumeArgs> = {
       corpus,
       ...settingsFromArgs(RESUMABLE_OPTIONS, args),
       ...run,
+      log: args.log,
       onEvent: session.onEvent,
       signal: session.signal,
       optionName: flagName,

@@ -2,7 +2,8 @@
 import type { TrainEvent, TrainSummary } from '../train/events.js';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { bestPath, checkOutputPath, samePath } from '../checkpoint/io.js';
+import { checkOutputPath } from '../checkpoint/io.js';
+import { checkRunFiles } from '../checkpoint/run-files.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { TrainingReporter, type LogFile } from './progress.js';
 import { createTerminal, formatCount, formatDuration, StdoutWriter } from './terminal.js';
@@ -13,11 +14,15 @@ export interface OutputFlags {
   quiet: boolean;
   color: boolean;
   'print-every': number;
-  /** The corpus path as given (train's CORPUS, resume's --corpus), so --log can refuse it. */
+  /** The corpus path as given (train's CORPUS, resume's --corpus): no output may be that file. */
   corpus?: string;
+  /** train's --init-from: no output may be that file. */
+  'init-from'?: string;
+  /** resume's CHECKPOINT: only the run's checkpoint may go there. */
+  checkpoint?: string;
 }
 
-/** The checkpoint the run saves to, so --log can refuse it (and its best copy): each save would replace the log. */
+/** The checkpoint the run saves to (and its best copy beside it): the log may not be either. */
 export interface SessionPaths {
   checkpoint: string;
 }
@@ -28,18 +33,16 @@ export interface TrainingSession {
   finish(summary: TrainSummary): void;
 }
 
-/** Opens --log for appending, after refusing what it may not be (a device, a pipe, the corpus, a checkpoint). */
-function openLog(path: string | undefined, corpusPath: string | undefined, checkpoint: string): LogFile | undefined {
+/**
+ * Checks every file the run reads and writes against the others, before anything is read at length (the
+ * library checks again once it knows resume's recorded corpus), then opens --log for appending after
+ * refusing what it may not be (a device, a pipe).
+ */
+function openLog(flags: OutputFlags, checkpoint: string): LogFile | undefined {
+  const { log: path, corpus, 'init-from': initFrom, checkpoint: resumes } = flags;
+  checkRunFiles({ corpus, initFrom, resumes, checkpoint, log: path });
   if (path === undefined) return undefined;
-  checkOutputPath(path, { action: 'write the log to', corpusPath });
-  for (const saved of [checkpoint, bestPath(checkpoint)]) {
-    if (samePath(path, saved)) {
-      throw new CharrnnError(
-        `cannot write the log to ${path}: it is where the run saves ${saved === checkpoint ? 'its checkpoint' : 'its best checkpoint'}; choose another path`,
-        EXIT.usage,
-      );
-    }
-  }
+  checkOutputPath(path, { action: 'write the log to' });
   try {
     mkdirSync(dirname(path), { recursive: true });
     return { descriptor: openSync(path, 'a'), path };
@@ -49,14 +52,23 @@ function openLog(path: string | undefined, corpusPath: string | undefined, check
   }
 }
 
+/** The signals that stop a run after its step, saving: Ctrl-C, kill, and the terminal closing (SIGHUP). */
+const STOPPING_SIGNALS = {
+  SIGINT: { code: EXIT.interrupted, what: 'interrupted' },
+  SIGTERM: { code: EXIT.terminated, what: 'terminated' },
+  SIGHUP: { code: EXIT.hungUp, what: 'hung up' },
+} as const;
+type StoppingSignal = keyof typeof STOPPING_SIGNALS;
+const SIGNAL_NAMES = Object.keys(STOPPING_SIGNALS) as StoppingSignal[];
+
 /**
- * Ctrl-C / SIGTERM finish the current step and save; a second signal exits at once (writes are atomic).
+ * Ctrl-C / SIGTERM / SIGHUP finish the current step and save; a second signal exits at once (writes are atomic).
  * Losing an output stops the run the same way, so no work is lost: a reader of --json that leaves ends
  * it quietly (exit 0); a --log or stdout that cannot be written ends it with one line and exit 1.
  */
 export function startTrainingSession(flags: OutputFlags, paths: SessionPaths): TrainingSession {
   const terminal = createTerminal({ quiet: flags.quiet, color: flags.color });
-  const log = openLog(flags.log, flags.corpus, paths.checkpoint);
+  const log = openLog(flags, paths.checkpoint);
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;
   let outputFailed = false;
@@ -81,19 +93,17 @@ export function startTrainingSession(flags: OutputFlags, paths: SessionPaths): T
   process.stderr.on('error', (error: NodeJS.ErrnoException) => stopForLostOutput(error.code !== 'EPIPE'));
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(exitCode);
-    exitCode = signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
-    const what = signal === 'SIGTERM' ? 'terminated' : 'interrupted';
+    const { code, what } = STOPPING_SIGNALS[signal as StoppingSignal];
+    exitCode = code;
     reporter.message(`\n${what}: finishing this step and saving (press Ctrl-C again to quit at once)`);
     controller.abort();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of SIGNAL_NAMES) process.on(signal, onSignal);
   return {
     onEvent: reporter.handle,
     signal: controller.signal,
     finish(summary) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
+      for (const signal of SIGNAL_NAMES) process.off(signal, onSignal);
       if (log) closeSync(log.descriptor);
       const val = summary.val_bpc === null ? '' : `, validation ${summary.val_bpc.toFixed(3)} bpc`;
       const speed = `${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;

@@ -76,6 +76,7 @@ export const trainCommand: Command<TrainArgs> = {
     const summary = await trainModel(args.corpus, options, {
       ...run,
       output,
+      log: args.log,
       onEvent: session.onEvent,
       signal: session.signal,
       optionName: flagName,

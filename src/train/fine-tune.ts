@@ -7,7 +7,6 @@
  */
 import { resolve } from 'node:path';
 import { tensorData } from '../checkpoint/format.js';
-import { bestPath } from '../checkpoint/io.js';
 import { extendVocabulary } from '../core/extend-vocab.js';
 import { Rng } from '../core/rng.js';
 import { Vocab } from '../data/vocab.js';
@@ -31,14 +30,13 @@ export interface FineTuneStart {
 }
 
 /**
- * Starts a fine-tuning run from the checkpoint at `run.options.initFrom`, saving to `output`, on `corpus`.
+ * Starts a fine-tuning run from the checkpoint at `run.options.initFrom`, on `corpus`.
  * An explicit shape option must match the checkpoint's (a preset's gives way); errors name options as
  * `nameOf` says.
  */
-export function fineTuneStart(run: NewRun, corpus: Corpus, output: string, nameOf: RunOptionNamer): FineTuneStart {
+export function fineTuneStart(run: NewRun, corpus: Corpus, nameOf: RunOptionNamer): FineTuneStart {
   const { options, given } = run;
   const checkpointPath = options.initFrom!;
-  refuseOverwritingSource(checkpointPath, output);
   const checkpoint = loadCheckpoint(checkpointPath);
   const { model } = checkpoint;
   for (const key of SHAPE_OPTIONS) {
@@ -74,17 +72,6 @@ export function fineTuneStart(run: NewRun, corpus: Corpus, output: string, nameO
       },
     },
   };
-}
-
-/** A fine-tuning run's checkpoints must not replace the one it starts from. */
-function refuseOverwritingSource(checkpointPath: string, output: string): void {
-  const source = resolve(checkpointPath);
-  if (source === resolve(output) || source === resolve(bestPath(output))) {
-    throw new CharrnnError(
-      `the run would save over ${checkpointPath}, the checkpoint it starts from; choose another output path`,
-      EXIT.usage,
-    );
-  }
 }
 
 function unknownCharactersError(

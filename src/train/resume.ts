@@ -3,6 +3,7 @@
  * its weights, and the corpus it was trained on, checked to be that very text.
  */
 import { tensorData } from '../checkpoint/format.js';
+import { checkRunFiles } from '../checkpoint/run-files.js';
 import { Vocab } from '../data/vocab.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { loadCheckpoint } from './checkpoint.js';
@@ -17,14 +18,22 @@ export interface RunToResume {
   tensors: Record<string, Float32Array>;
 }
 
+/** Where the resumed run writes: its checkpoint (with its best copy beside it) and the caller's log. */
+export interface ResumeWrites {
+  checkpoint: string;
+  log?: string;
+}
+
 /**
  * Reads the run saved at `checkpointPath`, applies `overrides`, and finds its corpus: `corpus` (a Corpus, or
- * a path read in the run's encoding), else the path the run recorded. A changed corpus is refused.
+ * a path read in the run's encoding), else the path the run recorded. A changed corpus is refused, and so
+ * are `writes` that clash with what the run reads (checked once the recorded corpus path is known).
  */
 export function savedRun(
   checkpointPath: string,
   corpus: Corpus | string | undefined,
   overrides: Partial<ResumableOptions>,
+  writes: ResumeWrites,
 ): RunToResume {
   const checkpoint = loadCheckpoint(checkpointPath);
   if (checkpoint.trainingDamage !== undefined) throw new CharrnnError(checkpoint.trainingDamage);
@@ -35,6 +44,8 @@ export function savedRun(
         'start a new run with: charrnn train CORPUS',
     );
   }
+  const corpusPath = typeof corpus === 'object' ? corpus.source : (corpus ?? state.corpus.path);
+  checkRunFiles({ corpus: corpusPath, resumes: checkpointPath, ...writes });
   const text = corpusToResume(corpus, state, checkpointPath);
   const data = trainDataFor(text, Vocab.fromSymbols(checkpoint.vocab));
   if (data.corpus.chars !== state.corpus.chars || data.corpus.fingerprint !== state.corpus.fingerprint) {

@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { bestPath, prepareOutput } from '../checkpoint/io.js';
+import { lockRunOutputs } from '../checkpoint/run-lock.js';
 import { parameterCount, type ModelConfig } from '../core/config.js';
 import { CharGenerator } from '../core/generate.js';
 import { explainKernelMemory, type Kernels } from '../core/kernels.js';
@@ -17,6 +18,7 @@ import { DataParallelStep } from './data-parallel.js';
 import type { StartEvent, TrainEvent, TrainSummary } from './events.js';
 import { trainLoop } from './loop.js';
 import { LIMITS, type TrainOptions } from './options.js';
+import { startingThreads } from './working-directory.js';
 import { restoreLearner, RunState, startLearner } from './run-state.js';
 import type { Origin, TrainingState } from './state.js';
 
@@ -89,11 +91,14 @@ async function setUpAndTrain(
     );
   }
   fixScheduleLength(run, saved?.training.options ?? null, target, request.timeLimitSeconds || null);
-  // Outputs are checked before any thread starts: a file or a new path, and never the corpus.
-  const corpusPath = request.data.corpus.path;
-  prepareOutput(request.output, { corpusPath });
-  prepareOutput(bestPath(request.output), { corpusPath });
-  const { model, parallel, generator } = await buildModel(config, options, request);
+  // Outputs are checked before any thread starts: a file or a new path (the library checked them against its inputs).
+  prepareOutput(request.output);
+  prepareOutput(bestPath(request.output));
+  const lock = lockRunOutputs([request.output, bestPath(request.output)]);
+  const { model, parallel, generator } = await buildModel(config, options, request).catch((error) => {
+    lock.release();
+    throw error;
+  });
   try {
     const learner = saved
       ? restoreLearner(model, parallel, saved.training, saved.tensors)
@@ -137,6 +142,7 @@ async function setUpAndTrain(
     });
   } finally {
     parallel.close();
+    lock.release();
   }
 }
 
@@ -223,5 +229,5 @@ function targetIterations(options: TrainOptions, chunksPerEpoch: number): number
 /** The data-parallel forward and backward, and validation, on `threads` threads (default: one per core). */
 function startThreads(model: CharModel, options: TrainOptions, threads: number | undefined): Promise<DataParallelStep> {
   const threadCount = threads ?? Math.max(1, availableParallelism());
-  return DataParallelStep.create(model, options.batch, options.seqLength, threadCount);
+  return startingThreads(() => DataParallelStep.create(model, options.batch, options.seqLength, threadCount));
 }
