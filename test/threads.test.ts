@@ -150,7 +150,8 @@ describe('worker threads', () => {
      */
     const TIGHT_TRAINING = `
 import { corpusFromText } from '${ROOT}/src/index.js';
-import { CharModel, passFloats } from '${ROOT}/src/core/model.js';
+import { CharModel } from '${ROOT}/src/core/model.js';
+import { passFloats } from '${ROOT}/src/core/pass-buffers.js';
 import { createKernelMemory, createWasmKernels } from '${ROOT}/src/core/wasm/kernels-wasm.js';
 import { resolveTrainOptions } from '${ROOT}/src/train/options.js';
 import { fingerprint } from '${ROOT}/src/train/state.js';

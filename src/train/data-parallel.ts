@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CarriedState } from '../core/layers/layer.js';
-import type { CharModel, TrainingPass } from '../core/model.js';
+import type { CharModel } from '../core/model.js';
+import type { TrainingPass } from '../core/passes.js';
 import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { fillStreams, type EvalResult } from './evaluate.js';

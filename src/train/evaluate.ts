@@ -1,5 +1,6 @@
 /** Mean cross-entropy of a model over a token sequence: the validation loss and `charrnn eval`. */
-import type { CharModel, InferencePass } from '../core/model.js';
+import type { CharModel } from '../core/model.js';
+import type { InferencePass } from '../core/passes.js';
 import type { TokenIds } from '../data/vocab.js';
 
 export interface EvalResult {

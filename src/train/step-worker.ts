@@ -13,7 +13,9 @@
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { parameterLayout, type ModelConfig } from '../core/config.js';
 import { KernelMemoryError } from '../core/kernels.js';
-import { CharModel, passFloats, type InferencePass, type TrainingPass } from '../core/model.js';
+import { CharModel } from '../core/model.js';
+import { passFloats } from '../core/pass-buffers.js';
+import type { InferencePass, TrainingPass } from '../core/passes.js';
 import { Rng } from '../core/rng.js';
 import { createWasmKernels } from '../core/wasm/kernels-wasm.js';
 import { WeightGradients } from '../core/weight-gradients.js';
