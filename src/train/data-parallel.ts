@@ -1,8 +1,9 @@
 /**
  * One training step's forward and backward, and validation's forward passes, data-parallel over the
- * batch's streams: one contiguous group of streams per thread (step-worker.ts). Each row's loss is added
- * in row order, and each parameter gradient sums the whole batch's rows in one order (whichever thread
- * computes it), so weights and losses do not depend on how many threads run.
+ * batch's streams: one contiguous group of streams per thread, each computing its part (stream-group.ts)
+ * in the memory they share (shared-memory.ts), the workers woken through step-protocol.ts. Each row's
+ * loss is added in row order, and each parameter gradient sums the whole batch's rows in one order
+ * (whichever thread computes it), so weights and losses do not depend on how many threads run.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,15 +13,9 @@ import type { TrainingPass } from '../core/passes.js';
 import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { fillStreams, type EvalResult } from './evaluate.js';
-import {
-  attachStreamGroup,
-  createStepTable,
-  layOutPasses,
-  StepWorker,
-  WorkerDiedError,
-  type StepTable,
-  type StreamGroup,
-} from './step-worker.js';
+import { createStepTable, layOutPasses, type StepTable } from './shared-memory.js';
+import { StepWorker, WorkerDiedError } from './step-protocol.js';
+import { attachStreamGroup, type StreamGroup } from './stream-group.js';
 
 /** The worker threads' script, dist/worker.js beside this bundle; none when running from sources. */
 function workerScript(): URL | null {
