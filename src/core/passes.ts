@@ -46,7 +46,10 @@ const CELL_LAYERS: Record<CellType, (...args: LayerArguments) => RecurrentLayer>
   gru: (...args) => new GruLayer(...args),
 };
 
-/** A training forward's dropout: one random source per stream, and per layer below the top its mask and masked outputs. */
+/**
+ * A training forward's dropout: one random source per stream, and per layer below the top its mask
+ * and masked outputs.
+ */
 interface Dropout {
   randoms: readonly UniformSource[];
   masks: Float32Array[];
