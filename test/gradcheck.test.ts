@@ -1,8 +1,10 @@
 /** Finite-difference gradient checks of the hand-written backward, every cell at 1–3 layers. */
 import { describe, expect, it } from 'vitest';
 import { CELL_TYPES, type ModelConfig } from '../src/core/config.js';
-import { CharModel, type UniformSource } from '../src/core/model.js';
+import { CharModel } from '../src/core/model.js';
+import type { UniformSource } from '../src/core/passes.js';
 import { kernelBackends } from './helpers/backends.js';
+import { passGradients } from './helpers/pass-gradients.js';
 
 /** A tiny deterministic uniform source (LCG), so repeated forwards draw the same dropout masks. */
 function replayable(seed: number): UniformSource {
@@ -52,11 +54,11 @@ describe.each(kernelBackends())('gradient check, $name kernels', ({ create }) =>
       return pass.loss();
     };
     lossAt();
-    pass.backward();
+    const gradients = passGradients(model, pass, config.dropout > 0);
     const epsilon = 1e-2;
     let checked = 0;
     for (const [name, tensor] of model.tensors) {
-      const gradient = pass.gradientTensors.get(name)!;
+      const gradient = gradients.get(name)!;
       for (let probe = 0; probe < 6; probe++) {
         const index = Math.floor(init.nextFloat() * tensor.length);
         const original = tensor[index]!;

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { alignFloats, CELL_TYPES, type CellType, type ModelConfig } from '../src/core/config.js';
 import { createJsKernels } from '../src/core/kernels-js.js';
-import { CharModel, passBuffers, passFloats } from '../src/core/model.js';
+import { CharModel } from '../src/core/model.js';
+import { passBuffers, passFloats } from '../src/core/pass-buffers.js';
 import { createWasmKernels, wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
 
 const cases = CELL_TYPES.flatMap((cell) => [0, 0.3].map((dropout) => [cell, dropout] as [CellType, number]));

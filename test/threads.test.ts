@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
 
@@ -23,8 +24,8 @@ const SMALL = ['--hidden', '16', '--layers', '2', '--seq', '12', '--batch', '16'
 
 let dir: string;
 
-function charrnn(args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [BIN, ...args], {
+function charrnn(args: string[], env: Record<string, string> = {}, nodeFlags: string[] = []): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [...nodeFlags, BIN, ...args], {
     cwd: dir,
     encoding: 'utf8',
     env: { ...process.env, CI: 'true', ...env },
@@ -105,13 +106,15 @@ describe('worker threads', () => {
   }, 30_000);
 
   describe('a worker that dies', () => {
+    // Each worker dies when its 15th request arrives: training step 8's forward-backward (two requests a step).
+    const preload = ['--import', pathToFileURL(join(ROOT, 'test', 'helpers', 'worker-failure.mjs')).href];
     const cases = [
-      { hook: 'CHARRNN_TEST_WORKER_EXIT_AT', cause: 'it exited with code 7' },
-      { hook: 'CHARRNN_TEST_WORKER_THROW_AT', cause: 'test failure in a worker at training step 8' },
+      { failure: 'exit 15', cause: 'it exited with code 7' },
+      { failure: 'throw 15', cause: 'test failure in a worker at request 15' },
     ];
-    for (const { hook, cause } of cases) {
-      it(`stops training at once with the cause, exit code 1 and the last checkpoint intact (${hook})`, () => {
-        const output = join(dir, `dies-${hook}.json`);
+    for (const { failure, cause } of cases) {
+      it(`stops training at once with the cause, exit code 1 and the last checkpoint intact (${failure})`, () => {
+        const output = join(dir, `dies-${failure.replace(' ', '-')}.json`);
         const flags = [
           ...SMALL,
           '--save-every',
@@ -127,7 +130,8 @@ describe('worker threads', () => {
           output,
         ];
         const started = performance.now();
-        const result = charrnn(['train', 'corpus.txt', ...flags], { [hook]: '8' });
+        const env = { CHARRNN_WORKER_FAILURE: failure };
+        const result = charrnn(['train', 'corpus.txt', ...flags], env, preload);
         expect(result.signal).toBeNull();
         expect(result.status).toBe(1);
         expect(result.stderr).toBe(
@@ -150,7 +154,8 @@ describe('worker threads', () => {
      */
     const TIGHT_TRAINING = `
 import { corpusFromText } from '${ROOT}/src/index.js';
-import { CharModel, passFloats } from '${ROOT}/src/core/model.js';
+import { CharModel } from '${ROOT}/src/core/model.js';
+import { passFloats } from '${ROOT}/src/core/pass-buffers.js';
 import { createKernelMemory, createWasmKernels } from '${ROOT}/src/core/wasm/kernels-wasm.js';
 import { resolveTrainOptions } from '${ROOT}/src/train/options.js';
 import { fingerprint } from '${ROOT}/src/train/state.js';

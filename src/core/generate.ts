@@ -1,5 +1,6 @@
 /** Generating characters one at a time from a model: prime with context, then sample step by step. */
-import type { CharModel, InferencePass } from './model.js';
+import type { CharModel } from './model.js';
+import type { InferencePass } from './passes.js';
 import type { Rng } from './rng.js';
 import { sampleIndex, type SamplingOptions } from './sampling.js';
 

@@ -1,25 +1,21 @@
 /**
  * One training step's forward and backward, and validation's forward passes, data-parallel over the
- * batch's streams: one contiguous group of streams per thread (step-worker.ts). Each row's loss is added
- * in row order, and each parameter gradient sums the whole batch's rows in one order (whichever thread
- * computes it), so weights and losses do not depend on how many threads run.
+ * batch's streams: one contiguous group of streams per thread, each computing its part (stream-group.ts)
+ * in the memory they share (shared-memory.ts), the workers woken through step-protocol.ts. Each row's
+ * loss is added in row order, and each parameter gradient sums the whole batch's rows in one order
+ * (whichever thread computes it), so weights and losses do not depend on how many threads run.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { CarriedState } from '../core/layers/layer.js';
-import type { CharModel, TrainingPass } from '../core/model.js';
+import type { CharModel } from '../core/model.js';
+import type { TrainingPass } from '../core/passes.js';
 import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
-import { fillStreams, type EvalResult } from './evaluate.js';
-import {
-  attachStreamGroup,
-  createStepTable,
-  layOutPasses,
-  StepWorker,
-  WorkerDiedError,
-  type StepTable,
-  type StreamGroup,
-} from './step-worker.js';
+import { validationChunks, type EvalResult, type ValidationChunk } from './evaluate.js';
+import { createStepTable, layOutPasses, type StepTable } from './shared-memory.js';
+import { StepWorker, WorkerDiedError } from './step-protocol.js';
+import { attachStreamGroup, type StreamGroup } from './stream-group.js';
 
 /** The worker threads' script, dist/worker.js beside this bundle; none when running from sources. */
 function workerScript(): URL | null {
@@ -116,23 +112,19 @@ export class DataParallelStep {
    * is the same for any thread count. Does not touch the training state.
    */
   async evaluate(ids: TokenIds): Promise<EvalResult> {
-    const { batch } = this;
-    const streamLength = Math.floor((ids.length - 1) / batch);
-    if (streamLength < 1) return { chars: 0, loss: NaN, bpc: NaN };
-    let totalLoss = 0;
-    for (let position = 0; position < streamLength; position += this.seqLength) {
-      const steps = Math.min(this.seqLength, streamLength - position);
-      fillStreams(ids, { batch, streamLength, position, steps }, this.table.inputs, this.table.targets);
-      const firstChunk = position === 0;
-      await this.onAllThreads(
-        (worker) => worker.beginEvaluation(steps, firstChunk),
-        () => this.local.evaluate(steps, firstChunk),
-      );
-      totalLoss += sumInOrder(this.table.losses, steps * batch);
-    }
-    const chars = streamLength * batch;
-    const loss = totalLoss / chars;
-    return { chars, loss, bpc: loss / Math.LN2 };
+    const chunks = validationChunks(ids, this.batch, this.seqLength, this.table);
+    let chunk = chunks.next();
+    while (!chunk.done) chunk = chunks.next(await this.chunkLoss(chunk.value));
+    return chunk.value;
+  }
+
+  /** One validation chunk on every thread: its rows' losses, added in row order. */
+  private async chunkLoss({ steps, first }: ValidationChunk): Promise<number> {
+    await this.onAllThreads(
+      (worker) => worker.beginEvaluation(steps, first),
+      () => this.local.evaluate(steps, first),
+    );
+    return sumInOrder(this.table.losses, steps * this.batch);
   }
 
   /** Starts the workers' part, does this thread's part meanwhile, and waits for every worker. */
