@@ -1,0 +1,146 @@
+/**
+ * What a hostile (or unlucky) user meets, through the built binary: text from files that would drive the
+ * terminal, paths that need quoting, weights so large their outputs overflow, a stale best checkpoint, a
+ * hidden corpus, and flags that used to be ignored or advised where they did not apply.
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { escapeControls, shellQuote } from '../src/cli/terminal.js';
+
+const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
+const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(60);
+const TINY = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--iters', '3', '--eval-every', '0'];
+const ENV = { ...process.env, CI: 'true' };
+/** Tests that train several times: seconds alone, far more on a loaded machine. */
+const SLOW = 120_000;
+/** What a terminal would act on: C0 and C1 controls (ESC, BEL, CSI) but the line end, DEL, line and paragraph separators. */
+const TERMINAL_CONTROL = /(?!\n)[\p{Cc}\u2028\u2029]/u;
+/** Escape sequences that clear the screen, set the window title, and start a fake line. */
+const HOSTILE = '\x1b[2J\x1b]0;pwned\x07\ncharrnn: fake line\r';
+
+let dir: string;
+
+function run(args: string[], options: { stdout?: number } = {}) {
+  return spawnSync(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: ENV,
+    stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
+}
+
+function expectOneLineError(result: ReturnType<typeof run>, status: number, message: RegExp): void {
+  expect(result.stderr).toMatch(message);
+  expect(result.status).toBe(status);
+  expect(result.stdout ?? '').toBe('');
+  const lines = result.stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(/^charrnn: /);
+  expect(result.stderr).not.toMatch(TERMINAL_CONTROL);
+  expect(result.stderr).not.toMatch(/^\s+at /m);
+}
+
+/** good.json with its JSON edited, written as `name`. */
+// biome-ignore lint/suspicious/noExplicitAny: an edit may reach any field of the parsed JSON
+function writeEdited(name: string, edit: (json: any) => void): void {
+  const json = JSON.parse(readFileSync(join(dir, 'good.json'), 'utf8'));
+  edit(json);
+  writeFileSync(join(dir, name), JSON.stringify(json));
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'charrnn-hostile-'));
+  writeFileSync(join(dir, 'fox.txt'), TEXT);
+  expect(run(['train', 'fox.txt', ...TINY, '-o', 'good.json']).status).toBe(0);
+});
+
+describe('text from files and paths is escaped on the terminal', () => {
+  it('escapeControls escapes every control character and separator, and leaves the rest', () => {
+    const all = Array.from({ length: 0xa0 }, (_, code) => String.fromCharCode(code)).join('');
+    expect(escapeControls(`${all}\u2028\u2029\u00a0\u202e`)).not.toMatch(TERMINAL_CONTROL);
+    expect(escapeControls(HOSTILE)).toBe('\\x1b[2J\\x1b]0;pwned\\x07\\ncharrnn: fake line\\r');
+    expect(escapeControls('my run/naïve 🦊.json')).toBe('my run/naïve 🦊.json');
+    expect(escapeControls('a\u2028b\u00a0c\u202ed')).toBe('a\\u2028b\\xa0c\\u202ed');
+  });
+
+  it('info shows a recorded corpus path and origin with their control characters escaped', () => {
+    writeEdited('hostile-info.json', (json) => {
+      json.training.corpus.path = `/data/${HOSTILE}corpus.txt`;
+      json.training.origin = { checkpoint: `/base${HOSTILE}.json`, iteration: 7, corpus: `/old${HOSTILE}.txt` };
+    });
+    const plain = run(['info', 'good.json', '--no-color']);
+    const result = run(['info', 'hostile-info.json', '--no-color']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).not.toMatch(TERMINAL_CONTROL);
+    expect(result.stdout).toContain('/data/\\x1b[2J\\x1b]0;pwned\\x07\\ncharrnn: fake line\\rcorpus.txt');
+    expect(result.stdout).toContain('/base\\x1b[2J');
+    expect(result.stdout).toContain('/old\\x1b[2J');
+    // One more line than good.json's: the `from` line, and no line made by a newline in a path.
+    expect(result.stdout.split('\n')).toHaveLength(plain.stdout.split('\n').length + 1);
+  });
+
+  it("resume's error naming a recorded corpus path with escape sequences is one escaped line", () => {
+    writeEdited('hostile-resume.json', (json) => {
+      json.training.corpus.path = join(dir, `gone${HOSTILE}.txt`);
+    });
+    expectOneLineError(run(['resume', 'hostile-resume.json']), 1, /gone\\x1b\[2J\\x1b\]0;pwned\\x07\\ncharrnn: fake/);
+  });
+
+  it('an error about a path with a newline stays one line, the newline shown as \\n', () => {
+    expectOneLineError(run(['sample', '-c', 'no\nsuch.json']), 1, /^charrnn: no\\nsuch\.json: no such checkpoint/);
+  });
+
+  it('info --log naming a path with escape sequences: one escaped line', () => {
+    expectOneLineError(run(['info', 'good.json', '--log', `x${HOSTILE}`]), 1, /--log x\\x1b\[2J/);
+  });
+});
+
+describe('command lines suggested to the user quote their paths for a POSIX shell', () => {
+  const paths = ['plain/run-1.json', 'my run.json', "it's.json", 'two\nlines.json', `e${HOSTILE}`, 'naïve\u2028.json'];
+
+  it.each(paths)('shellQuote(%j) reads back as the path in a shell', (path) => {
+    const quoted = shellQuote(path);
+    expect(quoted).not.toMatch(TERMINAL_CONTROL);
+    const echoed = spawnSync('bash', ['-c', `printf %s ${quoted}`], { encoding: 'utf8' });
+    expect(echoed.stdout).toBe(path);
+  });
+
+  /** A run that stops at its first step: --json to a full disk stops it, and it saves. */
+  function stoppedRun(output: string) {
+    const full = openSync('/dev/full', 'w');
+    try {
+      return run(['train', 'fox.txt', ...TINY, '--iters', '100000', '--json', '-q', '-o', output], { stdout: full });
+    } finally {
+      closeSync(full);
+    }
+  }
+
+  it(
+    '"continue with: charrnn resume" quotes a path with a space',
+    () => {
+      const result = stoppedRun('my run.json');
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(/saved my run\.json \(continue with: charrnn resume 'my run\.json'\)\n$/);
+    },
+    SLOW,
+  );
+
+  it(
+    'a path with a newline: the stopped line stays one line and its suggestion works in a shell',
+    () => {
+      const result = stoppedRun('two\nlines.json');
+      expect(result.status).toBe(1);
+      const lines = result.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(2);
+      expect(lines[1]).toMatch(
+        /^stopped at iteration \d+; saved two\\nlines\.json \(continue with: charrnn resume \$'two\\012lines\.json'\)$/,
+      );
+      expect(existsSync(join(dir, 'two\nlines.json'))).toBe(true);
+    },
+    SLOW,
+  );
+});
