@@ -8,7 +8,9 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { encodeFloat32 } from '../src/checkpoint/tensor-codec.js';
 import { escapeControls, shellQuote } from '../src/cli/terminal.js';
+import { CharrnnError, LoadedModel } from '../src/index.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(60);
@@ -50,6 +52,16 @@ function writeEdited(name: string, edit: (json: any) => void): void {
   const json = JSON.parse(readFileSync(join(dir, 'good.json'), 'utf8'));
   edit(json);
   writeFileSync(join(dir, name), JSON.stringify(json));
+}
+
+/** A checkpoint whose every weight is finite but near the float32 maximum, so every product overflows. */
+function writeHugeWeights(name: string): void {
+  writeEdited(name, (json) => {
+    for (const tensor of Object.values<{ shape: number[]; data: string }>(json.tensors)) {
+      const size = tensor.shape.reduce((a, b) => a * b, 1);
+      tensor.data = encodeFloat32(new Float32Array(size).fill(3.4e38));
+    }
+  });
 }
 
 beforeAll(() => {
@@ -143,4 +155,25 @@ describe('command lines suggested to the user quote their paths for a POSIX shel
     },
     SLOW,
   );
+});
+
+describe('a model whose finite weights overflow', () => {
+  beforeAll(() => writeHugeWeights('huge.json'));
+  const OVERFLOW = /^charrnn: the model's outputs overflow 32-bit floats \(its largest weight is 3\.4e\+38\)/;
+
+  it('eval: one line, exit 1, not NaN', () => {
+    expectOneLineError(run(['eval', 'fox.txt', '-c', 'huge.json']), 1, OVERFLOW);
+    expectOneLineError(run(['eval', 'fox.txt', '-c', 'huge.json', '--json']), 1, OVERFLOW);
+  });
+
+  it('the library: evaluate throws a CharrnnError instead of returning NaN', async () => {
+    const model = await LoadedModel.load(join(dir, 'huge.json'));
+    expect(() => model.evaluate(TEXT)).toThrow(CharrnnError);
+    expect(() => model.evaluate(TEXT)).toThrow(/overflow/);
+  });
+
+  it('sample: one line, exit 1, rather than endless "zzzz" (sampled or argmax)', () => {
+    expectOneLineError(run(['sample', '-c', 'huge.json', '--length', '0', '--seed', '1']), 1, OVERFLOW);
+    expectOneLineError(run(['sample', '-c', 'huge.json', '--argmax']), 1, OVERFLOW);
+  });
 });
