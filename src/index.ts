@@ -4,7 +4,7 @@
  */
 import { resolve as resolvePath } from 'node:path';
 import type { Checkpoint } from './checkpoint/format.js';
-import { bestPath, readCheckpoint } from './checkpoint/io.js';
+import { bestPath, readCheckpoint, samePath } from './checkpoint/io.js';
 import { isObject } from './checkpoint/json.js';
 import { createKernels, type KernelChoice } from './core/backend.js';
 import { CharGenerator } from './core/generate.js';
@@ -221,7 +221,9 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   const tensors = Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
   const { timeLimitSeconds, threads, onEvent, signal } = control;
   const output = control.output ?? checkpointPath;
-  return resume({ data, kernels, output, timeLimitSeconds, threads, onEvent, signal }, resumedState, tensors);
+  const ownsBestOutput = samePath(output, checkpointPath);
+  const request = { data, kernels, output, timeLimitSeconds, threads, onEvent, signal, ownsBestOutput };
+  return resume(request, resumedState, tensors);
 }
 
 /** The corpus a run resumes on: the one given, or read from the path given or recorded, in the run's encoding. */

@@ -4,7 +4,7 @@
  * hidden corpus, and flags that used to be ignored or advised where they did not apply.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -176,4 +176,46 @@ describe('a model whose finite weights overflow', () => {
     expectOneLineError(run(['sample', '-c', 'huge.json', '--length', '0', '--seed', '1']), 1, OVERFLOW);
     expectOneLineError(run(['sample', '-c', 'huge.json', '--argmax']), 1, OVERFLOW);
   });
+});
+
+describe('choosing the checkpoint when none is named', () => {
+  it(
+    'a run without validation removes the best copy an earlier run left at its path',
+    () => {
+      const work = join(dir, 'best');
+      mkdirSync(work);
+      writeFileSync(join(work, 'fox.txt'), TEXT);
+      const inWork = (args: string[]) =>
+        spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: 'utf8', env: ENV });
+      const validated = [...TINY.slice(0, -4), '--iters', '3'];
+      expect(inWork(['train', 'fox.txt', ...validated, '--seed', '1']).status).toBe(0);
+      expect(existsSync(join(work, 'checkpoints', 'fox.best.json'))).toBe(true);
+      // A new run to the same path that cannot validate: its own checkpoint is the one to use.
+      expect(inWork(['train', 'fox.txt', ...validated, '--seed', '2', '--val-frac', '0']).status).toBe(0);
+      expect(existsSync(join(work, 'checkpoints', 'fox.best.json'))).toBe(false);
+      const chosen = inWork(['eval', 'fox.txt', '--json']);
+      const named = inWork(['eval', 'fox.txt', '--json', '-c', 'checkpoints/fox.json']);
+      expect(chosen.status).toBe(0);
+      expect(chosen.stdout).toBe(named.stdout);
+    },
+    SLOW,
+  );
+
+  it(
+    'a resume in place keeps its own best copy',
+    () => {
+      const work = join(dir, 'own-best');
+      mkdirSync(work);
+      writeFileSync(join(work, 'fox.txt'), TEXT);
+      const inWork = (args: string[]) =>
+        spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: 'utf8', env: ENV });
+      const flags = [...TINY.slice(0, -4), '--iters', '3', '--lr', '1e-30'];
+      expect(inWork(['train', 'fox.txt', ...flags, '-o', 'run.json']).status).toBe(0);
+      const best = readFileSync(join(work, 'run.best.json'), 'utf8');
+      // At so low a rate the weights do not change, so no later validation is better: the best copy stays as it was.
+      expect(inWork(['resume', 'run.json', '--iters', '6', '--eval-every', '0']).status).toBe(0);
+      expect(readFileSync(join(work, 'run.best.json'), 'utf8')).toBe(best);
+    },
+    SLOW,
+  );
 });
