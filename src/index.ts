@@ -120,8 +120,13 @@ function given<T extends object>(settings: T): Partial<T> {
   return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
+/**
+ * `checkpoints/<corpus name without its extension>.json`; a hidden corpus (`.notes.txt`) still gives a
+ * visible checkpoint (`notes.json`), which `sample` and `eval` find without -c.
+ */
 export function defaultOutputPath(source: string): string {
-  const base = source === '-' ? 'stdin' : (source.split(/[\\/]/).pop() ?? 'corpus').replace(/\.[^.]*$/, '') || 'corpus';
+  const name = source === '-' ? 'stdin' : (source.split(/[\\/]/).pop() ?? '');
+  const base = name.replace(/^\.+/, '').replace(/\.[^.]*$/, '') || 'corpus';
   return `checkpoints/${base}.json`;
 }
 

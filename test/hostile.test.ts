@@ -218,4 +218,34 @@ describe('choosing the checkpoint when none is named', () => {
     },
     SLOW,
   );
+
+  it(
+    'train .notes.txt saves checkpoints/notes.json, which sample finds',
+    () => {
+      const work = join(dir, 'hidden');
+      mkdirSync(work);
+      writeFileSync(join(work, '.notes.txt'), TEXT);
+      const inWork = (args: string[]) =>
+        spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: 'utf8', env: ENV });
+      expect(inWork(['train', '.notes.txt', ...TINY, '-q']).status).toBe(0);
+      expect(existsSync(join(work, 'checkpoints', 'notes.json'))).toBe(true);
+      const sampled = inWork(['sample', '--length', '20', '--seed', '1']);
+      expect(sampled.stderr).toBe('');
+      expect(sampled.status).toBe(0);
+    },
+    SLOW,
+  );
+
+  it('a hidden checkpoint given with -o is found too', () => {
+    const work = join(dir, 'hidden-output');
+    mkdirSync(join(work, 'checkpoints'), { recursive: true });
+    writeFileSync(join(work, 'checkpoints', '.secret.json'), readFileSync(join(dir, 'good.json')));
+    const sampled = spawnSync(process.execPath, [BIN, 'sample', '--length', '20', '--seed', '1'], {
+      cwd: work,
+      encoding: 'utf8',
+      env: ENV,
+    });
+    expect(sampled.stderr).toBe('');
+    expect(sampled.status).toBe(0);
+  });
 });

@@ -277,9 +277,8 @@ export function newestRunCheckpoint(directory: string): string | undefined {
     return undefined;
   }
   const written = (name: string) => statSync(join(directory, name), { throwIfNoEntry: false });
-  const checkpoints = names.filter(
-    (name) => name.endsWith('.json') && !name.startsWith('.') && written(name)?.isFile(),
-  );
+  // Hidden names count too (`.notes.json`); temporary files end in .tmp, not .json.
+  const checkpoints = names.filter((name) => name.endsWith('.json') && written(name)?.isFile());
   const runs = checkpoints.filter((name) => !name.endsWith('.best.json'));
   const newest = (list: string[]) =>
     list.reduce<string | undefined>(
