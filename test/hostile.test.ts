@@ -249,3 +249,39 @@ describe('choosing the checkpoint when none is named', () => {
     expect(sampled.status).toBe(0);
   });
 });
+
+describe('--encoding where it does not apply, and advice that fits the command', () => {
+  it('resume --encoding without --corpus is refused: one line, exit 2', () => {
+    expectOneLineError(
+      run(['resume', 'good.json', '--encoding', 'latin1', '--iters', '6']),
+      2,
+      /^charrnn: --encoding latin1 applies only to --corpus: .*--corpus FILE$/m,
+    );
+  });
+
+  it(
+    'sample --prime-file with invalid UTF-8 advises --encoding latin1, and sample then takes it',
+    () => {
+      writeFileSync(join(dir, 'cafe.txt'), Buffer.from('caf\xe9 au lait, '.repeat(100), 'latin1'));
+      const trained = run(['train', 'cafe.txt', ...TINY, '--encoding', 'latin1', '-q', '-o', 'cafe.json']);
+      expect(trained.status).toBe(0);
+      writeFileSync(join(dir, 'prime.txt'), Buffer.from('caf\xe9', 'latin1'));
+      const advice = run(['sample', '-c', 'cafe.json', '--prime-file', 'prime.txt', '-l', '5']);
+      expectOneLineError(advice, 1, /invalid UTF-8 .* pass --encoding latin1/);
+      const args = ['sample', '-c', 'cafe.json', '--prime-file', 'prime.txt', '--encoding', 'latin1', '-l', '5'];
+      const followed = run([...args, '--seed', '1']);
+      expect(followed.stderr).toBe('');
+      expect(followed.status).toBe(0);
+      expect(followed.stdout.startsWith('café')).toBe(true);
+    },
+    SLOW,
+  );
+
+  it('sample --encoding without --prime-file is refused: one line, exit 2', () => {
+    expectOneLineError(
+      run(['sample', '-c', 'good.json', '--encoding', 'latin1']),
+      2,
+      /^charrnn: --encoding latin1 applies only to --prime-file/,
+    );
+  });
+});
