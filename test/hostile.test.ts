@@ -6,8 +6,8 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { dirname, join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeFloat32 } from '../src/checkpoint/tensor-codec.js';
 import { escapeControls, shellQuote } from '../src/cli/terminal.js';
 import { CharrnnError, LoadedModel } from '../src/index.js';
@@ -16,8 +16,8 @@ const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const TEXT = 'the quick brown fox jumps over the lazy dog. '.repeat(60);
 const TINY = ['--hidden', '8', '--layers', '1', '--seq', '8', '--batch', '4', '--iters', '3', '--eval-every', '0'];
 const ENV = { ...process.env, CI: 'true' };
-/** Tests that train several times: seconds alone, far more on a loaded machine. */
-const SLOW = 120_000;
+// Several runs of the binary per test: seconds alone, far more on a loaded machine.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 /** What a terminal would act on: C0 and C1 controls (ESC, BEL, CSI) but the line end, DEL, line and paragraph separators. */
 const TERMINAL_CONTROL = /(?!\n)[\p{Cc}\u2028\u2029]/u;
 /** Escape sequences that clear the screen, set the window title, and start a fake line. */
@@ -25,14 +25,24 @@ const HOSTILE = '\x1b[2J\x1b]0;pwned\x07\ncharrnn: fake line\r';
 
 let dir: string;
 
-function run(args: string[], options: { stdout?: number } = {}) {
+function run(args: string[], options: { cwd?: string; stdout?: number } = {}) {
   return spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
+    cwd: options.cwd ?? dir,
     encoding: 'utf8',
     env: ENV,
     stdio: ['ignore', options.stdout ?? 'pipe', 'pipe'],
     timeout: 60_000,
   });
+}
+
+/** A new directory holding `files` (paths relative to it), and a runner of the binary in it. */
+function workIn(name: string, files: Record<string, string | Buffer>) {
+  const work = join(dir, name);
+  for (const [file, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(work, file)), { recursive: true });
+    writeFileSync(join(work, file), content);
+  }
+  return { work, run: (args: string[]) => run(args, { cwd: work }) };
 }
 
 function expectOneLineError(result: ReturnType<typeof run>, status: number, message: RegExp): void {
@@ -131,30 +141,22 @@ describe('command lines suggested to the user quote their paths for a POSIX shel
     }
   }
 
-  it(
-    '"continue with: charrnn resume" quotes a path with a space',
-    () => {
-      const result = stoppedRun('my run.json');
-      expect(result.status).toBe(1);
-      expect(result.stderr).toMatch(/saved my run\.json \(continue with: charrnn resume 'my run\.json'\)\n$/);
-    },
-    SLOW,
-  );
+  it('"continue with: charrnn resume" quotes a path with a space', () => {
+    const result = stoppedRun('my run.json');
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/saved my run\.json \(continue with: charrnn resume 'my run\.json'\)\n$/);
+  });
 
-  it(
-    'a path with a newline: the stopped line stays one line and its suggestion works in a shell',
-    () => {
-      const result = stoppedRun('two\nlines.json');
-      expect(result.status).toBe(1);
-      const lines = result.stderr.trimEnd().split('\n');
-      expect(lines).toHaveLength(2);
-      expect(lines[1]).toMatch(
-        /^stopped at iteration \d+; saved two\\nlines\.json \(continue with: charrnn resume \$'two\\012lines\.json'\)$/,
-      );
-      expect(existsSync(join(dir, 'two\nlines.json'))).toBe(true);
-    },
-    SLOW,
-  );
+  it('a path with a newline: the stopped line stays one line and its suggestion works in a shell', () => {
+    const result = stoppedRun('two\nlines.json');
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trimEnd().split('\n');
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toMatch(
+      /^stopped at iteration \d+; saved two\\nlines\.json \(continue with: charrnn resume \$'two\\012lines\.json'\)$/,
+    );
+    expect(existsSync(join(dir, 'two\nlines.json'))).toBe(true);
+  });
 });
 
 describe('a model whose finite weights overflow', () => {
@@ -179,72 +181,42 @@ describe('a model whose finite weights overflow', () => {
 });
 
 describe('choosing the checkpoint when none is named', () => {
-  it(
-    'a run without validation removes the best copy an earlier run left at its path',
-    () => {
-      const work = join(dir, 'best');
-      mkdirSync(work);
-      writeFileSync(join(work, 'fox.txt'), TEXT);
-      const inWork = (args: string[]) =>
-        spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: 'utf8', env: ENV });
-      const validated = [...TINY.slice(0, -4), '--iters', '3'];
-      expect(inWork(['train', 'fox.txt', ...validated, '--seed', '1']).status).toBe(0);
-      expect(existsSync(join(work, 'checkpoints', 'fox.best.json'))).toBe(true);
-      // A new run to the same path that cannot validate: its own checkpoint is the one to use.
-      expect(inWork(['train', 'fox.txt', ...validated, '--seed', '2', '--val-frac', '0']).status).toBe(0);
-      expect(existsSync(join(work, 'checkpoints', 'fox.best.json'))).toBe(false);
-      const chosen = inWork(['eval', 'fox.txt', '--json']);
-      const named = inWork(['eval', 'fox.txt', '--json', '-c', 'checkpoints/fox.json']);
-      expect(chosen.status).toBe(0);
-      expect(chosen.stdout).toBe(named.stdout);
-    },
-    SLOW,
-  );
+  it('a run without validation removes the best copy an earlier run left at its path', () => {
+    const { work, run: inWork } = workIn('best', { 'fox.txt': TEXT });
+    const validated = [...TINY.slice(0, -4), '--iters', '3'];
+    expect(inWork(['train', 'fox.txt', ...validated, '--seed', '1']).status).toBe(0);
+    expect(existsSync(join(work, 'checkpoints', 'fox.best.json'))).toBe(true);
+    // A new run to the same path that cannot validate: its own checkpoint is the one to use.
+    expect(inWork(['train', 'fox.txt', ...validated, '--seed', '2', '--val-frac', '0']).status).toBe(0);
+    expect(existsSync(join(work, 'checkpoints', 'fox.best.json'))).toBe(false);
+    const chosen = inWork(['eval', 'fox.txt', '--json']);
+    const named = inWork(['eval', 'fox.txt', '--json', '-c', 'checkpoints/fox.json']);
+    expect(chosen.status).toBe(0);
+    expect(chosen.stdout).toBe(named.stdout);
+  });
 
-  it(
-    'a resume in place keeps its own best copy',
-    () => {
-      const work = join(dir, 'own-best');
-      mkdirSync(work);
-      writeFileSync(join(work, 'fox.txt'), TEXT);
-      const inWork = (args: string[]) =>
-        spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: 'utf8', env: ENV });
-      const flags = [...TINY.slice(0, -4), '--iters', '3', '--lr', '1e-30'];
-      expect(inWork(['train', 'fox.txt', ...flags, '-o', 'run.json']).status).toBe(0);
-      const best = readFileSync(join(work, 'run.best.json'), 'utf8');
-      // At so low a rate the weights do not change, so no later validation is better: the best copy stays as it was.
-      expect(inWork(['resume', 'run.json', '--iters', '6', '--eval-every', '0']).status).toBe(0);
-      expect(readFileSync(join(work, 'run.best.json'), 'utf8')).toBe(best);
-    },
-    SLOW,
-  );
+  it('a resume in place keeps its own best copy', () => {
+    const { work, run: inWork } = workIn('own-best', { 'fox.txt': TEXT });
+    const flags = [...TINY.slice(0, -4), '--iters', '3', '--lr', '1e-30'];
+    expect(inWork(['train', 'fox.txt', ...flags, '-o', 'run.json']).status).toBe(0);
+    const best = readFileSync(join(work, 'run.best.json'), 'utf8');
+    // At so low a rate the weights do not change, so no later validation is better: the best copy stays as it was.
+    expect(inWork(['resume', 'run.json', '--iters', '6', '--eval-every', '0']).status).toBe(0);
+    expect(readFileSync(join(work, 'run.best.json'), 'utf8')).toBe(best);
+  });
 
-  it(
-    'train .notes.txt saves checkpoints/notes.json, which sample finds',
-    () => {
-      const work = join(dir, 'hidden');
-      mkdirSync(work);
-      writeFileSync(join(work, '.notes.txt'), TEXT);
-      const inWork = (args: string[]) =>
-        spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: 'utf8', env: ENV });
-      expect(inWork(['train', '.notes.txt', ...TINY, '-q']).status).toBe(0);
-      expect(existsSync(join(work, 'checkpoints', 'notes.json'))).toBe(true);
-      const sampled = inWork(['sample', '--length', '20', '--seed', '1']);
-      expect(sampled.stderr).toBe('');
-      expect(sampled.status).toBe(0);
-    },
-    SLOW,
-  );
+  it('train .notes.txt saves checkpoints/notes.json, which sample finds', () => {
+    const { work, run: inWork } = workIn('hidden', { '.notes.txt': TEXT });
+    expect(inWork(['train', '.notes.txt', ...TINY, '-q']).status).toBe(0);
+    expect(existsSync(join(work, 'checkpoints', 'notes.json'))).toBe(true);
+    const sampled = inWork(['sample', '--length', '20', '--seed', '1']);
+    expect(sampled.stderr).toBe('');
+    expect(sampled.status).toBe(0);
+  });
 
   it('a hidden checkpoint given with -o is found too', () => {
-    const work = join(dir, 'hidden-output');
-    mkdirSync(join(work, 'checkpoints'), { recursive: true });
-    writeFileSync(join(work, 'checkpoints', '.secret.json'), readFileSync(join(dir, 'good.json')));
-    const sampled = spawnSync(process.execPath, [BIN, 'sample', '--length', '20', '--seed', '1'], {
-      cwd: work,
-      encoding: 'utf8',
-      env: ENV,
-    });
+    const checkpoint = readFileSync(join(dir, 'good.json'));
+    const sampled = workIn('hidden-output', { 'checkpoints/.secret.json': checkpoint }).run(['sample', '-l', '20']);
     expect(sampled.stderr).toBe('');
     expect(sampled.status).toBe(0);
   });
@@ -259,23 +231,19 @@ describe('--encoding where it does not apply, and advice that fits the command',
     );
   });
 
-  it(
-    'sample --prime-file with invalid UTF-8 advises --encoding latin1, and sample then takes it',
-    () => {
-      writeFileSync(join(dir, 'cafe.txt'), Buffer.from('caf\xe9 au lait, '.repeat(100), 'latin1'));
-      const trained = run(['train', 'cafe.txt', ...TINY, '--encoding', 'latin1', '-q', '-o', 'cafe.json']);
-      expect(trained.status).toBe(0);
-      writeFileSync(join(dir, 'prime.txt'), Buffer.from('caf\xe9', 'latin1'));
-      const advice = run(['sample', '-c', 'cafe.json', '--prime-file', 'prime.txt', '-l', '5']);
-      expectOneLineError(advice, 1, /invalid UTF-8 .* pass --encoding latin1/);
-      const args = ['sample', '-c', 'cafe.json', '--prime-file', 'prime.txt', '--encoding', 'latin1', '-l', '5'];
-      const followed = run([...args, '--seed', '1']);
-      expect(followed.stderr).toBe('');
-      expect(followed.status).toBe(0);
-      expect(followed.stdout.startsWith('café')).toBe(true);
-    },
-    SLOW,
-  );
+  it('sample --prime-file with invalid UTF-8 advises --encoding latin1, and sample then takes it', () => {
+    writeFileSync(join(dir, 'cafe.txt'), Buffer.from('caf\xe9 au lait, '.repeat(100), 'latin1'));
+    const trained = run(['train', 'cafe.txt', ...TINY, '--encoding', 'latin1', '-q', '-o', 'cafe.json']);
+    expect(trained.status).toBe(0);
+    writeFileSync(join(dir, 'prime.txt'), Buffer.from('caf\xe9', 'latin1'));
+    const advice = run(['sample', '-c', 'cafe.json', '--prime-file', 'prime.txt', '-l', '5']);
+    expectOneLineError(advice, 1, /invalid UTF-8 .* pass --encoding latin1/);
+    const args = ['sample', '-c', 'cafe.json', '--prime-file', 'prime.txt', '--encoding', 'latin1', '-l', '5'];
+    const followed = run([...args, '--seed', '1']);
+    expect(followed.stderr).toBe('');
+    expect(followed.status).toBe(0);
+    expect(followed.stdout.startsWith('café')).toBe(true);
+  });
 
   it('sample --encoding without --prime-file is refused: one line, exit 2', () => {
     expectOneLineError(
