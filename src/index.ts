@@ -3,7 +3,7 @@
  * The CLI is a thin layer over these functions. This file composes: options are checked here, at the
  * library's edge, before any file is read; train/ does the rest.
  */
-import { checkRunFiles } from './checkpoint/run-files.js';
+import { checkRunFiles, fileIdentity } from './checkpoint/run-files.js';
 import { createKernels } from './core/backend.js';
 import { readCorpus, trainDataFor, type Corpus } from './train/corpus.js';
 import type { TrainSummary, TrainEvent } from './train/events.js';
@@ -83,8 +83,13 @@ export interface RunControl extends Partial<RunSettings> {
 /** The library's names: a run's options under `options.`, the settings of the call under `control.`. */
 const trainModelName: RunOptionNamer = (option) => (option in RUN_SETTINGS ? `control.${option}` : `options.${option}`);
 
+/**
+ * `checkpoints/<corpus name without its extension>.json`; a hidden corpus (`.notes.txt`) still gives a
+ * visible checkpoint (`notes.json`), which `sample` and `eval` find without -c.
+ */
 export function defaultOutputPath(source: string): string {
-  const base = source === '-' ? 'stdin' : (source.split(/[\\/]/).pop() ?? 'corpus').replace(/\.[^.]*$/, '') || 'corpus';
+  const name = source === '-' ? 'stdin' : (source.split(/[\\/]/).pop() ?? '');
+  const base = name.replace(/^\.+/, '').replace(/\.[^.]*$/, '') || 'corpus';
   return `checkpoints/${base}.json`;
 }
 
@@ -144,6 +149,8 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   const saved = savedRun(checkpointPath, corpus, overrides, { checkpoint: output, log });
   const kernels = createKernels(control.kernel ?? 'auto');
   const { timeLimitSeconds, threads } = control;
-  const request = { data: saved.data, kernels, output, timeLimitSeconds, threads, onEvent, signal };
+  // Resuming in place keeps the run's own best copy; saving elsewhere makes a best copy found there stale.
+  const ownsBestOutput = fileIdentity(output) === fileIdentity(checkpointPath);
+  const request = { data: saved.data, kernels, output, timeLimitSeconds, threads, onEvent, signal, ownsBestOutput };
   return resume(request, saved.training, saved.tensors);
 }

@@ -104,6 +104,7 @@ export class LoadedModel {
       const stop = options.stop ?? '';
       let tail = '';
       for (let produced = 0; options.length === 0 || produced < options.length; produced++) {
+        if (!generator.logits.every(Number.isFinite)) throw this.overflowError();
         const { id, probability } = generator.next(sampling, rng);
         const char = this.vocab.symbols[id]!;
         yield { char, probability };
@@ -158,7 +159,20 @@ export class LoadedModel {
       SMALLER_MODEL,
       () => new Evaluator(this.model, 1, EVAL_CHUNK_STEPS, { fixedWeights: true }),
     );
-    return this.evaluator.evaluate(ids);
+    const result = this.evaluator.evaluate(ids);
+    // One check at the end: only an overflow makes the mean loss of finite weights infinite or NaN.
+    if (!Number.isFinite(result.loss)) throw this.overflowError();
+    return result;
+  }
+
+  /** Finite weights whose products overflow 32-bit floats: the model's outputs are not numbers. */
+  private overflowError(): CharrnnError {
+    let largest = 0;
+    for (const tensor of this.model.tensors.values()) for (const x of tensor) largest = Math.max(largest, Math.abs(x));
+    return new CharrnnError(
+      `the model's outputs overflow 32-bit floats (its largest weight is ${largest.toPrecision(2)}), so it gives ` +
+        'no probabilities; use an earlier checkpoint of the run, or train again with a lower --lr',
+    );
   }
 }
 

@@ -275,8 +275,26 @@ export function bestPath(output: string): string {
 }
 
 /**
+ * Removes the best checkpoint an earlier run left beside the path a new run now saves to (nothing when
+ * there is none), so that choosing the newest run's best never picks another run's weights.
+ */
+export function removeStaleBest(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return;
+    throw new CharrnnError(
+      `cannot remove ${path}, the best checkpoint of an earlier run (${code ?? String(error)}); ` +
+        'remove it by hand, or sample and eval may take it for this run',
+    );
+  }
+}
+
+/**
  * The checkpoint to use when none is named: the newest run in `directory` (its most recently written
- * `<name>.json`), and of that run the best by validation (`<name>.best.json`) where there is one.
+ * `<name>.json`), and of that run the best by validation (`<name>.best.json`) where there is one. A
+ * best copy beside a run's checkpoint is that run's own: a run's first save removes an earlier run's.
  */
 export function newestRunCheckpoint(directory: string): string | undefined {
   let names: string[];
@@ -286,9 +304,8 @@ export function newestRunCheckpoint(directory: string): string | undefined {
     return undefined;
   }
   const written = (name: string) => statSync(join(directory, name), { throwIfNoEntry: false });
-  const checkpoints = names.filter(
-    (name) => name.endsWith('.json') && !name.startsWith('.') && written(name)?.isFile(),
-  );
+  // Hidden names count too (`.notes.json`); temporary files end in .tmp, not .json.
+  const checkpoints = names.filter((name) => name.endsWith('.json') && written(name)?.isFile());
   const runs = checkpoints.filter((name) => !name.endsWith('.best.json'));
   const newest = (list: string[]) =>
     list.reduce<string | undefined>(

@@ -7,7 +7,7 @@ import type { HistoryPoint, Origin } from '../train/state.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
 import { historyFromLog, summarizeCheckpoint, type CheckpointSummary } from '../train/summary.js';
 import type { Command } from './flags.js';
-import { colorAllowed, formatCount, formatDuration, StdoutWriter } from './terminal.js';
+import { colorAllowed, escapeControls, formatCount, formatDuration, StdoutWriter } from './terminal.js';
 
 interface InfoArgs {
   checkpoint: string;
@@ -21,9 +21,7 @@ const CHART_HEIGHT = 12;
 
 /** Symbols as they would be typed: control characters escaped, the rest as themselves. */
 export function printableVocabulary(vocab: string[]): string {
-  return vocab
-    .map((symbol) => (/[\p{Cc}\p{Z}]/u.test(symbol) && symbol !== ' ' ? JSON.stringify(symbol).slice(1, -1) : symbol))
-    .join(' ');
+  return vocab.map(escapeControls).join(' ');
 }
 
 /** Mean train loss per column and the latest validation loss, both in bits per character. */
@@ -83,7 +81,7 @@ export function renderChart(history: HistoryPoint[], width: number, color: boole
 function renderText(summary: CheckpointSummary, path: string, width: number, color: boolean): string {
   const { model, training } = summary;
   const lines = [
-    `checkpoint  ${path}`,
+    `checkpoint  ${escapeControls(path)}`,
     `model       ${model.cell}, ${model.layers} layer${model.layers > 1 ? 's' : ''} × ${model.hidden} hidden, ` +
       `dropout ${model.dropout}`,
     `parameters  ${summary.parameters.toLocaleString('en-US')}`,
@@ -96,7 +94,7 @@ function renderText(summary: CheckpointSummary, path: string, width: number, col
         `${formatCount(training.chars)} chars in ${formatDuration(training.seconds)}`,
       `recipe      ${options.optimizer} lr ${options.learningRate}, ` +
         `batch ${options.batch} × seq ${options.seqLength}, clip ${options.clip}, seed ${options.seed}`,
-      `corpus      ${training.corpus ?? 'stdin'} (${training.corpusChars.toLocaleString('en-US')} characters)`,
+      `corpus      ${escapeControls(training.corpus ?? 'stdin')} (${training.corpusChars.toLocaleString('en-US')} characters)`,
       ...(training.origin ? [`from        ${describeOrigin(training.origin)}`] : []),
       `validation  last ${training.lastValBpc?.toFixed(3) ?? '-'} bpc, ` +
         `best ${training.bestValBpc?.toFixed(3) ?? '-'} bpc`,
@@ -109,8 +107,8 @@ function renderText(summary: CheckpointSummary, path: string, width: number, col
 
 /** A fine-tuned run's source: `base.json (iteration 3000, corpora/moby-dick.txt)`. */
 function describeOrigin({ checkpoint, iteration, corpus }: Origin): string {
-  if (iteration === null) return `${checkpoint} (no training recorded)`;
-  return `${checkpoint} (iteration ${iteration}, ${corpus ?? 'stdin'})`;
+  if (iteration === null) return `${escapeControls(checkpoint)} (no training recorded)`;
+  return `${escapeControls(checkpoint)} (iteration ${iteration}, ${escapeControls(corpus ?? 'stdin')})`;
 }
 
 export const infoCommand: Command<InfoArgs> = {

@@ -1,6 +1,7 @@
 /** `charrnn resume CHECKPOINT`: continue a run exactly where it stopped. */
 import { readCorpus, resumeTraining } from '../index.js';
 import { ENCODINGS, type Encoding } from '../data/corpus.js';
+import { CharrnnError, EXIT } from '../errors.js';
 import { choice, PATH } from '../settings.js';
 import { RESUMABLE_OPTIONS, RUN_SETTINGS, settingsOf, TRAIN_OPTIONS } from '../train/options.js';
 import { flagOf, settingsFromArgs, type Command } from './flags.js';
@@ -45,6 +46,13 @@ export const resumeCommand: Command<ResumeArgs> = {
       ? 'it is fixed for the run, as changing it would change the weights; start a new run with charrnn train'
       : undefined,
   handler: async (args) => {
+    if (args.encoding !== undefined && args.corpus === undefined) {
+      throw new CharrnnError(
+        `--encoding ${args.encoding} applies only to --corpus: the recorded corpus is read as the run read it; ` +
+          'for a corpus that moved or was converted, give it with --corpus FILE',
+        EXIT.usage,
+      );
+    }
     // Without --encoding, the library reads --corpus as the run read its corpus.
     const corpus =
       args.encoding === undefined || args.corpus === undefined ? args.corpus : readCorpus(args.corpus, args.encoding);

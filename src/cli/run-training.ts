@@ -6,7 +6,7 @@ import { checkOutputPath } from '../checkpoint/io.js';
 import { checkRunFiles } from '../checkpoint/run-files.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { TrainingReporter, type LogFile } from './progress.js';
-import { createTerminal, formatCount, formatDuration, StdoutWriter } from './terminal.js';
+import { createTerminal, escapeControls, formatCount, formatDuration, shellQuote, StdoutWriter } from './terminal.js';
 
 export interface OutputFlags {
   json: boolean;
@@ -109,13 +109,14 @@ export function startTrainingSession(flags: OutputFlags, paths: SessionPaths): T
       const speed = `${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;
       const stats = `${summary.iterations} iterations${val}, ${speed}`;
       if (summary.reason === 'interrupted') {
-        const saved = `saved ${summary.checkpoint} (continue with: charrnn resume ${summary.checkpoint})`;
+        const resume = `charrnn resume ${shellQuote(summary.checkpoint)}`;
+        const saved = `saved ${escapeControls(summary.checkpoint)} (continue with: ${resume})`;
         const stopped = `stopped at iteration ${summary.iterations}; ${saved}`;
         if (exitCode === EXIT.ok) terminal.info(stopped);
         else process.stderr.write(`${stopped}\n`);
         process.exitCode = exitCode;
       } else {
-        terminal.info(`done: ${stats}; saved ${summary.checkpoint}`);
+        terminal.info(`done: ${stats}; saved ${escapeControls(summary.checkpoint)}`);
         // An output that failed during the last step's reports still fails the run.
         if (outputFailed) process.exitCode = EXIT.runtime;
       }

@@ -1,9 +1,10 @@
 /** `charrnn sample`: stream generated text to stdout. */
 import { newestRunCheckpoint } from '../checkpoint/io.js';
 import type { KernelChoice } from '../core/backend.js';
+import { ENCODINGS, type Encoding } from '../data/corpus.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { LoadedModel, readCorpus, validateSampleOptions, type SampleOptionName, type SampleOptions } from '../index.js';
-import { BOOLEAN, MAX_COUNT, PATH, realNumber, SEED, TEXT, wholeNumber } from '../settings.js';
+import { BOOLEAN, choice, MAX_COUNT, PATH, realNumber, SEED, TEXT, wholeNumber } from '../settings.js';
 import { RUN_SETTINGS } from '../train/options.js';
 import { flagOf, type Command } from './flags.js';
 import { StdoutWriter } from './terminal.js';
@@ -14,6 +15,7 @@ interface SampleArgs {
   temp: number;
   prime?: string;
   'prime-file'?: string;
+  encoding?: Encoding;
   stop?: string;
   samples: number;
   delimiter: string;
@@ -61,8 +63,13 @@ export function resolveCheckpoint(given: string | undefined, stdinTaken?: string
 function primeText(argv: SampleArgs): string | undefined {
   if (argv.prime !== undefined && argv['prime-file'] !== undefined)
     throw new CharrnnError('give --prime or --prime-file, not both', 2);
+  if (argv.encoding !== undefined && argv['prime-file'] === undefined)
+    throw new CharrnnError(
+      `--encoding ${argv.encoding} applies only to --prime-file; give that too, or leave it out`,
+      2,
+    );
   if (argv['prime-file'] === undefined) return argv.prime;
-  const prime = readCorpus(argv['prime-file']);
+  const prime = readCorpus(argv['prime-file'], argv.encoding);
   return prime.vocab.decode(prime.ids);
 }
 
@@ -126,6 +133,7 @@ export const sampleCommand: Command<SampleArgs> = {
     },
     { name: 'prime', alias: 'p', kind: TEXT, help: 'Text to start from (printed first)' },
     { name: 'prime-file', kind: PATH, help: 'Read the prime text from a file (- for stdin)' },
+    { name: 'encoding', kind: choice(ENCODINGS), defaultText: 'utf8', help: 'How to read --prime-file' },
     { name: 'stop', kind: TEXT, help: "End a sample once this text is generated (e.g. $'\\n\\n' for a blank line)" },
     {
       name: 'samples',

@@ -53,12 +53,56 @@ export function createTerminal(options: TerminalOptions): Terminal {
 }
 
 /**
+ * Characters that must not reach a terminal raw: C0 and C1 controls and DEL (they move the cursor, clear
+ * the screen, set the title, end the line), separators other than the space (invisible, or a line break),
+ * and the bidirectional controls (they reorder what follows them).
+ */
+const UNPRINTABLE = '(?! )[\\p{Cc}\\p{Z}\\u061c\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]';
+const UNPRINTABLE_CHAR = new RegExp(UNPRINTABLE, 'u');
+const UNPRINTABLE_CHARS = new RegExp(UNPRINTABLE, 'gu');
+const NAMED_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+const hex = (code: number, digits: number): string => code.toString(16).padStart(digits, '0');
+/** Three octal digits, always: a shell's \ddd ends after three, whatever follows (\xHH may not end after two). */
+const octal = (byte: number): string => byte.toString(8).padStart(3, '0');
+
+/**
+ * Text from a file or the command line as a terminal should show it, on one line: every unprintable
+ * character escaped as it would be typed (`\n`, `\x1b`, `\u2028`). The one escaping for
+ * everything shown that a file or a user chose: vocabularies, paths, origins, error messages.
+ */
+export function escapeControls(text: string): string {
+  return text.replace(UNPRINTABLE_CHARS, (char) => {
+    const code = char.codePointAt(0)!;
+    return NAMED_ESCAPES[char] ?? (code < 0x100 ? `\\x${hex(code, 2)}` : `\\u${hex(code, 4)}`);
+  });
+}
+
+/** Characters a POSIX shell reads as part of a bare word, anywhere in it. */
+const SHELL_SAFE = /^[A-Za-z0-9_@%+:,./-]+$/;
+
+/**
+ * A word (a path) as a POSIX shell must be given it, for a command line suggested to the user: bare when
+ * every character is safe, else in single quotes, or as $'…' with each unprintable character's UTF-8
+ * bytes as \xHH when it holds one (single quotes would keep a newline, and the suggestion would break).
+ */
+export function shellQuote(word: string): string {
+  if (SHELL_SAFE.test(word)) return word;
+  if (!UNPRINTABLE_CHAR.test(word)) return `'${word.replaceAll("'", "'\\''")}'`;
+  const escaped = word
+    .replace(/[\\']/g, (char) => `\\${char}`)
+    .replace(UNPRINTABLE_CHARS, (char) => [...Buffer.from(char, 'utf8')].map((byte) => `\\${octal(byte)}`).join(''));
+  return `$'${escaped}'`;
+}
+
+/**
  * Writes a line to stderr that starts at the left margin of a clear line: on a terminal the line is
  * cleared first, so an error raised while a progress bar is drawn replaces the bar instead of trailing it.
+ * Unprintable characters in it (from a path or a file) are escaped, so it stays one line and moves nothing.
  */
 export function errorLine(text: string): void {
   const clear = process.stderr.isTTY && process.env.TERM !== 'dumb' ? '\r\x1b[2K' : '';
-  process.stderr.write(`${clear}${text}\n`);
+  process.stderr.write(`${clear}${escapeControls(text)}\n`);
 }
 
 /** What a failed write to stdout means, in words. */

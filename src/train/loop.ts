@@ -3,7 +3,7 @@
  * forward, loss, backward, clip, update, report. trainer.ts builds what it works with; run-state.ts
  * keeps the run's position, history and checkpoint contents.
  */
-import { writeCheckpointAtomic } from '../checkpoint/io.js';
+import { removeStaleBest, writeCheckpointAtomic } from '../checkpoint/io.js';
 import { tensorSpecs } from '../core/config.js';
 import type { CharGenerator } from '../core/generate.js';
 import type { CharModel } from '../core/model.js';
@@ -37,6 +37,8 @@ export interface TrainingSetup {
   /** Checkpoint path; the best by validation loss goes beside it (bestPath). */
   output: string;
   bestOutput: string;
+  /** Until the first save: a best checkpoint beside `output` would be an earlier run's (cleared by save). */
+  staleBestOutput: boolean;
   timeLimitSeconds: number | null;
   signal?: AbortSignal;
   emit: (event: TrainEvent) => void;
@@ -180,7 +182,11 @@ function save(setup: TrainingSetup, clock: Stopwatch, best: boolean): void {
   if (best) {
     writeCheckpointAtomic(setup.bestOutput, checkpoint);
     emit({ event: 'checkpoint', iteration: run.iteration, path: setup.bestOutput, best: true });
+  } else if (setup.staleBestOutput) {
+    // This run now holds the checkpoint path; an earlier run's best copy beside it must not pass for its best.
+    removeStaleBest(setup.bestOutput);
   }
+  setup.staleBestOutput = false;
 }
 
 function assembleCheckpoint(setup: TrainingSetup, secondsThisRun: number): Checkpoint {

@@ -38,6 +38,11 @@ export interface TrainRequest {
   signal?: AbortSignal;
   /** A new run's first weights, when it fine-tunes a checkpoint's (ignored on resume). */
   initialWeights?: InitialWeights;
+  /**
+   * Whether a best checkpoint already beside `output` is this run's: a resume that saves where it started.
+   * Otherwise it is an earlier run's, and the first save removes it (see the loop's save).
+   */
+  ownsBestOutput?: boolean;
 }
 
 /** The weights a fine-tuning run starts from, shaped for its model, and where they came from. */
@@ -137,6 +142,7 @@ async function setUpAndTrain(
       targetIterations: target,
       output: request.output,
       bestOutput: bestPath(request.output),
+      staleBestOutput: !request.ownsBestOutput,
       timeLimitSeconds: request.timeLimitSeconds || null,
       signal: request.signal,
       emit,
