@@ -85,12 +85,14 @@ async function trainOnScreen(
     await during?.(onServer, () => (existsSync(raw) ? readFileSync(raw, 'utf8') : ''));
     await until(() => existsSync(marker), 90);
     expect(existsSync(marker)).toBe(true);
-    const screen = tmux(socket, 'capture-pane', '-p', '-J', '-S', '-', '-E', '-');
-    const lines = screen.stdout
-      .split('\n')
-      .map((line) => line.trimEnd())
-      .filter((line) => line !== '');
-    return { lines, raw: readFileSync(raw, 'utf8') };
+    const capture = () =>
+      tmux(socket, 'capture-pane', '-p', '-J', '-S', '-', '-E', '-')
+        .stdout.split('\n')
+        .map((line) => line.trimEnd())
+        .filter((line) => line !== '');
+    // The marker may be there before tmux has read the last lines from the pane.
+    await until(() => capture().some((line) => line.startsWith('EXIT=')), 10);
+    return { lines: capture(), raw: readFileSync(raw, 'utf8') };
   } finally {
     tmux(socket, 'kill-server');
   }

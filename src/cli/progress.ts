@@ -182,7 +182,8 @@ export class ProgressBar {
     if (this.finished) return;
     this.finished = true;
     process.off('exit', this.clearOnExit);
-    this.bars.stop();
+    // Nothing drawn, nothing to clear (and no timer to stop).
+    if (this.lastDraw > -Infinity) this.bars.stop();
   }
 
   private draw(): void {
