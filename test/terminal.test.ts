@@ -1,15 +1,16 @@
 /**
  * What a person sees: training with samples and evaluations on, in a real pseudo-terminal (tmux) at 80
- * and 100 columns. The screen must hold every report in the order the --log file recorded it, whole
- * (samples wider than the screen wrap but are not torn), and nothing of the progress bar, before or
- * after `done:`. Skipped where tmux cannot be had (.ci/run installs it).
+ * and 100 columns, and narrowed to 40 while the bar is drawn. The screen must hold every report in the order
+ * the --log file recorded it, whole (samples wider than the screen wrap but are not torn), and nothing of the
+ * progress bar, before or after `done:`. No bar where none may be drawn. Skipped where tmux cannot be had
+ * (.ci/run installs it).
  */
-import { spawnSync } from 'node:child_process';
+import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { displayText, ProgressBar, ThroughputMeter } from '../src/cli/progress.js';
+import { type BarStatus, displayText, ProgressBar, ThroughputMeter } from '../src/cli/progress.js';
 import type { TrainEvent } from '../src/train/events.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
@@ -50,27 +51,48 @@ interface Screen {
 
 const REPORTING_RUN = '--hidden 48 --layers 1 --seq 32 --batch 8 --iters 240 --eval-every 40 --sample-every 60';
 
+type Tmux = (...args: string[]) => SpawnSyncReturns<string>;
+
+interface ScreenRun {
+  /** Names the run's files (default: the columns). */
+  name?: string;
+  env?: string;
+  flags?: string;
+  /** Where stderr goes, if not to the terminal (a shell redirection). */
+  redirect?: string;
+  /** Acts on the window while the run goes on: a tmux command on its server, and what was written so far. */
+  during?: (tmux: Tmux, written: () => string) => Promise<void>;
+}
+
 /** Runs `train` in a detached tmux window `columns` wide, recording what it wrote and what was left on screen. */
-async function trainOnScreen(columns: number, { env = '', flags = REPORTING_RUN } = {}): Promise<Screen> {
-  const marker = join(dir, `finished-${columns}`);
-  const raw = join(dir, `raw-${columns}`);
-  const train = `${process.execPath} ${BIN} train story.txt ${flags} --log run-${columns}.log -o story-${columns}.json`;
+async function trainOnScreen(
+  columns: number,
+  { name = String(columns), env = '', flags = REPORTING_RUN, redirect = '', during }: ScreenRun = {},
+): Promise<Screen> {
+  const marker = join(dir, `finished-${name}`);
+  const raw = join(dir, `raw-${name}`);
+  const train = `${process.execPath} ${BIN} train story.txt ${flags} --log run-${name}.log -o story-${name}.json`;
   // The pane waits for its output to be recorded before it starts.
   const command =
-    `tmux wait-for go-${columns} && cd ${dir} && ${env} ${train}; ` + `echo "EXIT=$?"; touch ${marker}; exec sleep 120`;
-  const socket = `charrnn-test-${process.pid}-${columns}`;
+    `tmux wait-for go-${name} && cd ${dir} && ${env} ${train} ${redirect}; ` +
+    `echo "EXIT=$?"; touch ${marker}; exec sleep 120`;
+  const socket = `charrnn-test-${process.pid}-${name}`;
+  const onServer: Tmux = (...args) => tmux(socket, ...args);
   expectSuccess(tmux(socket, 'new-session', '-d', '-x', String(columns), '-y', '40', command));
   try {
     expectSuccess(tmux(socket, 'pipe-pane', '-o', `cat >> ${raw}`));
-    expectSuccess(tmux(socket, 'wait-for', '-S', `go-${columns}`));
+    expectSuccess(tmux(socket, 'wait-for', '-S', `go-${name}`));
+    await during?.(onServer, () => (existsSync(raw) ? readFileSync(raw, 'utf8') : ''));
     await until(() => existsSync(marker), 90);
     expect(existsSync(marker)).toBe(true);
-    const screen = tmux(socket, 'capture-pane', '-p', '-J', '-S', '-', '-E', '-');
-    const lines = screen.stdout
-      .split('\n')
-      .map((line) => line.trimEnd())
-      .filter((line) => line !== '');
-    return { lines, raw: readFileSync(raw, 'utf8') };
+    const capture = () =>
+      tmux(socket, 'capture-pane', '-p', '-J', '-S', '-', '-E', '-')
+        .stdout.split('\n')
+        .map((line) => line.trimEnd())
+        .filter((line) => line !== '');
+    // The marker may be there before tmux has read the last lines from the pane.
+    await until(() => capture().some((line) => line.startsWith('EXIT=')), 10);
+    return { lines: capture(), raw: readFileSync(raw, 'utf8') };
   } finally {
     tmux(socket, 'kill-server');
   }
@@ -112,11 +134,68 @@ describe.skipIf(!tmuxWorks)('progress in a real terminal', () => {
   }
 });
 
-describe.skipIf(!tmuxWorks)('TERM=dumb in a real terminal', () => {
-  it('gets neither a bar nor colour', async () => {
+describe.skipIf(!tmuxWorks)('a terminal narrowed while the bar is drawn', () => {
+  it('keeps every line whole and in order, and leaves no piece of the bar behind', async () => {
+    const endless = '--hidden 48 --layers 1 --seq 32 --batch 8 --iters 1000000 --epochs 0';
+    const flags = `${endless} --eval-every 40 --sample-every 100`;
+    const screenLines = (tmux: Tmux) => tmux('capture-pane', '-p').stdout.split('\n');
+    const { lines: screen } = await trainOnScreen(100, {
+      name: 'narrowed',
+      flags,
+      during: async (tmux, written) => {
+        // The bar is drawn (at 100 columns, bar and status), below a report.
+        await until(() => /iteration 40: [\s\S]*[█░]+ \d+\/1000000 \| epoch/.test(written()), 60);
+        expectSuccess(tmux('resize-window', '-x', '40'));
+        // Narrower than its status, the bar drops its cells and is cut to fit.
+        await until(() => screenLines(tmux).some((line) => /^\d+\/1000000 \| epoch [^|]+\| loss/.test(line)), 60);
+        const reports = written().split('validation loss').length;
+        await until(() => written().split('validation loss').length > reports, 60);
+        expectSuccess(tmux('send-keys', 'C-c'));
+      },
+    });
+    expect(screen[0]).toMatch(/^training /);
+    const interrupted = screen.indexOf(
+      'interrupted: finishing this step and saving (press Ctrl-C again to quit at once)',
+    );
+    expect(interrupted).toBeGreaterThan(0);
+    const stopped = screen.length - 2;
+    expect(screen[stopped]).toMatch(/^stopped at iteration \d+; saved story-narrowed.json/);
+    expect(screen.at(-1)).toBe('EXIT=130');
+    const reports = screen.slice(1, stopped).filter((_, index) => index + 1 !== interrupted);
+    expect(reports).toEqual(expectedReports(join(dir, 'run-narrowed.log')));
+    expect(screen.join('\n')).not.toMatch(/[█░]|\/1000000 \|/);
+  }, 180_000);
+});
+
+describe.skipIf(!tmuxWorks)('no bar where none may be drawn', () => {
+  const short = '--hidden 8 --layers 1 --seq 8 --batch 4 --iters 30 --eval-every 10';
+
+  it('TERM=dumb: neither a bar nor colour', async () => {
     const { lines, raw } = await trainOnScreen(90, { env: 'TERM=dumb' });
     expect(lines.at(-1)).toBe('EXIT=0');
     expect(raw).not.toMatch(/[█░]|\x1b\[/);
+  }, 120_000);
+
+  for (const [name, env, flag] of [
+    ['no-color-env', 'NO_COLOR=1', ''],
+    ['ci', 'CI=true', ''],
+    ['no-color-flag', '', '--no-color'],
+    ['quiet', '', '--quiet'],
+  ]) {
+    it(`${env || flag}: no bar, nor anything else drawn`, async () => {
+      const { lines, raw } = await trainOnScreen(90, { name, env, flags: `${short} ${flag}` });
+      expect(lines.at(-1)).toBe('EXIT=0');
+      expect(raw).not.toMatch(/[█░]|\x1b\[/);
+      expect(lines.some((line) => line.startsWith('done: '))).toBe(flag !== '--quiet');
+    }, 120_000);
+  }
+
+  it('stderr to a file, stdout on the terminal: the file holds plain lines', async () => {
+    const { lines } = await trainOnScreen(90, { name: 'redirected', flags: short, redirect: '2>stderr.txt' });
+    expect(lines).toEqual(['EXIT=0']);
+    const written = readFileSync(join(dir, 'stderr.txt'), 'utf8');
+    expect(written).toMatch(/^training [\s\S]*\ndone: /);
+    expect(written).not.toMatch(/[█░]|\x1b|\r/);
   }, 120_000);
 });
 
@@ -134,35 +213,77 @@ describe.skipIf(!tmuxWorks)('an error while the bar is drawn', () => {
 /** A stand-in terminal that records what is written to it. */
 function fakeTerminal(columns: number) {
   const writes: string[] = [];
-  const stream = { columns, write: (text: string) => writes.push(text) > 0 } as unknown as NodeJS.WriteStream;
-  return { stream, writes };
+  const stream = { columns, isTTY: true, write: (text: string) => writes.push(text) > 0 };
+  return { stream: stream as unknown as NodeJS.WriteStream, writes };
 }
 
+/** What a line of writes shows: control sequences and carriage returns dropped. */
+const visible = (text: string) => text.replace(/\x1b(\[\??[\d;]*[A-Za-z]|[78])|\r/g, '');
+
+const STATUS: BarStatus = {
+  target: '5000',
+  epoch: '1.23',
+  loss: '1.2345',
+  val: '1.789 bpc',
+  speed: '12.3k',
+  timeLeft: '1m02s',
+};
+
 describe('the progress bar', () => {
-  it('is always narrower than the terminal, however long its status', () => {
-    for (const columns of [20, 80, 100]) {
-      const { stream, writes } = fakeTerminal(columns);
-      const status = '1234/5000 | epoch 1.23 | loss 1.2345 | val 1.789 bpc | 12.3k chars/s | ETA 1m02s';
-      new ProgressBar(stream).update(0.5, status);
-      const drawn = writes.join('').replace(/\r|\x1b\[K/g, '');
-      expect([...drawn].length).toBeLessThan(columns);
-      expect(drawn.length).toBeGreaterThan(0);
+  it('is always narrower than the terminal, however long its status, and drops its cells before the status', () => {
+    const shapes: Record<number, RegExp> = {
+      130: /^█{6}░{18} 1234\/5000 \| epoch 1.23 \| .* \| ETA 1m02s$/,
+      100: /^[█░]{8,23} 1234\/5000 \| epoch 1.23 \| .* \| ETA 1m02s$/,
+      80: /^1234\/5000 \| epoch 1.23 \| /,
+      20: /^1234\/5000 \| epoch /,
+    };
+    for (const [columns, shape] of Object.entries(shapes)) {
+      const { stream, writes } = fakeTerminal(Number(columns));
+      const bar = new ProgressBar(stream);
+      bar.update(1234, 5000, STATUS);
+      bar.finish();
+      const drawn = visible(writes.join(''));
+      expect([...drawn].length).toBeLessThan(Number(columns));
+      expect(drawn).toMatch(shape);
     }
   });
 
-  it('clears its line before a report, draws again below it, and never after finish()', () => {
+  it('shows no cells without a target, only the status', () => {
+    const { stream, writes } = fakeTerminal(100);
+    const bar = new ProgressBar(stream);
+    bar.update(7, null, { ...STATUS, target: '∞' });
+    bar.finish();
+    expect(visible(writes.join(''))).toMatch(/^7\/∞ \| epoch 1.23 \| loss 1.2345 \| val 1.789 bpc \| 12.3k chars\/s/);
+  });
+
+  it('prints a report above itself and draws again below it; after finish(), reports are plain lines', () => {
     const { stream, writes } = fakeTerminal(80);
     const bar = new ProgressBar(stream);
-    bar.update(0.1, '10/100');
+    bar.update(10, 100, { ...STATUS, target: '100' });
+    const drawn = writes.length;
     bar.print('report');
-    expect(writes.slice(1, 3)).toEqual(['\r\x1b[2K', 'report\n']);
-    expect(writes[3]).toMatch(/^\r.*10\/100\x1b\[K$/);
+    const printed = writes.slice(drawn).join('');
+    expect(visible(printed)).toMatch(/^report\n10\/100 \| epoch/);
+    // The bar's row and what is below it is cleared first, and the bar is drawn with line wrapping off.
+    expect(printed.indexOf('\x1b[2K')).toBeLessThan(printed.indexOf('report'));
+    expect(printed).toMatch(/report\n[\s\S]*\x1b\[\?7l[\s\S]*10\/100[\s\S]*\x1b\[\?7h\r$/);
     bar.finish();
-    const count = writes.length;
-    expect(writes[count - 1]).toBe('\r\x1b[2K');
-    bar.update(0.2, '20/100');
+    const finished = writes.length;
+    bar.update(20, 100, STATUS);
     bar.print('after done');
-    expect(writes.slice(count)).toEqual(['after done\n']);
+    expect(writes.slice(finished)).toEqual(['after done\n']);
+  });
+
+  it('keeps no timer that holds the process open, drawn or finished', () => {
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+    const before = timers();
+    const bar = new ProgressBar(fakeTerminal(80).stream);
+    bar.update(1, 100, STATUS);
+    bar.print('report');
+    bar.update(2, 100, STATUS);
+    expect(timers()).toBe(before);
+    bar.finish();
+    expect(timers()).toBe(before);
   });
 });
 

@@ -4,6 +4,7 @@
  * the events' iterations and elapsed seconds: they belong to the display, not to the training loop.
  */
 import { writeSync } from 'node:fs';
+import cliProgress, { type GenericFormatter, type MultiBar, type SingleBar } from 'cli-progress';
 import type { TrainEvent } from '../train/events.js';
 import { formatCount, formatDuration, type StdoutWriter, type Terminal } from './terminal.js';
 
@@ -59,57 +60,144 @@ export class ThroughputMeter {
 const REDRAW_MS = 100;
 const BAR_CELLS = 24;
 const MIN_BAR_CELLS = 8;
+/**
+ * cli-progress also redraws on a timer, every 1/fps seconds; the bar is drawn on training's events instead
+ * (ProgressBar.draw), so that timer is set to wait an hour, and is unreferenced.
+ */
+const TIMER_FPS = 1 / 3600;
+
+/** The status beside the bar: cli-progress payload tokens, each already formatted ({value} is the iteration). */
+export interface BarStatus {
+  target: string;
+  epoch: string;
+  loss: string;
+  val: string;
+  speed: string;
+  timeLeft: string;
+}
+
+const STATUS_FORMAT = '{value}/{target} | epoch {epoch} | loss {loss} | val {val} | {speed} chars/s | ETA {timeLeft}';
 
 /**
- * A progress bar on one terminal line, never as wide as the terminal, so it never wraps. Reports are
- * printed by clearing that line, writing the report (which may wrap freely), and drawing the bar again
- * below it; the cursor never moves up, so nothing already printed is torn. After finish() it is gone.
+ * The bar's line, fitted to the terminal by hand: cli-progress draws its bar at a fixed size and cuts the line
+ * at the terminal's full width, which leaves the cursor in the last column, where terminals wrap. Here the
+ * bar's cells give way to the status (no bar under MIN_BAR_CELLS, nor without a target iteration), and the
+ * line stops a column short of the edge, so it never wraps.
+ */
+const fitLine: GenericFormatter = (options, params, payload) => {
+  const width = Math.max(1, params.maxWidth - 1);
+  const status = cliProgress.Format.Formatter({ ...options, format: STATUS_FORMAT }, params, payload);
+  const cells = Math.min(BAR_CELLS, width - status.length - 2);
+  const bar = params.total > 0 && cells >= MIN_BAR_CELLS;
+  const line = bar
+    ? `${cliProgress.Format.BarFormat(params.progress, { ...options, barsize: cells })} ${status}`
+    : status;
+  return [...line].slice(0, width).join('');
+};
+
+/** Turns the terminal's line wrapping off (DECAWM), and on. */
+const WRAP_OFF = '\x1b[?7l';
+const WRAP_ON = '\x1b[?7h';
+/**
+ * Clears the cursor's row and the screen below it, the cursor staying put. Not by one erase-below from the
+ * cursor: from the top-left corner that clears the whole screen, which tmux (scroll-on-clear) pushes into
+ * its history, a copy of the bar at each draw. So: clear the row, save the cursor, go down one row (none
+ * from the last), erase below, restore the cursor.
+ */
+const CLEAR_ROW_AND_BELOW = '\x1b[2K\x1b7\x1b[B\x1b[J\x1b8';
+
+/**
+ * Written by hand, as cli-progress has no option for it: it redraws with CR, the line and clear-to-end,
+ * leaving the cursor after the bar. A terminal that reflows its lines when narrowed (tmux, VTE, iTerm2)
+ * splits a bar wider than its new width over rows, and a CR returns only to the last; and a bar drawn
+ * before the process hears of the resize (SIGWINCH) is as wide as before, and wraps. So the bar is drawn
+ * with wrapping off (at worst cut at the edge), on for reports; the cursor waits at the bar's first column,
+ * where a reflow keeps it; and each draw first clears its row and the screen below (the MultiBar's
+ * redraw-pre).
+ * cli-progress's own `linewrap: false` would leave wrapping off for reports too, and after an error.
+ */
+function drawOnOneRow(bar: SingleBar, stream: NodeJS.WriteStream): SingleBar {
+  bar.on('redraw-pre', () => stream.write(WRAP_OFF));
+  bar.on('redraw-post', () => stream.write(`${WRAP_ON}\r`));
+  return bar;
+}
+
+/**
+ * The training bar, drawn by cli-progress on one terminal line that never wraps; reports are printed above it
+ * (MultiBar.log), and after finish() it is gone. It is drawn on training's events only, at most every
+ * REDRAW_MS, so what the screen shows follows the order of the events.
  */
 export class ProgressBar {
-  private visible = false;
+  private readonly bars: MultiBar;
+  private bar: SingleBar | null = null;
   private finished = false;
   private lastDraw = -Infinity;
-  private fraction: number | null = null;
-  private status = '';
+  /** The bar is cleared however the process ends: by an error, or a second Ctrl-C's process.exit(). */
+  private readonly clearOnExit = () => this.finish();
 
-  constructor(private readonly stream: NodeJS.WriteStream) {}
+  constructor(private readonly stream: NodeJS.WriteStream) {
+    this.bars = new cliProgress.MultiBar({
+      stream,
+      format: fitLine,
+      barsize: BAR_CELLS,
+      barCompleteChar: '█',
+      barIncompleteChar: '░',
+      fps: TIMER_FPS,
+      // Each draw follows a clearing of the screen below the cursor (drawOnOneRow), even when the line is unchanged.
+      forceRedraw: true,
+      // Line wrapping is turned off for the bar alone (drawOnOneRow).
+      linewrap: true,
+      clearOnComplete: true,
+      // Ctrl-C finishes the step and saves (run-training.ts): the bar stays until then.
+      gracefulExit: false,
+    });
+    // Before each draw and report, and its own clearing on stop(), the bar's row and below are cleared: see
+    // drawOnOneRow.
+    this.bars.on('redraw-pre', () => stream.write(CLEAR_ROW_AND_BELOW));
+    this.bars.on('stop-pre-clear', () => stream.write(CLEAR_ROW_AND_BELOW));
+    process.on('exit', this.clearOnExit);
+  }
 
-  update(fraction: number | null, status: string): void {
+  /** Sets the iteration (of `target`, or null when only time limits the run) and the status; redraws if due. */
+  update(iteration: number, target: number | null, status: BarStatus): void {
     if (this.finished) return;
-    this.fraction = fraction;
-    this.status = status;
+    if (this.bar) this.bar.update(iteration, status);
+    else this.bar = drawOnOneRow(this.bars.create(target ?? 0, iteration, status), this.stream);
     if (performance.now() - this.lastDraw >= REDRAW_MS) this.draw();
+    else this.releaseTimer();
   }
 
   /** Writes `text` and a newline above the bar. */
   print(text: string): void {
-    this.clear();
-    this.stream.write(`${text}\n`);
-    if (!this.finished && this.status) this.draw();
+    if (this.finished) {
+      this.stream.write(`${text}\n`);
+      return;
+    }
+    this.bars.log(`${text}\n`);
+    this.draw();
   }
 
   /** Removes the bar for good. */
   finish(): void {
-    this.clear();
+    if (this.finished) return;
     this.finished = true;
-  }
-
-  private clear(): void {
-    if (this.visible) this.stream.write('\r\x1b[2K');
-    this.visible = false;
+    process.off('exit', this.clearOnExit);
+    // Nothing drawn, nothing to clear (and no timer to stop).
+    if (this.lastDraw > -Infinity) this.bars.stop();
   }
 
   private draw(): void {
-    const width = Math.max(1, (this.stream.columns || 80) - 1);
-    const cells = Math.min(BAR_CELLS, width - this.status.length - 2);
-    let line = this.status;
-    if (this.fraction !== null && cells >= MIN_BAR_CELLS) {
-      const filled = Math.round(Math.min(1, Math.max(0, this.fraction)) * cells);
-      line = `${'█'.repeat(filled)}${'░'.repeat(cells - filled)} ${this.status}`;
-    }
-    this.stream.write(`\r${[...line].slice(0, width).join('')}\x1b[K`);
-    this.visible = true;
+    this.bars.update();
+    this.releaseTimer();
     this.lastDraw = performance.now();
+  }
+
+  /**
+   * cli-progress keeps its redraw timer referenced and has no option against it; unreferenced, it cannot
+   * keep the process alive when a run ends without finish() (an error).
+   */
+  private releaseTimer(): void {
+    (this.bars as unknown as { timer: NodeJS.Timeout | null }).timer?.unref();
   }
 }
 
@@ -252,11 +340,14 @@ export class TrainingReporter {
     const speed = charsPerSecond === null ? '-' : formatCount(charsPerSecond);
     const target = event.targetIterations;
     if (this.bar) {
-      const fraction = target ? event.iteration / target : null;
-      const status =
-        `${event.iteration}/${target ?? '∞'} | epoch ${event.epoch.toFixed(2)} | ` +
-        `loss ${event.trainLoss.toFixed(4)} | val ${val} | ${speed} chars/s | ETA ${formatDuration(etaSeconds)}`;
-      this.bar.update(fraction, status);
+      this.bar.update(event.iteration, target, {
+        target: target === null ? '∞' : String(target),
+        epoch: event.epoch.toFixed(2),
+        loss: event.trainLoss.toFixed(4),
+        val,
+        speed,
+        timeLeft: formatDuration(etaSeconds),
+      });
       return;
     }
     if (event.elapsedSeconds - this.lastPlainLine < PLAIN_LINE_SECONDS) return;
