@@ -3,9 +3,9 @@ import { readCorpus, resumeTraining } from '../index.js';
 import { ENCODINGS, type Encoding } from '../data/corpus.js';
 import { choice, PATH } from '../settings.js';
 import { RESUMABLE_OPTIONS, RUN_SETTINGS, settingsOf, TRAIN_OPTIONS } from '../train/options.js';
-import { flagOf, settingsFromArgs, type Command } from './flags.js';
+import { settingsFromArgs, type Command } from './flags.js';
 import { startTrainingSession, type OutputFlags } from './run-training.js';
-import { RUN_FLAGS } from './train.js';
+import { RUN_FLAGS, settingFlags } from './train.js';
 
 interface ResumeArgs extends OutputFlags {
   checkpoint: string;
@@ -26,7 +26,7 @@ export const resumeCommand: Command<ResumeArgs> = {
   describe: 'Continue training from a checkpoint, exactly as if it had never stopped',
   positionals: { checkpoint: 'A checkpoint written by charrnn train' },
   flags: [
-    ...settingsOf(RESUMABLE_OPTIONS).map(([, setting]) => flagOf(setting)),
+    ...settingFlags(RESUMABLE_OPTIONS),
     {
       name: 'corpus',
       kind: PATH,
