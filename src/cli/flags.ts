@@ -173,6 +173,8 @@ function bindFlag(words: readonly string[], i: number, known: Map<string, Flag>,
   if (!flag) throw unknownFlag(spelling, known, line.command);
   line.spelled.set(flag.name, spelling);
   if (flag.kind.type === 'boolean') {
+    if (inline !== undefined && flag.kind.fromText(inline) === undefined)
+      throw invalidValue(spelling, inline, flag.kind);
     const on = flag !== negated && inline !== 'false';
     if (flag.name === 'help') line.help = on;
     else if (flag.name === 'version') line.version = on;
@@ -194,17 +196,23 @@ function bindFlag(words: readonly string[], i: number, known: Map<string, Flag>,
 
 /**
  * How yargs declares and documents a flag. Values other than switches are left as typed (no yargs type),
- * so that the table, not yargs, converts and judges them; yargs lists the default and the choices.
+ * so that the table, not yargs, converts and judges them; yargs lists the default and the choices. To
+ * run a command, yargs is told only what parsing needs, the flag hidden: yargs renders the whole help
+ * after every command it parses (usage.cacheHelpMessage), shown or not, a cost at every start-up.
  */
-function yargsOption(flag: Flag): Options {
+function yargsOption(flag: Flag, documented: boolean): Options {
   const isSwitch = flag.kind.type === 'boolean';
-  const shown = flag.defaultText ?? (flag.default === undefined || isSwitch ? undefined : String(flag.default));
-  return {
+  const parsing: Options = {
     alias: flag.alias,
-    describe: flag.help,
-    group: flag.group ?? 'Options:',
     type: isSwitch ? 'boolean' : undefined,
     default: isSwitch ? flag.default : undefined,
+  };
+  if (!documented) return { ...parsing, hidden: true };
+  const shown = flag.defaultText ?? (flag.default === undefined || isSwitch ? undefined : String(flag.default));
+  return {
+    ...parsing,
+    describe: flag.help,
+    group: flag.group ?? 'Options:',
     defaultDescription: shown,
     choices: flag.kind.choices as string[] | undefined,
   };
@@ -233,9 +241,8 @@ function checkValues(argv: Record<string, unknown>, command: Command<never>, spe
 const helpWidth = (): number => Math.min(100, process.stdout.columns ?? 80);
 
 /**
- * yargs, told the program's commands and flags, and given `line` to check values against the table. The
- * commands have no yargs handler: charrnn runs them once yargs is done (and yargs, given a handler,
- * renders the whole help after it runs, in case the handler shows it: a cost at every start-up).
+ * yargs, told the program's commands and flags; given `line`, it checks the values against the table.
+ * The commands have no yargs handler: charrnn runs the command once yargs is done with the words.
  */
 function programParser(program: Program, version: string, words: readonly string[], line?: BoundLine): Argv {
   const names = [...program.commands.map(nameOf), 'completion'];
@@ -252,8 +259,6 @@ function programParser(program: Program, version: string, words: readonly string
     })
     .usage(`${program.name} <command> [options]\n\n${program.summary}`)
     .epilogue(program.epilogue)
-    // yargs renders the help after every command it parses (usage.cacheHelpMessage), shown or not; unwrapped, that
-    // costs little at start-up. Help that is shown (getHelp, without `line`) is wrapped to the terminal.
     .wrap(line ? null : helpWidth())
     .strict()
     .recommendCommands()
@@ -266,11 +271,12 @@ function programParser(program: Program, version: string, words: readonly string
     .exitProcess(false)
     .fail((message, error) => {
       if (error instanceof CharrnnError) throw error;
-      throw usageError((message ?? error?.message ?? 'bad command line').replace(/\s*\n\s*/g, ' '), line?.command);
+      const text = (message ?? error?.message ?? 'bad command line').replaceAll(ARGUMENT_MARK, '');
+      throw usageError(text.replace(/\s*\n\s*/g, ' '), line?.command);
     });
   for (const flag of GLOBAL_FLAGS)
     if (flag.name !== 'help' && flag.name !== 'version')
-      parser.option(flag.name, { ...yargsOption(flag), global: true });
+      parser.option(flag.name, { ...yargsOption(flag, !line), global: true });
   // Listed after each command's own flags, which come first in its help.
   const globalGroup = (builder: Argv) =>
     builder.group(
@@ -282,9 +288,10 @@ function programParser(program: Program, version: string, words: readonly string
     parser.command(command.command, command.describe, (builder) => {
       for (const name of positionalNames(command))
         builder.positional(name, { describe: command.positionals?.[name], type: 'string' });
-      for (const flag of command.flags) builder.option(flag.name, yargsOption(flag));
-      for (const [example, what] of command.examples ?? []) builder.example(example, what);
+      for (const flag of command.flags) builder.option(flag.name, yargsOption(flag, !line));
       if (line) builder.middleware((argv) => checkValues(argv, command, line.spelled), true);
+      // Full width, what it does as a shell comment above it: two columns would cut the command lines apart.
+      else for (const [example, what] of command.examples ?? []) builder.example(`# ${what}\n${example}`, '');
       return globalGroup(builder);
     });
   }
@@ -297,13 +304,16 @@ function programParser(program: Program, version: string, words: readonly string
  */
 export const COMPLETIONS_FLAG = '--get-yargs-completions';
 
-/** Candidates for the last of `words` (which start with the program's name): commands, flags or choices. */
-export async function completions(words: readonly string[], program: Program): Promise<string[]> {
+/** Parses `words`; yargs' output (completions, a completion script) comes back rather than being printed. */
+async function parseQuietly(parser: Argv, words: readonly string[]) {
   let printed = '';
-  await programParser(program, '', []).parse([COMPLETIONS_FLAG, ...words], {}, (_error, _argv, output) => {
+  const argv = await parser.parse([...words], {}, (_error, _argv, output) => {
     printed ||= output;
   });
-  return printed.split('\n').filter((candidate) => candidate !== '');
+  return {
+    argv: argv as Record<string, unknown>,
+    printed: printed === '' || printed.endsWith('\n') ? printed : `${printed}\n`,
+  };
 }
 
 /** Reads the words after `charrnn`: what to print, or the command to run with its arguments, checked and converted. */
@@ -312,21 +322,16 @@ export async function parseCommandLine(
   program: Program,
   version = '',
 ): Promise<ParsedCommandLine> {
-  if (words[0] === COMPLETIONS_FLAG) {
-    const candidates = await completions(words.slice(1), program);
-    return { action: 'print', text: candidates.map((candidate) => `${candidate}\n`).join('') };
-  }
+  // Candidates for the last word typed: commands, the command's flags, or a choice flag's values.
+  if (words[0] === COMPLETIONS_FLAG)
+    return { action: 'print', text: (await parseQuietly(programParser(program, version, []), words)).printed };
   const line = bindFlagValues(words, program);
   if (line.help) {
     const helpWords = line.command ? [nameOf(line.command)] : [];
     return { action: 'print', text: `${await programParser(program, version, helpWords).getHelp()}\n` };
   }
   if (line.version) return { action: 'print', text: `${version}\n` };
-  let printed = '';
-  const argv = await programParser(program, version, [], line).parse(line.words, {}, (_error, _argv, output) => {
-    printed ||= output;
-  });
-  // yargs has accepted the command the pre-pass found, or printed what it was asked for (a completion script).
-  if (line.command) return { action: 'run', command: line.command, args: argv as Record<string, unknown> };
-  return { action: 'print', text: printed.endsWith('\n') ? printed : `${printed}\n` };
+  const { argv, printed } = await parseQuietly(programParser(program, version, [], line), line.words);
+  // yargs has accepted the command the pre-pass found, or written what it was asked for (a completion script).
+  return line.command ? { action: 'run', command: line.command, args: argv } : { action: 'print', text: printed };
 }

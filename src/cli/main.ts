@@ -7,6 +7,8 @@ import { errorLine, StdoutWriter } from './terminal.js';
 declare const CHARRNN_VERSION: string;
 
 function reportError(error: unknown): void {
+  // A message that cannot be written (stderr full or closed) must not turn the exit code into a crash's.
+  process.stderr.on('error', () => {});
   if (error instanceof CharrnnError) {
     errorLine(`charrnn: ${error.message}`);
     process.exitCode = error.exitCode;
@@ -32,6 +34,4 @@ async function main(): Promise<void> {
   stdout.throwIfFailed();
 }
 
-// A message that cannot be written (stderr full or closed) must not turn the exit code into a crash's.
-process.stderr.on('error', () => {});
 main().catch(reportError);
