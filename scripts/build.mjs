@@ -5,6 +5,8 @@ import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import './build-wasm.mjs';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -23,7 +25,34 @@ const common = {
   },
 };
 
-await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js' });
+/**
+ * yargs in the CLI bundle: two of its imports swapped, and one fallback patched (below). cliui (its help layout) as CommonJS: the ES module
+ * entry wraps help by cutting words at the column edge ("--lr-decay-ever / y"), the CommonJS one wraps
+ * at spaces (wrap-ansi). node:assert, which yargs imports for two invariant checks, by those two checks
+ * (scripts/yargs-assert.mjs): node:assert opens stderr for its coloured diffs at every start-up.
+ */
+const yargsImports = {
+  name: 'yargs-imports',
+  setup(pluginBuild) {
+    // Its ES module shim falls back to process.cwd() when its own path has no node_modules (as in a
+    // bundle), at load time, which throws where the working directory was deleted; '/' serves as well.
+    pluginBuild.onLoad({ filter: /yargs[\\/]lib[\\/]platform-shims[\\/]esm\.mjs$/ }, ({ path }) => {
+      const source = readFileSync(path, 'utf8');
+      const patched = source.replace(
+        'mainFilename: mainFilename || process.cwd()',
+        "mainFilename: mainFilename || '/'",
+      );
+      if (patched === source) throw new Error(`yargs-imports: ${path} changed; update the patch`);
+      return { contents: patched, loader: 'js', resolveDir: dirname(path) };
+    });
+    pluginBuild.onResolve({ filter: /^cliui$/ }, () => ({ path: createRequire(import.meta.url).resolve('cliui') }));
+    pluginBuild.onResolve({ filter: /^assert$/ }, () => ({
+      path: fileURLToPath(new URL('yargs-assert.mjs', import.meta.url)),
+    }));
+  },
+};
+
+await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js', plugins: [yargsImports] });
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
 // Started by both bundles from beside them (src/train/data-parallel.ts).
 await build({ ...common, entryPoints: ['src/train/worker-main.ts'], outfile: 'dist/worker.js' });

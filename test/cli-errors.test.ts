@@ -179,14 +179,11 @@ describe('bad options', () => {
       ['train', 'fox.txt', '--shards', '4'],
       /unknown flag --shards \(no longer needed: every core works, and the weights are the same for any --threads\)/,
     ],
-    ['an unknown command', ['trian', 'fox.txt'], /unknown command trian \(did you mean train\?\); see charrnn --help/],
+    // yargs' own words (recommendCommands and strict mode) where the hand parser had its own.
+    ['an unknown command', ['trian', 'fox.txt'], /^charrnn: Did you mean train\?; see charrnn --help\n$/],
     ['no command', [], /name a command: train, sample, resume, eval, info or completion/],
-    ['a missing argument', ['train'], /train needs <corpus>: UTF-8 text file, or - to read stdin/],
-    [
-      'an extra argument',
-      ['train', 'fox.txt', 'more.txt'],
-      /unexpected argument "more\.txt"; see charrnn train --help/,
-    ],
+    ['a missing argument', ['train'], /^charrnn: .*; see charrnn train --help\n$/],
+    ['an extra argument', ['train', 'fox.txt', 'more.txt'], /^charrnn: .*more\.txt; see charrnn train --help\n$/],
     [
       'a training option given to resume',
       ['resume', 'good.json', '--hidden', '5'],
@@ -353,11 +350,11 @@ describe('bad input by category', () => {
       (entry) =>
         [`${entry.command} ${entry.flag.alias ? `-${entry.flag.alias}` : `--${entry.flag.name}`}`, entry] as const,
     ),
-  )('%s refuses every bad value with one usage error', (_, entry) => {
+  )('%s refuses every bad value with one usage error', async (_, entry) => {
     for (const { words, message } of badValueCases(entry)) {
       let error: unknown;
       try {
-        parseCommandLine(words, PROGRAM);
+        await parseCommandLine(words, PROGRAM);
       } catch (caught) {
         error = caught;
       }

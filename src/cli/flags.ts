@@ -1,10 +1,13 @@
 /**
- * The command-line parser, driven by the flag tables of the commands: it reads the words, checks each
- * value against its flag's kind, writes help and shell completions, and suggests the flag or command
- * meant by a misspelled one. Rules: a flag that takes a value takes the next word, whatever it starts
- * with (`--temp -1`, `--delimiter ---`); '-' is an ordinary argument (stdin); after `--` every word is
- * an argument; a repeated flag keeps its last value.
+ * The command line, parsed and documented by yargs from the commands' flag tables; each value is then
+ * checked against its flag's kind, so a bad one gets the table's one-line message. Rules users rely on:
+ * a flag that takes a value takes the next word, whatever it starts with (`--temp -1`, `--delimiter ---`);
+ * '-' is an ordinary argument (stdin); after `--` every word is an argument; a repeated flag keeps its
+ * last value; an unknown flag is answered with the closest flag of its command.
  */
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import yargs, { type Argv, type Options } from 'yargs';
 import { CharrnnError, EXIT } from '../errors.js';
 import { BOOLEAN, closestName, invalidValue, type ValueKind } from '../settings.js';
 import { settingsOf, type SettingRow, type SettingValues } from '../train/options.js';
@@ -20,6 +23,8 @@ export interface Flag<T = unknown> {
   /** The default as help shows it, where none is filled in or the value would not say it. */
   readonly defaultText?: string;
   readonly help: string;
+  /** The heading help lists it under ("Model and optimizer:"); the command's options by default. */
+  readonly group?: string;
 }
 
 export interface Command<Args> {
@@ -42,6 +47,8 @@ export interface Program {
   readonly epilogue: string;
 }
 
+const GLOBAL_GROUP = 'Global options:';
+
 /** Flags every command takes. */
 const GLOBAL_FLAGS: readonly Flag[] = [
   {
@@ -51,17 +58,17 @@ const GLOBAL_FLAGS: readonly Flag[] = [
     default: false,
     help: 'No progress or messages on stderr (errors still shown)',
   },
-  { name: 'color', kind: BOOLEAN, default: true, help: 'No colour or progress bar, even on a terminal' },
+  { name: 'color', kind: BOOLEAN, default: true, help: 'Colour and a progress bar on a terminal (--no-color: never)' },
   { name: 'help', alias: 'h', kind: BOOLEAN, default: false, help: 'Show this help' },
   { name: 'version', alias: 'V', kind: BOOLEAN, default: false, help: 'Show the version' },
-];
+].map((flag) => ({ ...flag, group: GLOBAL_GROUP }));
 
 /** The flag of a setting row (its library default shown in help, not filled in: a preset may fill it). */
-export function flagOf(setting: SettingRow<unknown>): Flag {
+export function flagOf(setting: SettingRow<unknown>, group?: string): Flag {
   if (setting.flag === null) throw new Error('a library-only setting has no flag');
   const shownDefault = setting.default === undefined || setting.kind.type === 'boolean' ? undefined : setting.default;
   const defaultText = setting.defaultText ?? (shownDefault === undefined ? undefined : String(shownDefault));
-  return { name: setting.flag, alias: setting.alias, kind: setting.kind, defaultText, help: setting.help };
+  return { name: setting.flag, alias: setting.alias, kind: setting.kind, defaultText, help: setting.help, group };
 }
 
 /** The settings of `table` given as flags in `args` (parsed by flag name), by their library names. */
@@ -78,8 +85,8 @@ export function settingsFromArgs<Table extends Record<string, SettingRow<unknown
 
 export type ParsedCommandLine =
   | { readonly action: 'run'; readonly command: Command<never>; readonly args: Record<string, unknown> }
-  | { readonly action: 'help'; readonly text: string }
-  | { readonly action: 'version' };
+  /** Help, the version, a completion script or completions: text for stdout. */
+  | { readonly action: 'print'; readonly text: string };
 
 const nameOf = (command: Command<never>): string => command.command.split(' ')[0]!;
 const positionalNames = (command: Command<never>): string[] =>
@@ -99,6 +106,7 @@ function spellings(flags: readonly Flag[]): Map<string, Flag> {
   return bySpelling;
 }
 
+/** yargs suggests commands only; a flag is matched against the flags of its own command. */
 function unknownFlag(spelling: string, known: Map<string, Flag>, command?: Command<never>): CharrnnError {
   const long = [...known.keys()].filter((name) => name.startsWith('--'));
   const near = closestName(spelling, long);
@@ -106,228 +114,231 @@ function unknownFlag(spelling: string, known: Map<string, Flag>, command?: Comma
   return usageError(`unknown flag ${spelling}${hint ? ` (${hint})` : ''}`, command);
 }
 
-/** A flag as given: how it was spelled, and its text (true/false for a switch without one). */
-interface GivenFlag {
-  spelling: string;
-  text: string | boolean;
-}
+/** Marks an argument yargs-parser would misread (see bindFlagValues); removed once yargs has bound it. */
+const ARGUMENT_MARK = '\u0000';
+const markArgument = (word: string): string => (word.startsWith('-') ? `${ARGUMENT_MARK}${word}` : word);
+const unmarkArgument = (value: unknown): unknown =>
+  typeof value === 'string' && value.startsWith(ARGUMENT_MARK) ? value.slice(1) : value;
 
-/** What has been read so far: the command once named, its arguments, and its flags (the last of each). */
-interface Reading {
+/** A command line as yargs is given it, and what was learnt on the way. */
+interface BoundLine {
+  readonly words: string[];
   command?: Command<never>;
-  known: Map<string, Flag>;
-  positionals: string[];
-  given: Map<Flag, GivenFlag>;
-}
-
-/** An argument: the command's name first, then the command's own arguments. */
-function readArgument(word: string, reading: Reading, program: Program): void {
-  if (reading.command) {
-    reading.positionals.push(word);
-    return;
-  }
-  reading.command = program.commands.find((candidate) => nameOf(candidate) === word);
-  if (!reading.command) {
-    const near = closestName(word, program.commands.map(nameOf));
-    throw usageError(`unknown command ${word}${near ? ` (did you mean ${near}?)` : ''}`);
-  }
-  reading.known = spellings([...reading.command.flags, ...GLOBAL_FLAGS]);
+  /** How each flag given was typed, by name, so that messages name it as the user wrote it. */
+  readonly spelled: Map<string, string>;
+  help: boolean;
+  version: boolean;
 }
 
 /**
- * The flag at words[i] with its value (`--name=value`, `--name value`, `-a value`, `--switch`, `--no-switch`);
- * returns the index of the last word it used.
+ * The pre-pass before yargs. yargs-parser takes a value that starts with a dash for a flag or drops it
+ * (`--temp -1`, `--delimiter ---`, `-c -`: yargs-parser#142, yargs#198), reads a '-' argument as ''
+ * (yargs-parser#186), and does not give words after `--` to a command's arguments (yargs#2423). So each
+ * value is bound to its flag as `--flag=value`, which yargs-parser reads verbatim, and arguments that
+ * start with a dash are marked until yargs has bound them. Knowing the command's flags here, an unknown
+ * one is refused with the closest flag of that command, and a value missing before the next flag is named.
  */
-function readFlag(words: readonly string[], i: number, reading: Reading): number {
-  const { known, command } = reading;
+function bindFlagValues(words: readonly string[], program: Program): BoundLine {
+  const line: BoundLine = { words: [], spelled: new Map(), help: false, version: false };
+  let known = spellings(GLOBAL_FLAGS);
+  let argumentSeen = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === '--') {
+      line.words.push(...words.slice(i + 1).map(markArgument));
+      break;
+    }
+    if (word === '-' || !word.startsWith('-')) {
+      if (!argumentSeen) {
+        argumentSeen = true;
+        line.command = program.commands.find((candidate) => nameOf(candidate) === word);
+        // An unknown command goes to yargs as typed, which refuses it and suggests the closest.
+        if (!line.command) return { ...line, words: [...line.words, ...words.slice(i)] };
+        known = spellings([...line.command.flags, ...GLOBAL_FLAGS]);
+      }
+      line.words.push(markArgument(word));
+      continue;
+    }
+    i = bindFlag(words, i, known, line);
+  }
+  return line;
+}
+
+/** The flag at words[i] and its value, as one word for yargs; returns the index of the last word used. */
+function bindFlag(words: readonly string[], i: number, known: Map<string, Flag>, line: BoundLine): number {
   const word = words[i]!;
   const equals = word.startsWith('--') ? word.indexOf('=') : -1;
   const spelling = equals > 0 ? word.slice(0, equals) : word;
   const inline = equals > 0 ? word.slice(equals + 1) : undefined;
   const negated = spelling.startsWith('--no-') ? known.get(`--${spelling.slice(5)}`) : undefined;
   const flag = known.get(spelling) ?? (negated?.kind.type === 'boolean' ? negated : undefined);
-  if (!flag) throw unknownFlag(spelling, known, command);
+  if (!flag) throw unknownFlag(spelling, known, line.command);
+  line.spelled.set(flag.name, spelling);
   if (flag.kind.type === 'boolean') {
-    reading.given.set(flag, { spelling, text: inline ?? flag !== negated });
+    if (inline !== undefined && flag.kind.fromText(inline) === undefined)
+      throw invalidValue(spelling, inline, flag.kind);
+    const on = flag !== negated && inline !== 'false';
+    if (flag.name === 'help') line.help = on;
+    else if (flag.name === 'version') line.version = on;
+    else line.words.push(word);
     return i;
   }
   if (inline !== undefined) {
-    reading.given.set(flag, { spelling, text: inline });
+    line.words.push(`--${flag.name}=${inline}`);
     return i;
   }
   const next = words[i + 1];
   // A missing value must not swallow the next flag, except as text, which may be anything.
   if (next === undefined || (flag.kind.type !== 'text' && known.has(next))) {
-    throw usageError(`${spelling} needs a value (${flag.kind.expected})`, command);
+    throw usageError(`${spelling} needs a value (${flag.kind.expected})`, line.command);
   }
-  reading.given.set(flag, { spelling, text: next });
+  line.words.push(`--${flag.name}=${next}`);
   return i + 1;
 }
 
-/** Reads the words after `charrnn`: the command, its arguments and its flags, checked and converted. */
-export function parseCommandLine(words: readonly string[], program: Program): ParsedCommandLine {
-  const reading: Reading = { known: spellings(GLOBAL_FLAGS), positionals: [], given: new Map() };
-  let onlyArguments = false;
-  for (let i = 0; i < words.length; i++) {
-    const word = words[i]!;
-    if (onlyArguments || word === '-' || !word.startsWith('-')) readArgument(word, reading, program);
-    else if (word === '--') onlyArguments = true;
-    else i = readFlag(words, i, reading);
-  }
-  const { command, given } = reading;
-  const switchedOn = (name: string) => [...given].some(([flag, value]) => flag.name === name && value.text === true);
-  if (switchedOn('help'))
-    return { action: 'help', text: command ? commandHelp(command, program) : programHelp(program) };
-  if (switchedOn('version')) return { action: 'version' };
-  if (!command) {
-    const names = program.commands.map(nameOf);
-    throw usageError(`name a command: ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`);
-  }
-  return { action: 'run', command, args: argsOf(command, reading.positionals, given) };
-}
-
-function argsOf(command: Command<never>, positionals: string[], given: Map<Flag, GivenFlag>): Record<string, unknown> {
-  const names = positionalNames(command);
-  if (positionals.length < names.length) {
-    const missing = names[positionals.length]!;
-    throw usageError(`${nameOf(command)} needs <${missing}>: ${command.positionals?.[missing] ?? missing}`, command);
-  }
-  if (positionals.length > names.length) {
-    throw usageError(`unexpected argument ${JSON.stringify(positionals[names.length])}`, command);
-  }
-  const args: Record<string, unknown> = Object.fromEntries(names.map((name, i) => [name, positionals[i]]));
-  for (const flag of [...command.flags, ...GLOBAL_FLAGS]) {
-    const value = given.get(flag);
-    if (value === undefined) {
-      if (flag.default !== undefined) args[flag.name] = flag.default;
-    } else if (typeof value.text === 'boolean') args[flag.name] = value.text;
-    else {
-      const converted = flag.kind.fromText(value.text);
-      if (converted === undefined) throw invalidValue(value.spelling, value.text, flag.kind);
-      args[flag.name] = converted;
-    }
-  }
-  return args;
-}
-
-/** How a flag's value is written in help: N, X, FILE, TEXT or its choices. */
-function placeholder(kind: ValueKind<unknown>): string {
-  switch (kind.type) {
-    case 'integer':
-      return ' N';
-    case 'number':
-      return ' X';
-    case 'path':
-      return ' FILE';
-    case 'text':
-      return ' TEXT';
-    case 'choice':
-      return ` ${kind.choices!.join('|')}`;
-    case 'boolean':
-      return '';
-  }
-}
-
-/** Two columns, the second wrapped to the terminal's width; a name too long for its column gets its own line. */
-function columns(rows: [string, string][]): string[] {
-  const width = Math.min(110, process.stdout.columns ?? 100);
-  const nameWidth = Math.min(32, Math.max(...rows.map(([name]) => name.length)));
-  const textStart = 2 + nameWidth + 2;
-  const lines: string[] = [];
-  for (const [name, text] of rows) {
-    let line = `  ${name.padEnd(nameWidth)}  `;
-    if (name.length > nameWidth) {
-      lines.push(line.trimEnd());
-      line = ' '.repeat(textStart);
-    }
-    for (const word of text.split(' ')) {
-      if (line.length > textStart && line.length + 1 + word.length > width) {
-        lines.push(line);
-        line = ' '.repeat(textStart);
-      }
-      line += line.length > textStart ? ` ${word}` : word;
-    }
-    lines.push(line.trimEnd());
-  }
-  return lines;
-}
-
-function flagRows(flags: readonly Flag[]): [string, string][] {
-  return flags.map((flag) => {
-    // A switch that is on by default is shown as the way to turn it off.
-    const long = flag.kind.type === 'boolean' && flag.default === true ? `no-${flag.name}` : flag.name;
-    const name = `${flag.alias ? `-${flag.alias}, ` : ''}--${long}${placeholder(flag.kind)}`;
-    const shown =
-      flag.defaultText ??
-      (flag.default === undefined || flag.kind.type === 'boolean' ? undefined : String(flag.default));
-    return [name, shown === undefined ? flag.help : `${flag.help} [default: ${shown}]`];
-  });
-}
-
-function commandHelp(command: Command<never>, program: Program): string {
-  const names = positionalNames(command);
-  const lines = [`${program.name} ${command.command} [options]`, '', command.describe];
-  if (names.length > 0)
-    lines.push('', 'Arguments:', ...columns(names.map((name) => [name, command.positionals?.[name] ?? ''])));
-  lines.push(
-    '',
-    'Options:',
-    ...columns(flagRows(command.flags)),
-    '',
-    'Global options:',
-    ...columns(flagRows(GLOBAL_FLAGS)),
-  );
-  if (command.examples?.length)
-    lines.push('', 'Examples:', ...columns(command.examples.map(([example, what]) => [example, what])));
-  return lines.join('\n');
-}
-
-function programHelp(program: Program): string {
-  const lines = [`${program.name} <command> [options]`, '', program.summary, '', 'Commands:'];
-  lines.push(...columns(program.commands.map((command) => [`${program.name} ${command.command}`, command.describe])));
-  lines.push('', 'Global options:', ...columns(flagRows(GLOBAL_FLAGS)), '', program.epilogue);
-  return lines.join('\n');
+/**
+ * How yargs declares and documents a flag. Values other than switches are left as typed (no yargs type),
+ * so that the table, not yargs, converts and judges them; yargs lists the default and the choices. To
+ * run a command, yargs is told only what parsing needs, the flag hidden: yargs renders the whole help
+ * after every command it parses (usage.cacheHelpMessage), shown or not, a cost at every start-up.
+ */
+function yargsOption(flag: Flag, documented: boolean): Options {
+  const isSwitch = flag.kind.type === 'boolean';
+  const parsing: Options = {
+    alias: flag.alias,
+    type: isSwitch ? 'boolean' : undefined,
+    default: isSwitch ? flag.default : undefined,
+  };
+  if (!documented) return { ...parsing, hidden: true };
+  const shown = flag.defaultText ?? (flag.default === undefined || isSwitch ? undefined : String(flag.default));
+  return {
+    ...parsing,
+    describe: flag.help,
+    group: flag.group ?? 'Options:',
+    defaultDescription: shown,
+    choices: flag.kind.choices as string[] | undefined,
+  };
 }
 
 /**
- * The hidden flag the completion script calls with the words typed so far. Its name comes from the
- * scripts earlier versions installed in people's shell start-up files, which keep working.
+ * The table's check of every flag the command takes: converts each value given, fills in the defaults,
+ * and refuses a bad value with the table's message, naming the flag as it was typed.
+ */
+function checkValues(argv: Record<string, unknown>, command: Command<never>, spelled: Map<string, string>): void {
+  for (const name of positionalNames(command)) argv[name] = unmarkArgument(argv[name]);
+  for (const flag of command.flags) {
+    const text = argv[flag.name];
+    if (text === undefined) {
+      if (flag.default !== undefined) argv[flag.name] = flag.default;
+      continue;
+    }
+    if (flag.kind.type === 'boolean') continue;
+    const value = flag.kind.fromText(String(text));
+    if (value === undefined) throw invalidValue(spelled.get(flag.name) ?? `--${flag.name}`, text, flag.kind);
+    argv[flag.name] = value;
+  }
+}
+
+/** Where the CLI bundle lies: the directory yargs is given as its working one. */
+const CLI_DIRECTORY = dirname(fileURLToPath(import.meta.url));
+
+/** Help is wrapped to the terminal, at most 100 columns; 80 off a terminal. */
+const helpWidth = (): number => Math.min(100, process.stdout.columns ?? 80);
+
+/**
+ * yargs, told the program's commands and flags; given `line`, it checks the values against the table.
+ * The commands have no yargs handler: charrnn runs the command once yargs is done with the words.
+ */
+function programParser(program: Program, version: string, words: readonly string[], line?: BoundLine): Argv {
+  const names = [...program.commands.map(nameOf), 'completion'];
+  // yargs' own default is process.cwd(), which throws where the working directory was deleted; it uses
+  // the directory only to look for a package.json, and charrnn gives its version itself.
+  const parser = yargs([...words], CLI_DIRECTORY)
+    .scriptName(program.name)
+    // English, without reading LANG or locale files (the bundle has none).
+    .locale('en')
+    .parserConfiguration({
+      'duplicate-arguments-array': false,
+      'camel-case-expansion': false,
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+      'strip-aliased': true,
+    })
+    .usage(`${program.name} <command> [options]\n\n${program.summary}`)
+    .epilogue(program.epilogue)
+    .wrap(line ? null : helpWidth())
+    .strict()
+    .recommendCommands()
+    .demandCommand(1, `name a command: ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`)
+    .completion('completion', 'Print a bash/zsh completion script (charrnn completion >> ~/.bashrc)')
+    .help('help', 'Show this help')
+    .alias('help', 'h')
+    .version('version', 'Show the version', version)
+    .alias('version', 'V')
+    .exitProcess(false)
+    .fail((message, error) => {
+      if (error instanceof CharrnnError) throw error;
+      const text = (message ?? error?.message ?? 'bad command line').replaceAll(ARGUMENT_MARK, '');
+      throw usageError(text.replace(/\s*\n\s*/g, ' '), line?.command);
+    });
+  for (const flag of GLOBAL_FLAGS)
+    if (flag.name !== 'help' && flag.name !== 'version')
+      parser.option(flag.name, { ...yargsOption(flag, !line), global: true });
+  // Listed after each command's own flags, which come first in its help.
+  const globalGroup = (builder: Argv) =>
+    builder.group(
+      GLOBAL_FLAGS.map((flag) => flag.name),
+      GLOBAL_GROUP,
+    );
+  globalGroup(parser);
+  for (const command of program.commands) {
+    parser.command(command.command, command.describe, (builder) => {
+      for (const name of positionalNames(command))
+        builder.positional(name, { describe: command.positionals?.[name], type: 'string' });
+      for (const flag of command.flags) builder.option(flag.name, yargsOption(flag, !line));
+      if (line) builder.middleware((argv) => checkValues(argv, command, line.spelled), true);
+      // Full width, what it does as a shell comment above it: two columns would cut the command lines apart.
+      else for (const [example, what] of command.examples ?? []) builder.example(`# ${what}\n${example}`, '');
+      return globalGroup(builder);
+    });
+  }
+  return parser;
+}
+
+/**
+ * The hidden flag the completion script calls with the words typed so far. yargs' own name, which the
+ * scripts earlier versions installed in people's shell start-up files also call.
  */
 export const COMPLETIONS_FLAG = '--get-yargs-completions';
 
-/** Candidates for the last of `words` (which start with the program's name): commands, flags or choices. */
-export function completions(words: readonly string[], program: Program): string[] {
-  const typed = words.slice(1);
-  const current = typed[typed.length - 1] ?? '';
-  const command = program.commands.find((candidate) => nameOf(candidate) === typed[0]);
-  if (!command) return typed.length <= 1 ? program.commands.map(nameOf).filter((name) => name.startsWith(current)) : [];
-  const known = spellings([...command.flags, ...GLOBAL_FLAGS]);
-  const previous = known.get(typed[typed.length - 2] ?? '');
-  if (previous?.kind.type === 'choice')
-    return previous.kind.choices!.map(String).filter((name) => name.startsWith(current));
-  if (!current.startsWith('-')) return [];
-  return [...known.keys()].filter((name) => name.startsWith('--') && name.startsWith(current));
+/** Parses `words`; yargs' output (completions, a completion script) comes back rather than being printed. */
+async function parseQuietly(parser: Argv, words: readonly string[]) {
+  let printed = '';
+  const argv = await parser.parse([...words], {}, (_error, _argv, output) => {
+    printed ||= output;
+  });
+  return {
+    argv: argv as Record<string, unknown>,
+    printed: printed === '' || printed.endsWith('\n') ? printed : `${printed}\n`,
+  };
 }
 
-/** A completion script for bash and zsh (through zsh's bash compatibility). */
-export function completionScript(name: string): string {
-  const fn = `_${name}_yargs_completions`;
-  return `###-begin-${name}-completions-###
-#
-# ${name} command completion script for bash and zsh
-#
-# Installation: ${name} completion >> ~/.bashrc (or ~/.zshrc)
-#
-if [ -n "$ZSH_VERSION" ]; then autoload -U +X bashcompinit && bashcompinit; fi
-${fn}()
-{
-    local cur_word candidates
-    cur_word="\${COMP_WORDS[COMP_CWORD]}"
-    candidates=$(${name} ${COMPLETIONS_FLAG} "\${COMP_WORDS[@]:0:COMP_CWORD+1}")
-    COMPREPLY=( $(compgen -W "\${candidates}" -- "\${cur_word}") )
-    return 0
-}
-complete -o bashdefault -o default -F ${fn} ${name}
-###-end-${name}-completions-###
-`;
+/** Reads the words after `charrnn`: what to print, or the command to run with its arguments, checked and converted. */
+export async function parseCommandLine(
+  words: readonly string[],
+  program: Program,
+  version = '',
+): Promise<ParsedCommandLine> {
+  // Candidates for the last word typed: commands, the command's flags, or a choice flag's values.
+  if (words[0] === COMPLETIONS_FLAG)
+    return { action: 'print', text: (await parseQuietly(programParser(program, version, []), words)).printed };
+  const line = bindFlagValues(words, program);
+  if (line.help) {
+    const helpWords = line.command ? [nameOf(line.command)] : [];
+    return { action: 'print', text: `${await programParser(program, version, helpWords).getHelp()}\n` };
+  }
+  if (line.version) return { action: 'print', text: `${version}\n` };
+  const { argv, printed } = await parseQuietly(programParser(program, version, [], line), line.words);
+  // yargs has accepted the command the pre-pass found, or written what it was asked for (a completion script).
+  return line.command ? { action: 'run', command: line.command, args: argv } : { action: 'print', text: printed };
 }

@@ -1,12 +1,14 @@
 /** The charrnn command line: parse the words against the commands' flag tables, run, errors as one line on stderr. */
 import { CharrnnError, EXIT } from '../errors.js';
-import { COMPLETIONS_FLAG, completions, parseCommandLine } from './flags.js';
+import { parseCommandLine } from './flags.js';
 import { PROGRAM } from './program.js';
-import { errorLine } from './terminal.js';
+import { errorLine, StdoutWriter } from './terminal.js';
 
 declare const CHARRNN_VERSION: string;
 
 function reportError(error: unknown): void {
+  // A message that cannot be written (stderr full or closed) must not turn the exit code into a crash's.
+  process.stderr.on('error', () => {});
   if (error instanceof CharrnnError) {
     errorLine(`charrnn: ${error.message}`);
     process.exitCode = error.exitCode;
@@ -22,18 +24,14 @@ function reportError(error: unknown): void {
 }
 
 async function main(): Promise<void> {
-  const words = process.argv.slice(2);
-  if (words[0] === COMPLETIONS_FLAG) {
-    process.stdout.write(
-      completions(words.slice(1), PROGRAM)
-        .map((candidate) => `${candidate}\n`)
-        .join(''),
-    );
+  const parsed = await parseCommandLine(process.argv.slice(2), PROGRAM, CHARRNN_VERSION);
+  if (parsed.action === 'run') {
+    await parsed.command.handler(parsed.args as never);
     return;
   }
-  const parsed = parseCommandLine(words, PROGRAM);
-  if (parsed.action === 'run') await parsed.command.handler(parsed.args as never);
-  else process.stdout.write(`${parsed.action === 'help' ? parsed.text : CHARRNN_VERSION}\n`);
+  const stdout = new StdoutWriter();
+  await stdout.write(parsed.text);
+  stdout.throwIfFailed();
 }
 
 main().catch(reportError);

@@ -230,8 +230,6 @@ export interface ReporterOptions {
   json: boolean;
   /** With --json or --log, a progress line every N iterations. */
   printEvery: number;
-  /** Append the JSON lines to this file too (--log). */
-  log?: LogFile;
   /** Called once when stdout's reader leaves or a write to stdout or the log fails. */
   onOutputLost(loss: OutputLoss): void;
 }
@@ -243,7 +241,8 @@ export class TrainingReporter {
   private readonly meter = new ThroughputMeter();
   private lastPlainLine = -Infinity;
   private valBpc: number | null = null;
-  private log: ReporterOptions['log'];
+  /** --log, once the run has passed its checks (appendTo): the JSON lines go there too. */
+  private log: LogFile | undefined;
   private outputLost = false;
 
   constructor(
@@ -252,7 +251,11 @@ export class TrainingReporter {
     private readonly options: ReporterOptions,
   ) {
     this.bar = terminal.bar ? new ProgressBar(process.stderr) : null;
-    this.log = options.log;
+  }
+
+  /** Appends the JSON lines to `log` too, from the next event on. */
+  appendTo(log: LogFile): void {
+    this.log = log;
   }
 
   readonly handle = (event: TrainEvent): void => {

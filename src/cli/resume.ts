@@ -4,9 +4,9 @@ import { ENCODINGS, type Encoding } from '../data/corpus.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { choice, PATH } from '../settings.js';
 import { RESUMABLE_OPTIONS, RUN_SETTINGS, settingsOf, TRAIN_OPTIONS } from '../train/options.js';
-import { flagOf, settingsFromArgs, type Command } from './flags.js';
+import { settingsFromArgs, type Command } from './flags.js';
 import { startTrainingSession, type OutputFlags } from './run-training.js';
-import { flagName, RUN_FLAGS } from './train.js';
+import { flagName, RUN_FLAGS, settingFlags } from './train.js';
 
 interface ResumeArgs extends OutputFlags {
   checkpoint: string;
@@ -27,7 +27,7 @@ export const resumeCommand: Command<ResumeArgs> = {
   describe: 'Continue training from a checkpoint, exactly as if it had never stopped',
   positionals: { checkpoint: 'A checkpoint written by charrnn train' },
   flags: [
-    ...settingsOf(RESUMABLE_OPTIONS).map(([, setting]) => flagOf(setting)),
+    ...settingFlags(RESUMABLE_OPTIONS),
     {
       name: 'corpus',
       kind: PATH,
@@ -57,7 +57,7 @@ export const resumeCommand: Command<ResumeArgs> = {
     const corpus =
       args.encoding === undefined || args.corpus === undefined ? args.corpus : readCorpus(args.corpus, args.encoding);
     const run = settingsFromArgs(RUN_SETTINGS, args);
-    const session = startTrainingSession(args, { checkpoint: run.output ?? args.checkpoint });
+    const session = startTrainingSession(args);
     const summary = await resumeTraining(args.checkpoint, {
       corpus,
       ...settingsFromArgs(RESUMABLE_OPTIONS, args),

@@ -3,7 +3,6 @@ import type { TrainEvent, TrainSummary } from '../train/events.js';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { checkOutputPath } from '../checkpoint/io.js';
-import { checkRunFiles } from '../checkpoint/run-files.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { TrainingReporter, type LogFile } from './progress.js';
 import { createTerminal, escapeControls, formatCount, formatDuration, shellQuote, StdoutWriter } from './terminal.js';
@@ -14,17 +13,6 @@ export interface OutputFlags {
   quiet: boolean;
   color: boolean;
   'print-every': number;
-  /** The corpus path as given (train's CORPUS, resume's --corpus): no output may be that file. */
-  corpus?: string;
-  /** train's --init-from: no output may be that file. */
-  'init-from'?: string;
-  /** resume's CHECKPOINT: only the run's checkpoint may go there. */
-  checkpoint?: string;
-}
-
-/** The checkpoint the run saves to (and its best copy beside it): the log may not be either. */
-export interface SessionPaths {
-  checkpoint: string;
 }
 
 export interface TrainingSession {
@@ -34,15 +22,10 @@ export interface TrainingSession {
 }
 
 /**
- * Checks every file the run reads and writes against the others, before anything is read at length (the
- * library checks again once it knows resume's recorded corpus), then opens --log for appending after
- * refusing what it may not be (a device, a pipe).
+ * Opens --log for appending. The run's start event calls it: by then the library has checked the options
+ * and every file the run reads and writes (the log among them), so a refused run never creates its log.
  */
-function openLog(flags: OutputFlags, checkpoint: string): LogFile | undefined {
-  const { log: path, corpus, 'init-from': initFrom, checkpoint: resumes } = flags;
-  checkRunFiles({ corpus, initFrom, resumes, checkpoint, log: path });
-  if (path === undefined) return undefined;
-  checkOutputPath(path, { action: 'write the log to' });
+function openLog(path: string): LogFile {
   try {
     mkdirSync(dirname(path), { recursive: true });
     return { descriptor: openSync(path, 'a'), path };
@@ -66,9 +49,11 @@ const SIGNAL_NAMES = Object.keys(STOPPING_SIGNALS) as StoppingSignal[];
  * Losing an output stops the run the same way, so no work is lost: a reader of --json that leaves ends
  * it quietly (exit 0); a --log or stdout that cannot be written ends it with one line and exit 1.
  */
-export function startTrainingSession(flags: OutputFlags, paths: SessionPaths): TrainingSession {
+export function startTrainingSession(flags: OutputFlags): TrainingSession {
   const terminal = createTerminal({ quiet: flags.quiet, color: flags.color });
-  const log = openLog(flags, paths.checkpoint);
+  // What the log may not be (a device, a pipe, a directory), told before anything else is read.
+  if (flags.log !== undefined) checkOutputPath(flags.log, { action: 'write the log to' });
+  let log: LogFile | undefined;
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;
   let outputFailed = false;
@@ -82,7 +67,6 @@ export function startTrainingSession(flags: OutputFlags, paths: SessionPaths): T
   const reporter = new TrainingReporter(terminal, new StdoutWriter(), {
     json: flags.json,
     printEvery: Math.max(1, flags['print-every']),
-    log,
     onOutputLost: ({ message }) => {
       if (message !== null) reporter.message(`charrnn: ${message}; stopping after this step to save the checkpoint`);
       stopForLostOutput(message !== null);
@@ -100,7 +84,13 @@ export function startTrainingSession(flags: OutputFlags, paths: SessionPaths): T
   };
   for (const signal of SIGNAL_NAMES) process.on(signal, onSignal);
   return {
-    onEvent: reporter.handle,
+    onEvent: (event) => {
+      if (event.event === 'start' && flags.log !== undefined) {
+        log = openLog(flags.log);
+        reporter.appendTo(log);
+      }
+      reporter.handle(event);
+    },
     signal: controller.signal,
     finish(summary) {
       for (const signal of SIGNAL_NAMES) process.off(signal, onSignal);

@@ -3,6 +3,7 @@
  * stdout writes that end cleanly.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
+import { constants, readFileSync, readlinkSync } from 'node:fs';
 import { CharrnnError, EXIT } from '../errors.js';
 
 export interface TerminalOptions {
@@ -123,6 +124,23 @@ function isReaderGone(error: NodeJS.ErrnoException): boolean {
 }
 
 /**
+ * Whether stdout was closed when charrnn started (`>&-`). Node then opens /dev/null in its place, read
+ * and write, where every write succeeds unseen; a shell's `>/dev/null` opens it write-only. Read from
+ * Linux's /proc; elsewhere this cannot be told, and the output goes nowhere, as before.
+ */
+const ACCESS_MODE = 0o3; // O_ACCMODE, which Node's fs.constants lacks
+
+function stdoutClosedAtStart(): boolean {
+  try {
+    if (readlinkSync('/proc/self/fd/1') !== '/dev/null') return false;
+    const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync('/proc/self/fdinfo/1', 'utf8'));
+    return flags !== null && (Number.parseInt(flags[1]!, 8) & ACCESS_MODE) === constants.O_RDWR;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Writes to stdout one piece at a time, waiting for each to be handed to the system, so a slow reader
  * holds the writer back. Once the reader has gone (EPIPE) writes quietly return false; once a write
  * has failed (a full disk, a closed descriptor) they return false and `failure()` says why.
@@ -133,6 +151,7 @@ export class StdoutWriter {
 
   constructor(private readonly stream: NodeJS.WritableStream = process.stdout) {
     stream.on('error', (error: NodeJS.ErrnoException) => this.record(error));
+    if (stream === process.stdout && stdoutClosedAtStart()) this.error = Object.assign(new Error(), { code: 'EBADF' });
   }
 
   private record(error: NodeJS.ErrnoException): void {

@@ -8,36 +8,49 @@ import {
   TRAIN_OPTIONS,
   type PresetName,
   type RunOptionNamer,
+  type SettingRow,
 } from '../train/options.js';
 import { flagOf, settingsFromArgs, type Command, type Flag } from './flags.js';
 import { startTrainingSession, type OutputFlags } from './run-training.js';
 
+/** Help's headings for train's and resume's flags, by what they concern. */
+export const GROUPS = {
+  recipe: 'Model and training:',
+  schedule: 'Stopping, validation and saving:',
+  run: 'This run:',
+  report: 'Reporting:',
+} as const;
+
+/** The flags of a table's settings, under the heading for resumable ones or the other one. */
+export const settingFlags = (table: Record<string, SettingRow<unknown>>): Flag[] =>
+  settingsOf(table).flatMap(([, setting]) =>
+    setting.flag === null ? [] : [flagOf(setting, setting.resumable ? GROUPS.schedule : GROUPS.recipe)],
+  );
+
 /** How a run reports, beside the progress on stderr. */
-const REPORT_FLAGS: readonly Flag[] = [
-  {
-    name: 'json',
-    kind: BOOLEAN,
-    default: false,
-    help: 'Print one JSON object per line on stdout for each report, and a final {"event":"done",...}',
-  },
-  {
-    name: 'print-every',
-    kind: wholeNumber(1, MAX_COUNT),
-    default: 10,
-    help: 'With --json or --log: a progress line every N iterations',
-  },
-  { name: 'log', kind: PATH, help: 'Also append the JSON lines to this file (charrnn info --log draws them)' },
-];
+const REPORT_FLAGS: readonly Flag[] = (
+  [
+    {
+      name: 'json',
+      kind: BOOLEAN,
+      default: false,
+      help: 'Print one JSON object per line on stdout for each report, and a final {"event":"done",...}',
+    },
+    {
+      name: 'print-every',
+      kind: wholeNumber(1, MAX_COUNT),
+      default: 10,
+      help: 'With --json or --log: a progress line every N iterations',
+    },
+    { name: 'log', kind: PATH, help: 'Also append the JSON lines to this file (charrnn info --log draws them)' },
+  ] satisfies Flag[]
+).map((flag) => ({ ...flag, group: GROUPS.report }));
 
 /** The flags of one run, shared by train and resume: time, output, kernel, threads, and reporting. */
 export const RUN_FLAGS: readonly Flag[] = [
-  ...settingsOf(RUN_SETTINGS).map(([, setting]) => flagOf(setting)),
+  ...settingsOf(RUN_SETTINGS).map(([, setting]) => flagOf(setting, GROUPS.run)),
   ...REPORT_FLAGS,
 ];
-
-const OPTION_FLAGS = settingsOf(TRAIN_OPTIONS).flatMap(([, setting]) =>
-  setting.flag === null ? [] : [flagOf(setting)],
-);
 
 interface TrainArgs extends OutputFlags {
   corpus: string;
@@ -56,7 +69,7 @@ export const trainCommand: Command<TrainArgs> = {
   command: 'train <corpus>',
   describe: 'Train a model on a text file (- for stdin)',
   positionals: { corpus: 'UTF-8 text file, or - to read stdin' },
-  flags: [...OPTION_FLAGS, flagOf(PRESET_SETTING), ...RUN_FLAGS],
+  flags: [...settingFlags(TRAIN_OPTIONS), flagOf(PRESET_SETTING, GROUPS.recipe), ...RUN_FLAGS],
   examples: [
     ['charrnn train corpora/moby-dick.txt', 'LSTM 2x128, writes checkpoints/moby-dick.json'],
     ['charrnn train corpora/moby-dick.txt --time 600 --hidden 256', 'train for ten minutes'],
@@ -71,7 +84,7 @@ export const trainCommand: Command<TrainArgs> = {
   handler: async (args) => {
     const run = settingsFromArgs(RUN_SETTINGS, args);
     const output = run.output ?? defaultOutputPath(args.corpus);
-    const session = startTrainingSession(args, { checkpoint: output });
+    const session = startTrainingSession(args);
     const options = { ...settingsFromArgs(TRAIN_OPTIONS, args), preset: args.preset };
     const summary = await trainModel(args.corpus, options, {
       ...run,
