@@ -13,6 +13,9 @@ import { readChunk } from '../files/read.js';
  */
 export const MAX_CHECKPOINT_BYTES = 8 * 2 ** 30;
 
+/** The most a stream is read on after a parse error, looking for its end. */
+const DRAIN_BYTES = 1 << 23;
+
 /** How many bytes at the end of the input a parse error looks at. */
 const TAIL_BYTES = 64;
 
@@ -21,8 +24,11 @@ export interface ByteSource {
   read(into: Uint8Array): number;
   /** Bytes not yet read where known (a regular file), so that a shape cannot make a reader over-allocate. */
   remaining(): number | undefined;
-  /** Reads on to the end (bounded) and gives the last bytes as text, to say how a parse failed. */
-  endText(): string;
+  /**
+   * Reads on to the end and gives the last bytes as text, to say how a parse failed; undefined for a
+   * stream that goes on past DRAIN_BYTES more (`yes |` would otherwise be read to the size limit).
+   */
+  endText(): string | undefined;
 }
 
 /** Reads a file descriptor to its end, refusing more than MAX_CHECKPOINT_BYTES. */
@@ -50,7 +56,8 @@ export function descriptorSource(fd: number, stats: Stats, source: string): Byte
     remaining: () => (size === undefined ? undefined : Math.max(0, size - consumed)),
     endText: () => {
       const scratch = new Uint8Array(1 << 20);
-      while (read(scratch) > 0);
+      const stop = size === undefined ? consumed + DRAIN_BYTES : Number.POSITIVE_INFINITY;
+      while (read(scratch) > 0) if (consumed > stop) return undefined;
       return tail.toString('utf8', 0, tailLength);
     },
   };

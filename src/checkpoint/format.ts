@@ -66,7 +66,7 @@ export function readCheckpointFrom(input: ByteSource, source: string): Checkpoin
     json = readJson(input);
   } catch (error) {
     if (!(error instanceof JsonSyntaxError)) throw error;
-    const hint = input.endText().trimEnd().endsWith('}') ? 'not valid JSON' : 'truncated or not JSON';
+    const hint = input.endText()?.trimEnd().endsWith('}') !== false ? 'not valid JSON' : 'truncated or not JSON';
     throw new CharrnnError(`${source} is not a charrnn checkpoint (${hint}); was it cut off while being copied?`);
   }
   if (!isObject(json) || json.format !== CHECKPOINT_FORMAT) {

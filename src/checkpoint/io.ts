@@ -237,7 +237,7 @@ export function readCheckpoint(path: string): Checkpoint {
     if (kind === 'a directory') throw new CharrnnError(`${path} is a directory, not a checkpoint file`);
     if (kind) throw new CharrnnError(`${path} is ${kind}, not a checkpoint file; give the path of a checkpoint`);
     const source = input.stdin ? 'stdin' : path;
-    return readCheckpointFrom(descriptorSource(input.fd, input.stats, path), source);
+    return readCheckpointFrom(descriptorSource(input.fd, input.stats, source), source);
   } finally {
     input.close();
   }

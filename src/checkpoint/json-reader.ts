@@ -210,11 +210,12 @@ class JsonReader {
   private base64(object: Record<string, unknown>): Base64Data {
     this.pos++;
     const decoder = new Base64Decoder(this.dataRoom(object.shape));
-    let lastRun = '';
+    // The last raw characters: all of those the decoder holds back.
+    let lastRaw = '';
     const raw = (text: string): void => {
       decoder.push(text);
-      if (!decoder.isValid && hasControl(lastRun + text)) syntax();
-      lastRun = text.slice(-8);
+      if (!decoder.isValid && hasControl(lastRaw + text)) syntax();
+      lastRaw = (lastRaw + text.slice(-8)).slice(-8);
     };
     for (;;) {
       if (!this.available(1)) syntax();
@@ -231,7 +232,7 @@ class JsonReader {
     }
     this.pos++;
     const data = decoder.end();
-    if (!data.valid && hasControl(lastRun)) syntax();
+    if (!data.valid && hasControl(lastRaw)) syntax();
     return data;
   }
 

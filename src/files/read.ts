@@ -3,6 +3,7 @@
  * waits out a non-blocking stdin, reading a stream to its end into one buffer that grows in place, and
  * opening a path ('-' for stdin) with devices refused.
  */
+import { constants } from 'node:buffer';
 import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { CharrnnError } from '../errors.js';
 
@@ -94,4 +95,29 @@ export function openInput(path: string, describe: (code: string) => string): Ope
     throw new CharrnnError(describe((error as NodeJS.ErrnoException).code ?? String(error)));
   }
   return { fd, stats: fstatSync(fd), stdin: false, close: () => closeSync(fd) };
+}
+
+/** Bytes read at a time from a text input. */
+const TEXT_CHUNK_BYTES = 1 << 20;
+
+/**
+ * The text at `path` ('-' for stdin), read to its end, as UTF-8. A directory or a named device is refused,
+ * and so is more than one string can hold (512 MiB), so /dev/zero on stdin ends. Messages start with
+ * `label` and the path: `--log run.log: …`.
+ */
+export function readWholeText(path: string, label: string): string {
+  const where = `${label} ${path}`;
+  const input = openInput(path, (code) => `${where}: cannot read it (${code})`);
+  try {
+    const kind = input.stdin ? undefined : unreadableKind(input.stats);
+    if (kind) throw new CharrnnError(`${where}: it is ${kind}; give a file`);
+    const { bytes } = readStreamToEnd(input.fd, where, {
+      chunkBytes: TEXT_CHUNK_BYTES,
+      maxBytes: constants.MAX_STRING_LENGTH,
+      tooLarge: () => `${where}: it holds more than 512 MiB, more than a text read whole can; is it the right file?`,
+    });
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8');
+  } finally {
+    input.close();
+  }
 }
