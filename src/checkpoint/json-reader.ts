@@ -21,11 +21,6 @@ const STREAM_DATA_BYTES = 1 << 26;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const NUMBER = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?$/;
-/** JSON strings may not hold U+0000 to U+001F raw. */
-const hasControl = (text: string): boolean => {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x20) return true;
-  return false;
-};
 const ESCAPES = new Map(
   Object.entries({ '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' }),
 );
@@ -203,20 +198,10 @@ class JsonReader {
     return undefined;
   }
 
-  /**
-   * A tensor's data at pos, decoded as base64 as it arrives. A raw control character is a syntax error,
-   * as in any string; only a run that fails as base64 can hold one, so only such runs are searched.
-   */
+  /** A tensor's data at pos, decoded as base64 as it arrives; a raw control character is a syntax error. */
   private base64(object: Record<string, unknown>): Base64Data {
     this.pos++;
     const decoder = new Base64Decoder(this.dataRoom(object.shape));
-    // The last raw characters: all of those the decoder holds back.
-    let lastRaw = '';
-    const raw = (text: string): void => {
-      decoder.push(text);
-      if (!decoder.isValid && hasControl(lastRaw + text)) syntax();
-      lastRaw = (lastRaw + text.slice(-8)).slice(-8);
-    };
     for (;;) {
       if (!this.available(1)) syntax();
       const { buffer, end } = this;
@@ -224,15 +209,17 @@ class JsonReader {
       const quote = this.pos + (here.indexOf(QUOTE) + 1 || here.length + 1) - 1;
       const backslash = here.subarray(0, quote - this.pos).indexOf(BACKSLASH);
       const stop = backslash < 0 ? quote : this.pos + backslash;
-      if (stop > this.pos) raw(buffer.toString('latin1', this.pos, stop));
+      decoder.pushBytes(buffer, this.pos, stop);
       this.pos = stop;
       if (stop === end) continue;
       if (stop === quote) break;
-      decoder.push(this.escape());
+      // An escaped character is never base64's, and (unlike a raw one) may be a control character.
+      const char = this.escape().charCodeAt(0);
+      decoder.push(String.fromCharCode(char < 0x20 || char > 0xff ? 0x80 : char));
     }
     this.pos++;
     const data = decoder.end();
-    if (!data.valid && hasControl(lastRaw)) syntax();
+    if (decoder.sawControl) syntax();
     return data;
   }
 
