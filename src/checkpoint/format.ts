@@ -6,7 +6,10 @@
  */
 import { CELL_TYPES, tensorSpecs, type CellType, type ModelConfig } from '../core/config.js';
 import { CharrnnError } from '../errors.js';
+import { memorySource, type ByteSource } from './byte-source.js';
 import { isObject } from './json.js';
+import { JsonSyntaxError, readJson } from './json-reader.js';
+import { jsonPieces } from './json-writer.js';
 import { decodeTensor, encodeTensor, type Tensor } from './tensor-codec.js';
 
 export const CHECKPOINT_FORMAT = 'charrnn-checkpoint';
@@ -29,11 +32,12 @@ export function tensorData(checkpoint: Pick<CheckpointFile, 'tensors'>): Record<
 /** Upper bounds on what a checkpoint may declare, so a damaged file cannot make us allocate gigabytes. */
 const MAX = { layers: 64, hidden: 65_536, vocab: 1_114_112 } as const;
 
-export function serializeCheckpoint(checkpoint: CheckpointFile): string {
+/** The checkpoint as JSON in pieces to write in order (see json-writer.ts): no string holds the file. */
+export function checkpointPieces(checkpoint: CheckpointFile): Iterable<string> {
   const tensors = Object.fromEntries(
     tensorSpecs(checkpoint.model).map(({ name }) => [name, encodeTensor(checkpoint.tensors[name]!)]),
   );
-  return JSON.stringify({
+  return jsonPieces({
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     model: checkpoint.model,
@@ -43,12 +47,23 @@ export function serializeCheckpoint(checkpoint: CheckpointFile): string {
   });
 }
 
+/** The whole checkpoint as one string: for small models (tests); files are written with checkpointPieces. */
+export function serializeCheckpoint(checkpoint: CheckpointFile): string {
+  return [...checkpointPieces(checkpoint)].join('');
+}
+
 export function parseCheckpoint(text: string, source: string): CheckpointFile {
+  return readCheckpointFrom(memorySource(Buffer.from(text, 'utf8')), source);
+}
+
+/** Reads and validates a checkpoint from `input`, its tensors decoded as they arrive (see json-reader.ts). */
+export function readCheckpointFrom(input: ByteSource, source: string): CheckpointFile {
   let json: unknown;
   try {
-    json = JSON.parse(text);
-  } catch {
-    const hint = text.trimEnd().endsWith('}') ? 'not valid JSON' : 'truncated or not JSON';
+    json = readJson(input);
+  } catch (error) {
+    if (!(error instanceof JsonSyntaxError)) throw error;
+    const hint = input.endText()?.trimEnd().endsWith('}') !== false ? 'not valid JSON' : 'truncated or not JSON';
     throw new CharrnnError(`${source} is not a charrnn checkpoint (${hint}); was it cut off while being copied?`);
   }
   if (!isObject(json) || json.format !== CHECKPOINT_FORMAT) {

@@ -6,19 +6,20 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   readlinkSync,
   realpathSync,
   renameSync,
   statSync,
   unlinkSync,
-  writeSync,
   type Stats,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CharrnnError, EXIT } from '../errors.js';
-import { parseCheckpoint, serializeCheckpoint, type CheckpointFile } from './format.js';
+import { openInput, unreadableKind } from '../files/read.js';
+import { descriptorSource } from './byte-source.js';
+import { checkpointPieces, readCheckpointFrom, type CheckpointFile } from './format.js';
+import { writePieces } from './json-writer.js';
 import { siblingName } from './sibling-names.js';
 
 const TEMP_SUFFIX = '.tmp';
@@ -158,7 +159,6 @@ export function writeCheckpointAtomic(path: string, checkpoint: CheckpointFile):
   // Checked at every save: a long run must not replace a device or pipe put there since it started.
   const refusal = outputRefusal(path);
   if (refusal) throw new CharrnnError(`cannot save ${path}: ${refusal}; ${REGULAR_FILE_ADVICE}`);
-  const text = serializeCheckpoint(checkpoint);
   const target = writeTarget(path);
   const directory = dirname(target);
   const temporary = temporaryPath(target, randomBytes(4).toString('hex'));
@@ -166,10 +166,7 @@ export function writeCheckpointAtomic(path: string, checkpoint: CheckpointFile):
   try {
     mkdirSync(directory, { recursive: true });
     descriptor = openSync(temporary, 'w');
-    const bytes = Buffer.from(text, 'utf8');
-    for (let written = 0; written < bytes.length; ) {
-      written += writeSync(descriptor, bytes, written, bytes.length - written);
-    }
+    writePieces(descriptor, checkpointPieces(checkpoint));
     fsyncSync(descriptor);
     closeSync(descriptor);
     descriptor = undefined;
@@ -252,21 +249,25 @@ function removeStaleTemporaries(path: string): void {
   }
 }
 
-/** Reads and validates a checkpoint file, or stdin for '-'. */
+/**
+ * Reads and validates a checkpoint file, or stdin for '-' (to its end, however slowly it comes), a
+ * buffer at a time. A named device is refused: /dev/zero never ends, a terminal waits for a person.
+ */
 export function readCheckpoint(path: string): CheckpointFile {
-  let text: string;
+  const input = openInput(path, (code) =>
+    code === 'ENOENT'
+      ? `${path}: no such checkpoint; train one with charrnn train CORPUS, or check the path`
+      : `${path}: cannot read it (${code})`,
+  );
   try {
-    if (path === '-') return parseCheckpoint(readFileSync(0, 'utf8'), 'stdin');
-    if (statSync(path).isDirectory()) throw new CharrnnError(`${path} is a directory, not a checkpoint file`);
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    if (error instanceof CharrnnError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT')
-      throw new CharrnnError(`${path}: no such checkpoint; train one with charrnn train CORPUS, or check the path`);
-    throw new CharrnnError(`${path}: cannot read it (${code ?? String(error)})`);
+    const kind = input.stdin ? undefined : unreadableKind(input.stats);
+    if (kind === 'a directory') throw new CharrnnError(`${path} is a directory, not a checkpoint file`);
+    if (kind) throw new CharrnnError(`${path} is ${kind}, not a checkpoint file; give the path of a checkpoint`);
+    const source = input.stdin ? 'stdin' : path;
+    return readCheckpointFrom(descriptorSource(input.fd, input.stats, source), source);
+  } finally {
+    input.close();
   }
-  return parseCheckpoint(text, path);
 }
 
 /** Where a run keeps its best checkpoint by validation loss: `<name>.best.json` beside `<name>.json`. */

@@ -1,7 +1,6 @@
 /** `charrnn info CHECKPOINT`: model, vocabulary, training progress and a loss curve in the terminal. */
 import * as asciichart from 'asciichart';
-import { readFileSync } from 'node:fs';
-import { CharrnnError } from '../errors.js';
+import { readWholeText } from '../files/read.js';
 import { BOOLEAN, PATH, wholeNumber } from '../settings.js';
 import type { HistoryPoint, Origin } from '../train/state.js';
 import { loadCheckpoint } from '../train/checkpoint.js';
@@ -125,15 +124,7 @@ export const infoCommand: Command<InfoArgs> = {
     const checkpoint = loadCheckpoint(argv.checkpoint);
     const summary = summarizeCheckpoint(checkpoint);
     if (argv.log !== undefined) {
-      let text: string;
-      try {
-        text = readFileSync(argv.log, 'utf8');
-      } catch (error) {
-        throw new CharrnnError(
-          `--log ${argv.log}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-        );
-      }
-      summary.history = historyFromLog(text);
+      summary.history = historyFromLog(readWholeText(argv.log, '--log'));
     }
     const color = colorAllowed(process.stdout, argv.color);
     const stdout = new StdoutWriter();
