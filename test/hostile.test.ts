@@ -4,7 +4,16 @@
  * hidden corpus, and flags that used to be ignored or advised where they did not apply.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
@@ -103,6 +112,16 @@ describe('text from files and paths is escaped on the terminal', () => {
     expect(result.stdout).toContain('/old\\x1b[2J');
     // One more line than good.json's: the `from` line, and no line made by a newline in a path.
     expect(result.stdout.split('\n')).toHaveLength(plain.stdout.split('\n').length + 1);
+  });
+
+  it("a fine-tuning run's first line shows the source checkpoint's path escaped", () => {
+    const source = `base${HOSTILE.replace('\n', '')}.json`;
+    copyFileSync(join(dir, 'good.json'), join(dir, source));
+    const result = run(['train', 'fox.txt', ...TINY, '--init-from', source, '-o', 'tuned-hostile.json']);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toContain('starting from the weights of');
+    expect(result.stderr).toContain('base\\x1b[2J');
+    expect(result.stderr).not.toMatch(TERMINAL_CONTROL);
   });
 
   it("resume's error naming a recorded corpus path with escape sequences is one escaped line", () => {

@@ -20,7 +20,7 @@ export interface CheckpointFile {
   /** Index = id; one code point each. */
   vocab: string[];
   tensors: Record<string, Tensor>;
-  /** The run's training section as plain JSON data, unchecked (see train/checkpoint.ts); absent in sampling-only files. */
+  /** The training section as plain JSON, unchecked (train/checkpoint.ts decodes it); absent if sampling-only. */
   training?: unknown;
 }
 

@@ -93,7 +93,8 @@ function renderText(summary: CheckpointSummary, path: string, width: number, col
         `${formatCount(training.chars)} chars in ${formatDuration(training.seconds)}`,
       `recipe      ${options.optimizer} lr ${options.learningRate}, ` +
         `batch ${options.batch} × seq ${options.seqLength}, clip ${options.clip}, seed ${options.seed}`,
-      `corpus      ${escapeControls(training.corpus ?? 'stdin')} (${training.corpusChars.toLocaleString('en-US')} characters)`,
+      `corpus      ${escapeControls(training.corpus ?? 'stdin')} ` +
+        `(${training.corpusChars.toLocaleString('en-US')} characters)`,
       ...(training.origin ? [`from        ${describeOrigin(training.origin)}`] : []),
       `validation  last ${training.lastValBpc?.toFixed(3) ?? '-'} bpc, ` +
         `best ${training.bestValBpc?.toFixed(3) ?? '-'} bpc`,

@@ -6,7 +6,7 @@
 import { writeSync } from 'node:fs';
 import cliProgress, { type GenericFormatter, type MultiBar, type SingleBar } from 'cli-progress';
 import type { TrainEvent } from '../train/events.js';
-import { formatCount, formatDuration, type StdoutWriter, type Terminal } from './terminal.js';
+import { escapeControls, formatCount, formatDuration, type StdoutWriter, type Terminal } from './terminal.js';
 
 type StartEvent = Extract<TrainEvent, { event: 'start' }>;
 type ProgressEvent = Extract<TrainEvent, { event: 'progress' }>;
@@ -272,7 +272,7 @@ export class TrainingReporter {
             `${formatCount(event.trainChars)} training / ${formatCount(event.valChars)} validation chars, ` +
             `${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel}` +
             (event.resumed ? `, from iteration ${event.iteration}` : '') +
-            (event.origin && !event.resumed ? `, starting from the weights of ${event.origin.checkpoint}` : ''),
+            (event.origin && !event.resumed ? `, starting from the weights of ${escapeControls(event.origin.checkpoint)}` : ''),
         );
         break;
       case 'progress':
@@ -328,7 +328,7 @@ export class TrainingReporter {
       this.log = undefined;
       const code = (error as NodeJS.ErrnoException).code;
       const reason = code === 'ENOSPC' ? 'the disk is full (ENOSPC)' : (code ?? String(error));
-      this.lose({ message: `cannot write the log to ${path}: ${reason}` });
+      this.lose({ message: `cannot write the log to ${escapeControls(path)}: ${reason}` });
     }
   }
 

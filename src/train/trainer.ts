@@ -153,7 +153,7 @@ async function setUpAndTrain(
   }
 }
 
-/** The model, its data-parallel step (starting the worker threads; they validate too), and the generator for samples. */
+/** The model, its data-parallel step (starting the worker threads, which validate too), and the sample generator. */
 async function buildModel(config: ModelConfig, options: TrainOptions, request: TrainRequest) {
   let parallel: DataParallelStep | undefined;
   try {
