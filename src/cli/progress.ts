@@ -272,7 +272,9 @@ export class TrainingReporter {
             `${formatCount(event.trainChars)} training / ${formatCount(event.valChars)} validation chars, ` +
             `${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel}` +
             (event.resumed ? `, from iteration ${event.iteration}` : '') +
-            (event.origin && !event.resumed ? `, starting from the weights of ${escapeControls(event.origin.checkpoint)}` : ''),
+            (event.origin && !event.resumed
+              ? `, starting from the weights of ${escapeControls(event.origin.checkpoint)}`
+              : ''),
         );
         break;
       case 'progress':
