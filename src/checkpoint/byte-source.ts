@@ -11,7 +11,7 @@ import { readChunk } from '../files/read.js';
  * (at most the 400M floats of one pass), as base64 (4/3 bytes a byte), is 6.1 GB; the rest (vocabulary,
  * history) is small. (Not taken from train/'s limits: checkpoint/ may not import train/.)
  */
-export const MAX_CHECKPOINT_BYTES = 8 * 2 ** 30;
+const MAX_CHECKPOINT_BYTES = 8 * 2 ** 30;
 
 /** The most a stream is read on after a parse error, looking for its end. */
 const DRAIN_BYTES = 1 << 23;

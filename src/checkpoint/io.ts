@@ -81,11 +81,6 @@ export function workingDirectoryExists(): boolean {
   }
 }
 
-export interface OutputCheck {
-  /** What is refused, for messages: 'save' (a checkpoint, the default) or 'write the log to'. */
-  action?: string;
-}
-
 /** What a path is, in words, when it is not a file an output may go to. */
 function describeKind(stats: Stats): string | undefined {
   if (stats.isFile()) return undefined;
@@ -134,10 +129,9 @@ function outputRefusal(path: string): string | undefined {
  * any name). A symlink to a regular file is accepted, and writes go through to its target. A missing
  * parent directory is fine: preparing the output creates it.
  * Messages name the path, not a flag, so they read the same from the CLI and the library. Throws a
- * CharrnnError; touches nothing on disk.
+ * CharrnnError; touches nothing on disk. `action` is what is refused: 'save' (a checkpoint) or 'write the log to'.
  */
-export function checkOutputPath(path: string, check: OutputCheck = {}): void {
-  const action = check.action ?? 'save';
+export function checkOutputPath(path: string, action = 'save'): void {
   if (path === '') throw new CharrnnError(`cannot ${action} an empty path; give a file name`, EXIT.usage);
   if (path === '-' || path.includes('\0')) {
     throw new CharrnnError(`cannot ${action} ${path} (stdout); give a file name`, EXIT.usage);
@@ -201,8 +195,8 @@ function syncDirectory(directory: string): void {
  * directory), so a typo, a device or a read-only place fails in the first second rather than at the first
  * save; removes temporary files left there by a run that was killed mid-write.
  */
-export function prepareOutput(path: string, check: OutputCheck = {}): void {
-  checkOutputPath(path, check);
+export function prepareOutput(path: string): void {
+  checkOutputPath(path);
   const target = writeTarget(path);
   const directory = dirname(target);
   const probe = temporaryPath(target, 'probe');

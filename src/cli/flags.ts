@@ -309,7 +309,7 @@ function programParser(program: Program, version: string, words: readonly string
  * The hidden flag the completion script calls with the words typed so far. yargs' own name, which the
  * scripts earlier versions installed in people's shell start-up files also call.
  */
-export const COMPLETIONS_FLAG = '--get-yargs-completions';
+const COMPLETIONS_FLAG = '--get-yargs-completions';
 
 /** Parses `words`; yargs' output (completions, a completion script) comes back rather than being printed. */
 async function parseQuietly(parser: Argv, words: readonly string[]) {

@@ -52,7 +52,7 @@ const SIGNAL_NAMES = Object.keys(STOPPING_SIGNALS) as StoppingSignal[];
 export function startTrainingSession(flags: OutputFlags): TrainingSession {
   const terminal = createTerminal({ quiet: flags.quiet, color: flags.color });
   // What the log may not be (a device, a pipe, a directory), told before anything else is read.
-  if (flags.log !== undefined) checkOutputPath(flags.log, { action: 'write the log to' });
+  if (flags.log !== undefined) checkOutputPath(flags.log, 'write the log to');
   let log: LogFile | undefined;
   const controller = new AbortController();
   let exitCode: number = EXIT.interrupted;

@@ -14,7 +14,7 @@ import { flagOf, settingsFromArgs, type Command, type Flag } from './flags.js';
 import { startTrainingSession, type OutputFlags } from './run-training.js';
 
 /** Help's headings for train's and resume's flags, by what they concern. */
-export const GROUPS = {
+const GROUPS = {
   recipe: 'Model and training:',
   schedule: 'Stopping, validation and saving:',
   run: 'This run:',

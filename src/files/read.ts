@@ -24,10 +24,10 @@ export function readChunk(fd: number, into: Uint8Array, position: number | null,
 }
 
 /** ES2024's resizable ArrayBuffer, in Node since 20 (the TypeScript lib here is ES2022). */
-export interface ResizableArrayBuffer extends ArrayBuffer {
+interface ResizableArrayBuffer extends ArrayBuffer {
   resize(byteLength: number): void;
 }
-export const ResizableArrayBuffer = ArrayBuffer as unknown as new (
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (
   length: number,
   options: { maxByteLength: number },
 ) => ResizableArrayBuffer;

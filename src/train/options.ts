@@ -354,7 +354,7 @@ export const PRESETS = {
 } satisfies Record<string, Partial<TrainOptions>>;
 
 export type PresetName = keyof typeof PRESETS;
-export const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
+const PRESET_NAMES = Object.keys(PRESETS) as PresetName[];
 
 /** The options of a new run as a caller gives them: any of TRAIN_OPTIONS, and a preset to start from. */
 export interface NewRunOptions extends Partial<TrainOptions> {
