@@ -1,21 +1,26 @@
-/**
- * A model loaded from a checkpoint, ready to sample and evaluate, and the checks of its sampling options
- * (in the library's names, or the CLI's flags).
- */
+/** A model loaded from a checkpoint, ready to sample and evaluate. */
 import { tensorData } from './checkpoint/format.js';
-import { isObject } from './checkpoint/json.js';
 import { createKernels, type KernelChoice } from './core/backend.js';
 import { CharGenerator } from './core/generate.js';
 import { allocating, type Kernels } from './core/kernels.js';
 import { CharModel } from './core/model.js';
 import { Rng } from './core/rng.js';
-import { invalidOption, validateSamplingOptions, type OptionNamer, type SamplingOptions } from './core/sampling.js';
+import type { SamplingOptions } from './core/sampling.js';
 import { requireEvaluable } from './data/batches.js';
 import { Vocab, type TokenIds } from './data/vocab.js';
 import { CharrnnError } from './errors.js';
 import { loadCheckpoint, type Checkpoint } from './train/checkpoint.js';
 import type { Corpus } from './train/corpus.js';
 import { Evaluator, type EvalResult } from './train/evaluate.js';
+import {
+  SAMPLE_OPTIONS,
+  sampleOptionName,
+  validateSampleOptions,
+  type SampleOptionName,
+  type SampleOptions,
+} from './sample-options.js';
+import { checkSettings, defaultsOf, definedOnly, type OptionNamer } from './settings.js';
+import { RUN_SETTINGS } from './train/options.js';
 
 /** Characters stream() generates between turns of the event loop. */
 const STREAM_TURN_CHARS = 256;
@@ -44,7 +49,9 @@ export class LoadedModel {
     this.vocab = Vocab.fromSymbols(checkpoint.vocab);
   }
 
+  /** Reads the checkpoint at `path` ('-' for stdin) onto the kernels asked for (`kernel`, as RUN_SETTINGS.kernel). */
   static async load(path: string, kernel: KernelChoice = 'auto'): Promise<LoadedModel> {
+    checkSettings({ kernel: RUN_SETTINGS.kernel }, { kernel }, (option) => option);
     const checkpoint = loadCheckpoint(path);
     return LoadedModel.fromCheckpoint(checkpoint, createKernels(kernel));
   }
@@ -66,7 +73,7 @@ export class LoadedModel {
    * stop texts against the vocabulary (a stop text the model cannot write would never end an endless stream).
    * Errors name each option as `nameOf` calls it: the library's names by default, flags in the CLI.
    */
-  checkSampleOptions(options: SampleOptions, nameOf: OptionNamer<SampleOptionName> = libraryName): void {
+  checkSampleOptions(options: SampleOptions, nameOf: OptionNamer<SampleOptionName> = sampleOptionName): void {
     validateSampleOptions(options, nameOf);
     if (options.prime !== undefined) this.checkVocabulary(options.prime, nameOf('prime'), 'prime');
     if (options.stop !== undefined) this.checkVocabulary(options.stop, nameOf('stop'), 'stop');
@@ -93,9 +100,10 @@ export class LoadedModel {
     return this.generateChecked({ ...options });
   }
 
-  private *generateChecked(options: SampleOptions): Generator<GeneratedChar, void, undefined> {
-    const { topK, topP, argmax } = options;
-    const sampling: SamplingOptions = { temperature: options.temperature ?? DEFAULT_TEMPERATURE, topK, topP, argmax };
+  private *generateChecked(given: SampleOptions): Generator<GeneratedChar, void, undefined> {
+    const options = { ...defaultsOf(SAMPLE_OPTIONS), ...definedOnly(given) };
+    const { temperature, topK, topP, argmax } = options;
+    const sampling: SamplingOptions = { temperature, topK, topP, argmax };
     const rng = new Rng(options.seed ?? Math.floor(Math.random() * 2 ** 32));
     const prime = options.prime ? this.vocab.encode(options.prime, 'prime') : [Math.max(this.vocab.idOf(10), 0)];
     const generator = this.idleGenerators.pop() ?? this.newGenerator();
@@ -182,64 +190,6 @@ async function* yieldingTurns(chars: Iterable<GeneratedChar>): AsyncGenerator<Ge
     yield generated;
     if (++produced % STREAM_TURN_CHARS === 0) await new Promise<void>((resolve) => setImmediate(resolve));
   }
-}
-
-export interface SampleOptions extends Partial<SamplingOptions> {
-  /** Characters to generate; 0 = endless (or until `stop`). */
-  length: number;
-  prime?: string;
-  /** A whole number from 0 to 4294967295 (default: random). */
-  seed?: number;
-  /** End once this text has been generated (it is included); every character must be in the vocabulary. */
-  stop?: string;
-}
-
-export type SampleOptionName = keyof SampleOptions;
-
-const SAMPLE_OPTION_NAMES: readonly SampleOptionName[] = [
-  'length',
-  'temperature',
-  'topK',
-  'topP',
-  'argmax',
-  'prime',
-  'seed',
-  'stop',
-];
-
-/** The temperature when none is given, as the CLI's --temp. */
-const DEFAULT_TEMPERATURE = 1;
-
-const libraryName: OptionNamer<SampleOptionName> = (option) => option;
-
-/**
- * Checks the sampling options that do not depend on a model (unknown names, length, seed, stop, prime,
- * temperature, topK, topP, argmax); a problem is a CharrnnError with exit code 2 naming the option as
- * `nameOf` calls it (the library's names by default).
- */
-export function validateSampleOptions(
-  options: SampleOptions,
-  nameOf: OptionNamer<SampleOptionName> = libraryName,
-): void {
-  if (!isObject(options)) {
-    throw new CharrnnError(`sample options must be an object such as { length: 200 }, not ${String(options)}`, 2);
-  }
-  const unknown = Object.keys(options).find((name) => !SAMPLE_OPTION_NAMES.includes(name as SampleOptionName));
-  if (unknown !== undefined) {
-    throw new CharrnnError(`unknown sample option ${unknown}; the options are ${SAMPLE_OPTION_NAMES.join(', ')}`, 2);
-  }
-  const { length, seed, stop, prime } = options;
-  if (!(Number.isSafeInteger(length) && length >= 0)) {
-    throw invalidOption(nameOf('length'), length, 'a whole number (0 = endless)');
-  }
-  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) {
-    throw invalidOption(nameOf('seed'), seed, 'a whole number from 0 to 4294967295');
-  }
-  if (stop !== undefined && !(typeof stop === 'string' && stop !== '')) {
-    throw invalidOption(nameOf('stop'), stop, 'a non-empty string');
-  }
-  if (prime !== undefined && typeof prime !== 'string') throw invalidOption(nameOf('prime'), prime, 'a string');
-  validateSamplingOptions({ ...options, temperature: options.temperature ?? DEFAULT_TEMPERATURE }, nameOf);
 }
 
 export interface GeneratedChar {

@@ -1,8 +1,8 @@
 /**
  * A setting is declared once: its library name, its command-line flag, what values it takes, its
- * default and its help. The library checks option objects against these rows and the CLI parses
- * flags with them, so both accept the same values and say the same thing about a bad one, each in
- * its own names (`options.cell` in the library, `--model` on the command line).
+ * default and its help. The CLI turns a flag's words into a value with its kind (`parse`); the library
+ * checks every value against the rows once (`checkSettings`), so both say the same thing about a bad
+ * one, each in its own names (`options.cell` in the library, `--model` on the command line).
  */
 import { CharrnnError, EXIT } from './errors.js';
 
@@ -15,19 +15,62 @@ export interface ValueKind<T> {
   readonly min?: number;
   readonly max?: number;
   readonly choices?: readonly T[];
-  /** A command-line word as a value; undefined when it is not one. */
-  fromText(text: string): T | undefined;
+  /**
+   * A command-line word as the library's type, unchecked: a number's text as a number, other text as
+   * it is. A word that is not of the type stays the word, for the check to refuse as typed.
+   */
+  parse(text: string): unknown;
   /** Whether a library value is one. */
   accepts(value: unknown): value is T;
 }
 
+/** One setting, as every table declares it (training's rows add what resume needs: train/options.ts). */
+export interface Setting<T> {
+  readonly kind: ValueKind<T>;
+  readonly default: T;
+  /** Long command-line flag without the dashes; null for a setting only the library (or a preset) sets. */
+  readonly flag: string | null;
+  readonly alias?: string;
+  readonly help: string;
+  /** The default as help shows it, where the value itself would not say it ("none", "one per core"). */
+  readonly defaultText?: string;
+}
+
+/** A row whose value type comes from its kind alone (so a default of 'lstm' does not widen it to string). */
+export function setting<T>(row: Omit<Setting<T>, 'default'> & { default: NoInfer<T> }): Setting<T> {
+  return row;
+}
+
+type ValueOf<Row> = Row extends Setting<infer T> ? T : never;
+/** The values a table of settings declares, by library name. */
+export type SettingValues<Table> = { -readonly [K in keyof Table]: ValueOf<Table[K]> };
+
+/** The rows of a table with their names, in declaration order. */
+export function settingsOf<Table extends Record<string, Setting<unknown>>>(
+  table: Table,
+): [keyof Table & string, Table[keyof Table & string]][] {
+  return Object.entries(table) as [keyof Table & string, Table[keyof Table & string]][];
+}
+
+export function defaultsOf<Table extends Record<string, Setting<unknown>>>(table: Table): SettingValues<Table> {
+  return Object.fromEntries(settingsOf(table).map(([key, row]) => [key, row.default])) as SettingValues<Table>;
+}
+
+/** Settings given as undefined count as not given. */
+export function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** What a setting is called where its value came from: the library's own name, or a CLI flag. */
+export type OptionNamer<Name extends string> = (option: Name) => string;
+
 /** The largest count any setting takes: a typo of 1e12 iterations is caught, a real run never reaches it. */
 export const MAX_COUNT = 1e9;
 
-function numberFromText(text: string): number | undefined {
-  if (text.trim() === '') return undefined;
+/** A number's text as the number; anything else (blank, 'abc') as the text. */
+function numberFromText(text: string): number | string {
   const value = Number(text);
-  return Number.isNaN(value) ? undefined : value;
+  return text.trim() === '' || Number.isNaN(value) ? text : value;
 }
 
 function numberKind(
@@ -48,10 +91,7 @@ function numberKind(
     min,
     max,
     accepts,
-    fromText: (text) => {
-      const value = numberFromText(text);
-      return accepts(value) ? value : undefined;
-    },
+    parse: numberFromText,
   };
 }
 
@@ -79,7 +119,7 @@ export function choice<T extends string>(choices: readonly T[]): ValueKind<T> {
     expected: `one of ${choices.join(', ')}`,
     choices,
     accepts,
-    fromText: (text) => (accepts(text) ? text : undefined),
+    parse: (text) => text,
   };
 }
 
@@ -88,7 +128,15 @@ export const TEXT: ValueKind<string> = {
   type: 'text',
   expected: 'text',
   accepts: (value): value is string => typeof value === 'string',
-  fromText: (text) => text,
+  parse: (text) => text,
+};
+
+/** Text that must say something: a stop string. */
+export const NONEMPTY_TEXT: ValueKind<string> = {
+  type: 'text',
+  expected: 'a non-empty string',
+  accepts: (value): value is string => typeof value === 'string' && value !== '',
+  parse: (text) => text,
 };
 
 /** A file path ('-' where the setting reads stdin): never empty. */
@@ -96,7 +144,7 @@ export const PATH: ValueKind<string> = {
   type: 'path',
   expected: 'a file path',
   accepts: (value): value is string => typeof value === 'string' && value !== '',
-  fromText: (text) => (text === '' ? undefined : text),
+  parse: (text) => text,
 };
 
 /** On or off: on the command line `--json` and `--no-json`. */
@@ -104,21 +152,80 @@ export const BOOLEAN: ValueKind<boolean> = {
   type: 'boolean',
   expected: 'true or false',
   accepts: (value): value is boolean => typeof value === 'boolean',
-  fromText: (text) => (text === 'true' ? true : text === 'false' ? false : undefined),
+  parse: (text) => (text === 'true' ? true : text === 'false' ? false : text),
 };
 
 /** A random seed: what the generator takes (sample's --seed and train's --seed alike). */
 export const SEED = wholeNumber(0, 0xffffffff);
 
-/** A value as it would be typed back: strings quoted when empty or spaced, so the reader sees them. */
-function shownValue(value: unknown): string {
+/** A word as it was typed: quoted when empty or spaced, so the reader sees it. */
+const typedWord = (text: string): string => (text === '' || /\s/.test(text) ? JSON.stringify(text) : text);
+
+/** A library value as a message shows it: a string where a number or switch belongs is quoted ("0.5"). */
+function shownValue(value: unknown, kind: ValueKind<unknown>): string {
   if (typeof value !== 'string') return String(value);
-  return value === '' || /\s/.test(value) ? JSON.stringify(value) : value;
+  return kind.type === 'text' || kind.type === 'path' || kind.type === 'choice'
+    ? typedWord(value)
+    : JSON.stringify(value);
 }
 
-/** The one form of every bad-value message, in the library and on the command line. */
-export function invalidValue(name: string, value: unknown, kind: ValueKind<unknown>): CharrnnError {
-  return new CharrnnError(`${name} ${shownValue(value)} is invalid: expected ${kind.expected}`, EXIT.usage);
+/**
+ * The one form of every bad-value message, in the library and on the command line. It keeps what it
+ * names, so that the CLI can say it again in the words that were typed (`-o`, `1e9`).
+ */
+export class InvalidValueError extends CharrnnError {
+  constructor(
+    readonly option: string,
+    readonly value: unknown,
+    readonly kind: ValueKind<unknown>,
+    shown = shownValue(value, kind),
+  ) {
+    super(`${option} ${shown} is invalid: expected ${kind.expected}`, EXIT.usage);
+    this.name = 'InvalidValueError';
+  }
+
+  /** The error for a command-line word, shown as it was typed. */
+  static typed(spelling: string, text: string, kind: ValueKind<unknown>): InvalidValueError {
+    return new InvalidValueError(spelling, text, kind, typedWord(text));
+  }
+}
+
+/**
+ * Checks the settings present in `values` against `table`, naming each as `nameOf` says, and refuses
+ * names the table does not have (a misspelling from JavaScript, which the type checker cannot catch).
+ * Undefined counts as not given.
+ */
+export function checkSettings<Name extends string>(
+  table: Record<Name, Setting<unknown>>,
+  values: object,
+  nameOf: OptionNamer<NoInfer<Name>>,
+): void {
+  // An unknown key is named too: the message must show what was typed.
+  const name = nameOf as (option: string) => string;
+  const rows: Record<string, Setting<unknown>> = table;
+  for (const [key, value] of Object.entries(values)) {
+    const row = rows[key];
+    if (!row) {
+      // A flag's name used as the option's (iters for iterations) is the likeliest slip.
+      const flagNamed = Object.keys(rows).find(
+        (option) => rows[option]!.flag?.replace(/-(.)/g, (_, c: string) => c.toUpperCase()) === key,
+      );
+      const near = flagNamed ?? closestName(key, Object.keys(rows));
+      const hint = near ? ` (did you mean ${name(near)}?)` : '';
+      throw new CharrnnError(`${name(key)} is not a setting${hint}`, EXIT.usage);
+    }
+    if (value !== undefined && !row.kind.accepts(value)) throw new InvalidValueError(name(key), value, row.kind);
+  }
+}
+
+/** How the CLI names a table's settings: by their flags (a library-only one by its own name). */
+export function flagNamer<Table extends Record<string, Setting<unknown>>>(
+  table: Table,
+): OptionNamer<keyof Table & string> {
+  return (option) => {
+    const flag = table[option]?.flag;
+    return flag ? `--${flag}` : option;
+  };
 }
 
 /** Edit distance, for "did you mean" on misspelled names. */

@@ -18,7 +18,7 @@ import { createJsKernels } from '../src/core/kernels-js.js';
 import { CharModel } from '../src/core/model.js';
 import { Vocab } from '../src/data/vocab.js';
 import { CharrnnError } from '../src/errors.js';
-import { resume } from '../src/train/trainer.js';
+import { setUpAndTrain } from '../src/train/trainer.js';
 import { fingerprint } from '../src/train/state.js';
 import { trainingStateFor } from './helpers/training-state.js';
 
@@ -79,11 +79,10 @@ async function resumeOneStep(checkpoint: Checkpoint): Promise<void> {
   const tensors = tensorData(checkpoint);
   const options = { ...state.options, iterations: state.iteration + 1 };
   try {
-    const summary = await resume(
-      { data, kernels: createJsKernels(), output, threads: 1 },
-      { ...state, options },
+    const summary = await setUpAndTrain({ data, kernels: createJsKernels(), output, threads: 1 }, options, {
+      training: { ...state, options },
       tensors,
-    );
+    });
     expect(summary.iterations).toBe(state.iteration + 1);
     expect(parseCheckpoint(readFileSync(output, 'utf8'), 'resumed.json').trainingDamage).toBeUndefined();
   } catch (error) {

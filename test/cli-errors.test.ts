@@ -354,7 +354,9 @@ describe('bad input by category', () => {
     for (const { words, message } of badValueCases(entry)) {
       let error: unknown;
       try {
-        await parseCommandLine(words, PROGRAM);
+        // The parser converts; the library, called by the command, checks (its check comes before any file is read).
+        const parsed = await parseCommandLine(words, PROGRAM);
+        if (parsed.action === 'run') await parsed.run();
       } catch (caught) {
         error = caught;
       }

@@ -77,14 +77,14 @@ describe('a preset in trainModel', () => {
 });
 
 describe('errors name options as the caller does', () => {
-  it('the CLI passes text it could not read as a number, and the library names the flag', async () => {
+  it('a caller naming options by flag gets them so named, text where a number belongs quoted', async () => {
     const text = corpusFromText(TEXT);
     const named = { optionName: flagName };
     expect(await rejection(trainModel(text, { learningRate: 'abc' as never }, named))).toBe(
-      '--lr abc is invalid: expected a positive number',
+      '--lr "abc" is invalid: expected a positive number',
     );
     expect(await rejection(trainModel(text, {}, { ...named, timeLimitSeconds: 'soon' as never }))).toBe(
-      '--time soon is invalid: expected a number of seconds > 0',
+      '--time "soon" is invalid: expected a number of seconds > 0',
     );
     expect(await rejection(trainModel(text, { extendVocab: true }, named))).toBe(
       '--extend-vocab only applies with --init-from',

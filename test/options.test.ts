@@ -11,12 +11,11 @@ import {
   PRESETS,
   RESUMABLE_OPTIONS,
   RUN_SETTINGS,
-  checkSettings,
-  settingsOf,
   TRAIN_OPTIONS,
   type ResumableOptions,
   type TrainOptions,
 } from '../src/train/options.js';
+import { checkSettings, settingsOf } from '../src/settings.js';
 import { usageRejection } from './helpers/rejection.js';
 
 const corpus = corpusFromText('the quick brown fox jumps over the lazy dog. '.repeat(40), 'fox.txt');
@@ -38,7 +37,11 @@ describe('the library checks its options', () => {
       { hidden: 12.5 },
       /^options\.hidden 12\.5 is invalid: expected a whole number from 1 to 8192$/,
     ],
-    ['a string for a number', { layers: '2' }, /^options\.layers 2 is invalid: expected a whole number from 1 to 16$/],
+    [
+      'a string for a number',
+      { layers: '2' },
+      /^options\.layers "2" is invalid: expected a whole number from 1 to 16$/,
+    ],
     ['NaN', { learningRate: NaN }, /^options\.learningRate NaN is invalid: expected a positive number$/],
     ['a misspelled name', { hiden: 8 }, /^options\.hiden is not a setting \(did you mean options\.hidden\?\)$/],
   ])('refuses %s in trainModel', async (_, options, message) => {

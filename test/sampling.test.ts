@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../src/core/rng.js';
 import { sampleFlagOf } from '../src/cli/sample.js';
-import { probabilities, sampleIndex, validateSamplingOptions } from '../src/core/sampling.js';
+import { probabilities, sampleIndex } from '../src/core/sampling.js';
 import { CharrnnError } from '../src/errors.js';
 import { LoadedModel, validateSampleOptions, type SampleOptions } from '../src/index.js';
 
@@ -65,17 +65,15 @@ describe('sampling', () => {
   });
 
   it('rejects invalid options, named as the caller names them', () => {
-    expect(() => validateSamplingOptions({ temperature: -1 })).toThrow(/^temperature -1 is invalid/);
-    expect(() => validateSamplingOptions({ temperature: NaN })).toThrow(/^temperature NaN is invalid/);
-    expect(() => validateSamplingOptions({ temperature: 1, topK: 0 })).toThrow(/^topK 0 is invalid/);
-    expect(() => validateSamplingOptions({ temperature: 1, topK: 1.5 })).toThrow(/^topK 1\.5 is invalid/);
-    expect(() => validateSamplingOptions({ temperature: 1, topP: 0 })).toThrow(/^topP 0 is invalid/);
-    expect(() => validateSamplingOptions({ temperature: 1, topP: 1.5 })).toThrow(/^topP 1\.5 is invalid/);
-    expect(() => validateSamplingOptions({ temperature: -1 }, sampleFlagOf)).toThrow(/^--temp -1 is invalid/);
-    expect(() => validateSamplingOptions({ temperature: 1, topP: 1.5 }, sampleFlagOf)).toThrow(
-      /^--top-p 1\.5 is invalid/,
-    );
-    expect(() => validateSamplingOptions({ temperature: 0.8, topK: 5, topP: 0.9 })).not.toThrow();
+    expect(() => validateSampleOptions({ temperature: -1 })).toThrow(/^temperature -1 is invalid/);
+    expect(() => validateSampleOptions({ temperature: NaN })).toThrow(/^temperature NaN is invalid/);
+    expect(() => validateSampleOptions({ topK: 0 })).toThrow(/^topK 0 is invalid/);
+    expect(() => validateSampleOptions({ topK: 1.5 })).toThrow(/^topK 1\.5 is invalid/);
+    expect(() => validateSampleOptions({ topP: 0 })).toThrow(/^topP 0 is invalid/);
+    expect(() => validateSampleOptions({ topP: 1.5 })).toThrow(/^topP 1\.5 is invalid/);
+    expect(() => validateSampleOptions({ temperature: -1 }, sampleFlagOf)).toThrow(/^--temp -1 is invalid/);
+    expect(() => validateSampleOptions({ topP: 1.5 }, sampleFlagOf)).toThrow(/^--top-p 1\.5 is invalid/);
+    expect(() => validateSampleOptions({ temperature: 0.8, topK: 5, topP: 0.9 })).not.toThrow();
   });
 });
 
@@ -96,14 +94,14 @@ function usageError(action: () => unknown): CharrnnError {
 describe('library sampling options', async () => {
   const model = await LoadedModel.load(FIXTURE, 'js');
 
-  it('default the temperature to 1, as the CLI does', () => {
+  it('default the temperature to 1 and the length to 1000, as the CLI does', () => {
     expect(model.sample({ length: 30, seed: 5 })).toBe(model.sample({ length: 30, seed: 5, temperature: 1 }));
+    expect([...model.sample({ seed: 5 })]).toHaveLength(1000);
   });
 
   it.each<[string, SampleOptions, RegExp]>([
-    ['a negative length', { length: -1 }, /^length -1 is invalid: expected a whole number \(0 = endless\)$/],
+    ['a negative length', { length: -1 }, /^length -1 is invalid: expected a whole number ≥ 0 \(0 = endless\)$/],
     ['a fractional length', { length: 2.5 }, /^length 2\.5 is invalid/],
-    ['no length', {} as SampleOptions, /^length is required: expected a whole number/],
     [
       'a negative temperature',
       { length: 5, temperature: -0.5 },
@@ -123,7 +121,7 @@ describe('library sampling options', async () => {
     [
       'a misspelled option',
       { length: 5, temp: 0.5 } as SampleOptions,
-      /^unknown sample option temp; the options are length, temperature, topK, topP, argmax, prime, seed, stop$/,
+      /^temp is not a setting \(did you mean temperature\?\)$/,
     ],
     [
       'a prime the model never saw',

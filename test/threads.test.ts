@@ -159,7 +159,7 @@ import { passFloats } from '${ROOT}/src/core/pass-buffers.js';
 import { createKernelMemory, createWasmKernels } from '${ROOT}/src/core/wasm/kernels-wasm.js';
 import { resolveTrainOptions } from '${ROOT}/src/train/options.js';
 import { fingerprint } from '${ROOT}/src/train/state.js';
-import { train } from '${ROOT}/src/train/trainer.js';
+import { setUpAndTrain } from '${ROOT}/src/train/trainer.js';
 
 const options = resolveTrainOptions({ hidden: 64, batch: 20, seqLength: 20, iterations: 2 });
 const { vocab, ids } = corpusFromText('the cat sat on the mat. '.repeat(400));
@@ -170,7 +170,7 @@ const passes = 2 * (passFloats(config, 10, 20, true) + passFloats(config, 10, 20
 const kernels = createWasmKernels(createKernelMemory(heapStart + (2 * parameters + passes) * 4 + 2 ** 18));
 const data = { vocab, ids, corpus: { path: null, chars: ids.length, fingerprint: fingerprint(ids) } };
 try {
-  await train({ data, kernels, output: 'tight.json', threads: 2 }, options);
+  await setUpAndTrain({ data, kernels, output: 'tight.json', threads: 2 }, options, null);
   console.log('trained');
 } catch (error) {
   console.log(error.message);

@@ -1,6 +1,8 @@
 /**
- * The command line, parsed and documented by yargs from the commands' flag tables; each value is then
- * checked against its flag's kind, so a bad one gets the table's one-line message. Rules users rely on:
+ * The command line, parsed and documented by yargs from the commands' flag tables. Each value is turned
+ * into its setting's type here and checked once: by the library where the flag sets one of its settings,
+ * else here against the flag's kind; either way a bad one gets the table's one-line message, in the
+ * words that were typed. Rules users rely on:
  * a flag that takes a value takes the next word, whatever it starts with (`--temp -1`, `--delimiter ---`);
  * '-' is an ordinary argument (stdin); after `--` every word is an argument; a repeated flag keeps its
  * last value; an unknown flag is answered with the closest flag of its command.
@@ -9,8 +11,15 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import yargs, { type Argv, type Options } from 'yargs';
 import { CharrnnError, EXIT } from '../errors.js';
-import { BOOLEAN, closestName, invalidValue, type ValueKind } from '../settings.js';
-import { settingsOf, type SettingRow, type SettingValues } from '../train/options.js';
+import {
+  BOOLEAN,
+  closestName,
+  InvalidValueError,
+  settingsOf,
+  type Setting,
+  type SettingValues,
+  type ValueKind,
+} from '../settings.js';
 
 export interface Flag<T = unknown> {
   /** The long name, without dashes: `--name`; a boolean also takes `--no-name`. */
@@ -25,6 +34,8 @@ export interface Flag<T = unknown> {
   readonly help: string;
   /** The heading help lists it under ("Model and optimizer:"); the command's options by default. */
   readonly group?: string;
+  /** Whether the flag sets a library setting, which the library checks (flagOf): the CLI only converts it. */
+  readonly checkedByLibrary?: boolean;
 }
 
 export interface Command<Args> {
@@ -63,16 +74,27 @@ const GLOBAL_FLAGS: readonly Flag[] = [
   { name: 'version', alias: 'V', kind: BOOLEAN, default: false, help: 'Show the version' },
 ].map((flag) => ({ ...flag, group: GLOBAL_GROUP }));
 
-/** The flag of a setting row (its library default shown in help, not filled in: a preset may fill it). */
-export function flagOf(setting: SettingRow<unknown>, group?: string): Flag {
+/**
+ * The flag of a library setting, checked by the library: its default is shown in help, not filled in
+ * (the library fills it in, or a preset does).
+ */
+export function flagOf(setting: Setting<unknown>, group?: string): Flag {
   if (setting.flag === null) throw new Error('a library-only setting has no flag');
   const shownDefault = setting.default === undefined || setting.kind.type === 'boolean' ? undefined : setting.default;
   const defaultText = setting.defaultText ?? (shownDefault === undefined ? undefined : String(shownDefault));
-  return { name: setting.flag, alias: setting.alias, kind: setting.kind, defaultText, help: setting.help, group };
+  const { alias, kind, help } = setting;
+  return { name: setting.flag, alias, kind, defaultText, help, group, checkedByLibrary: true };
 }
 
-/** The settings of `table` given as flags in `args` (parsed by flag name), by their library names. */
-export function settingsFromArgs<Table extends Record<string, SettingRow<unknown>>>(
+/** The flags of a table's settings (those that have one), under `group`. */
+export const flagsOf = (table: Record<string, Setting<unknown>>, group?: string): Flag[] =>
+  settingsOf(table).flatMap(([, setting]) => (setting.flag === null ? [] : [flagOf(setting, group)]));
+
+/**
+ * The settings of `table` given as flags in `args` (parsed by flag name), by their library names, for
+ * the library to check.
+ */
+export function settingsFromArgs<Table extends Record<string, Setting<unknown>>>(
   table: Table,
   args: Record<string, unknown>,
 ): Partial<SettingValues<Table>> {
@@ -83,8 +105,20 @@ export function settingsFromArgs<Table extends Record<string, SettingRow<unknown
   return values as Partial<SettingValues<Table>>;
 }
 
+/** A flag's value as it was typed: the spelling of the flag and the word given. */
+interface TypedValue {
+  readonly spelling: string;
+  readonly text: string;
+}
+
 export type ParsedCommandLine =
-  | { readonly action: 'run'; readonly command: Command<never>; readonly args: Record<string, unknown> }
+  | {
+      readonly action: 'run';
+      readonly command: Command<never>;
+      readonly args: Record<string, unknown>;
+      /** Runs the command; a bad value the library refuses is said again in the words that were typed. */
+      readonly run: () => Promise<void>;
+    }
   /** Help, the version, a completion script or completions: text for stdout. */
   | { readonly action: 'print'; readonly text: string };
 
@@ -126,6 +160,8 @@ interface BoundLine {
   command?: Command<never>;
   /** How each flag given was typed, by name, so that messages name it as the user wrote it. */
   readonly spelled: Map<string, string>;
+  /** The value of each flag the library checks, as typed, by name. */
+  readonly typed: Map<string, TypedValue>;
   help: boolean;
   version: boolean;
 }
@@ -139,7 +175,7 @@ interface BoundLine {
  * one is refused with the closest flag of that command, and a value missing before the next flag is named.
  */
 function bindFlagValues(words: readonly string[], program: Program): BoundLine {
-  const line: BoundLine = { words: [], spelled: new Map(), help: false, version: false };
+  const line: BoundLine = { words: [], spelled: new Map(), typed: new Map(), help: false, version: false };
   let known = spellings(GLOBAL_FLAGS);
   let argumentSeen = false;
   for (let i = 0; i < words.length; i++) {
@@ -175,8 +211,8 @@ function bindFlag(words: readonly string[], i: number, known: Map<string, Flag>,
   if (!flag) throw unknownFlag(spelling, known, line.command);
   line.spelled.set(flag.name, spelling);
   if (flag.kind.type === 'boolean') {
-    if (inline !== undefined && flag.kind.fromText(inline) === undefined)
-      throw invalidValue(spelling, inline, flag.kind);
+    if (inline !== undefined && !flag.kind.accepts(flag.kind.parse(inline)))
+      throw InvalidValueError.typed(spelling, inline, flag.kind);
     const on = flag !== negated && inline !== 'false';
     if (flag.name === 'help') line.help = on;
     else if (flag.name === 'version') line.version = on;
@@ -221,10 +257,11 @@ function yargsOption(flag: Flag, documented: boolean): Options {
 }
 
 /**
- * The table's check of every flag the command takes: converts each value given, fills in the defaults,
- * and refuses a bad value with the table's message, naming the flag as it was typed.
+ * Every flag the command takes, converted to its setting's type, the defaults filled in. A flag the
+ * library checks is left to it, its typed words kept for the message; the CLI's own flags are checked
+ * here, naming the flag as it was typed.
  */
-function checkValues(argv: Record<string, unknown>, command: Command<never>, spelled: Map<string, string>): void {
+function convertValues(argv: Record<string, unknown>, command: Command<never>, line: BoundLine): void {
   for (const name of positionalNames(command)) argv[name] = unmarkArgument(argv[name]);
   for (const flag of command.flags) {
     const text = argv[flag.name];
@@ -233,10 +270,19 @@ function checkValues(argv: Record<string, unknown>, command: Command<never>, spe
       continue;
     }
     if (flag.kind.type === 'boolean') continue;
-    const value = flag.kind.fromText(String(text));
-    if (value === undefined) throw invalidValue(spelled.get(flag.name) ?? `--${flag.name}`, text, flag.kind);
+    const spelling = line.spelled.get(flag.name) ?? `--${flag.name}`;
+    const value = flag.kind.parse(String(text));
+    if (flag.checkedByLibrary) line.typed.set(flag.name, { spelling, text: String(text) });
+    else if (!flag.kind.accepts(value)) throw InvalidValueError.typed(spelling, String(text), flag.kind);
     argv[flag.name] = value;
   }
+}
+
+/** A bad value the library refused (named by flag, or by the setting a flag shares a name with), as typed. */
+function retyped(error: unknown, line: BoundLine): unknown {
+  if (!(error instanceof InvalidValueError)) return error;
+  const typed = line.typed.get(error.option.replace(/^-+/, ''));
+  return typed ? InvalidValueError.typed(typed.spelling, typed.text, error.kind) : error;
 }
 
 /** Where the CLI bundle lies: the directory yargs is given as its working one. */
@@ -296,7 +342,7 @@ function programParser(program: Program, version: string, words: readonly string
       for (const name of positionalNames(command))
         builder.positional(name, { describe: command.positionals?.[name], type: 'string' });
       for (const flag of command.flags) builder.option(flag.name, yargsOption(flag, !line));
-      if (line) builder.middleware((argv) => checkValues(argv, command, line.spelled), true);
+      if (line) builder.middleware((argv) => convertValues(argv, command, line), true);
       // Full width, what it does as a shell comment above it: two columns would cut the command lines apart.
       else for (const [example, what] of command.examples ?? []) builder.example(`# ${what}\n${example}`, '');
       return globalGroup(builder);
@@ -340,5 +386,14 @@ export async function parseCommandLine(
   if (line.version) return { action: 'print', text: `${version}\n` };
   const { argv, printed } = await parseQuietly(programParser(program, version, [], line), line.words);
   // yargs has accepted the command the pre-pass found, or written what it was asked for (a completion script).
-  return line.command ? { action: 'run', command: line.command, args: argv } : { action: 'print', text: printed };
+  if (!line.command) return { action: 'print', text: printed };
+  const { command } = line;
+  const run = async () => {
+    try {
+      await command.handler(argv as never);
+    } catch (error) {
+      throw retyped(error, line);
+    }
+  };
+  return { action: 'run', command, args: argv, run };
 }

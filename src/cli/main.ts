@@ -26,7 +26,7 @@ function reportError(error: unknown): void {
 async function main(): Promise<void> {
   const parsed = await parseCommandLine(process.argv.slice(2), PROGRAM, CHARRNN_VERSION);
   if (parsed.action === 'run') {
-    await parsed.command.handler(parsed.args as never);
+    await parsed.run();
     return;
   }
   const stdout = new StdoutWriter();

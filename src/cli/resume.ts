@@ -2,8 +2,8 @@
 import { readCorpus, resumeTraining } from '../index.js';
 import { ENCODINGS, type Encoding } from '../data/corpus.js';
 import { CharrnnError, EXIT } from '../errors.js';
-import { choice, PATH } from '../settings.js';
-import { RESUMABLE_OPTIONS, RUN_SETTINGS, settingsOf, TRAIN_OPTIONS } from '../train/options.js';
+import { choice, PATH, settingsOf } from '../settings.js';
+import { RESUMABLE_OPTIONS, RUN_SETTINGS, TRAIN_OPTIONS } from '../train/options.js';
 import { settingsFromArgs, type Command } from './flags.js';
 import { startTrainingSession, type OutputFlags } from './run-training.js';
 import { flagName, RUN_FLAGS, settingFlags } from './train.js';
@@ -57,16 +57,9 @@ export const resumeCommand: Command<ResumeArgs> = {
     const corpus =
       args.encoding === undefined || args.corpus === undefined ? args.corpus : readCorpus(args.corpus, args.encoding);
     const run = settingsFromArgs(RUN_SETTINGS, args);
-    const session = startTrainingSession(args);
-    const summary = await resumeTraining(args.checkpoint, {
-      corpus,
-      ...settingsFromArgs(RESUMABLE_OPTIONS, args),
-      ...run,
-      log: args.log,
-      onEvent: session.onEvent,
-      signal: session.signal,
-      optionName: flagName,
-    });
-    session.finish(summary);
+    const changes = { corpus, ...settingsFromArgs(RESUMABLE_OPTIONS, args), ...run, log: args.log };
+    await startTrainingSession(args).run((events) =>
+      resumeTraining(args.checkpoint, { ...changes, ...events, optionName: flagName }),
+    );
   },
 };

@@ -15,10 +15,15 @@ export interface OutputFlags {
   'print-every': number;
 }
 
-export interface TrainingSession {
+/** Where a run's events go and what stops it. */
+export interface SessionEvents {
   onEvent: (event: TrainEvent) => void;
   signal: AbortSignal;
-  finish(summary: TrainSummary): void;
+}
+
+export interface TrainingSession {
+  /** Runs `train` with the session's events; renders its end, or leaves no listener behind when it throws. */
+  run(train: (events: SessionEvents) => Promise<TrainSummary>): Promise<void>;
 }
 
 /**
@@ -74,7 +79,8 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
   });
   // Messages cannot be shown once stderr fails (2>&1 | head, 2>/dev/full), but the run still saves. The
   // listener stays for the life of the process: the closing line is written, and fails, after finish().
-  process.stderr.on('error', (error: NodeJS.ErrnoException) => stopForLostOutput(error.code !== 'EPIPE'));
+  const onStderrError = (error: NodeJS.ErrnoException) => stopForLostOutput(error.code !== 'EPIPE');
+  process.stderr.on('error', onStderrError);
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(exitCode);
     const { code, what } = STOPPING_SIGNALS[signal as StoppingSignal];
@@ -83,33 +89,46 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
     controller.abort();
   };
   for (const signal of SIGNAL_NAMES) process.on(signal, onSignal);
+  const onEvent = (event: TrainEvent) => {
+    if (event.event === 'start' && flags.log !== undefined) {
+      log = openLog(flags.log);
+      reporter.appendTo(log);
+    }
+    reporter.handle(event);
+  };
+  const close = () => {
+    for (const signal of SIGNAL_NAMES) process.off(signal, onSignal);
+    if (log) closeSync(log.descriptor);
+  };
+  const finish = (summary: TrainSummary) => {
+    close();
+    const val = summary.val_bpc === null ? '' : `, validation ${summary.val_bpc.toFixed(3)} bpc`;
+    const speed = `${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;
+    const stats = `${summary.iterations} iterations${val}, ${speed}`;
+    if (summary.reason === 'interrupted') {
+      const resume = `charrnn resume ${shellQuote(summary.checkpoint)}`;
+      const saved = `saved ${escapeControls(summary.checkpoint)} (continue with: ${resume})`;
+      const stopped = `stopped at iteration ${summary.iterations}; ${saved}`;
+      if (exitCode === EXIT.ok) terminal.info(stopped);
+      else process.stderr.write(`${stopped}\n`);
+      process.exitCode = exitCode;
+    } else {
+      terminal.info(`done: ${stats}; saved ${escapeControls(summary.checkpoint)}`);
+      // An output that failed during the last step's reports still fails the run.
+      if (outputFailed) process.exitCode = EXIT.runtime;
+    }
+  };
   return {
-    onEvent: (event) => {
-      if (event.event === 'start' && flags.log !== undefined) {
-        log = openLog(flags.log);
-        reporter.appendTo(log);
+    async run(train) {
+      let summary: TrainSummary;
+      try {
+        summary = await train({ onEvent, signal: controller.signal });
+      } catch (error) {
+        close();
+        process.stderr.off('error', onStderrError);
+        throw error;
       }
-      reporter.handle(event);
-    },
-    signal: controller.signal,
-    finish(summary) {
-      for (const signal of SIGNAL_NAMES) process.off(signal, onSignal);
-      if (log) closeSync(log.descriptor);
-      const val = summary.val_bpc === null ? '' : `, validation ${summary.val_bpc.toFixed(3)} bpc`;
-      const speed = `${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;
-      const stats = `${summary.iterations} iterations${val}, ${speed}`;
-      if (summary.reason === 'interrupted') {
-        const resume = `charrnn resume ${shellQuote(summary.checkpoint)}`;
-        const saved = `saved ${escapeControls(summary.checkpoint)} (continue with: ${resume})`;
-        const stopped = `stopped at iteration ${summary.iterations}; ${saved}`;
-        if (exitCode === EXIT.ok) terminal.info(stopped);
-        else process.stderr.write(`${stopped}\n`);
-        process.exitCode = exitCode;
-      } else {
-        terminal.info(`done: ${stats}; saved ${escapeControls(summary.checkpoint)}`);
-        // An output that failed during the last step's reports still fails the run.
-        if (outputFailed) process.exitCode = EXIT.runtime;
-      }
+      finish(summary);
     },
   };
 }

@@ -3,42 +3,27 @@ import { newestRunCheckpoint } from '../checkpoint/io.js';
 import type { KernelChoice } from '../core/backend.js';
 import { ENCODINGS, type Encoding } from '../data/corpus.js';
 import { CharrnnError, EXIT } from '../errors.js';
-import { LoadedModel, readCorpus, validateSampleOptions, type SampleOptionName, type SampleOptions } from '../index.js';
-import { BOOLEAN, choice, MAX_COUNT, PATH, realNumber, SEED, TEXT, wholeNumber } from '../settings.js';
+import { LoadedModel, readCorpus, SAMPLE_OPTIONS, validateSampleOptions, type SampleOptions } from '../index.js';
+import { BOOLEAN, choice, flagNamer, MAX_COUNT, PATH, TEXT, wholeNumber } from '../settings.js';
 import { RUN_SETTINGS } from '../train/options.js';
-import { flagOf, type Command } from './flags.js';
+import { flagOf, flagsOf, settingsFromArgs, type Command } from './flags.js';
 import { StdoutWriter } from './terminal.js';
 
+/** The flags sample reads itself; the sampling options' flags are read by name (settingsFromArgs). */
 interface SampleArgs {
   checkpoint?: string;
-  length: number;
-  temp: number;
   prime?: string;
   'prime-file'?: string;
   encoding?: Encoding;
-  stop?: string;
   samples: number;
   delimiter: string;
-  seed?: number;
-  argmax: boolean;
-  'top-k'?: number;
-  'top-p'?: number;
   json: boolean;
-  kernel: KernelChoice;
+  kernel?: KernelChoice;
+  [flag: string]: unknown;
 }
 
-/** The flag that sets each sampling option, so that errors name what was typed. */
-const SAMPLE_FLAGS: Record<SampleOptionName, string> = {
-  length: '--length',
-  temperature: '--temp',
-  topK: '--top-k',
-  topP: '--top-p',
-  argmax: '--argmax',
-  prime: '--prime',
-  seed: '--seed',
-  stop: '--stop',
-};
-export const sampleFlagOf = (option: SampleOptionName): string => SAMPLE_FLAGS[option];
+/** Sampling options named by their flags in the library's messages. */
+export const sampleFlagOf = flagNamer(SAMPLE_OPTIONS);
 
 /** Characters gathered before each write: few syscalls, yet a visible stream. */
 const WRITE_CHUNK = 256;
@@ -77,9 +62,10 @@ function primeFromStdin(argv: SampleArgs): boolean {
   return argv['prime-file'] === '-';
 }
 
-function checkCounts(argv: SampleArgs, options: SampleOptions): void {
+/** The library's check of the sampling options, before a checkpoint is read; then what --json needs. */
+function checkOptions(argv: SampleArgs, options: SampleOptions): void {
   validateSampleOptions(options, sampleFlagOf);
-  if (argv.json && argv.length === 0 && argv.stop === undefined)
+  if (argv.json && options.length === 0 && options.stop === undefined)
     throw new CharrnnError('--json needs a finite --length or a --stop string', 2);
 }
 
@@ -117,24 +103,9 @@ export const sampleCommand: Command<SampleArgs> = {
       help: 'Checkpoint to sample from',
       defaultText: 'the best checkpoint of the newest run in checkpoints/',
     },
-    {
-      name: 'length',
-      alias: 'l',
-      kind: wholeNumber(0, MAX_COUNT, '0 = endless'),
-      default: 1000,
-      help: 'Characters per sample (0 = endless)',
-    },
-    {
-      name: 'temp',
-      alias: 't',
-      kind: realNumber({ min: 0 }, 'a number ≥ 0 (0 means always the most likely character)'),
-      default: 1.0,
-      help: 'Temperature: lower is more conservative (0 = argmax)',
-    },
-    { name: 'prime', alias: 'p', kind: TEXT, help: 'Text to start from (printed first)' },
+    ...flagsOf(SAMPLE_OPTIONS),
     { name: 'prime-file', kind: PATH, help: 'Read the prime text from a file (- for stdin)' },
     { name: 'encoding', kind: choice(ENCODINGS), defaultText: 'utf8', help: 'How to read --prime-file' },
-    { name: 'stop', kind: TEXT, help: "End a sample once this text is generated (e.g. $'\\n\\n' for a blank line)" },
     {
       name: 'samples',
       alias: 'n',
@@ -143,14 +114,6 @@ export const sampleCommand: Command<SampleArgs> = {
       help: 'How many samples, each from a fresh start',
     },
     { name: 'delimiter', kind: TEXT, default: '\n', defaultText: 'a newline', help: 'Printed after each sample' },
-    { name: 'seed', kind: SEED, help: 'Random seed', defaultText: 'random' },
-    { name: 'argmax', kind: BOOLEAN, default: false, help: 'Always take the most likely character' },
-    { name: 'top-k', kind: wholeNumber(1, MAX_COUNT), help: 'Sample only from the k most likely characters' },
-    {
-      name: 'top-p',
-      kind: realNumber({ min: 0, max: 1, minOpen: true }, 'a probability in (0, 1]'),
-      help: 'Nucleus sampling: the most likely characters up to this cumulative probability',
-    },
     {
       name: 'json',
       kind: BOOLEAN,
@@ -167,24 +130,15 @@ export const sampleCommand: Command<SampleArgs> = {
   ],
   handler: async (argv: SampleArgs) => {
     const prime = primeText(argv);
-    const first: SampleOptions = {
-      length: argv.length,
-      temperature: argv.temp,
-      topK: argv['top-k'],
-      topP: argv['top-p'],
-      argmax: argv.argmax,
-      prime,
-      seed: argv.seed,
-      stop: argv.stop,
-    };
-    checkCounts(argv, first);
+    const first: SampleOptions = { ...settingsFromArgs(SAMPLE_OPTIONS, argv), prime };
+    checkOptions(argv, first);
     const checkpoint = resolveCheckpoint(argv.checkpoint, primeFromStdin(argv) ? '--prime-file' : undefined);
     const model = await LoadedModel.load(checkpoint, argv.kernel);
     model.checkSampleOptions(first, sampleFlagOf);
     const stdout = new StdoutWriter();
     for (let index = 0; index < argv.samples; index++) {
       // Each sample gets its own seed derived from --seed, so -n 3 --seed 1 is reproducible.
-      const seed = argv.seed === undefined ? undefined : (argv.seed + index) >>> 0;
+      const seed = first.seed === undefined ? undefined : (first.seed + index) >>> 0;
       const options: SampleOptions = { ...first, seed };
       const open = argv.json
         ? await jsonSample(model, options, stdout)

@@ -1,16 +1,15 @@
 /** `charrnn train CORPUS`: parse flags, train, render. */
-import { defaultOutputPath, trainModel } from '../index.js';
-import { BOOLEAN, MAX_COUNT, PATH, wholeNumber } from '../settings.js';
+import { trainModel } from '../index.js';
+import { BOOLEAN, flagNamer, MAX_COUNT, PATH, settingsOf, wholeNumber } from '../settings.js';
 import {
   PRESET_SETTING,
   RUN_SETTINGS,
-  settingsOf,
   TRAIN_OPTIONS,
   type PresetName,
   type RunOptionNamer,
   type SettingRow,
 } from '../train/options.js';
-import { flagOf, settingsFromArgs, type Command, type Flag } from './flags.js';
+import { flagOf, flagsOf, settingsFromArgs, type Command, type Flag } from './flags.js';
 import { startTrainingSession, type OutputFlags } from './run-training.js';
 
 /** Help's headings for train's and resume's flags, by what they concern. */
@@ -47,10 +46,7 @@ const REPORT_FLAGS: readonly Flag[] = (
 ).map((flag) => ({ ...flag, group: GROUPS.report }));
 
 /** The flags of one run, shared by train and resume: time, output, kernel, threads, and reporting. */
-export const RUN_FLAGS: readonly Flag[] = [
-  ...settingsOf(RUN_SETTINGS).map(([, setting]) => flagOf(setting, GROUPS.run)),
-  ...REPORT_FLAGS,
-];
+export const RUN_FLAGS: readonly Flag[] = [...flagsOf(RUN_SETTINGS, GROUPS.run), ...REPORT_FLAGS];
 
 interface TrainArgs extends OutputFlags {
   corpus: string;
@@ -60,10 +56,7 @@ interface TrainArgs extends OutputFlags {
 }
 
 /** Options and settings named by their flags in the library's messages (a library-only option by its own name). */
-export const flagName: RunOptionNamer = (option) => {
-  const { flag } = { ...TRAIN_OPTIONS, ...RUN_SETTINGS, preset: PRESET_SETTING }[option];
-  return flag === null ? option : `--${flag}`;
-};
+export const flagName: RunOptionNamer = flagNamer({ ...TRAIN_OPTIONS, ...RUN_SETTINGS, preset: PRESET_SETTING });
 
 export const trainCommand: Command<TrainArgs> = {
   command: 'train <corpus>',
@@ -83,17 +76,9 @@ export const trainCommand: Command<TrainArgs> = {
       : undefined,
   handler: async (args) => {
     const run = settingsFromArgs(RUN_SETTINGS, args);
-    const output = run.output ?? defaultOutputPath(args.corpus);
-    const session = startTrainingSession(args);
     const options = { ...settingsFromArgs(TRAIN_OPTIONS, args), preset: args.preset };
-    const summary = await trainModel(args.corpus, options, {
-      ...run,
-      output,
-      log: args.log,
-      onEvent: session.onEvent,
-      signal: session.signal,
-      optionName: flagName,
-    });
-    session.finish(summary);
+    await startTrainingSession(args).run((events) =>
+      trainModel(args.corpus, options, { ...run, log: args.log, ...events, optionName: flagName }),
+    );
   },
 };

@@ -1,47 +1,13 @@
 /** Choosing the next character from logits: temperature, top-k, top-p (nucleus), argmax. */
-import { CharrnnError } from '../errors.js';
 import type { Rng } from './rng.js';
 
+/** The sampling distribution's settings, already checked (the library checks them: sample-options.ts). */
 export interface SamplingOptions {
   /** Divides the logits; 0 means argmax. */
   temperature: number;
   topK?: number;
   topP?: number;
   argmax?: boolean;
-}
-
-/** What an option is called where its value came from: the library's own name, or a CLI flag. */
-export type OptionNamer<Name extends string> = (option: Name) => string;
-
-/** A usage error (exit code 2) for an option value, as `--temp -1 is invalid: expected …`. */
-export function invalidOption(name: string, value: unknown, expected: string): CharrnnError {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-  const problem = value === undefined ? 'is required' : `${shown} is invalid`;
-  return new CharrnnError(`${name} ${problem}: expected ${expected}`, 2);
-}
-
-/**
- * Checks temperature, top-k, top-p and argmax; messages name each option as `nameOf` calls it (the
- * library's names by default).
- */
-export function validateSamplingOptions(
-  options: SamplingOptions,
-  nameOf: OptionNamer<keyof SamplingOptions> = (option) => option,
-): void {
-  const { temperature, topK, topP, argmax } = options;
-  if (!(typeof temperature === 'number' && Number.isFinite(temperature) && temperature >= 0)) {
-    const expected = 'a number ≥ 0 (0 means always the most likely character)';
-    throw invalidOption(nameOf('temperature'), temperature, expected);
-  }
-  if (topK !== undefined && !(Number.isInteger(topK) && topK > 0)) {
-    throw invalidOption(nameOf('topK'), topK, 'a whole number ≥ 1');
-  }
-  if (topP !== undefined && !(typeof topP === 'number' && topP > 0 && topP <= 1)) {
-    throw invalidOption(nameOf('topP'), topP, 'a probability in (0, 1]');
-  }
-  if (argmax !== undefined && typeof argmax !== 'boolean') {
-    throw invalidOption(nameOf('argmax'), argmax, 'true or false');
-  }
 }
 
 function argmaxIndex(logits: Float32Array): number {

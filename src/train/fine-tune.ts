@@ -14,13 +14,19 @@ import { CharrnnError, EXIT } from '../errors.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { trainDataFor, type Corpus, type TrainData } from './corpus.js';
 import type { NewRun, RunOptionNamer, TrainOptions } from './options.js';
-import type { InitialWeights } from './trainer.js';
+import type { Origin } from './state.js';
 
 /** The options the checkpoint's model fixes. */
 const SHAPE_OPTIONS = ['cell', 'layers', 'hidden'] as const;
 
 /** Unknown characters a message lists before saying how many more there are. */
 const LISTED_UNKNOWN = 5;
+
+/** The weights a fine-tuning run starts from, shaped for its model, and where they came from. */
+export interface InitialWeights {
+  tensors: Record<string, Float32Array>;
+  origin: Origin;
+}
 
 /** A fine-tuning run's options (with the checkpoint's shape), data in its vocabulary, and first weights. */
 export interface FineTuneStart {

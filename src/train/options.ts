@@ -14,27 +14,23 @@ import { ENCODINGS } from '../data/corpus.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import {
   BOOLEAN,
+  checkSettings,
   choice,
-  closestName,
-  invalidValue,
+  defaultsOf,
+  definedOnly,
   MAX_COUNT,
   PATH,
   realNumber,
   SEED,
+  settingsOf,
   wholeNumber,
-  type ValueKind,
+  type OptionNamer,
+  type Setting,
+  type SettingValues,
 } from '../settings.js';
 
-/** One setting. `T` is its value's type; `R` whether `resume` may change it (true only where weights do not move). */
-export interface SettingRow<T, R extends boolean = boolean> {
-  readonly kind: ValueKind<T>;
-  readonly default: T;
-  /** Long command-line flag without the dashes; null for a setting only the library (or a preset) sets. */
-  readonly flag: string | null;
-  readonly alias?: string;
-  readonly help: string;
-  /** The default as help shows it, where the value itself would not say it ("none", "one per core"). */
-  readonly defaultText?: string;
+/** A training setting. `R`: whether `resume` may change it (true only where weights do not move). */
+export interface SettingRow<T, R extends boolean = boolean> extends Setting<T> {
   readonly resumable: R;
   /** The value a checkpoint written before this setting existed implies. */
   readonly legacy?: T;
@@ -306,9 +302,6 @@ export const RUN_SETTINGS = {
   }),
 };
 
-type ValueOf<Row> = Row extends SettingRow<infer T> ? T : never;
-/** The values a table of settings declares, by library name. */
-export type SettingValues<Table> = { -readonly [K in keyof Table]: ValueOf<Table[K]> };
 type ResumableKeys<Table> = { [K in keyof Table]: Table[K] extends SettingRow<unknown, true> ? K : never }[keyof Table];
 
 type TrainOptionName = keyof typeof TRAIN_OPTIONS;
@@ -317,22 +310,11 @@ export type TrainOptions = SettingValues<typeof TRAIN_OPTIONS>;
 export type ResumableOptions = Pick<TrainOptions, ResumableKeys<typeof TRAIN_OPTIONS>>;
 export type RunSettings = SettingValues<typeof RUN_SETTINGS>;
 
-/** The rows of a table with their names, in declaration order. */
-export function settingsOf<Table extends Record<string, SettingRow<unknown>>>(
-  table: Table,
-): [keyof Table & string, SettingRow<unknown>][] {
-  return Object.entries(table) as [keyof Table & string, SettingRow<unknown>][];
-}
-
-function defaultsOf<Table extends Record<string, SettingRow<unknown>>>(table: Table): SettingValues<Table> {
-  return Object.fromEntries(settingsOf(table).map(([key, setting]) => [key, setting.default])) as SettingValues<Table>;
-}
-
 export const DEFAULT_TRAIN_OPTIONS: TrainOptions = defaultsOf(TRAIN_OPTIONS);
 
 /** The rows of TRAIN_OPTIONS that `resume` may change. */
 export const RESUMABLE_OPTIONS = Object.fromEntries(
-  settingsOf(TRAIN_OPTIONS).filter(([, setting]) => setting.resumable),
+  settingsOf<Record<string, SettingRow<unknown>>>(TRAIN_OPTIONS).filter(([, setting]) => setting.resumable),
 ) as Pick<typeof TRAIN_OPTIONS, keyof ResumableOptions>;
 
 export const PRESETS = {
@@ -375,7 +357,7 @@ export const PRESET_SETTING = row<PresetName | undefined, false>({
 export type RunOptionName = keyof TrainOptions | keyof RunSettings | 'preset';
 
 /** How messages name an option: `options.hidden` in the library, `--hidden` on the command line. */
-export type RunOptionNamer = (option: RunOptionName) => string;
+export type RunOptionNamer = OptionNamer<RunOptionName>;
 
 /**
  * A run's options: the defaults, then the preset, then those given. A learning-rate decay given without
@@ -406,39 +388,6 @@ export function newRunOptions(options: NewRunOptions, nameOf: RunOptionNamer): N
     throw new CharrnnError(`${nameOf('extendVocab')} only applies with ${nameOf('initFrom')}`, EXIT.usage);
   }
   return { options: resolveTrainOptions(given, preset), given };
-}
-
-/** Settings given as undefined count as not given. */
-function definedOnly<T extends object>(settings: T): Partial<T> {
-  return Object.fromEntries(Object.entries(settings).filter(([, value]) => value !== undefined)) as Partial<T>;
-}
-
-/**
- * Checks the settings present in `values` against `table`, naming each as `nameOf` says, and refuses
- * names the table does not have (a misspelling from JavaScript, which the type checker cannot catch).
- */
-export function checkSettings<Name extends string>(
-  table: Record<Name, SettingRow<unknown>>,
-  values: object,
-  nameOf: (option: NoInfer<Name>) => string,
-): void {
-  // An unknown key is named too: the message must show what was typed.
-  const name = nameOf as (option: string) => string;
-  const rows: Record<string, SettingRow<unknown>> = table;
-  for (const [key, value] of Object.entries(values)) {
-    const setting = rows[key];
-    if (!setting) {
-      // A flag's name used as the option's (iters for iterations) is the likeliest slip.
-      const flagNamed = Object.keys(rows).find(
-        (option) => rows[option]!.flag?.replace(/-(.)/g, (_, c: string) => c.toUpperCase()) === key,
-      );
-      const near = flagNamed ?? closestName(key, Object.keys(rows));
-      const hint = near ? ` (did you mean ${name(near)}?)` : '';
-      throw new CharrnnError(`${name(key)} is not a setting${hint}`, EXIT.usage);
-    }
-    if (value === undefined) continue;
-    if (!setting.kind.accepts(value)) throw invalidValue(name(key), value, setting.kind);
-  }
 }
 
 /** The resumable options given in `changes` (undefined ones left out); any other training option is refused. */

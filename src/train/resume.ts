@@ -1,15 +1,61 @@
 /**
- * What a resumed run continues from: its checkpoint's training section (with the changes resume allows),
- * its weights, and the corpus it was trained on, checked to be that very text.
+ * Resuming a run: what it continues from (its checkpoint's training section, with the changes resume
+ * allows, its weights, and the corpus it was trained on, checked to be that very text), and the entry
+ * point that continues it.
  */
 import { tensorData } from '../checkpoint/format.js';
-import { checkRunFiles } from '../checkpoint/run-files.js';
+import { checkRunFiles, fileIdentity } from '../checkpoint/run-files.js';
+import { createKernels } from '../core/backend.js';
 import { Vocab } from '../data/vocab.js';
 import { CharrnnError, EXIT } from '../errors.js';
+import { checkSettings } from '../settings.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { readCorpus, trainDataFor, type Corpus, type TrainData } from './corpus.js';
-import type { ResumableOptions } from './options.js';
+import type { TrainSummary } from './events.js';
+import {
+  resumeOverrides,
+  RUN_SETTINGS,
+  TRAIN_OPTIONS,
+  type ResumableOptions,
+  type RunOptionNamer,
+  type RunSettings,
+} from './options.js';
 import type { TrainingState } from './state.js';
+import { setUpAndTrain, type RunControl } from './trainer.js';
+
+/**
+ * A resumed run may change its stopping points (iterations and epochs are totals for the run) and its
+ * reporting (the resumable rows of TRAIN_OPTIONS), and the settings of the call.
+ */
+export interface ResumeOptions extends RunControl, Partial<ResumableOptions> {
+  /**
+   * The corpus to continue on: its text, or a path ('-' for stdin) read as the run read its corpus
+   * (UTF-8 or Latin-1). Default: the path recorded in the checkpoint.
+   */
+  corpus?: Corpus | string;
+}
+
+/** The library's names for resume: every option and setting under `options.`. */
+const resumeName: RunOptionNamer = (option) => `options.${option}`;
+
+/** Continues a checkpointed run exactly where it stopped. */
+export async function resumeTraining(checkpointPath: string, options: ResumeOptions = {}): Promise<TrainSummary> {
+  const { corpus, onEvent, signal, optionName = resumeName, log, ...settings } = options;
+  checkSettings({ ...RUN_SETTINGS, ...TRAIN_OPTIONS }, settings, optionName);
+  const call: Record<string, unknown> = {};
+  const changes: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(settings)) (key in RUN_SETTINGS ? call : changes)[key] = value;
+  const control = call as Partial<RunSettings>;
+  const overrides = resumeOverrides(changes, optionName);
+  const output = control.output ?? checkpointPath;
+  const saved = savedRun(checkpointPath, corpus, overrides, { checkpoint: output, log });
+  const kernels = createKernels(control.kernel ?? 'auto');
+  const { timeLimitSeconds, threads } = control;
+  // Resuming in place keeps the run's own best copy; saving elsewhere makes a best copy found there stale.
+  const ownsBestOutput = fileIdentity(output) === fileIdentity(checkpointPath);
+  const request = { data: saved.data, kernels, output, timeLimitSeconds, threads, onEvent, signal, ownsBestOutput };
+  return setUpAndTrain(request, saved.training.options, saved);
+}
 
 /** A checkpointed run to continue: its data, its training section and its weights. */
 export interface RunToResume {

@@ -9,7 +9,8 @@ import type { CarriedState } from '../core/layers/layer.js';
 import { BUFFER_NAMES, type OptimizerState } from '../core/optim.js';
 import { Rng, type RngState } from '../core/rng.js';
 import { CharrnnError } from '../errors.js';
-import { settingsOf, TRAIN_OPTIONS, type TrainOptions } from './options.js';
+import { settingsOf } from '../settings.js';
+import { TRAIN_OPTIONS, type TrainOptions } from './options.js';
 
 export interface HistoryPoint {
   iteration: number;

@@ -1,27 +1,89 @@
 /**
- * Training's entry points: set a run up (size checks, data, outputs, threads, fresh or resumed state)
- * and hand it to the loop (loop.ts). Training emits events and never prints; the CLI (or any library
- * user) renders them.
+ * Training's entry points: trainModel (a new run, or a fine-tune) here and resumeTraining (resume.ts)
+ * check a call's options once, against the tables in options.ts, read the corpus, and set the run up
+ * (size checks, data, outputs, threads, fresh or resumed state) for the loop (loop.ts). Training emits
+ * events and never prints; the CLI (or any library user) renders them.
  */
-import { availableParallelism } from 'node:os';
 import { bestPath, prepareOutput } from '../checkpoint/io.js';
+import { checkRunFiles } from '../checkpoint/run-files.js';
 import { lockRunOutputs } from '../checkpoint/run-lock.js';
+import { createKernels } from '../core/backend.js';
 import { parameterCount, type ModelConfig } from '../core/config.js';
-import { CharGenerator } from '../core/generate.js';
-import { explainKernelMemory, type Kernels } from '../core/kernels.js';
-import { CharModel } from '../core/model.js';
-import { passFloats } from '../core/pass-buffers.js';
-import { splitTrainVal, StreamBatcher } from '../data/batches.js';
-import type { TokenIds } from '../data/vocab.js';
+import type { Kernels } from '../core/kernels.js';
 import { CharrnnError } from '../errors.js';
-import type { TrainData } from './corpus.js';
-import { DataParallelStep } from './data-parallel.js';
+import { checkSettings } from '../settings.js';
+import { readCorpus, trainDataFor, type Corpus, type TrainData } from './corpus.js';
 import type { StartEvent, TrainEvent, TrainSummary } from './events.js';
+import { fineTuneStart, type InitialWeights } from './fine-tune.js';
 import { trainLoop } from './loop.js';
-import { LIMITS, type TrainOptions } from './options.js';
-import { startingThreads } from './working-directory.js';
+import {
+  newRunOptions,
+  RUN_SETTINGS,
+  type NewRunOptions,
+  type RunOptionNamer,
+  type RunSettings,
+  type TrainOptions,
+} from './options.js';
 import { restoreLearner, RunState, startLearner } from './run-state.js';
-import type { Origin, TrainingState } from './state.js';
+import { buildModel, checkSize, cutData, fixScheduleLength, targetIterations } from './run-setup.js';
+import type { TrainingState } from './state.js';
+
+/** The settings of one call (output, timeLimitSeconds, kernel, threads: see RUN_SETTINGS), and where events go. */
+export interface RunControl extends Partial<RunSettings> {
+  onEvent?: (event: TrainEvent) => void;
+  signal?: AbortSignal;
+  /**
+   * How errors about the run's options and settings name them: `options.hidden` and `control.output` by
+   * default (the CLI says `--hidden` and `--output`).
+   */
+  optionName?: RunOptionNamer;
+  /**
+   * Where the caller writes the run's log (the library never writes it): checked with the run's other
+   * files, so it is never the corpus, a checkpoint, or the checkpoint the run starts from.
+   */
+  log?: string;
+}
+
+/** The library's names: a run's options under `options.`, the settings of the call under `control.`. */
+const trainModelName: RunOptionNamer = (option) => (option in RUN_SETTINGS ? `control.${option}` : `options.${option}`);
+
+/**
+ * `checkpoints/<corpus name without its extension>.json`; a hidden corpus (`.notes.txt`) still gives a
+ * visible checkpoint (`notes.json`), which `sample` and `eval` find without -c.
+ */
+export function defaultOutputPath(source: string): string {
+  const name = source === '-' ? 'stdin' : (source.split(/[\\/]/).pop() ?? '');
+  const base = name.replace(/^\.+/, '').replace(/\.[^.]*$/, '') || 'corpus';
+  return `checkpoints/${base}.json`;
+}
+
+/**
+ * Trains a new model on a corpus (a Corpus, or a path read once the options are checked, in their
+ * `encoding`); resolves when it finishes, runs out of time or is aborted. `options.preset` starts from a
+ * named recipe. With `initFrom` it fine-tunes that checkpoint's model: its shape and weights, with
+ * everything else fresh.
+ */
+export async function trainModel(
+  corpus: Corpus | string,
+  options: NewRunOptions = {},
+  control: RunControl = {},
+): Promise<TrainSummary> {
+  const { onEvent, signal, optionName = trainModelName, log, ...settings } = control;
+  const run = newRunOptions(options, optionName);
+  checkSettings(RUN_SETTINGS, settings, optionName);
+  const source = typeof corpus === 'string' ? corpus : corpus.source;
+  const output = settings.output ?? defaultOutputPath(source);
+  checkRunFiles({ corpus: source, initFrom: run.options.initFrom, checkpoint: output, log });
+  const text = typeof corpus === 'string' ? readCorpus(corpus, run.options.encoding) : corpus;
+  const kernels = createKernels(settings.kernel ?? 'auto');
+  const request = { kernels, output, timeLimitSeconds: settings.timeLimitSeconds, threads: settings.threads };
+  const events = { onEvent, signal };
+  if (run.options.initFrom === undefined) {
+    return setUpAndTrain({ ...request, ...events, data: trainDataFor(text, text.vocab) }, run.options, null);
+  }
+  const start = fineTuneStart(run, text, optionName);
+  return setUpAndTrain({ ...request, ...events, data: start.data, initialWeights: start.weights }, start.options, null);
+}
 
 /** What a caller asks of a training run besides its options. */
 export interface TrainRequest {
@@ -45,30 +107,10 @@ export interface TrainRequest {
   ownsBestOutput?: boolean;
 }
 
-/** The weights a fine-tuning run starts from, shaped for its model, and where they came from. */
-export interface InitialWeights {
-  tensors: Record<string, Float32Array>;
-  origin: Origin;
-}
-
 /** A checkpoint's run to continue: its `training` section and its weights. */
-interface SavedRun {
+export interface SavedRun {
   training: TrainingState;
   tensors: Record<string, Float32Array>;
-}
-
-/** Trains a fresh model. */
-export async function train(request: TrainRequest, options: TrainOptions): Promise<TrainSummary> {
-  return setUpAndTrain(request, options, null);
-}
-
-/** Continues a run exactly where its checkpoint left it (weights, optimizer, RNG, data position, hidden state). */
-export async function resume(
-  request: TrainRequest,
-  training: TrainingState,
-  tensors: Record<string, Float32Array>,
-): Promise<TrainSummary> {
-  return setUpAndTrain(request, training.options, { training, tensors });
 }
 
 export function modelConfigOf(options: TrainOptions, vocabSize: number): ModelConfig {
@@ -76,7 +118,11 @@ export function modelConfigOf(options: TrainOptions, vocabSize: number): ModelCo
   return { cell, layers, hidden, vocab: vocabSize, dropout };
 }
 
-async function setUpAndTrain(
+/**
+ * Sets a run up, fresh (`saved` null) or continuing a checkpoint's run exactly where it stopped (weights,
+ * optimizer, RNG, data position, hidden state), and runs the loop.
+ */
+export async function setUpAndTrain(
   request: TrainRequest,
   options: TrainOptions,
   saved: SavedRun | null,
@@ -151,90 +197,4 @@ async function setUpAndTrain(
     parallel.close();
     lock.release();
   }
-}
-
-/** The model, its data-parallel step (starting the worker threads, which validate too), and the sample generator. */
-async function buildModel(config: ModelConfig, options: TrainOptions, request: TrainRequest) {
-  let parallel: DataParallelStep | undefined;
-  try {
-    const model = new CharModel(config, request.kernels);
-    parallel = await startThreads(model, options, request.threads);
-    const generator = new CharGenerator(model);
-    return { model, parallel, generator };
-  } catch (error) {
-    parallel?.close();
-    throw explainKernelMemory(error, 'training this model', 'lower --batch, --seq, --hidden or --layers');
-  }
-}
-
-/**
- * A cosine schedule runs over the run's length: --iters or --epochs when only they limit it; with --time
- * the loop fixes it once the speed is known. A resume that moves the stopping point starts a new length.
- */
-function fixScheduleLength(
-  run: RunState,
-  savedOptions: TrainOptions | null,
-  target: number | null,
-  time: number | null,
-) {
-  if (run.options.lrSchedule !== 'cosine') return;
-  const { iterations, epochs } = run.options;
-  if (savedOptions && (savedOptions.iterations !== iterations || savedOptions.epochs !== epochs))
-    run.scheduleLength = null;
-  if (run.scheduleLength !== null || time !== null) return;
-  if (target === null) {
-    throw new CharrnnError("--lr-schedule cosine needs the run's length: give --iters, --epochs or --time", 2);
-  }
-  run.scheduleLength = target;
-}
-
-/** Refuses models that would allocate absurd amounts of memory before anything is allocated. */
-function checkSize(options: TrainOptions, config: ModelConfig): void {
-  const parameters = parameterCount(config);
-  // The training passes and the validation passes (every thread's).
-  const { batch, seqLength } = options;
-  const activations = passFloats(config, batch, seqLength, true) + passFloats(config, batch, seqLength, false);
-  if (parameters > LIMITS.parameters) {
-    throw new CharrnnError(
-      `a model of ${parameters.toLocaleString('en-US')} parameters is too large ` +
-        `(limit ${LIMITS.parameters.toLocaleString('en-US')}); lower --hidden or --layers`,
-      2,
-    );
-  }
-  if (activations > LIMITS.passFloats) {
-    throw new CharrnnError(
-      `--batch ${batch} × --seq ${seqLength} with this model needs about ` +
-        `${Math.round((activations * 4) / 2 ** 30)} GiB of activations; lower --batch, --seq or --hidden`,
-      2,
-    );
-  }
-}
-
-interface RunData {
-  batcher: StreamBatcher;
-  /** The corpus's last --val-frac, never trained on. */
-  heldOut: TokenIds;
-  /** What each validation covers: the first `valChars` of the held-out text (all with 0), the same every time. */
-  validationIds: TokenIds;
-}
-
-function cutData(ids: TokenIds, options: TrainOptions): RunData {
-  const { train, val: heldOut } = splitTrainVal(ids, options.valFrac);
-  const batcher = new StreamBatcher(train, options.batch, options.seqLength);
-  const validationIds = options.valChars > 0 ? heldOut.subarray(0, options.valChars) : heldOut;
-  return { batcher, heldOut, validationIds };
-}
-
-/** The iteration --iters and --epochs stop at (whichever comes first), or null when neither limits the run. */
-function targetIterations(options: TrainOptions, chunksPerEpoch: number): number | null {
-  const { iterations, epochs } = options;
-  const byEpochs = epochs > 0 ? epochs * chunksPerEpoch : Infinity;
-  const target = Math.min(iterations > 0 ? iterations : Infinity, byEpochs);
-  return Number.isFinite(target) ? target : null;
-}
-
-/** The data-parallel forward and backward, and validation, on `threads` threads (default: one per core). */
-function startThreads(model: CharModel, options: TrainOptions, threads: number | undefined): Promise<DataParallelStep> {
-  const threadCount = threads ?? Math.max(1, availableParallelism());
-  return startingThreads(() => DataParallelStep.create(model, options.batch, options.seqLength, threadCount));
 }
