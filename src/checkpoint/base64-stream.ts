@@ -23,6 +23,12 @@ const withoutPadding = (base64: string): string => {
   return base64.slice(0, end);
 };
 
+/** A whole base64 text by Node's decoder: its bytes when re-encoding them gives the text again (up to padding), else null. */
+function decodeWhole(text: string): Buffer | null {
+  const decoded = Buffer.from(text, 'base64');
+  return withoutPadding(decoded.toString('base64')) === withoutPadding(text) ? decoded : null;
+}
+
 /** Characters kept for messages that quote the data (a preview shows at most 60). */
 const HEAD_CHARS = 64;
 
@@ -33,6 +39,12 @@ export class Base64Data {
     readonly valid: boolean,
     private readonly head: string,
   ) {}
+
+  /** A string read whole (a checkpoint parsed by JSON.parse): Node's decoder, judged as a streamed one is. */
+  static ofText(text: string): Base64Data {
+    const decoded = decodeWhole(text);
+    return new Base64Data(decoded ?? Buffer.alloc(0), decoded !== null, text.slice(0, HEAD_CHARS));
+  }
 
   /** In a message, a value holding it shows the string's start. */
   toJSON(): string {
@@ -114,9 +126,9 @@ export class Base64Decoder {
     this.checkControl(this.carry, 0, this.carried);
     let valid = !this.tooLong;
     if (valid && tail !== '') {
-      const decoded = Buffer.from(tail, 'base64');
-      valid = withoutPadding(decoded.toString('base64')) === withoutPadding(tail);
-      if (valid) {
+      const decoded = decodeWhole(tail);
+      valid = decoded !== null;
+      if (decoded) {
         this.reserve(decoded.length);
         decoded.copy(this.bytes, this.length);
         this.length += decoded.length;

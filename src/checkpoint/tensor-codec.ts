@@ -1,6 +1,6 @@
 /** Tensors in JSON: { "shape": [...], "data": "<base64 of little-endian float32>" }. */
 import { CharrnnError } from '../errors.js';
-import { Base64Data, base64Pieces, Base64Decoder, floatsOf } from './base64-stream.js';
+import { Base64Data, base64Pieces, floatsOf } from './base64-stream.js';
 
 export interface Tensor {
   shape: number[];
@@ -20,7 +20,7 @@ export function encodeFloat32(data: Float32Array): string {
 }
 
 export function decodeFloat32(base64: string | Base64Data, expectedLength: number, where: string): Float32Array {
-  const data = typeof base64 === 'string' ? base64DataOf(base64) : base64;
+  const data = typeof base64 === 'string' ? Base64Data.ofText(base64) : base64;
   if (!data.valid) throw new CharrnnError(`${where}: the data is not valid base64`);
   if (data.bytes.length !== expectedLength * 4) {
     throw new CharrnnError(
@@ -28,12 +28,6 @@ export function decodeFloat32(base64: string | Base64Data, expectedLength: numbe
     );
   }
   return floatsOf(data.bytes, expectedLength);
-}
-
-function base64DataOf(text: string): Base64Data {
-  const decoder = new Base64Decoder(Math.ceil(text.length / 4) * 3);
-  decoder.push(text);
-  return decoder.end();
 }
 
 export function encodeTensor(tensor: Tensor): EncodedTensor {

@@ -191,6 +191,8 @@ function bindFlagValues(words: readonly string[], program: Program): BoundLine {
         // An unknown command goes to yargs as typed, which refuses it and suggests the closest.
         if (!line.command) return { ...line, words: [...line.words, ...words.slice(i)] };
         known = spellings([...line.command.flags, ...GLOBAL_FLAGS]);
+        // The command's name is not passed on: yargs runs it as its default command (commandParser).
+        continue;
       }
       line.words.push(markArgument(word));
       continue;
@@ -291,12 +293,8 @@ const CLI_DIRECTORY = dirname(fileURLToPath(import.meta.url));
 /** Help is wrapped to the terminal, at most 100 columns; 80 off a terminal. */
 const helpWidth = (): number => Math.min(100, process.stdout.columns ?? 80);
 
-/**
- * yargs, told the program's commands and flags; given `line`, it checks the values against the table.
- * The commands have no yargs handler: charrnn runs the command once yargs is done with the words.
- */
-function programParser(program: Program, version: string, words: readonly string[], line?: BoundLine): Argv {
-  const names = [...program.commands.map(nameOf), 'completion'];
+/** What every parser shares: the words as yargs-parser reads them, strict, and one line for a failure. */
+function baseParser(program: Program, words: readonly string[], command?: Command<never>): Argv {
   // yargs' own default is process.cwd(), which throws where the working directory was deleted; it uses
   // the directory only to look for a package.json, and charrnn gives its version itself.
   const parser = yargs([...words], CLI_DIRECTORY)
@@ -310,27 +308,44 @@ function programParser(program: Program, version: string, words: readonly string
       'parse-positional-numbers': false,
       'strip-aliased': true,
     })
+    .strict()
+    .exitProcess(false)
+    .fail((message, error) => {
+      if (error instanceof CharrnnError) throw error;
+      const text = (message ?? error?.message ?? 'bad command line').replaceAll(ARGUMENT_MARK, '');
+      throw usageError(text.replace(/\s*\n\s*/g, ' '), command);
+    });
+  return parser;
+}
+
+/** The positionals and flags of `command` declared to a yargs command builder. */
+function declareCommand(builder: Argv, command: Command<never>, documented: boolean): Argv {
+  for (const name of positionalNames(command))
+    builder.positional(name, { describe: command.positionals?.[name], type: 'string' });
+  for (const flag of command.flags) builder.option(flag.name, yargsOption(flag, documented));
+  return builder;
+}
+
+/**
+ * yargs as help, completion and an unknown command see it: every command, every flag documented, the
+ * global flags listed after each command's own. The commands have no yargs handler: charrnn runs them.
+ */
+function programParser(program: Program, version: string, words: readonly string[]): Argv {
+  const names = [...program.commands.map(nameOf), 'completion'];
+  const parser = baseParser(program, words)
     .usage(`${program.name} <command> [options]\n\n${program.summary}`)
     .epilogue(program.epilogue)
-    .wrap(line ? null : helpWidth())
-    .strict()
+    .wrap(helpWidth())
     .recommendCommands()
     .demandCommand(1, `name a command: ${names.slice(0, -1).join(', ')} or ${names[names.length - 1]}`)
     .completion('completion', 'Print a bash/zsh completion script (charrnn completion >> ~/.bashrc)')
     .help('help', 'Show this help')
     .alias('help', 'h')
     .version('version', 'Show the version', version)
-    .alias('version', 'V')
-    .exitProcess(false)
-    .fail((message, error) => {
-      if (error instanceof CharrnnError) throw error;
-      const text = (message ?? error?.message ?? 'bad command line').replaceAll(ARGUMENT_MARK, '');
-      throw usageError(text.replace(/\s*\n\s*/g, ' '), line?.command);
-    });
+    .alias('version', 'V');
   for (const flag of GLOBAL_FLAGS)
     if (flag.name !== 'help' && flag.name !== 'version')
-      parser.option(flag.name, { ...yargsOption(flag, !line), global: true });
-  // Listed after each command's own flags, which come first in its help.
+      parser.option(flag.name, { ...yargsOption(flag, true), global: true });
   const globalGroup = (builder: Argv) =>
     builder.group(
       GLOBAL_FLAGS.map((flag) => flag.name),
@@ -339,16 +354,30 @@ function programParser(program: Program, version: string, words: readonly string
   globalGroup(parser);
   for (const command of program.commands) {
     parser.command(command.command, command.describe, (builder) => {
-      for (const name of positionalNames(command))
-        builder.positional(name, { describe: command.positionals?.[name], type: 'string' });
-      for (const flag of command.flags) builder.option(flag.name, yargsOption(flag, !line));
-      if (line) builder.middleware((argv) => convertValues(argv, command, line), true);
+      declareCommand(builder, command, true);
       // Full width, what it does as a shell comment above it: two columns would cut the command lines apart.
-      else for (const [example, what] of command.examples ?? []) builder.example(`# ${what}\n${example}`, '');
+      for (const [example, what] of command.examples ?? []) builder.example(`# ${what}\n${example}`, '');
       return globalGroup(builder);
     });
   }
   return parser;
+}
+
+/**
+ * yargs as a command run sees it: the command the pre-pass found, alone, as yargs' default command
+ * (its name already taken from the words), told only what parsing needs; then the values are converted
+ * (convertValues). Help and version were answered before. A named command would cost every start-up a
+ * rendering of the whole help that nobody sees (yargs caches it after parsing one: usage.cacheHelpMessage).
+ */
+function commandParser(program: Program, line: BoundLine & { command: Command<never> }): Argv {
+  const { command } = line;
+  const parser = baseParser(program, line.words, command).help(false).version(false);
+  for (const flag of GLOBAL_FLAGS)
+    if (flag.name !== 'help' && flag.name !== 'version') parser.option(flag.name, yargsOption(flag, false));
+  const usage = command.command.replace(/^\S+/, '$0');
+  return parser.command(usage, command.describe, (builder) =>
+    declareCommand(builder, command, false).middleware((argv) => convertValues(argv, command, line), true),
+  );
 }
 
 /**
@@ -384,10 +413,11 @@ export async function parseCommandLine(
     return { action: 'print', text: `${await programParser(program, version, helpWords).getHelp()}\n` };
   }
   if (line.version) return { action: 'print', text: `${version}\n` };
-  const { argv, printed } = await parseQuietly(programParser(program, version, [], line), line.words);
-  // yargs has accepted the command the pre-pass found, or written what it was asked for (a completion script).
-  if (!line.command) return { action: 'print', text: printed };
   const { command } = line;
+  // No command found: yargs writes what it was asked for (a completion script) or refuses the word.
+  if (!command)
+    return { action: 'print', text: (await parseQuietly(programParser(program, version, []), line.words)).printed };
+  const { argv } = await parseQuietly(commandParser(program, { ...line, command }), line.words);
   const run = async () => {
     try {
       await command.handler(argv as never);
