@@ -6,7 +6,14 @@
 import { writeSync } from 'node:fs';
 import cliProgress, { type GenericFormatter, type MultiBar, type SingleBar } from 'cli-progress';
 import type { TrainEvent } from '../train/events.js';
-import { escapeControls, formatCount, formatDuration, type StdoutWriter, type Terminal } from './terminal.js';
+import {
+  displayText,
+  escapeControls,
+  formatCount,
+  formatDuration,
+  type StdoutWriter,
+  type Terminal,
+} from './terminal.js';
 
 type StartEvent = Extract<TrainEvent, { event: 'start' }>;
 type ProgressEvent = Extract<TrainEvent, { event: 'progress' }>;
@@ -116,10 +123,51 @@ const CLEAR_ROW_AND_BELOW = '\x1b[2K\x1b7\x1b[B\x1b[J\x1b8';
  * redraw-pre).
  * cli-progress's own `linewrap: false` would leave wrapping off for reports too, and after an error.
  */
-function drawOnOneRow(bar: SingleBar, stream: NodeJS.WriteStream): SingleBar {
+function drawOnOneRow(bar: SingleBar, stream: DrawingStream): SingleBar {
   bar.on('redraw-pre', () => stream.write(WRAP_OFF));
   bar.on('redraw-post', () => stream.write(`${WRAP_ON}\r`));
   return bar;
+}
+
+/**
+ * The stream cli-progress draws on (its `stream` option): what one draw writes is held and goes to the
+ * terminal in one write. cli-progress writes a draw piece by piece (cursor to column 1, clears, each report,
+ * the bar), and the terminal echoes a typed Ctrl-C (`^C`) at the cursor whenever it takes the key: between
+ * two pieces it moved the cursor two columns, and the report that followed began there, indented and
+ * beside the `^C`. Within one write the echo can come only after a line end: before the bar, which starts
+ * with a return to column 1, or inside a report of several lines (a sample), a rarer window left open.
+ */
+class DrawingStream {
+  private held: string[] | null = null;
+
+  constructor(private readonly terminal: NodeJS.WriteStream) {}
+
+  get isTTY(): boolean {
+    return this.terminal.isTTY;
+  }
+
+  /** The terminal's width as the process last heard it (Node updates it on SIGWINCH). */
+  get columns(): number {
+    return this.terminal.columns;
+  }
+
+  write(text: string): boolean {
+    if (this.held) this.held.push(text);
+    else this.terminal.write(text);
+    return true;
+  }
+
+  /** Runs `draw`, and writes what it wrote at once. */
+  inOneWrite(draw: () => void): void {
+    this.held = [];
+    try {
+      draw();
+    } finally {
+      const text = this.held.join('');
+      this.held = null;
+      if (text !== '') this.terminal.write(text);
+    }
+  }
 }
 
 /**
@@ -129,6 +177,7 @@ function drawOnOneRow(bar: SingleBar, stream: NodeJS.WriteStream): SingleBar {
  */
 export class ProgressBar {
   private readonly bars: MultiBar;
+  private readonly drawing: DrawingStream;
   private bar: SingleBar | null = null;
   private finished = false;
   private lastDraw = -Infinity;
@@ -136,8 +185,11 @@ export class ProgressBar {
   private readonly clearOnExit = () => this.finish();
 
   constructor(private readonly stream: NodeJS.WriteStream) {
+    const drawing = new DrawingStream(stream);
+    this.drawing = drawing;
     this.bars = new cliProgress.MultiBar({
-      stream,
+      // cli-progress reads a stream's isTTY, columns and write only.
+      stream: drawing as unknown as NodeJS.WritableStream,
       format: fitLine,
       barsize: BAR_CELLS,
       barCompleteChar: '█',
@@ -153,8 +205,8 @@ export class ProgressBar {
     });
     // Before each draw and report, and its own clearing on stop(), the bar's row and below are cleared: see
     // drawOnOneRow.
-    this.bars.on('redraw-pre', () => stream.write(CLEAR_ROW_AND_BELOW));
-    this.bars.on('stop-pre-clear', () => stream.write(CLEAR_ROW_AND_BELOW));
+    this.bars.on('redraw-pre', () => drawing.write(CLEAR_ROW_AND_BELOW));
+    this.bars.on('stop-pre-clear', () => drawing.write(CLEAR_ROW_AND_BELOW));
     process.on('exit', this.clearOnExit);
   }
 
@@ -162,7 +214,7 @@ export class ProgressBar {
   update(iteration: number, target: number | null, status: BarStatus): void {
     if (this.finished) return;
     if (this.bar) this.bar.update(iteration, status);
-    else this.bar = drawOnOneRow(this.bars.create(target ?? 0, iteration, status), this.stream);
+    else this.bar = drawOnOneRow(this.bars.create(target ?? 0, iteration, status), this.drawing);
     if (performance.now() - this.lastDraw >= REDRAW_MS) this.draw();
     else this.releaseTimer();
   }
@@ -183,11 +235,11 @@ export class ProgressBar {
     this.finished = true;
     process.off('exit', this.clearOnExit);
     // Nothing drawn, nothing to clear (and no timer to stop).
-    if (this.lastDraw > -Infinity) this.bars.stop();
+    if (this.lastDraw > -Infinity) this.drawing.inOneWrite(() => this.bars.stop());
   }
 
   private draw(): void {
-    this.bars.update();
+    this.drawing.inOneWrite(() => this.bars.update());
     this.releaseTimer();
     this.lastDraw = performance.now();
   }
@@ -199,20 +251,6 @@ export class ProgressBar {
   private releaseTimer(): void {
     (this.bars as unknown as { timer: NodeJS.Timeout | null }).timer?.unref();
   }
-}
-
-/**
- * Generated text as it may be shown on a terminal: line ends kept (CRLF made LF), other control
- * characters escaped, so a corpus cannot move the cursor or recolour the screen.
- */
-export function displayText(text: string): string {
-  return text
-    .replace(/\r\n/g, '\n')
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (char) => `\\x${hex2(char.charCodeAt(0))}`);
-}
-
-function hex2(code: number): string {
-  return code.toString(16).padStart(2, '0');
 }
 
 /** Why JSON lines stopped: the reader of stdout left (quiet), or a write failed (a one-line message). */

@@ -67,16 +67,32 @@ const hex = (code: number, digits: number): string => code.toString(16).padStart
 /** Three octal digits, always: a shell's \ddd ends after three, whatever follows (\xHH may not end after two). */
 const octal = (byte: number): string => byte.toString(8).padStart(3, '0');
 
+/** An unprintable character as it would be typed: `\n`, `\x1b`, `\u2028`. */
+function escapeChar(char: string): string {
+  const code = char.codePointAt(0)!;
+  return NAMED_ESCAPES[char] ?? (code < 0x100 ? `\\x${hex(code, 2)}` : `\\u${hex(code, 4)}`);
+}
+
 /**
  * Text from a file or the command line as a terminal should show it, on one line: every unprintable
- * character escaped as it would be typed (`\n`, `\x1b`, `\u2028`). The one escaping for
- * everything shown that a file or a user chose: vocabularies, paths, origins, error messages.
+ * character escaped. The one escaping for everything shown that a file or a user chose: vocabularies,
+ * paths, origins, error messages.
  */
 export function escapeControls(text: string): string {
-  return text.replace(UNPRINTABLE_CHARS, (char) => {
-    const code = char.codePointAt(0)!;
-    return NAMED_ESCAPES[char] ?? (code < 0x100 ? `\\x${hex(code, 2)}` : `\\u${hex(code, 4)}`);
-  });
+  return text.replace(UNPRINTABLE_CHARS, escapeChar);
+}
+
+/** What generated text keeps of the unprintable characters: its layout (line ends, tabs, spaces of any width). */
+const LAYOUT_CHAR = /^[\n\t\p{Zs}]$/u;
+
+/**
+ * Generated text (a sample) as a terminal should show it: as escapeControls does, but its lines, tabs and
+ * spaces kept (CRLF made LF), so it reads as text and still cannot move the cursor or recolour the screen.
+ */
+export function displayText(text: string): string {
+  return text
+    .replace(/\r\n/g, '\n')
+    .replace(UNPRINTABLE_CHARS, (char) => (LAYOUT_CHAR.test(char) ? char : escapeChar(char)));
 }
 
 /** Characters a POSIX shell reads as part of a bare word, anywhere in it. */
