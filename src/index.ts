@@ -4,7 +4,7 @@
  * library's edge, before any file is read; train/ does the rest.
  */
 import { checkRunFiles, fileIdentity } from './checkpoint/run-files.js';
-import { createKernels } from './core/backend.js';
+import { createKernels, nativeUnavailableReason } from './core/backend.js';
 import { readCorpus, trainDataFor, type Corpus } from './train/corpus.js';
 import type { TrainSummary, TrainEvent } from './train/events.js';
 import { fineTuneStart } from './train/fine-tune.js';
@@ -62,7 +62,7 @@ export {
   type SampleOptionName,
   type SampleOptions,
 } from './loaded-model.js';
-export { createKernels };
+export { createKernels, nativeUnavailableReason };
 
 /** The settings of one call (output, timeLimitSeconds, kernel, threads: see RUN_SETTINGS), and where events go. */
 export interface RunControl extends Partial<RunSettings> {
