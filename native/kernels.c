@@ -567,17 +567,6 @@ static void tanhBlock(float *out, const float *x, int n) {
 
 static void tanhForward(Base base, Offset h, Offset pre, int32_t n) { tanhBlock(AT(h), AT(pre), n); }
 
-/* Implements tanhBackwardReference (src/core/layers/rnn.ts): dPre = dh · (1 − h²). */
-static void tanhBackward(Base base, Offset dPre, Offset dh, Offset h, int32_t n) {
-  float *to = AT(dPre);
-  const float *grad = AT(dh), *value = AT(h);
-  for (int at = 0; at < n; at += W) {
-    const int lanes = MIN(W, n - at);
-    const vf v = loadPartial(value + at, lanes);
-    storePartial(to + at, loadPartial(grad + at, lanes) * (vset1(1.0f) - v * v), lanes);
-  }
-}
-
 /* A loop over `hidden` values in vectors, the last one partial: `lanes` of `W` are valid. */
 #define EACH_VECTOR(at, lanes, hidden) \
   for (int at = 0, lanes = MIN(W, hidden); at < (hidden); at += W, lanes = MIN(W, (hidden) - at))
@@ -587,6 +576,16 @@ INLINE vf loadN(const float *from, int lanes) { return lanes == W ? vload(from) 
 INLINE void storeN(float *to, vf value, int lanes) {
   if (lanes == W) vstore(to, value);
   else storePartial(to, value, lanes);
+}
+
+/* Implements tanhBackwardReference (src/core/layers/rnn.ts): dPre = dh · (1 − h²). */
+static void tanhBackward(Base base, Offset dPre, Offset dh, Offset h, int32_t n) {
+  float *to = AT(dPre);
+  const float *grad = AT(dh), *value = AT(h);
+  EACH_VECTOR(at, lanes, n) {
+    const vf v = loadN(value + at, lanes);
+    storeN(to + at, loadN(grad + at, lanes) * (vset1(1.0f) - v * v), lanes);
+  }
 }
 
 /* Implements lstmForwardReference (src/core/layers/lstm.ts). */
