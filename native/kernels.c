@@ -19,16 +19,26 @@
 #define AT(offset) ((float *)(base + (offset)))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
+/* The first `count` (< W) floats at `from`, the other lanes 0 (a masked load where the ISA has one). */
 INLINE vf loadPartial(const float *from, int count) {
+#ifdef vloadFirst
+  return vloadFirst(from, count);
+#else
   float lanes[W] = {0};
   memcpy(lanes, from, (size_t)count * 4);
   return vload(lanes);
+#endif
 }
 
+/* Stores the first `count` (< W) lanes of `value`, and nothing past them. */
 INLINE void storePartial(float *to, vf value, int count) {
+#ifdef vstoreFirst
+  vstoreFirst(to, value, count);
+#else
   float lanes[W];
   vstore(lanes, value);
   memcpy(to, lanes, (size_t)count * 4);
+#endif
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -185,45 +195,63 @@ static void addInto(float *out, const float *from, int count) {
 }
 
 /*
- * out[1,n] (+)= A(1 row)·B with row-major B streamed row by row: the row's sums stay in `sums` (n floats,
- * in L1) while 4 rows of B at a time are read contiguously. Each element is one chain over the depth per
- * block, the same value the micro-kernels compute.
+ * out[1, vectors·W] (+)= A(1 row) · B read in place (rows n floats apart), the last vector holding
+ * `lastLanes` columns: one accumulator per vector, all in registers, so up to 8 chains hide the
+ * multiply-add latency while B streams past (the bound of a one-row product is reading B).
  */
-static void rowStreamed(float *out, const float *a, size_t aStep, const float *b, int n, int k, int accumulate,
-                        float *sums) {
+INLINE void rowKernel(int vectors, float *out, const float *a, size_t aStep, const float *b, size_t n, int kc,
+                      int lastLanes, int add) {
+  vf c[8];
+#pragma GCC unroll 8
+  for (int v = 0; v < vectors; v++) c[v] = vzero();
+  for (int p = 0; p < kc; p++, a += aStep, b += n) {
+    const vf x = vset1(a[0]);
+#pragma GCC unroll 8
+    for (int v = 0; v < vectors - 1; v++) c[v] = vmadd(x, vload(b + v * W), c[v]);
+    const float *last = b + (vectors - 1) * W;
+    c[vectors - 1] = vmadd(x, lastLanes == W ? vload(last) : loadPartial(last, lastLanes), c[vectors - 1]);
+  }
+#pragma GCC unroll 8
+  for (int v = 0; v < vectors - 1; v++) storeSum(out + v * W, c[v], add);
+  float *last = out + (vectors - 1) * W;
+  if (lastLanes == W) storeSum(last, c[vectors - 1], add);
+  else {
+    vf sum = c[vectors - 1];
+    if (add) sum = loadPartial(last, lastLanes) + sum;
+    storePartial(last, sum, lastLanes);
+  }
+}
+
+typedef void (*RowKernel)(float *, const float *, size_t, const float *, size_t, int, int, int);
+
+#define ROW(V)                                                                                               \
+  static void row##V(float *out, const float *a, size_t aStep, const float *b, size_t n, int kc, int lastLanes, \
+                     int add) {                                                                              \
+    rowKernel(V, out, a, aStep, b, n, kc, lastLanes, add);                                                   \
+  }
+ROW(1)
+ROW(2)
+ROW(3)
+ROW(4)
+ROW(5)
+ROW(6)
+ROW(7)
+ROW(8)
+
+static const RowKernel ROW_KERNELS[9] = {NULL, row1, row2, row3, row4, row5, row6, row7, row8};
+
+/* out[1,n] (+)= A(1 row)·B with row-major B read in place, 8 vectors of columns at a time. */
+static void singleRow(float *out, const float *a, size_t aStep, const float *b, int n, int k, int accumulate) {
   for (int pc = 0; pc < k; pc += KC) {
     const int kc = MIN(KC, k - pc);
-    const float *from = a + pc * aStep;
-    const float *row = b + (size_t)pc * n;
-    memset(sums, 0, (size_t)n * 4);
-    int p = 0;
-    for (; p + 4 <= kc; p += 4, from += 4 * aStep, row += 4 * (size_t)n) {
-      const vf x0 = vset1(from[0]), x1 = vset1(from[aStep]), x2 = vset1(from[2 * aStep]);
-      const vf x3 = vset1(from[3 * aStep]);
-      const float *row1 = row + n, *row2 = row1 + n, *row3 = row2 + n;
-      int j = 0;
-      for (; j + W <= n; j += W) {
-        vf c = vmadd(x0, vload(row + j), vload(sums + j));
-        c = vmadd(x1, vload(row1 + j), c);
-        c = vmadd(x2, vload(row2 + j), c);
-        vstore(sums + j, vmadd(x3, vload(row3 + j), c));
-      }
-      if (j < n) {
-        const int left = n - j;
-        vf c = vmadd(x0, loadPartial(row + j, left), loadPartial(sums + j, left));
-        c = vmadd(x1, loadPartial(row1 + j, left), c);
-        c = vmadd(x2, loadPartial(row2 + j, left), c);
-        storePartial(sums + j, vmadd(x3, loadPartial(row3 + j, left), c), left);
-      }
+    const int add = accumulate || pc > 0;
+    const float *aBlock = a + pc * aStep;
+    const float *bBlock = b + (size_t)pc * n;
+    for (int j = 0; j < n; j += 8 * W) {
+      const int columns = MIN(8 * W, n - j);
+      const int vectors = (columns + W - 1) / W;
+      ROW_KERNELS[vectors](out + j, aBlock, aStep, bBlock + j, (size_t)n, kc, columns - (vectors - 1) * W, add);
     }
-    for (; p < kc; p++, from += aStep, row += n) {
-      const vf x = vset1(from[0]);
-      int j = 0;
-      for (; j + W <= n; j += W) vstore(sums + j, vmadd(x, vload(row + j), vload(sums + j)));
-      if (j < n) storePartial(sums + j, vmadd(x, loadPartial(row + j, n - j), loadPartial(sums + j, n - j)), n - j);
-    }
-    if (accumulate || pc > 0) addInto(out, sums, n);
-    else memcpy(out, sums, (size_t)n * 4);
   }
 }
 
@@ -232,8 +260,8 @@ static void gemm(float *out, const float *a, int aLayout, const float *b, int bL
                  int accumulate, float *work) {
   const size_t aRow = aLayout == A_ROWS ? (size_t)k : 1;
   const size_t aStep = aLayout == A_ROWS ? 1 : (size_t)m;
-  if (m == 1 && bLayout == B_ROWS && n <= PACKED_B_FLOATS) {
-    rowStreamed(out, a, aStep, b, n, k, accumulate, work);
+  if (m == 1 && bLayout == B_ROWS) {
+    singleRow(out, a, aStep, b, n, k, accumulate);
     return;
   }
   float *packed = work;

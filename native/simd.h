@@ -25,6 +25,9 @@ typedef __m512 vf;
 #define vmadd(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define vmax(a, b) _mm512_max_ps(a, b)
 #define vmin(a, b) _mm512_min_ps(a, b)
+/* The first `count` (< W) lanes; the others read as 0 and are not written. */
+#define vloadFirst(p, count) _mm512_maskz_loadu_ps((__mmask16)((1u << (count)) - 1), p)
+#define vstoreFirst(p, v, count) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (count)) - 1), v)
 #elif defined(CHARRNN_ISA_AVX2)
 #include <immintrin.h>
 #define W 8
@@ -40,6 +43,9 @@ typedef __m256 vf;
 #define vmadd(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define vmax(a, b) _mm256_max_ps(a, b)
 #define vmin(a, b) _mm256_min_ps(a, b)
+#define firstLanes(count) _mm256_cmpgt_epi32(_mm256_set1_epi32(count), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define vloadFirst(p, count) _mm256_maskload_ps(p, firstLanes(count))
+#define vstoreFirst(p, v, count) _mm256_maskstore_ps(p, firstLanes(count), v)
 #elif defined(CHARRNN_ISA_BASELINE) && defined(__aarch64__)
 #include <arm_neon.h>
 #define W 4
