@@ -1,13 +1,15 @@
 #!/usr/bin/env node
 // Kernel micro-benchmark on one thread: GFLOP/s of each matrix product at the shapes training uses
-// (wasm vs the plain-JS reference), and ns per element of the gates and the small kernels. Bundles
-// the TypeScript sources with esbuild into a temp file, so it needs no build first; it does use the
-// committed src/core/wasm/kernels-binary.ts (run `node scripts/build-wasm.mjs` after editing the kernels).
+// (native and wasm vs the plain-JS reference), and ns per element of the gates and the small kernels.
+// Bundles the TypeScript sources with esbuild into a temp file in dist/ (beside dist/native/, where the
+// native addon is found), so it needs no build first; it does use the committed
+// src/core/wasm/kernels-binary.ts (run `node scripts/build-wasm.mjs` after editing the kernels) and the
+// built addon (`node scripts/build-native.mjs`; without it the native column is left out).
 //
-//   node bench/kernels.mjs [--seconds 0.3] [--only matmul|gates|small] [--variant relaxed-simd|simd] [--no-js] [--json]
+//   node bench/kernels.mjs [--seconds 0.3] [--only matmul|gates|small] [--variant relaxed-simd|simd]
+//                          [--isa avx512|avx2|baseline] [--no-js] [--json]
 import { build } from 'esbuild';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -18,20 +20,21 @@ const { values: flags } = parseArgs({
     seconds: { type: 'string', default: '0.3' },
     only: { type: 'string' },
     variant: { type: 'string' },
+    isa: { type: 'string' },
     'no-js': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(flags.seconds);
 
-const outDir = mkdtempSync(join(tmpdir(), 'charrnn-kbench-'));
-const entry = join(outDir, 'kernels.mjs');
+const entry = join(root, 'dist', `.kernel-bench-${process.pid}.mjs`);
 let kernelModule;
 try {
   await build({
     stdin: {
       contents:
-        "export { createWasmKernels } from './src/core/wasm/kernels-wasm.ts'; export { createJsKernels } from './src/core/kernels-js.ts';",
+        "export { createWasmKernels } from './src/core/wasm/kernels-wasm.ts'; export { createJsKernels } from './src/core/kernels-js.ts';" +
+        "export { createNativeKernels, nativeUnavailableReason } from './src/core/native/kernels-native.ts';",
       resolveDir: root,
       loader: 'ts',
     },
@@ -43,9 +46,9 @@ try {
   });
   kernelModule = await import(pathToFileURL(entry).href);
 } finally {
-  rmSync(outDir, { recursive: true, force: true });
+  rmSync(entry, { force: true });
 }
-const { createWasmKernels, createJsKernels } = kernelModule;
+const { createWasmKernels, createJsKernels, createNativeKernels, nativeUnavailableReason } = kernelModule;
 
 // The default model (LSTM 2 × 128, batch 50, seq 50, vocab 83) on one thread, its shapes when two
 // threads split the batch's streams, 25 each, and the 3 × 512 model.
@@ -109,7 +112,12 @@ function rate(call) {
 }
 
 const backends = [['wasm', createWasmKernels(undefined, flags.variant)]];
-if (!flags.json) console.log(`wasm kernels: ${backends[0][1].name}`);
+const nativeReason = nativeUnavailableReason();
+if (nativeReason === null) backends.unshift(['native', createNativeKernels(undefined, flags.isa)]);
+if (!flags.json) {
+  console.log(`kernels: ${backends.map(([, kernels]) => kernels.name).join(', ')}`);
+  if (nativeReason) console.log(`no native kernels: ${nativeReason}`);
+}
 if (!flags['no-js']) backends.push(['js', createJsKernels()]);
 const rows = [];
 const report = (row) => {
@@ -228,14 +236,14 @@ if (!flags.json) {
   for (const row of rows) {
     if (row.kind === 'matmul') {
       const shape = `${row.kernel} ${row.m}x${row.n}x${row.k}`;
-      const js = row.js_gflops === undefined ? '' : `   js ${String(row.js_gflops).padStart(5)}`;
-      console.log(
-        `${row.what.padEnd(34)} ${shape.padEnd(27)} wasm ${String(row.wasm_gflops).padStart(5)} GFLOP/s${js}`,
-      );
+      const columns = backends
+        .map(([backend]) => row[`${backend}_gflops`])
+        .map((gflops, i) => (gflops === undefined ? '' : `${backends[i][0]} ${String(gflops).padStart(6)}`));
+      console.log(`${row.what.padEnd(34)} ${shape.padEnd(27)} ${columns.join('  ')} GFLOP/s`);
     } else {
       const { kind, backend, ...rest } = row;
       console.log(
-        `${kind.padEnd(8)} ${backend.padEnd(5)} ${Object.entries(rest)
+        `${kind.padEnd(8)} ${backend.padEnd(6)} ${Object.entries(rest)
           .map(([key, value]) => `${key} ${value}`)
           .join('  ')}`,
       );

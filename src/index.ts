@@ -46,6 +46,6 @@ export {
   type SampleOptionName,
   type SampleOptions,
 } from './sample-options.js';
-export { createKernels } from './core/backend.js';
+export { createKernels, nativeUnavailableReason } from './core/backend.js';
 export { defaultOutputPath, trainModel, type RunControl } from './train/trainer.js';
 export { resumeTraining, type ResumeOptions } from './train/resume.js';

@@ -140,7 +140,7 @@ describe('completion', () => {
     expect(sampleFlags).not.toContain('--hidden');
     expect(completions('train', '--')).toEqual(expect.arrayContaining(['--hidden', '--lr-schedule', '--preset']));
     expect(completions('train', 'fox.txt', '--model', '')).toEqual(['rnn', 'lstm', 'gru']);
-    expect(completions('sample', '--kernel', '')).toEqual(['auto', 'js', 'wasm']);
+    expect(completions('sample', '--kernel', '')).toEqual(['auto', 'js', 'wasm', 'native']);
   });
 });
 

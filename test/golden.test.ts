@@ -5,8 +5,10 @@
  * and an eval value are pinned the same way. Where a change has to alter the arithmetic (a reduction
  * order, say), re-pin with GOLDEN_PRINT=1 and say why in the commit.
  *
- * WebAssembly results depend on whether the CPU fuses relaxed-SIMD multiply-adds, so those pins are
- * kept per kernel variant and checked only where the same variant runs; the plain-JS pins hold anywhere.
+ * WebAssembly results depend on whether the CPU fuses relaxed-SIMD multiply-adds, and native ones on the
+ * instruction set (vector width, blocking), so those pins are kept per kernel variant and checked only
+ * where the same variant runs; the plain-JS pins hold anywhere. The native kernels run once per
+ * instruction set this CPU has (CHARRNN_NATIVE_ISA).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -14,6 +16,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nativeIsas } from '../src/core/native/kernels-native.js';
+import { wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
+import { reportNativeSkip } from './helpers/backends.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
 const TEXT = `Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse,
@@ -99,16 +104,109 @@ const GOLDEN: Record<string, Record<string, string>> = {
     sgd: 'c94bc44a48dacf0c1f219a76',
     'top-k samples': 'f4448c961603c4c7428f2ce3',
   },
+  'native-avx2': {
+    adagrad: '7893551b21a812f36c7e0c35',
+    'adam lr decay': '2f80ca24cf1b8208ba5fc6f1',
+    'cosine with warm-up': '541178c26e7c765caf9a5879',
+    eval: '{"chars":1823,"loss":3.22532459758654,"bpc":4.653159802195293}',
+    'gru 1 thread': '30b11e19938c1a10db6e09b5',
+    'gru 2 threads': '30b11e19938c1a10db6e09b5',
+    'gru dropout 1 thread': '92399eb7db483c25a1cb39ff',
+    'gru dropout 3 threads': '92399eb7db483c25a1cb39ff',
+    'lstm 1 thread': 'bd0335a7ebe7797b9832330d',
+    'lstm 2 threads': 'bd0335a7ebe7797b9832330d',
+    'lstm 3 threads': 'bd0335a7ebe7797b9832330d',
+    'lstm 8 threads': 'bd0335a7ebe7797b9832330d',
+    'lstm dropout 1 thread': '5e10aa9039093a6dfde4a845',
+    'lstm dropout 2 threads': '5e10aa9039093a6dfde4a845',
+    'lstm dropout 5 threads': '5e10aa9039093a6dfde4a845',
+    'min-char-rnn preset': '34a001eeaa55913dfaeb7dfd',
+    rmsprop: 'b8c02a3795c825909d7d4193',
+    'rnn 1 thread': '07029b30bfc4cd5a18015ae6',
+    'rnn 2 threads': '07029b30bfc4cd5a18015ae6',
+    sample: 'fbffe0fa8904210ad1fc5960',
+    sgd: '9135ca9f8fe73b3c8a6e06a5',
+    'top-k samples': 'f4448c961603c4c7428f2ce3',
+  },
+  'native-avx512': {
+    adagrad: '09d6c551d0e6ac68e6fef26a',
+    'adam lr decay': '749019dc6160c52b54c46032',
+    'cosine with warm-up': '596b2f4fc45b82f04ff04860',
+    eval: '{"chars":1823,"loss":3.225324597985243,"bpc":4.6531598027705}',
+    'gru 1 thread': '2b0074460d6ed8395b4f349d',
+    'gru 2 threads': '2b0074460d6ed8395b4f349d',
+    'gru dropout 1 thread': '475953a681665ed251b5698d',
+    'gru dropout 3 threads': '475953a681665ed251b5698d',
+    'lstm 1 thread': '531bafcee99fc3bb7d88a489',
+    'lstm 2 threads': '531bafcee99fc3bb7d88a489',
+    'lstm 3 threads': '531bafcee99fc3bb7d88a489',
+    'lstm 8 threads': '531bafcee99fc3bb7d88a489',
+    'lstm dropout 1 thread': 'd624baab6303081a29198da0',
+    'lstm dropout 2 threads': 'd624baab6303081a29198da0',
+    'lstm dropout 5 threads': 'd624baab6303081a29198da0',
+    'min-char-rnn preset': '6ad01d9845d2cbd613fb17ae',
+    rmsprop: '767595e9757ad3fc454194e1',
+    'rnn 1 thread': 'ab2d86785007dcbaa3af682c',
+    'rnn 2 threads': 'ab2d86785007dcbaa3af682c',
+    sample: 'fbffe0fa8904210ad1fc5960',
+    sgd: '7829e69fd7772a44d1a90327',
+    'top-k samples': 'f4448c961603c4c7428f2ce3',
+  },
+  'native-baseline': {
+    adagrad: '5e7f7852e49d9c9dfcf222a4',
+    'adam lr decay': '9f3936d164b268d241da837e',
+    'cosine with warm-up': '650fa478b03bc6ddf8c574bb',
+    eval: '{"chars":1823,"loss":3.2253245940700532,"bpc":4.653159797122075}',
+    'gru 1 thread': '832f2bd58e4ce397488f3fa1',
+    'gru 2 threads': '832f2bd58e4ce397488f3fa1',
+    'gru dropout 1 thread': '6528a4a777fd58a04d28f3f6',
+    'gru dropout 3 threads': '6528a4a777fd58a04d28f3f6',
+    'lstm 1 thread': 'beb428eabfc73160b958bb52',
+    'lstm 2 threads': 'beb428eabfc73160b958bb52',
+    'lstm 3 threads': 'beb428eabfc73160b958bb52',
+    'lstm 8 threads': 'beb428eabfc73160b958bb52',
+    'lstm dropout 1 thread': '67c88c60613b1d704aebad59',
+    'lstm dropout 2 threads': '67c88c60613b1d704aebad59',
+    'lstm dropout 5 threads': '67c88c60613b1d704aebad59',
+    'min-char-rnn preset': '8b8bca177a0ae88a61c0ed10',
+    rmsprop: 'b6a093b7852e42e84f3d41b5',
+    'rnn 1 thread': '581ee91ea394932dbc58ac0b',
+    'rnn 2 threads': '581ee91ea394932dbc58ac0b',
+    sample: 'fbffe0fa8904210ad1fc5960',
+    sgd: 'b875e8358ea66da381fab518',
+    'top-k samples': 'f4448c961603c4c7428f2ce3',
+  },
 };
 
-let dir: string;
-let kernelName = '';
+/** A backend to pin: its --kernel and environment; `variant` is the start event's kernel, once trained. */
+interface KernelRun {
+  label: string;
+  kernel: string;
+  env: Record<string, string>;
+  variant: string;
+}
 
-function charrnn(args: string[]): { stdout: string; stderr: string; status: number | null } {
+const RUNS: KernelRun[] = [
+  { label: 'js', kernel: 'js', env: {}, variant: 'js' },
+  ...(wasmSimdSupported() ? [{ label: 'wasm', kernel: 'wasm', env: {}, variant: '' }] : []),
+  ...nativeIsas().map((isa) => ({
+    label: `native ${isa}`,
+    kernel: 'native',
+    env: { CHARRNN_NATIVE_ISA: isa },
+    variant: '',
+  })),
+];
+
+let dir: string;
+
+function charrnn(
+  args: string[],
+  env: Record<string, string> = {},
+): { stdout: string; stderr: string; status: number | null } {
   const result = spawnSync(process.execPath, [BIN, ...args], {
     cwd: dir,
     encoding: 'utf8',
-    env: { ...process.env, CI: 'true' },
+    env: { ...process.env, CI: 'true', ...env },
   });
   return { stdout: result.stdout, stderr: result.stderr, status: result.status };
 }
@@ -133,19 +231,21 @@ function checkpointDigest(path: string): string {
   );
 }
 
-function trainCase(kernel: string, golden: GoldenCase): string {
-  const output = join(dir, `${kernel}-${golden.name.replaceAll(' ', '-')}.json`);
+function trainCase(run: KernelRun, golden: GoldenCase): string {
+  const output = join(dir, `${run.label.replace(' ', '-')}-${golden.name.replaceAll(' ', '-')}.json`);
   const args = [
     ...SMALL,
     ...(golden.args.includes('--preset') ? [] : OLD_DEFAULTS),
     ...(golden.args.includes('--lr-schedule') ? [] : CONSTANT_RATE),
     ...golden.args,
   ];
-  const result = charrnn(['train', 'corpus.txt', ...args, '--kernel', kernel, '-o', output, '--json', '-q']);
+  const result = charrnn(
+    ['train', 'corpus.txt', ...args, '--kernel', run.kernel, '-o', output, '--json', '-q'],
+    run.env,
+  );
   expect(result.stderr).toBe('');
   expect(result.status).toBe(0);
-  const start = JSON.parse(result.stdout.split('\n')[0]!);
-  if (kernel === 'auto') kernelName = start.kernel;
+  run.variant = JSON.parse(result.stdout.split('\n')[0]!).kernel;
   return checkpointDigest(output);
 }
 
@@ -168,29 +268,33 @@ beforeAll(() => {
 });
 
 describe('golden checksums (the arithmetic does not move)', () => {
-  for (const kernel of ['js', 'auto']) {
-    describe(`--kernel ${kernel}`, () => {
+  reportNativeSkip();
+
+  for (const run of RUNS) {
+    describe(`--kernel ${run.label}`, () => {
       for (const golden of CASES) {
-        // The plain-JS reference is slow: it pins three cells, the optimizers are pinned on wasm.
-        if (kernel === 'js' && !/1 thread/.test(golden.name)) continue;
+        // The plain-JS reference is slow: it pins three cells, the optimizers are pinned on the fast kernels.
+        if (run.kernel === 'js' && !/1 thread/.test(golden.name)) continue;
         it(golden.name, () => {
-          const actual = trainCase(kernel, golden);
-          check(kernel === 'js' ? 'js' : kernelName, golden.name, actual);
+          const actual = trainCase(run, golden);
+          check(run.variant, golden.name, actual);
         });
       }
+
+      if (run.kernel === 'js') return;
+      it('a seeded sample and an eval value', () => {
+        const model = join(dir, `${run.label.replace(' ', '-')}-lstm-1-thread.json`);
+        const flags = ['-c', model, '--kernel', run.kernel];
+        const sample = charrnn(['sample', ...flags, '--seed', '11', '--temp', '0.9', '--length', '300'], run.env);
+        expect(sample.status).toBe(0);
+        const topK = charrnn(['sample', ...flags, '--seed', '5', '--top-k', '4', '-n', '3', '--length', '40'], run.env);
+        expect(topK.status).toBe(0);
+        const evaluated = charrnn(['eval', 'corpus.txt', ...flags, '--json'], run.env);
+        expect(evaluated.status).toBe(0);
+        check(run.variant, 'sample', digest(sample.stdout));
+        check(run.variant, 'top-k samples', digest(topK.stdout));
+        check(run.variant, 'eval', evaluated.stdout.trim());
+      });
     });
   }
-
-  it('a seeded sample and an eval value', () => {
-    const model = join(dir, 'auto-lstm-1-thread.json');
-    const sample = charrnn(['sample', '-c', model, '--seed', '11', '--temp', '0.9', '--length', '300']);
-    expect(sample.status).toBe(0);
-    const topK = charrnn(['sample', '-c', model, '--seed', '5', '--top-k', '4', '-n', '3', '--length', '40']);
-    expect(topK.status).toBe(0);
-    const evaluated = charrnn(['eval', 'corpus.txt', '-c', model, '--json']);
-    expect(evaluated.status).toBe(0);
-    check(kernelName, 'sample', digest(sample.stdout));
-    check(kernelName, 'top-k samples', digest(topK.stdout));
-    check(kernelName, 'eval', evaluated.stdout.trim());
-  });
 });

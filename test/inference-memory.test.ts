@@ -15,7 +15,8 @@ import { createJsKernels } from '../src/core/kernels-js.js';
 import { CharModel } from '../src/core/model.js';
 import { passFloats } from '../src/core/pass-buffers.js';
 import { Rng } from '../src/core/rng.js';
-import { createKernelMemory, createWasmKernels, wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
+import { createKernelMemory } from '../src/core/kernel-memory.js';
+import { createWasmKernels, wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
 import { CharrnnError } from '../src/errors.js';
 import { LoadedModel } from '../src/index.js';
 

@@ -1,19 +1,15 @@
 /**
- * Row stability of the WebAssembly kernels, which training relies on for weights bit-identical at any
- * thread count: a product's output rows computed in one call equal, bit for bit, the same rows computed
- * in separate calls of any sizes (m = 1 up, each row at any position); the gathered-row kernels equal
- * their contiguous counterparts bit for bit, and any slice of their output equals the same rows of the
- * whole. Both builds (relaxed-SIMD FMA and plain SIMD); the JS reference checks the values.
+ * Row stability of the fast kernels, which training relies on for weights bit-identical at any thread
+ * count: a product's output rows computed in one call equal, bit for bit, the same rows computed in
+ * separate calls of any sizes (m = 1 up, each row at any position); the gathered-row kernels equal their
+ * contiguous counterparts bit for bit, and any slice of their output equals the same rows of the whole.
+ * Every build (WebAssembly relaxed SIMD and plain SIMD, native per instruction set); the JS reference
+ * checks the values.
  */
 import { describe, expect, it } from 'vitest';
 import { createJsKernels } from '../src/core/kernels-js.js';
 import type { Kernels } from '../src/core/kernels.js';
-import {
-  createKernelMemory,
-  createWasmKernels,
-  wasmSimdSupported,
-  type WasmVariant,
-} from '../src/core/wasm/kernels-wasm.js';
+import { fastBackends, reportNativeSkip } from './helpers/backends.js';
 import { expectClose, filled, random } from './helpers/kernel-checks.js';
 
 const reference = createJsKernels();
@@ -48,11 +44,11 @@ const ROWS = Array.from({ length: 13 }, (_, i) => i + 1);
 const COLUMNS = [8, 13, 65, 128, 512];
 const DEPTHS = [1, 37, 128, 300];
 
-const variants: WasmVariant[] = ['relaxed-simd', 'simd'];
+reportNativeSkip();
 
-describe.runIf(wasmSimdSupported())('row-stable wasm kernels', () => {
-  describe.each(variants)('%s', (variant) => {
-    const fast = createWasmKernels(createKernelMemory(), variant);
+describe('row-stable kernels', () => {
+  describe.each(fastBackends())('$name', ({ create }) => {
+    const fast = create();
 
     it.each(COLUMNS)('matmuls: rows computed apart equal the whole product bitwise, n = %i', (n) => {
       for (const k of DEPTHS) {
@@ -96,8 +92,8 @@ describe.runIf(wasmSimdSupported())('row-stable wasm kernels', () => {
       }
     });
 
-    it('matmuls: rows computed apart equal the whole product bitwise past the row block (m > 128)', () => {
-      const [m, n, k] = [133, 65, 300];
+    it('matmuls: rows computed apart equal the whole product bitwise past the row blocks (wasm 128, native 192)', () => {
+      const [m, n, k] = [200, 65, 300];
       const next = random(17);
       const [a, b, start] = [filled(fast, m * k, next), filled(fast, n * k, next), filled(fast, m * n, next)];
       const [whole, parts] = [fast.alloc(m * n), fast.alloc(m * n)];
@@ -107,6 +103,7 @@ describe.runIf(wasmSimdSupported())('row-stable wasm kernels', () => {
         for (const points of [
           [0, 1, m],
           [0, 128, m],
+          [0, 192, m],
           [0, 3, 131, m],
         ]) {
           parts.set(start);

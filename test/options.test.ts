@@ -49,7 +49,11 @@ describe('the library checks its options', () => {
   });
 
   it.each([
-    ['an unknown kernel', { kernel: 'cuda' }, /^control\.kernel cuda is invalid: expected one of auto, js, wasm$/],
+    [
+      'an unknown kernel',
+      { kernel: 'cuda' },
+      /^control\.kernel cuda is invalid: expected one of auto, js, wasm, native$/,
+    ],
     [
       'a negative time limit',
       { timeLimitSeconds: -1 },

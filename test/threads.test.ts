@@ -10,7 +10,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { nativeIsas } from '../src/core/native/kernels-native.js';
 import { wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
+import { reportNativeSkip } from './helpers/backends.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = resolve(ROOT, 'bin', 'charrnn');
@@ -58,26 +60,40 @@ beforeAll(() => {
   writeFileSync(join(dir, 'corpus.txt'), TEXT);
 });
 
+/** The shared-memory backends to train on: WebAssembly, and the native kernels per instruction set. */
+const THREADED_KERNELS = [
+  ...(wasmSimdSupported() ? [{ kernel: 'wasm', isa: '' }] : []),
+  ...nativeIsas().map((isa) => ({ kernel: 'native', isa })),
+];
+
 describe('worker threads', () => {
-  it('give bit-identical weights and validation with 1, 3 and 8 threads, and report the threads used', () => {
-    const flags = [...SMALL, '--dropout', '0.2', '--iters', '16', '--eval-every', '8', '--json', '-q'];
-    const results = [1, 3, 8].map((threads) => {
-      const result = charrnn(['train', 'corpus.txt', ...flags, '--threads', String(threads), '-o', `t${threads}.json`]);
-      expect(result.stderr).toBe('');
-      expect(result.status).toBe(0);
-      const events = lines(result.stdout);
-      expect(events[0]).toMatchObject({ event: 'start', threads });
-      return { events, arithmetic: arithmeticOf(join(dir, `t${threads}.json`)) };
-    });
-    const valLosses = results.map(({ events }) =>
-      events.filter((event) => event.event === 'eval').map((event) => event.valLoss),
-    );
-    expect(valLosses[0]).toHaveLength(2);
-    expect(valLosses[1]).toEqual(valLosses[0]);
-    expect(valLosses[2]).toEqual(valLosses[0]);
-    expect(results[1]!.arithmetic).toEqual(results[0]!.arithmetic);
-    expect(results[2]!.arithmetic).toEqual(results[0]!.arithmetic);
-  }, 60_000);
+  reportNativeSkip();
+
+  it.each(THREADED_KERNELS)(
+    'give bit-identical weights and validation with 1, 2, 3 and 8 threads, and report the threads used ($kernel $isa)',
+    ({ kernel, isa }) => {
+      const flags = [...SMALL, '--dropout', '0.2', '--iters', '16', '--eval-every', '8', '--json', '-q'];
+      const env: Record<string, string> = isa ? { CHARRNN_NATIVE_ISA: isa } : {};
+      const results = [1, 2, 3, 8].map((threads) => {
+        const output = `t${kernel}${isa}${threads}.json`;
+        const args = ['train', 'corpus.txt', ...flags, '--kernel', kernel, '--threads', String(threads), '-o', output];
+        const result = charrnn(args, env);
+        expect(result.stderr).toBe('');
+        expect(result.status).toBe(0);
+        const events = lines(result.stdout);
+        expect(events[0]).toMatchObject({ event: 'start', threads });
+        if (isa) expect(events[0]).toMatchObject({ kernel: `native-${isa}` });
+        return { events, arithmetic: arithmeticOf(join(dir, output)) };
+      });
+      const valLosses = results.map(({ events }) =>
+        events.filter((event) => event.event === 'eval').map((event) => event.valLoss),
+      );
+      expect(valLosses[0]).toHaveLength(2);
+      for (const result of results.slice(1)) expect(result.arithmetic).toEqual(results[0]!.arithmetic);
+      for (const losses of valLosses.slice(1)) expect(losses).toEqual(valLosses[0]);
+    },
+    60_000,
+  );
 
   it('use one per core by default, and no more threads than streams', () => {
     const start = (args: string[]) =>
@@ -156,7 +172,8 @@ describe('worker threads', () => {
 import { corpusFromText } from '${ROOT}/src/index.js';
 import { CharModel } from '${ROOT}/src/core/model.js';
 import { passFloats } from '${ROOT}/src/core/pass-buffers.js';
-import { createKernelMemory, createWasmKernels } from '${ROOT}/src/core/wasm/kernels-wasm.js';
+import { createKernelMemory } from '${ROOT}/src/core/kernel-memory.js';
+import { createWasmKernels } from '${ROOT}/src/core/wasm/kernels-wasm.js';
 import { resolveTrainOptions } from '${ROOT}/src/train/options.js';
 import { fingerprint } from '${ROOT}/src/train/state.js';
 import { setUpAndTrain } from '${ROOT}/src/train/trainer.js';

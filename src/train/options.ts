@@ -290,7 +290,7 @@ export const RUN_SETTINGS = {
     kind: choice(KERNEL_CHOICES),
     default: 'auto',
     resumable: true,
-    help: 'Compute kernels: auto picks WebAssembly SIMD; js is the plain-JS reference',
+    help: 'Compute kernels: auto picks native SIMD where built, else WebAssembly SIMD; js is the plain-JS reference',
   }),
   threads: row<number | undefined, true>({
     flag: 'threads',

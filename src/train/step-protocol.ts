@@ -37,6 +37,8 @@ const WAIT_SLICE_MS = 250;
 /** What a worker is handed when it starts (its workerData). */
 export interface StepWorkerData {
   memory: WebAssembly.Memory;
+  /** The main thread's kernels (their name): a worker computes with the same backend and instruction set. */
+  kernel: string;
   config: ModelConfig;
   /** Byte offsets of the model's flat parameters, and of the step's flat gradients, in `memory`. */
   parameters: number;
@@ -101,6 +103,7 @@ export class StepWorker {
     const control = new SharedArrayBuffer(CONTROL_SLOTS * 4);
     const data: StepWorkerData = {
       memory,
+      kernel: model.kernels.name,
       config: model.config,
       parameters: model.parameters.byteOffset,
       gradients: gradients.byteOffset,

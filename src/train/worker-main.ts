@@ -4,10 +4,10 @@
  * ready, then serves its part of each request until stopped (step-protocol.ts).
  */
 import { workerData } from 'node:worker_threads';
+import { createKernelsNamed } from '../core/backend.js';
 import { parameterLayout } from '../core/config.js';
 import { KernelMemoryError } from '../core/kernels.js';
 import { CharModel } from '../core/model.js';
-import { createWasmKernels } from '../core/wasm/kernels-wasm.js';
 import { attachStepTable, viewPasses } from './shared-memory.js';
 import { reportStart, serveRequests, type StepWorkerData } from './step-protocol.js';
 import { attachStreamGroup, type StreamGroup } from './stream-group.js';
@@ -18,7 +18,7 @@ function attachGroup(data: StepWorkerData): StreamGroup {
   const parameters = new Float32Array(data.memory.buffer, data.parameters, size);
   const gradients = new Float32Array(data.memory.buffer, data.gradients, size);
   // The kernels reserve their workspace, and the weight gradients their row tables, from the shared heap.
-  const model = new CharModel(data.config, createWasmKernels(data.memory), parameters);
+  const model = new CharModel(data.config, createKernelsNamed(data.kernel, data.memory), parameters);
   const table = attachStepTable(data.table);
   const memories = viewPasses(model, table, data.places, data.seqLength);
   return attachStreamGroup(model, table, memories, gradients, data.part, data.seqLength).group;

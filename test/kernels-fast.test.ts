@@ -1,20 +1,16 @@
 /**
- * The WebAssembly SIMD kernels against the plain-JS reference, in both builds (relaxed-SIMD FMA and
- * plain SIMD): random shapes with odd sizes and sizes across the packing block edges, both accumulate
+ * The fast kernels against the plain-JS reference, in every build (WebAssembly relaxed-SIMD FMA and
+ * plain SIMD; native per instruction set this CPU runs): random shapes with odd sizes and sizes across the packing block edges, both accumulate
  * modes, unaligned views, extreme gate inputs, and the shared-memory behaviour the threads rely on.
  */
 import { describe, expect, it } from 'vitest';
+import { createKernelMemory } from '../src/core/kernel-memory.js';
 import { createJsKernels } from '../src/core/kernels-js.js';
 import { KernelMemoryError, type Kernels } from '../src/core/kernels.js';
 import { gruBackwardReference, gruForwardReference } from '../src/core/layers/gru.js';
 import { lstmBackwardReference, lstmForwardReference } from '../src/core/layers/lstm.js';
 import { tanhBackwardReference } from '../src/core/layers/rnn.js';
-import {
-  createKernelMemory,
-  createWasmKernels,
-  wasmSimdSupported,
-  type WasmVariant,
-} from '../src/core/wasm/kernels-wasm.js';
+import { fastBackends, reportNativeSkip } from './helpers/backends.js';
 import { expectClose, filled, random } from './helpers/kernel-checks.js';
 
 const reference = createJsKernels();
@@ -84,16 +80,15 @@ const SHAPES: Array<[number, number, number]> = [
   [3, 2, 1],
 ];
 
-const variants: WasmVariant[] = ['relaxed-simd', 'simd'];
+reportNativeSkip();
 
-describe.runIf(wasmSimdSupported())('wasm kernels', () => {
-  it('names the variant it runs', () => {
-    expect(createWasmKernels().name).toMatch(/^wasm-(relaxed-)?simd$/);
-    expect(createWasmKernels(undefined, 'simd').name).toBe('wasm-simd');
+describe.each(fastBackends())('$name kernels', ({ name, create }) => {
+  it('names the backend and instruction set it runs', () => {
+    expect(create().name).toBe(name);
   });
 
-  describe.each(variants)('%s', (variant) => {
-    const fast = createWasmKernels(createKernelMemory(), variant);
+  describe('against the reference', () => {
+    const fast = create();
 
     it.each(SHAPES)('matmuls m=%i n=%i k=%i match the reference', (m, n, k) => {
       checkProducts(fast, m, n, k, m * 1_000_003 + n * 1009 + k);
@@ -363,7 +358,7 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
 
   it('keeps earlier views valid when the memory grows', () => {
     const memory = createKernelMemory();
-    const kernels = createWasmKernels(memory);
+    const kernels = create(memory);
     const early = kernels.alloc(16);
     early.fill(3);
     const pagesBefore = memory.buffer.byteLength;
@@ -383,7 +378,7 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
   });
 
   it('hands out 64-byte-aligned, disjoint buffers', () => {
-    const kernels = createWasmKernels();
+    const kernels = create();
     const buffers = [kernels.alloc(1), kernels.allocInt32(17), kernels.alloc(0), kernels.alloc(100)];
     for (const buffer of buffers) expect(buffer.byteOffset % 64).toBe(0);
     for (let i = 1; i < buffers.length; i++)
@@ -391,7 +386,7 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
   });
 
   it('runs out of memory cleanly: a KernelMemoryError, nothing reserved, later buffers still fine', () => {
-    const kernels = createWasmKernels(createKernelMemory(8 * 2 ** 20));
+    const kernels = create(createKernelMemory(8 * 2 ** 20));
     const before = kernels.alloc(16);
     expect(() => kernels.alloc(4 * 2 ** 20)).toThrow(KernelMemoryError);
     // Past what an i32 offset can address: still the same error, and still nothing reserved.
@@ -406,7 +401,7 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
 
   it('lets two instances share one memory (as worker threads do) without clobbering each other', () => {
     const memory = createKernelMemory();
-    const [first, second] = [createWasmKernels(memory), createWasmKernels(memory)];
+    const [first, second] = [create(memory), create(memory)];
     const next = random(11);
     const [m, n, k] = [37, 70, 300];
     const a = filled(first, m * k, next);
@@ -429,7 +424,7 @@ describe.runIf(wasmSimdSupported())('wasm kernels', () => {
   });
 
   it('gives bit-identical results wherever the buffers sit (1 and 2 threads must agree)', () => {
-    const kernels = createWasmKernels();
+    const kernels = create();
     const next = random(5);
     const [m, n, k] = [25, 83, 130];
     const values = Array.from({ length: m * k + n * k }, () => next());
