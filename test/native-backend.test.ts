@@ -65,11 +65,19 @@ describe('choosing the native kernels', () => {
     ['not built', undefined, 'the native kernels are not built'],
     ['not loadable', 'not a shared object', 'the native kernels did not load \\(.*\\)'],
   ] as const) {
-    it(`${name}: auto falls back to WebAssembly, --kernel native is one line and exit 2`, () => {
+    it(`${name}: auto falls back to WebAssembly, saying why in train only; --kernel native is one line, exit 2`, () => {
       const cli = bundleCopy(name.replace(' ', '-'), addon);
       const auto = charrnn(cli, [...TRAIN, '-o', `${name}.json`]);
       expect(auto.stderr).toBe('');
       expect(startKernel(auto.stdout)).toMatch(/^wasm-/);
+      const told = charrnn(cli, [...TRAIN.filter((word) => word !== '-q'), '-o', `${name}-told.json`]);
+      expect(told.stderr.split('\n')[0]).toMatch(
+        new RegExp(`^note: ${reason}, so this run computes with wasm-[a-z-]+, about 2-4x slower; .*npm run build$`),
+      );
+      const sampled = charrnn(cli, ['sample', '-c', `${name}-told.json`, '-l', '5']);
+      expect([sampled.status, sampled.stderr]).toEqual([0, '']);
+      const forcedWasm = charrnn(cli, [...TRAIN.filter((word) => word !== '-q'), '--kernel', 'wasm', '-o', 'w.json']);
+      expect(forcedWasm.stderr).not.toMatch(/note:/);
       const forced = charrnn(cli, [...TRAIN, '--kernel', 'native', '-o', `${name}-native.json`]);
       expect(forced.status).toBe(2);
       expect(forced.stderr).toMatch(

@@ -308,7 +308,8 @@ export class TrainingReporter {
           `${event.resumed ? 'resuming' : 'training'} ${formatCount(event.parameters)} parameters, ` +
             `vocabulary ${event.vocab}, ` +
             `${formatCount(event.trainChars)} training / ${formatCount(event.valChars)} validation chars, ` +
-            `${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel}` +
+            `${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel} on ${event.threads} ` +
+            `thread${event.threads === 1 ? '' : 's'}` +
             (event.resumed ? `, from iteration ${event.iteration}` : '') +
             (event.origin && !event.resumed
               ? `, starting from the weights of ${escapeControls(event.origin.checkpoint)}`

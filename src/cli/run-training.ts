@@ -3,11 +3,22 @@ import type { TrainEvent, TrainSummary } from '../train/events.js';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { checkOutputPath } from '../checkpoint/io.js';
+import { type KernelChoice, nativeUnavailableReason } from '../core/backend.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { TrainingReporter, type LogFile } from './progress.js';
-import { createTerminal, escapeControls, formatCount, formatDuration, shellQuote, StdoutWriter } from './terminal.js';
+import {
+  createTerminal,
+  escapeControls,
+  formatCount,
+  formatDuration,
+  shellQuote,
+  StdoutWriter,
+  type Terminal,
+} from './terminal.js';
 
 export interface OutputFlags {
+  /** The kernels asked for: under auto, a run that could not have the native ones says why. */
+  kernel?: KernelChoice;
   json: boolean;
   log?: string;
   quiet: boolean;
@@ -38,6 +49,16 @@ function openLog(path: string): LogFile {
     const code = (error as NodeJS.ErrnoException).code ?? String(error);
     throw new CharrnnError(`--log ${path}: cannot write it (${code})`);
   }
+}
+
+/** Where auto could not use the native kernels: why, and how to get their speed (sample and eval stay quiet). */
+function tellNativeFallback(terminal: Terminal, kernel: string): void {
+  const reason = nativeUnavailableReason();
+  if (kernel.startsWith('native-') || reason === null) return;
+  terminal.info(
+    `note: ${reason}, so this run computes with ${kernel}, about 2-4x slower; for native speed, ` +
+      'build them where a C compiler is installed (gcc or clang): npm run build',
+  );
 }
 
 /** The signals that stop a run after its step, saving: Ctrl-C, kill, and the terminal closing (SIGHUP). */
@@ -94,6 +115,7 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
       log = openLog(flags.log);
       reporter.appendTo(log);
     }
+    if (event.event === 'start' && (flags.kernel ?? 'auto') === 'auto') tellNativeFallback(terminal, event.kernel);
     reporter.handle(event);
   };
   const close = () => {
