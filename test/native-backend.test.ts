@@ -61,6 +61,26 @@ describe('choosing the native kernels', () => {
     );
   });
 
+  it.runIf(nativeIsas().length > 0)('a run resumes on another backend: it continues, not bit for bit', () => {
+    const cli = join(DIST, 'cli.js');
+    const base = ['train', 'corpus.txt', '--hidden', '8', '--seq', '8', '--batch', '2', '--json', '-q'];
+    const trained = charrnn(cli, [...base, '--iters', '4', '--kernel', 'native', '-o', 'across.json']);
+    expect(trained.status).toBe(0);
+    for (const kernel of ['wasm', 'js', 'native']) {
+      const resumed = charrnn(cli, ['resume', 'across.json', '--iters', '8', '--kernel', kernel, '--json', '-q']);
+      expect(resumed.status).toBe(0);
+      const lines = resumed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(lines[0]).toMatchObject({ event: 'start', iteration: 4, resumed: true });
+      expect(lines[0].kernel).toMatch(new RegExp(`^${kernel}`));
+      expect(lines.at(-1)).toMatchObject({ event: 'done', iterations: 8 });
+      // Back to where it stopped, for the next backend.
+      expect(charrnn(cli, [...base, '--iters', '4', '--kernel', 'native', '-o', 'across.json']).status).toBe(0);
+    }
+  });
+
   for (const [name, addon, reason] of [
     ['not built', undefined, 'the native kernels are not built'],
     ['not loadable', 'not a shared object', 'the native kernels did not load \\(.*\\)'],

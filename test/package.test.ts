@@ -4,7 +4,7 @@
  * shipped declarations.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -68,24 +68,63 @@ beforeAll(() => {
 }, 120_000);
 
 describe('the npm package', () => {
-  it('holds the bundled CLI, the library, its types, the README and the small corpus only', () => {
+  it('holds the bundled CLI, the library, its types, the native sources and their build, the README and the small corpus only', () => {
     for (const file of [
       'bin/charrnn',
       'dist/cli.js',
       'dist/index.js',
       'dist/worker.js',
       'dist/types/index.d.ts',
+      'native/kernels.c',
+      'native/addon.c',
+      'scripts/build-native.mjs',
       'README.md',
       'corpora/moby-dick-small.txt',
       'package.json',
     ]) {
       expect(packedFiles).toContain(file);
     }
-    expect(packedFiles.filter((file) => /^(src|test|bench|scripts)\//.test(file))).toEqual([]);
+    const unwanted = (file: string) =>
+      /^(src|test|bench)\//.test(file) || /^scripts\/(?!build-native\.mjs$)/.test(file);
+    expect(packedFiles.filter(unwanted)).toEqual([]);
     expect(packedFiles).not.toContain('corpora/moby-dick.txt');
     // Everything is bundled: installing needs no other package.
     expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).dependencies).toBeUndefined();
   });
+
+  it.runIf(existsSync(join(ROOT, 'dist', 'native', 'charrnn-kernels.node')))(
+    'its install script keeps the addon it was packed with where that loads, and builds one where there is none',
+    () => {
+      const installed = join(project, 'node_modules', 'charrnn');
+      const install = () => spawnSync(NPM, ['run', 'install'], { cwd: installed, encoding: 'utf8' });
+      expect(install().stdout).toMatch(/native kernels: dist\/native\/charrnn-kernels\.node \(up to date\)/);
+      const addon = join(installed, 'dist', 'native', 'charrnn-kernels.node');
+      rmSync(addon);
+      const rebuilt = install();
+      expect(rebuilt.status).toBe(0);
+      expect(existsSync(addon)).toBe(rebuilt.stdout.includes('native kernels: dist/native/charrnn-kernels.node\n'));
+      writeFileSync(join(project, 'dogs.txt'), 'the dog sat on the log. '.repeat(80));
+      const trained = spawnSync(
+        'npx',
+        [
+          '--no-install',
+          'charrnn',
+          'train',
+          'dogs.txt',
+          '--hidden',
+          '8',
+          '--iters',
+          '1',
+          '--json',
+          '-q',
+          '-o',
+          'n.json',
+        ],
+        { cwd: project, encoding: 'utf8' },
+      );
+      expect(JSON.parse(trained.stdout.split('\n')[0]!).kernel).toMatch(existsSync(addon) ? /^native-/ : /^wasm-/);
+    },
+  );
 
   it('runs with npx from the installed tarball', () => {
     const result = spawnSync('npx', ['--no-install', 'charrnn', '--version'], { cwd: project, encoding: 'utf8' });
