@@ -27,13 +27,15 @@ const common = {
   define: { CHARRNN_VERSION: JSON.stringify(version) },
   // Bundled CommonJS packages (cli-progress) call require() for Node built-ins.
   banner: {
-    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+    js:
+      "import { createRequire as __createRequire } from 'node:module'; " +
+      'const require = __createRequire(import.meta.url);',
   },
 };
 
 /**
- * yargs in the CLI bundle: two of its imports swapped, and one fallback patched (below). cliui (its help layout) as CommonJS: the ES module
- * entry wraps help by cutting words at the column edge ("--lr-decay-ever / y"), the CommonJS one wraps
+ * yargs in the CLI bundle: two of its imports swapped, and one fallback patched (below). cliui (its help
+ * layout) as CommonJS: the ES module entry wraps help by cutting words at the column edge ("--lr-decay-ever / y"), the CommonJS one wraps
  * at spaces (wrap-ansi). node:assert, which yargs imports for two invariant checks, by those two checks
  * (scripts/yargs-assert.mjs): node:assert opens stderr for its coloured diffs at every start-up.
  */
