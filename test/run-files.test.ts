@@ -47,8 +47,14 @@ function expectOneLine(result: { status: number | null; stderr: string }, status
 /** The bytes of files, to compare after a refused run: it must have left each exactly as it was. */
 const bytesOf = (...names: string[]) => names.map((name) => readFileSync(join(dir, name)));
 
-/** Starts an endless run and resolves once it has reported its first step (it holds its lock by then). */
-async function startEndless(args: string[]): Promise<{ child: ChildProcess; stderr: () => string }> {
+/**
+ * Starts a run that only a signal ends, resolving once its stdout shows `until`: by default its first
+ * reported step (it holds its lock by then).
+ */
+async function startEndless(
+  args: string[],
+  until = '{"event":"progress"',
+): Promise<{ child: ChildProcess; stderr: () => string }> {
   const child = spawn(process.execPath, [BIN, ...args, ...ENDLESS], { cwd: dir, env: ENV });
   let stderr = '';
   child.stderr!.on('data', (data) => (stderr += data));
@@ -56,7 +62,7 @@ async function startEndless(args: string[]): Promise<{ child: ChildProcess; stde
     let stdout = '';
     child.stdout!.on('data', (data: Buffer) => {
       stdout += data.toString();
-      if (stdout.includes('{"event":"progress"')) done();
+      if (stdout.includes(until)) done();
     });
     child.on('exit', (code) => fail(new Error(`the run ended early (${code}): ${stderr}`)));
   });
@@ -176,7 +182,11 @@ describe('what a run writes never lands on what it reads, or on another of its w
 
 describe('one run per checkpoint at a time', () => {
   it('refuses a second train or resume saving to a checkpoint a run is saving to, naming its process', async () => {
-    const first = await startEndless(['train', 'c.txt', '-o', 'busy.json']);
+    // Resuming needs the checkpoint written: wait for the first save.
+    const first = await startEndless(
+      ['train', 'c.txt', '--save-every', '20', '-o', 'busy.json'],
+      '{"event":"checkpoint"',
+    );
     const corpus = bytesOf('c.txt');
     try {
       const held = new RegExp(`^charrnn: cannot save busy\\.json: another run \\(process ${first.child.pid}\\)`);
