@@ -99,6 +99,7 @@ KERNEL(transpose, 4, t->transpose(base, O(0), O(1), I(2), I(3)), NULL)
 KERNEL(broadcastRows, 4, t->broadcastRows(base, O(0), O(1), I(2), I(3)), NULL)
 KERNEL(sumRows, 5, t->sumRows(base, O(0), O(1), I(2), I(3), I(4)), NULL)
 KERNEL(gatherColumnsAdd, 7, t->gatherColumnsAdd(base, O(0), O(1), O(2), I(3), I(4), I(5), O(6)), NULL)
+KERNEL(gatherRowsAdd, 5, t->gatherRowsAdd(base, O(0), O(1), O(2), I(3), I(4)), NULL)
 KERNEL(scatterColumnsAdd, 7, t->scatterColumnsAdd(base, O(0), O(1), O(2), I(3), I(4), I(5), O(6)), NULL)
 KERNEL(tanhForward, 3, t->tanhForward(base, O(0), O(1), I(2)), NULL)
 KERNEL(tanhBackward, 4, t->tanhBackward(base, O(0), O(1), O(2), I(3)), NULL)
@@ -175,7 +176,7 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   const napi_property_descriptor properties[] = {
       EXPORT(workspaceBytes),   EXPORT(rowsScratchBytes),      EXPORT(matmulAB),         EXPORT(matmulAtB),
       EXPORT(matmulABt),        EXPORT(matmulAtBRows),         EXPORT(sumRowsOf),        EXPORT(scatterColumnsAddRows),
-      EXPORT(transpose),        EXPORT(broadcastRows),         EXPORT(sumRows),          EXPORT(gatherColumnsAdd),
+      EXPORT(transpose),        EXPORT(broadcastRows),         EXPORT(sumRows),          EXPORT(gatherColumnsAdd), EXPORT(gatherRowsAdd),
       EXPORT(scatterColumnsAdd), EXPORT(tanhForward),          EXPORT(tanhBackward),     EXPORT(lstmForward),
       EXPORT(lstmBackward),     EXPORT(gruForward),            EXPORT(gruBackward),      EXPORT(softmaxCrossEntropy),
   };

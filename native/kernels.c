@@ -484,6 +484,14 @@ static void sumRows(Base base, Offset out, Offset a, int32_t rows, int32_t width
   }
 }
 
+/* out[r,:] += table[ids[r], :]: an embedding lookup, one add per element. */
+static void gatherRowsAdd(Base base, Offset out, Offset table, Offset ids, int32_t rows, int32_t width) {
+  float *to = AT(out);
+  const float *from = AT(table);
+  const int32_t *row = (const int32_t *)(base + ids);
+  for (int r = 0; r < rows; r++, to += width) addInto(to, from + (size_t)row[r] * width, width);
+}
+
 /* out[r,:] += weight[:, ids[r]]: gathered down a column for few rows, else from a transposed copy. */
 static void gatherColumnsAdd(Base base, Offset out, Offset weight, Offset ids, int32_t rows, int32_t width,
                              int32_t columns, Offset scratch) {
@@ -496,9 +504,8 @@ static void gatherColumnsAdd(Base base, Offset out, Offset weight, Offset ids, i
     }
     return;
   }
-  float *transposed = AT(scratch);
-  transposeFloats(transposed, from, width, columns);
-  for (int r = 0; r < rows; r++, to += width) addInto(to, transposed + (size_t)column[r] * width, width);
+  transposeFloats(AT(scratch), from, width, columns);
+  gatherRowsAdd(base, out, scratch, ids, rows, width);
 }
 
 /* gradWeight[:, ids[r]] += dOut[r,:] in row order (through a transposed copy when the rows are many). */
@@ -804,6 +811,7 @@ const KernelTable ISA_TABLE = {
     .broadcastRows = broadcastRows,
     .sumRows = sumRows,
     .gatherColumnsAdd = gatherColumnsAdd,
+    .gatherRowsAdd = gatherRowsAdd,
     .scatterColumnsAdd = scatterColumnsAdd,
     .tanhForward = tanhForward,
     .tanhBackward = tanhBackward,

@@ -32,6 +32,7 @@ typedef struct KernelTable {
   void (*sumRows)(Base, Offset out, Offset a, int32_t rows, int32_t width, int32_t accumulate);
   void (*gatherColumnsAdd)(Base, Offset out, Offset weight, Offset ids, int32_t rows, int32_t width,
                            int32_t columns, Offset scratch);
+  void (*gatherRowsAdd)(Base, Offset out, Offset table, Offset ids, int32_t rows, int32_t width);
   void (*scatterColumnsAdd)(Base, Offset gradWeight, Offset dOut, Offset ids, int32_t rows, int32_t width,
                             int32_t columns, Offset scratch);
   void (*tanhForward)(Base, Offset h, Offset pre, int32_t n);

@@ -181,6 +181,14 @@ describe.each(fastBackends())('$name kernels', ({ name, create }) => {
       reference.gatherColumnsAdd(expected, weight, ids, rows, width, columns);
       fast.gatherColumnsAdd(out, weight, ids, rows, width, columns);
       expectSame(out, expected, 'gatherColumnsAdd');
+      // The same lookup through the transposed weight: the same single add per element, so the same bits.
+      const table = fast.alloc(columns * width);
+      reference.transpose(table, weight, width, columns);
+      const gathered = filled(fast, rows * width, next);
+      const expectedGathered = Float32Array.from(gathered);
+      reference.gatherRowsAdd(expectedGathered, table, ids, rows, width);
+      fast.gatherRowsAdd(gathered, table, ids, rows, width);
+      expectSame(gathered, expectedGathered, 'gatherRowsAdd');
       const dOut = filled(fast, rows * width, next);
       const gradWeight = filled(fast, width * columns, next);
       const expectedGrad = Float32Array.from(gradWeight);

@@ -16,7 +16,7 @@ describe.runIf(wasmSimdSupported())('pass buffers', () => {
     const model = new CharModel(config, kernels);
     // Each probe reserves 64 bytes: the heap's position just after the previous allocation.
     const position = () => kernels.alloc(1).byteOffset;
-    // Inference with fixed weights also holds the transposed W_ih (above layer 0) and decoder.weight.
+    // Inference with fixed weights also holds the transposed W_ih of each layer and decoder.weight.
     const passes = [
       { training: false, fixedWeights: false },
       { training: false, fixedWeights: true },
@@ -30,10 +30,13 @@ describe.runIf(wasmSimdSupported())('pass buffers', () => {
       const floats = passFloats(config, batch, seqLength, training, fixedWeights);
       expect(used).toBe(Math.ceil((floats * 4) / 64) * 64);
     }
-    // Exactly those two: decoder.weightᵀ [H, V] and W_ihᵀ [H, gates·H] of each layer above the first.
+    // Exactly those: decoder.weightᵀ [H, V], W_ihᵀ [V, gates·H] of layer 0 and [H, gates·H] of each above.
     const gates = { rnn: 1, lstm: 4, gru: 3 }[cell];
     const { vocab, hidden, layers } = config;
-    const transposed = alignFloats(hidden * vocab) + (layers - 1) * alignFloats(hidden * gates * hidden);
+    const transposed =
+      alignFloats(hidden * vocab) +
+      alignFloats(vocab * gates * hidden) +
+      (layers - 1) * alignFloats(hidden * gates * hidden);
     const extra = passFloats(config, batch, seqLength, false, true) - passFloats(config, batch, seqLength, false);
     expect(extra).toBe(transposed);
   });

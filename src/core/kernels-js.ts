@@ -128,6 +128,14 @@ export function createJsKernels(): Kernels {
       }
     },
 
+    gatherRowsAdd(out, table, ids, rows, width) {
+      for (let r = 0; r < rows; r++) {
+        const tableRow = ids[r] * width;
+        const outRow = r * width;
+        for (let g = 0; g < width; g++) out[outRow + g] += table[tableRow + g];
+      }
+    },
+
     scatterColumnsAdd(gradWeight, dOut, ids, rows, width, columns) {
       for (let r = 0; r < rows; r++) {
         const column = ids[r];

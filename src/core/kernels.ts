@@ -187,6 +187,11 @@ export interface Kernels {
     width: number,
     columns: number,
   ): void;
+  /**
+   * out[r,:] += table[ids[r], :]  for table of shape [ids' range, width]: an embedding lookup, the one-hot
+   * projection through a kept transposed weight (one add per element, so the bits equal gatherColumnsAdd's).
+   */
+  gatherRowsAdd(out: Float32Array, table: Float32Array, ids: Int32Array, rows: number, width: number): void;
   /** gradWeight[:, ids[r]] += dOut[r,:]  (the backward of gatherColumnsAdd), rows in order. */
   scatterColumnsAdd(
     gradWeight: Float32Array,

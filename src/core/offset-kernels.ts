@@ -48,6 +48,7 @@ export interface OffsetExports {
     columns: number,
     scratch: number,
   ): void;
+  gatherRowsAdd(out: number, table: number, ids: number, rows: number, width: number): void;
   scatterColumnsAdd(
     gradWeight: number,
     dOut: number,
@@ -197,6 +198,8 @@ export function createOffsetKernels(name: string, memory: WebAssembly.Memory, ca
         columns,
         scratchFor(width * columns),
       ),
+    gatherRowsAdd: (out, table, ids, rows, width) =>
+      calls.gatherRowsAdd(out.byteOffset, table.byteOffset, ids.byteOffset, rows, width),
     scatterColumnsAdd: (gradWeight, dOut, ids, rows, width, columns) =>
       calls.scatterColumnsAdd(
         gradWeight.byteOffset,

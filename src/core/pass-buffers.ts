@@ -5,6 +5,8 @@
  * Memory: a pass of B streams by T steps over V characters, H hidden, L layers holds, in floats,
  *   forward:  T·B·V logits, 4·T·B ids and row losses, and per layer the cell's table (for LSTM about
  *             (7T + 2)·B·H states and gates, plus 4H·H of W_hhᵀ), plus the carried state (B·H, twice for LSTM);
+ *             with fixed weights (a loaded model) also H·V of decoder.weightᵀ and per layer W_ihᵀ: 4H·V for
+ *             the first (LSTM; 3H·V GRU, H·V RNN), 4H·H above it;
  *   backward: (training only) T·B·V dLogits, per layer the cell's gradient buffers (LSTM 5T·B·H + B·H),
  *             the carried state's gradient, and with dropout 2·T·B·H per layer below the top.
  * The logits dominate when V is large, the gates when H is. Each buffer starts 64-byte aligned.
@@ -46,7 +48,7 @@ export interface PassBuffers {
 
 export function layerShape(config: ModelConfig, layer: number, batch: number, seqLength: number): LayerShape {
   const inputSize = layer === 0 ? config.vocab : config.hidden;
-  return { batch, seqLength, inputSize, hidden: config.hidden, oneHot: layer === 0 };
+  return { batch, seqLength, inputSize, hidden: config.hidden };
 }
 
 const hasDropout = (config: ModelConfig): boolean => config.dropout > 0 && config.layers > 1;

@@ -42,13 +42,15 @@ export class TransposedWeight {
 }
 
 /**
- * Floats of W_ihᵀ [inputSize, gates·H] in a cell's table: kept only with fixed weights and an input of
- * values. Transposed once, it lets one-row products (sampling) read it in place with a·b, where a·bᵀ
- * would transpose W_ih at every call; a·b and a·bᵀ run the same chain per element, so the bits agree.
- * Weights that change would need it transposed at every forward, which a·bᵀ does no slower.
+ * Floats of W_ihᵀ [inputSize, gates·H] in a cell's table: kept only with fixed weights. Transposed once,
+ * it lets one-row products (sampling) read it in place with a·b, where a·bᵀ would transpose W_ih at every
+ * call; a·b and a·bᵀ run the same chain per element, so the bits agree. For a one-hot input it is an
+ * embedding table: a character's projection is one contiguous row (gatherRowsAdd), not a column strided
+ * by the vocabulary, and one add per element either way. Weights that change would need it transposed
+ * at every forward, which the gather and a·bᵀ do no slower.
  */
-export function weightIhTFloats({ inputSize, hidden, oneHot }: LayerShape, gates: number, options: LayerOptions) {
-  return options.fixedWeights && !oneHot ? inputSize * gates * hidden : 0;
+export function weightIhTFloats({ inputSize, hidden }: LayerShape, gates: number, options: LayerOptions) {
+  return options.fixedWeights ? inputSize * gates * hidden : 0;
 }
 
 /**
@@ -72,7 +74,7 @@ export abstract class CellLayer<Table extends CellBuffers> implements RecurrentL
   protected readonly backwardBuffers: BufferViews<NonNullable<Table['backward']>> | null;
   /** [H, gates·H] */
   protected readonly weightHhT: TransposedWeight;
-  /** [inputSize, gates·H], where the table keeps it (fixed weights, input of values); else null. */
+  /** [inputSize, gates·H], where the table keeps it (fixed weights); else null. */
   private readonly weightIhT: TransposedWeight | null;
 
   /** `cellBuffers` is the cell's buffer table; `gates` how many H-row blocks W_hh stacks (1 rnn, 4 lstm, 3 gru). */
@@ -120,11 +122,12 @@ export abstract class CellLayer<Table extends CellBuffers> implements RecurrentL
   protected projectInput(out: Float32Array, input: LayerInput, rows: number, width: number): void {
     const { kernels, params, weightIhT } = this;
     const { inputSize } = this.shape;
-    if ('ids' in input) kernels.gatherColumnsAdd(out, params.weightIh, input.ids, rows, width, inputSize);
-    else if (weightIhT) {
-      weightIhT.refresh();
-      kernels.matmulAB(out, input.values, weightIhT.values, rows, width, inputSize, true);
-    } else kernels.matmulABt(out, input.values, params.weightIh, rows, width, inputSize, true);
+    weightIhT?.refresh();
+    if ('ids' in input) {
+      if (weightIhT) kernels.gatherRowsAdd(out, weightIhT.values, input.ids, rows, width);
+      else kernels.gatherColumnsAdd(out, params.weightIh, input.ids, rows, width, inputSize);
+    } else if (weightIhT) kernels.matmulAB(out, input.values, weightIhT.values, rows, width, inputSize, true);
+    else kernels.matmulABt(out, input.values, params.weightIh, rows, width, inputSize, true);
   }
 
   /** What W_ih multiplies: the layer's input rows. */

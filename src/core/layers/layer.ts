@@ -21,8 +21,6 @@ export interface LayerShape {
   seqLength: number;
   inputSize: number;
   hidden: number;
-  /** The input is character ids (layer 0): one-hot over inputSize, read by a column gather. */
-  oneHot: boolean;
 }
 
 /**

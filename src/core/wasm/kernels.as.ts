@@ -1107,8 +1107,14 @@ export function gatherColumnsAdd(
     return;
   }
   transpose(scratch, weight, width, columns);
+  gatherRowsAdd(out, scratch, ids, rows, width);
+}
+
+/** out[r,:] += table[ids[r], :] for table [?, width]. Implements gatherRowsAdd of src/core/kernels-js.ts. */
+export function gatherRowsAdd(out: usize, table: usize, ids: usize, rows: i32, width: i32): void {
+  const rowBytes = (<usize>width) << 2;
   for (let r = 0; r < rows; r++) {
-    addInto(out, scratch + <usize>load<i32>(ids + ((<usize>r) << 2)) * rowBytes, rowBytes);
+    addInto(out, table + <usize>load<i32>(ids + ((<usize>r) << 2)) * rowBytes, rowBytes);
     out += rowBytes;
   }
 }
