@@ -31,6 +31,12 @@ const EVAL_CHUNK_STEPS = 256;
 /** What to say when a loaded model's kernel memory runs out: only a smaller model needs less. */
 const SMALLER_MODEL = 'a model with a smaller hidden size or fewer layers needs less';
 
+/** A plain loop: TypedArray.prototype.every calls back per element, which costs more than a sampling step's draw. */
+function allFinite(values: Float32Array): boolean {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
+  return true;
+}
+
 /**
  * A loaded model, ready to sample and evaluate. Its inference state (the passes generate() and
  * evaluate() run) is allocated on first use and reused by every later call, since kernel memory is
@@ -112,7 +118,7 @@ export class LoadedModel {
       const stop = options.stop ?? '';
       let tail = '';
       for (let produced = 0; options.length === 0 || produced < options.length; produced++) {
-        if (!generator.logits.every(Number.isFinite)) throw this.overflowError();
+        if (!allFinite(generator.logits)) throw this.overflowError();
         const { id, probability } = generator.next(sampling, rng);
         const char = this.vocab.symbols[id]!;
         yield { char, probability };

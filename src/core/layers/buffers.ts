@@ -58,3 +58,18 @@ export class Arena {
 export function timeSlice(buffer: Float32Array, index: number, size: number): Float32Array {
   return buffer.subarray(index * size, (index + 1) * size);
 }
+
+/**
+ * Each time step's views, made on first use and kept: a one-step forward (sampling) would otherwise spend
+ * more on making subarrays than its kernels take. The views stay valid as long as the buffers they slice.
+ */
+export class StepViews<Views> {
+  private readonly made: Views[] = [];
+
+  constructor(private readonly make: (t: number) => Views) {}
+
+  at(t: number): Views {
+    this.made[t] ??= this.make(t);
+    return this.made[t];
+  }
+}

@@ -76,6 +76,8 @@ export abstract class CellLayer<Table extends CellBuffers> implements RecurrentL
   protected readonly weightHhT: TransposedWeight;
   /** [inputSize, gates·H], where the table keeps it (fixed weights); else null. */
   private readonly weightIhT: TransposedWeight | null;
+  private readonly fixedWeights: boolean;
+  private biasesSummed = false;
 
   /** `cellBuffers` is the cell's buffer table; `gates` how many H-row blocks W_hh stacks (1 rnn, 4 lstm, 3 gru). */
   protected constructor(
@@ -94,11 +96,23 @@ export abstract class CellLayer<Table extends CellBuffers> implements RecurrentL
     const { batch, inputSize, hidden } = shape;
     this.outputs = hiddens.subarray(batch * hidden);
     const { fixedWeights } = options;
+    this.fixedWeights = fixedWeights;
     this.weightHhT = new TransposedWeight(kernels, params.weightHh, weightHhT, gates * hidden, hidden, fixedWeights);
     this.weightIhT =
       weightIhT.length > 0
         ? new TransposedWeight(kernels, params.weightIh, weightIhT, gates * hidden, inputSize, true)
         : null;
+  }
+
+  /**
+   * b_ih + b_hh into `out`, for cells where the two biases simply add (rnn, lstm): once with fixed
+   * weights, else at every forward.
+   */
+  protected sumBiases(out: Float32Array): void {
+    if (this.biasesSummed) return;
+    const { biasIh, biasHh } = this.params;
+    for (let j = 0; j < out.length; j++) out[j] = biasIh[j]! + biasHh[j]!;
+    this.biasesSummed = this.fixedWeights;
   }
 
   /** Gradient reaching the outputs [T*B, H] (training passes only). */
@@ -135,9 +149,4 @@ export abstract class CellLayer<Table extends CellBuffers> implements RecurrentL
     const { inputSize } = this.shape;
     return 'ids' in input ? { ids: input.ids, columns: inputSize } : { values: input.values, width: inputSize };
   }
-}
-
-/** b_ih + b_hh, for cells where the two biases simply add (rnn, lstm). */
-export function sumBiases(out: Float32Array, params: LayerParams): void {
-  for (let j = 0; j < out.length; j++) out[j] = params.biasIh[j]! + params.biasHh[j]!;
 }

@@ -14,7 +14,7 @@
  * with fixed weights above layer 0 W_ihᵀ (3H·H). gruBuffers below is the exact table.
  */
 import type { GruBackwardStep, GruForwardStep } from '../kernels.js';
-import { timeSlice, type LayerBuffers } from './buffers.js';
+import { StepViews, timeSlice, type LayerBuffers } from './buffers.js';
 import { CellLayer, weightIhTFloats } from './cell-layer.js';
 import {
   noBackward,
@@ -97,6 +97,19 @@ export function gruBackwardReference(step: GruBackwardStep, batch: number, hidde
 }
 
 export class GruLayer extends CellLayer<ReturnType<typeof gruBuffers>> {
+  /** Step t's buffers. */
+  private readonly forwardSteps = new StepViews((t): GruForwardStep => {
+    const { hiddens, gates, hiddenGates } = this.forwardBuffers;
+    const { batch, hidden } = this.shape;
+    const stateSize = batch * hidden;
+    return {
+      xGates: timeSlice(gates, t, batch * 3 * hidden),
+      hGates: timeSlice(hiddenGates, t, batch * 3 * hidden),
+      hPrev: timeSlice(hiddens, t, stateSize),
+      h: timeSlice(hiddens, t + 1, stateSize),
+    };
+  });
+
   constructor(...args: LayerArguments) {
     super(gruBuffers, 3, ...args);
   }
@@ -105,7 +118,6 @@ export class GruLayer extends CellLayer<ReturnType<typeof gruBuffers>> {
     const { kernels, params } = this;
     const { hiddens, gates, hiddenGates } = this.forwardBuffers;
     const { batch, hidden } = this.shape;
-    const stateSize = batch * hidden;
     const gateWidth = 3 * hidden;
     // x_t^g = W_ih·x_t + b_ih for all steps at once; h_t^g = b_hh now, + W_hh·h_{t-1} step by step.
     kernels.broadcastRows(gates, params.biasIh, steps * batch, gateWidth);
@@ -114,16 +126,11 @@ export class GruLayer extends CellLayer<ReturnType<typeof gruBuffers>> {
     hiddens.set(carried.h);
     this.weightHhT.refresh();
     for (let t = 0; t < steps; t++) {
-      const step: GruForwardStep = {
-        xGates: timeSlice(gates, t, batch * gateWidth),
-        hGates: timeSlice(hiddenGates, t, batch * gateWidth),
-        hPrev: timeSlice(hiddens, t, stateSize),
-        h: timeSlice(hiddens, t + 1, stateSize),
-      };
+      const step = this.forwardSteps.at(t);
       kernels.matmulAB(step.hGates, step.hPrev, this.weightHhT.values, batch, gateWidth, hidden, true);
       kernels.gruForward(step, batch, hidden);
     }
-    carried.h.set(timeSlice(hiddens, steps, stateSize));
+    if (steps > 0) carried.h.set(this.forwardSteps.at(steps - 1).h);
   }
 
   override backward(_input: LayerInput, dInput: Float32Array | null, dCarried: CarriedState): void {

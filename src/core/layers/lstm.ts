@@ -14,8 +14,8 @@
  * weights above layer 0 W_ihᵀ (4H·H), and when training dc (B·H). lstmBuffers below is the exact table.
  */
 import type { LstmBackwardStep, LstmForwardStep } from '../kernels.js';
-import { timeSlice, type LayerBuffers } from './buffers.js';
-import { CellLayer, sumBiases, weightIhTFloats } from './cell-layer.js';
+import { StepViews, timeSlice, type LayerBuffers } from './buffers.js';
+import { CellLayer, weightIhTFloats } from './cell-layer.js';
 import {
   noBackward,
   type CarriedState,
@@ -98,37 +98,46 @@ export function lstmBackwardReference(step: LstmBackwardStep, batch: number, hid
 }
 
 export class LstmLayer extends CellLayer<ReturnType<typeof lstmBuffers>> {
+  /** Step t's buffers, and h_{t-1}. */
+  private readonly forwardSteps = new StepViews((t) => {
+    const { hiddens, cells, cellTanh, gates } = this.forwardBuffers;
+    const { batch, hidden } = this.shape;
+    const stateSize = batch * hidden;
+    const step: LstmForwardStep = {
+      gates: timeSlice(gates, t, batch * 4 * hidden),
+      cPrev: timeSlice(cells, t, stateSize),
+      c: timeSlice(cells, t + 1, stateSize),
+      cTanh: timeSlice(cellTanh, t, stateSize),
+      h: timeSlice(hiddens, t + 1, stateSize),
+    };
+    return { step, hPrev: timeSlice(hiddens, t, stateSize) };
+  });
+
   constructor(...args: LayerArguments) {
     super(lstmBuffers, 4, ...args);
   }
 
   override forward(input: LayerInput, carried: CarriedState, steps: number): void {
-    const { kernels, params } = this;
-    const { hiddens, cells, cellTanh, gates, biasSum } = this.forwardBuffers;
+    const { kernels } = this;
+    const { hiddens, cells, gates, biasSum } = this.forwardBuffers;
     const { batch, hidden } = this.shape;
-    const stateSize = batch * hidden;
     const gateWidth = 4 * hidden;
     // a_t = W_ih·x_t + (b_ih + b_hh) for all steps at once; W_hh·h_{t-1} is added step by step.
-    sumBiases(biasSum, params);
+    this.sumBiases(biasSum);
     kernels.broadcastRows(gates, biasSum, steps * batch, gateWidth);
     this.projectInput(gates, input, steps * batch, gateWidth);
     hiddens.set(carried.h);
     cells.set(carried.c!);
     this.weightHhT.refresh();
     for (let t = 0; t < steps; t++) {
-      const step: LstmForwardStep = {
-        gates: timeSlice(gates, t, batch * gateWidth),
-        cPrev: timeSlice(cells, t, stateSize),
-        c: timeSlice(cells, t + 1, stateSize),
-        cTanh: timeSlice(cellTanh, t, stateSize),
-        h: timeSlice(hiddens, t + 1, stateSize),
-      };
-      const hPrev = timeSlice(hiddens, t, stateSize);
+      const { step, hPrev } = this.forwardSteps.at(t);
       kernels.matmulAB(step.gates, hPrev, this.weightHhT.values, batch, gateWidth, hidden, true);
       kernels.lstmForward(step, batch, hidden);
     }
-    carried.h.set(timeSlice(hiddens, steps, stateSize));
-    carried.c!.set(timeSlice(cells, steps, stateSize));
+    if (steps === 0) return;
+    const { h, c } = this.forwardSteps.at(steps - 1).step;
+    carried.h.set(h);
+    carried.c!.set(c);
   }
 
   override backward(_input: LayerInput, dInput: Float32Array | null, dCarried: CarriedState): void {

@@ -12,8 +12,8 @@
  * rnnBuffers below is the exact table.
  */
 import type { TanhBackwardStep, TanhForwardStep } from '../kernels.js';
-import { timeSlice, type LayerBuffers } from './buffers.js';
-import { CellLayer, sumBiases, weightIhTFloats } from './cell-layer.js';
+import { StepViews, timeSlice, type LayerBuffers } from './buffers.js';
+import { CellLayer, weightIhTFloats } from './cell-layer.js';
 import {
   noBackward,
   type CarriedState,
@@ -51,30 +51,37 @@ export function tanhBackwardReference({ dh, h, dPre }: TanhBackwardStep, n: numb
 }
 
 export class RnnLayer extends CellLayer<ReturnType<typeof rnnBuffers>> {
+  /** Step t's buffers, and h_{t-1}. */
+  private readonly forwardSteps = new StepViews((t) => {
+    const { hiddens, preActivations } = this.forwardBuffers;
+    const stateSize = this.shape.batch * this.shape.hidden;
+    const step: TanhForwardStep = {
+      pre: timeSlice(preActivations, t, stateSize),
+      h: timeSlice(hiddens, t + 1, stateSize),
+    };
+    return { step, hPrev: timeSlice(hiddens, t, stateSize) };
+  });
+
   constructor(...args: LayerArguments) {
     super(rnnBuffers, 1, ...args);
   }
 
   override forward(input: LayerInput, carried: CarriedState, steps: number): void {
-    const { kernels, params } = this;
+    const { kernels } = this;
     const { hiddens, preActivations, biasSum } = this.forwardBuffers;
     const { batch, hidden } = this.shape;
-    const stateSize = batch * hidden;
     // a_t = W_ih·x_t + (b_ih + b_hh) for all steps at once; W_hh·h_{t-1} is added step by step.
-    sumBiases(biasSum, params);
+    this.sumBiases(biasSum);
     kernels.broadcastRows(preActivations, biasSum, steps * batch, hidden);
     this.projectInput(preActivations, input, steps * batch, hidden);
     hiddens.set(carried.h);
     this.weightHhT.refresh();
     for (let t = 0; t < steps; t++) {
-      const step: TanhForwardStep = {
-        pre: timeSlice(preActivations, t, stateSize),
-        h: timeSlice(hiddens, t + 1, stateSize),
-      };
-      kernels.matmulAB(step.pre, timeSlice(hiddens, t, stateSize), this.weightHhT.values, batch, hidden, hidden, true);
-      kernels.tanhForward(step, stateSize);
+      const { step, hPrev } = this.forwardSteps.at(t);
+      kernels.matmulAB(step.pre, hPrev, this.weightHhT.values, batch, hidden, hidden, true);
+      kernels.tanhForward(step, batch * hidden);
     }
-    carried.h.set(timeSlice(hiddens, steps, stateSize));
+    if (steps > 0) carried.h.set(this.forwardSteps.at(steps - 1).step.h);
   }
 
   override backward(_input: LayerInput, dInput: Float32Array | null, dCarried: CarriedState): void {
