@@ -5,7 +5,8 @@
 // With --quality SECONDS, instead: the validation loss of `charrnn train --time SECONDS` with default flags,
 // against ref_torch.py given the same model, batch, sequence length and learning rate for the same seconds.
 //
-//   npm run bench -- [--seconds 20] [--runs 3] [--compare] [--only lstm-2x128,...] [--corpus FILE] [--kernel auto|js|wasm] [--threads N]
+//   npm run bench -- [--seconds 20] [--runs 3] [--compare] [--only lstm-2x128,...] [--corpus FILE]
+//                    [--kernel auto|native|wasm|js] [--threads N]
 //   npm run bench -- --quality 120 [--corpus FILE]
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';

@@ -33,7 +33,8 @@ try {
   await build({
     stdin: {
       contents:
-        "export { createWasmKernels } from './src/core/wasm/kernels-wasm.ts'; export { createJsKernels } from './src/core/kernels-js.ts';" +
+        "export { createWasmKernels } from './src/core/wasm/kernels-wasm.ts';" +
+        "export { createJsKernels } from './src/core/kernels-js.ts';" +
         "export { createNativeKernels, nativeUnavailableReason } from './src/core/native/kernels-native.ts';",
       resolveDir: root,
       loader: 'ts',

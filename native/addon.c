@@ -176,9 +176,10 @@ static napi_value bind(napi_env env, napi_callback_info info) {
   const napi_property_descriptor properties[] = {
       EXPORT(workspaceBytes),   EXPORT(rowsScratchBytes),      EXPORT(matmulAB),         EXPORT(matmulAtB),
       EXPORT(matmulABt),        EXPORT(matmulAtBRows),         EXPORT(sumRowsOf),        EXPORT(scatterColumnsAddRows),
-      EXPORT(transpose),        EXPORT(broadcastRows),         EXPORT(sumRows),          EXPORT(gatherColumnsAdd), EXPORT(gatherRowsAdd),
-      EXPORT(scatterColumnsAdd), EXPORT(tanhForward),          EXPORT(tanhBackward),     EXPORT(lstmForward),
-      EXPORT(lstmBackward),     EXPORT(gruForward),            EXPORT(gruBackward),      EXPORT(softmaxCrossEntropy),
+      EXPORT(transpose),        EXPORT(broadcastRows),         EXPORT(sumRows),          EXPORT(gatherColumnsAdd),
+      EXPORT(gatherRowsAdd),    EXPORT(scatterColumnsAdd),     EXPORT(tanhForward),      EXPORT(tanhBackward),
+      EXPORT(lstmForward),      EXPORT(lstmBackward),          EXPORT(gruForward),       EXPORT(gruBackward),
+      EXPORT(softmaxCrossEntropy),
   };
 #undef EXPORT
   napi_define_properties(env, kernels, sizeof properties / sizeof properties[0], properties);

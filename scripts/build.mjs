@@ -35,8 +35,8 @@ const common = {
 
 /**
  * yargs in the CLI bundle: two of its imports swapped, and one fallback patched (below). cliui (its help
- * layout) as CommonJS: the ES module entry wraps help by cutting words at the column edge ("--lr-decay-ever / y"), the CommonJS one wraps
- * at spaces (wrap-ansi). node:assert, which yargs imports for two invariant checks, by those two checks
+ * layout) as CommonJS: the ES module entry wraps help by cutting words at the column edge
+ * ("--lr-decay-ever / y"), the CommonJS one wraps at spaces (wrap-ansi). node:assert, which yargs imports for two invariant checks, by those two checks
  * (scripts/yargs-assert.mjs): node:assert opens stderr for its coloured diffs at every start-up.
  */
 const yargsImports = {

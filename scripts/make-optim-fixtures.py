@@ -22,7 +22,7 @@ OPT = {"sgd": torch.optim.SGD, "adagrad": torch.optim.Adagrad, "rmsprop": torch.
 
 cases = []
 for kind, kwargs, clip in CASES:
-    params = [torch.randn(7, dtype=torch.float32, requires_grad=True), torch.randn(3, 4, dtype=torch.float32, requires_grad=True)]
+    params = [torch.randn(shape, dtype=torch.float32, requires_grad=True) for shape in [(7,), (3, 4)]]
     initial = [p.detach().reshape(-1).tolist() for p in params]
     opt = OPT[kind](params, **kwargs)
     steps = []

@@ -85,13 +85,15 @@ def import_model(args):
         fail(args.model + " has no vocabulary; pass --vocab-from CORPUS or --vocab VOCAB.json")
     tensors = find_tensors(loaded)
     if "weight_ih_l0" not in tensors or "decoder.weight" not in tensors:
-        fail(args.model + ": found no recurrent weights (weight_ih_l0) or no decoder (decoder/out/fc/linear/head .weight)")
+        fail(args.model + ": found no recurrent weights (weight_ih_l0) or no decoder"
+             " (decoder/out/fc/linear/head .weight)")
     layers = 1 + max(int(re.search(r"\d+$", name).group()) for name in tensors if name.startswith("weight_ih_l"))
     hidden = tensors["weight_hh_l0"].shape[1]
     gates = tensors["weight_ih_l0"].shape[0] // hidden
     cell = {1: "rnn", 3: "gru", 4: "lstm"}.get(gates)
     if cell is None:
-        fail("weight_ih_l0 has %d rows for hidden %d: not an RNN, GRU or LSTM" % (tensors["weight_ih_l0"].shape[0], hidden))
+        rows = tensors["weight_ih_l0"].shape[0]
+        fail("weight_ih_l0 has %d rows for hidden %d: not an RNN, GRU or LSTM" % (rows, hidden))
     if tensors["weight_ih_l0"].shape[1] != len(vocab) or tensors["decoder.weight"].shape[0] != len(vocab):
         fail("the model's input/output size (%d/%d) does not match the vocabulary (%d symbols)" % (
             tensors["weight_ih_l0"].shape[1], tensors["decoder.weight"].shape[0], len(vocab)))

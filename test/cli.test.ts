@@ -1,4 +1,7 @@
-/** End-to-end: spawn the built binary (npm test builds it first) on small corpora and check stdout, stderr, exit codes, files. */
+/**
+ * End-to-end: spawn the built binary (npm test builds it first) on small corpora and check stdout, stderr,
+ * exit codes, files.
+ */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

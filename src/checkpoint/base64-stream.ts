@@ -23,7 +23,10 @@ const withoutPadding = (base64: string): string => {
   return base64.slice(0, end);
 };
 
-/** A whole base64 text by Node's decoder: its bytes when their encoding is the text again (up to padding), else null. */
+/**
+ * A whole base64 text by Node's decoder: its bytes when their encoding is the text again (up to padding),
+ * else null.
+ */
 function decodeWhole(text: string): Buffer | null {
   const decoded = Buffer.from(text, 'base64');
   return withoutPadding(decoded.toString('base64')) === withoutPadding(text) ? decoded : null;
