@@ -68,7 +68,9 @@ try {
       const threads = flags.threads ? ['--threads', flags.threads] : [];
       const words = ['train', corpus, ...stop, ...threads, '--val-size', '0', '--json', '-q', '-o', output];
       const load = loadavg()[0];
-      const run = spawnSync(process.execPath, [join(root, 'bin', 'charrnn'), ...words, ...args], { encoding: 'utf8' });
+      // --json prints a line per iteration: tens of MB over a long run, past spawnSync's 1 MB default.
+      const command = [join(root, 'bin', 'charrnn'), ...words, ...args];
+      const run = spawnSync(process.execPath, command, { encoding: 'utf8', maxBuffer: 1 << 30 });
       const done = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? 'null');
       if (run.status !== 0 || done?.event !== 'done') throw new Error(`${name} on ${corpus} failed: ${run.stderr}`);
       const line = {
