@@ -55,6 +55,10 @@ export const LIMITS = {
 } as const;
 
 const INIT_SCHEMES: readonly InitScheme[] = ['pytorch', 'min-char-rnn'];
+
+/** What trains a run: charrnn's own kernels and threads, or PyTorch (train/engine.ts). */
+export const ENGINE_KINDS = ['charrnn', 'torch'] as const;
+export type EngineKind = (typeof ENGINE_KINDS)[number];
 const EVERY = 'a whole number of iterations';
 
 export const TRAIN_OPTIONS = {

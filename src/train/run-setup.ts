@@ -13,20 +13,23 @@ import { splitTrainVal, StreamBatcher } from '../data/batches.js';
 import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { DataParallelStep } from './data-parallel.js';
-import { LIMITS, type TrainOptions } from './options.js';
+import { LIMITS, type EngineKind, type TrainOptions } from './options.js';
 import type { RunState } from './run-state.js';
 import { startingThreads } from './working-directory.js';
 
-/** The model, its data-parallel step (starting the worker threads, which validate too), and the sample generator. */
+/**
+ * The model, charrnn's data-parallel step (starting the worker threads, which validate too) unless another
+ * engine trains it, and the sample generator.
+ */
 export async function buildModel(
   config: ModelConfig,
   options: TrainOptions,
-  request: { kernels: Kernels; threads?: number },
+  request: { kernels: Kernels; threads?: number; engine: EngineKind },
 ) {
-  let parallel: DataParallelStep | undefined;
+  let parallel: DataParallelStep | null = null;
   try {
     const model = new CharModel(config, request.kernels);
-    parallel = await startThreads(model, options, request.threads);
+    if (request.engine === 'charrnn') parallel = await startThreads(model, options, request.threads);
     const generator = new CharGenerator(model);
     return { model, parallel, generator };
   } catch (error) {

@@ -8,7 +8,6 @@ import type { CharModel } from '../core/model.js';
 import { Optimizer } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
 import { CharrnnError } from '../errors.js';
-import type { DataParallelStep } from './data-parallel.js';
 import type { TrainOptions } from './options.js';
 import type { CorpusIdentity, HistoryPoint, Origin, TrainingState } from './state.js';
 
@@ -24,7 +23,8 @@ export interface ChunkPosition {
 /** The learning parts a run continues from, as saved in its checkpoints. */
 export interface Learner {
   /** Draws the dropout seeds. */
-  rng: Rng;
+  readonly rng: Rng;
+  /** Replaced by the state an engine that keeps its own hands back (engine.ts `pull`). */
   optimizer: Optimizer;
 }
 
@@ -165,22 +165,16 @@ export function startLearner(model: CharModel, options: TrainOptions, initial?: 
   return { rng, optimizer };
 }
 
-/** A resumed run's weights, RNG, optimizer and carried hidden state, exactly as saved. */
-export function restoreLearner(
-  model: CharModel,
-  parallel: DataParallelStep,
-  saved: TrainingState,
-  tensors: Record<string, Float32Array>,
-): Learner {
+/** A resumed run's weights, RNG and optimizer, exactly as saved; its carried state checked to fit (the engine takes it). */
+export function restoreLearner(model: CharModel, saved: TrainingState, tensors: Record<string, Float32Array>): Learner {
   model.load(tensors);
   const rng = Rng.fromState(saved.rng);
   const optimizer = Optimizer.fromState(optimizerOptionsOf(saved.options), model.layout, saved.optimizer);
   checkCarriedFits(saved.carried, saved.options);
-  parallel.restoreCarriedState(saved.carried);
   return { rng, optimizer };
 }
 
-const optimizerOptionsOf = (options: TrainOptions) => ({ kind: options.optimizer, momentum: options.momentum });
+export const optimizerOptionsOf = (options: TrainOptions) => ({ kind: options.optimizer, momentum: options.momentum });
 
 function checkCarriedFits(carried: CarriedState[], options: TrainOptions): void {
   const { layers, batch, hidden, cell } = options;

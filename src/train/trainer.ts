@@ -13,6 +13,7 @@ import type { Kernels } from '../core/kernels.js';
 import { CharrnnError } from '../errors.js';
 import { checkSettings } from '../settings.js';
 import { readCorpus, trainDataFor, type Corpus, type TrainData } from './corpus.js';
+import { CharrnnEngine, type TrainingEngine } from './engine.js';
 import type { StartEvent, TrainEvent, TrainSummary } from './events.js';
 import { fineTuneStart, type InitialWeights } from './fine-tune.js';
 import { trainLoop } from './loop.js';
@@ -147,14 +148,19 @@ export async function setUpAndTrain(
   prepareOutput(request.output);
   prepareOutput(bestPath(request.output));
   const lock = lockRunOutputs([request.output, bestPath(request.output)]);
-  const { model, parallel, generator } = await buildModel(config, options, request).catch((error) => {
-    lock.release();
-    throw error;
-  });
+  const { model, parallel, generator } = await buildModel(config, options, { ...request, engine: 'charrnn' }).catch(
+    (error) => {
+      lock.release();
+      throw error;
+    },
+  );
+  let engine: TrainingEngine | undefined;
   try {
     const learner = saved
-      ? restoreLearner(model, parallel, saved.training, saved.tensors)
+      ? restoreLearner(model, saved.training, saved.tensors)
       : startLearner(model, options, request.initialWeights?.tensors);
+    if (saved) parallel!.restoreCarriedState(saved.training.carried);
+    engine = new CharrnnEngine(model, parallel!, learner, options);
     const emit = request.onEvent ?? (() => {});
     const start: StartEvent = {
       event: 'start',
@@ -171,14 +177,14 @@ export async function setUpAndTrain(
       heldOutChars: heldOut.length,
       resumed: saved !== null,
       origin: run.origin ?? null,
-      kernel: request.kernels.name,
-      threads: parallel.threads,
+      kernel: engine.description,
+      threads: engine.threads,
     };
     emit(start);
     return await trainLoop({
       options,
       model,
-      parallel,
+      engine,
       learner,
       batcher,
       validationIds,
@@ -194,7 +200,7 @@ export async function setUpAndTrain(
       emit,
     });
   } finally {
-    parallel.close();
+    (engine ?? parallel)?.close();
     lock.release();
   }
 }
