@@ -35,7 +35,8 @@ export interface StepResult {
   norm: number;
 }
 
-/** What every process of a run agrees on before a step: whether to stop (the first reason any gives) and the schedule. */
+/** What every process of a run agrees on before a step: whether to stop (the strongest reason any gives), and rank 0's
+ * schedule length. */
 export interface Agreement {
   stop: StopReason | null;
   scheduleLength: number | null;

@@ -42,6 +42,8 @@ export interface TrainingSetup {
   timeLimitSeconds: number | null;
   signal?: AbortSignal;
   emit: (event: TrainEvent) => void;
+  /** Whether this process writes the checkpoints (not a machine other than 0 of a run on several). */
+  writes: boolean;
 }
 
 const SAMPLE_LENGTH = 200;
@@ -173,7 +175,9 @@ function scheduleOf(options: TrainOptions, scheduleLength: number | null): LrSch
 /** Writes the checkpoint (atomically), and the best checkpoint too when `best`. */
 async function save(setup: TrainingSetup, clock: Stopwatch, best: boolean): Promise<void> {
   const { run, emit } = setup;
-  const carried = (await setup.engine.pull({ optimizer: true, carried: true }))!;
+  // Every process takes part in handing the state back; one writes it.
+  const carried = await setup.engine.pull({ optimizer: true, carried: true });
+  if (!setup.writes || carried === null) return;
   const checkpoint = encodeCheckpoint(assembleCheckpoint(setup, carried, clock.seconds()));
   writeCheckpointAtomic(setup.output, checkpoint);
   emit({ event: 'checkpoint', iteration: run.iteration, path: setup.output, best: false });
@@ -198,7 +202,9 @@ function assembleCheckpoint(setup: TrainingSetup, carried: CarriedState[], secon
       );
     }
   }
-  const trainingSection = run.trainingSection(setup.learner, carried, secondsThisRun);
+  const { engine } = setup;
+  const trainedOn = { engine: engine.kind, device: engine.device };
+  const trainingSection = run.trainingSection(setup.learner, carried, trainedOn, secondsThisRun);
   return {
     model: model.config,
     vocab: setup.vocab.symbols,

@@ -9,7 +9,7 @@ import { Optimizer } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
 import { CharrnnError } from '../errors.js';
 import type { TrainOptions } from './options.js';
-import type { CorpusIdentity, HistoryPoint, Origin, TrainingState } from './state.js';
+import type { CorpusIdentity, HistoryPoint, Origin, TrainedOn, TrainingState } from './state.js';
 
 /** A history point is kept every this many iterations (and at each evaluation). */
 const HISTORY_EVERY = 10;
@@ -28,7 +28,7 @@ export interface Learner {
   optimizer: Optimizer;
 }
 
-type SavedProgress = Omit<TrainingState, 'options' | 'corpus' | 'rng' | 'optimizer' | 'carried'>;
+type SavedProgress = Omit<TrainingState, 'options' | 'corpus' | 'rng' | 'optimizer' | 'carried' | keyof TrainedOn>;
 
 export class RunState {
   /** Iterations done; the next one is iteration + 1. */
@@ -115,9 +115,15 @@ export class RunState {
   }
 
   /** The `training` section of a checkpoint, `secondsThisRun` into this invocation. */
-  trainingSection(learner: Learner, carried: CarriedState[], secondsThisRun: number): TrainingState {
+  trainingSection(
+    learner: Learner,
+    carried: CarriedState[],
+    trainedOn: TrainedOn,
+    secondsThisRun: number,
+  ): TrainingState {
     this.addHistoryPoint();
     return {
+      ...trainedOn,
       options: this.options,
       corpus: this.corpus,
       ...(this.origin ? { origin: this.origin } : {}),
@@ -165,7 +171,7 @@ export function startLearner(model: CharModel, options: TrainOptions, initial?: 
   return { rng, optimizer };
 }
 
-/** A resumed run's weights, RNG and optimizer, exactly as saved; its carried state checked to fit (the engine takes it). */
+/** A resumed run's weights, RNG and optimizer, exactly as saved; its carried state checked to fit (for the engine). */
 export function restoreLearner(model: CharModel, saved: TrainingState, tensors: Record<string, Float32Array>): Learner {
   model.load(tensors);
   const rng = Rng.fromState(saved.rng);
