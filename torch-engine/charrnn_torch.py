@@ -457,11 +457,6 @@ class Engine:
         state = self.carried if state is None else state
         return tuple(transform(s) for s in state) if isinstance(state, tuple) else transform(state)
 
-    def close(self):
-        """Leaves the process group so the other ranks are not left waiting on us."""
-        if self.world_size > 1 and self.torch.distributed.is_initialized():
-            self.torch.distributed.destroy_process_group()
-
 
 def finite_or_none(value):
     """JSON has no NaN or Infinity: a non-finite number goes as null."""
@@ -520,8 +515,8 @@ def serve(channel):
             channel.write(dict({"ok": True}, **reply), out)
     except Exception as error:  # noqa: BLE001 - every failure becomes Node's one line
         fail(channel, one_line(error, rank))
-    if engine is not None:
-        engine.close()
+    sys.stderr.flush()
+    os._exit(0)  # torch 1.13 can deadlock at interpreter exit tearing down DDP's gloo group (GIL vs. its thread)
 
 
 def fail(channel, line):
