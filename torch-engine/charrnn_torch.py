@@ -12,6 +12,7 @@ import datetime
 import json
 import math
 import os
+import re
 import signal
 import struct
 import sys
@@ -263,15 +264,15 @@ class Engine:
         torch = self.torch
         dist = torch.distributed
         backend = "nccl" if self.device.type == "cuda" else "gloo"
-        address = str(world["masterAddr"])
+        address, port, seconds = str(world["masterAddr"]), int(world["masterPort"]), world.get("timeoutSeconds") or 300
         host = f"[{address}]" if ":" in address else address
-        dist.init_process_group(
-            backend,
-            init_method=f"tcp://{host}:{int(world['masterPort'])}",
-            rank=self.rank,
-            world_size=self.world_size,
-            timeout=datetime.timedelta(seconds=float(world.get("timeoutSeconds") or 300)),
-        )
+        try:
+            dist.init_process_group(backend, init_method=f"tcp://{host}:{port}", rank=self.rank,
+                                    world_size=self.world_size, timeout=datetime.timedelta(seconds=float(seconds)))
+        except Exception as error:  # noqa: BLE001 - said as the one line, with where we waited
+            reason = plain_text(error)
+            raise ProtocolError(f"could not join the {self.world_size} ranks at {host}:{port} "
+                                f"within {seconds} s ({reason})") from error
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
 
@@ -463,14 +464,21 @@ def finite_or_none(value):
     return value if math.isfinite(value) else None
 
 
+def plain_text(error):
+    """An exception's message on one line, without the C++ source locations torch puts in front."""
+    return re.sub(r"\[[^\]\s]+:\d+\] ", "", " ".join(str(error).split()))[:300] or type(error).__name__
+
+
 def one_line(error, rank):
-    """An exception as the single line Node shows: which rank, and the first line of what went wrong."""
-    text = " ".join(str(error).split()) or type(error).__name__
+    """An exception as the single line Node shows: which rank, and what went wrong in a few words."""
+    text = plain_text(error)
     lost = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "Timed out", "timed out")
-    if any(mark in text for mark in lost):
-        text = f"lost contact with another rank ({text[:300]})"
-    elif not isinstance(error, ProtocolError):
-        text = f"{type(error).__name__}: {text[:300]}"
+    if isinstance(error, ProtocolError):
+        pass
+    elif any(mark in text for mark in lost):
+        text = f"lost contact with another rank ({text})"
+    else:
+        text = f"{type(error).__name__}: {text}"
     return f"torch engine rank {rank}: {text}" if rank is not None else f"torch engine: {text}"
 
 
