@@ -93,8 +93,12 @@ class Channel:
         return b"".join(chunks)
 
 
-def import_torch():
-    """Imports torch late so that a missing torch is one clear line rather than a traceback."""
+def import_torch(threads):
+    """Imports torch at init: a missing torch is then one clear line, and the BLAS and OpenMP pools it starts
+    are sized from `threads` (torch.set_num_threads does not reach OpenBLAS's own pool; the user's
+    environment, where it sets them, wins)."""
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))
     try:
         import torch  # noqa: PLC0415
     except ImportError as error:
@@ -494,7 +498,6 @@ def serve(channel):
     """The main loop: init first, then one reply per command until close or end of input."""
     engine, rank = None, None
     try:
-        torch = import_torch()
         while True:
             message = channel.read()
             if message is None:
@@ -505,6 +508,7 @@ def serve(channel):
                 if engine is not None:
                     raise ProtocolError("init sent twice")
                 rank = (header.get("world") or {}).get("rank")
+                torch = import_torch(max(1, int(header.get("threads") or 1)))
                 engine = Engine(torch, header, buffers)
                 device = str(engine.device) if engine.device.type != "cuda" else f"cuda:{engine.device.index}"
                 channel.write({"ok": True, "torch": torch.__version__, "device": device,
