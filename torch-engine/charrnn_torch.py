@@ -238,6 +238,10 @@ class Engine:
         self.rank, self.world_size = (int(world["rank"]), int(world["worldSize"])) if world else (0, 1)
         torch.set_num_threads(max(1, int(header.get("threads") or 1)))
         self.device = pick_device(torch, header.get("device", "auto"), int(world["localRank"]) if world else 0)
+        if world and self.device.type == "mps":
+            raise ProtocolError("--device mps runs one process: DistributedDataParallel needs cpu or cuda")
+        # Sums and collectives in double precision, except on MPS, which has none.
+        self.wide = torch.float32 if self.device.type == "mps" else torch.float64
         specs = tensor_specs(self.cell, self.layers, self.hidden, self.vocab)
         self.layout = Layout.matching(specs, len(buffers["parameters"][1]) // 4)
         self.model = self._load_model(buffers["parameters"])
@@ -342,7 +346,7 @@ class Engine:
         summed = torch.nn.functional.cross_entropy(logits.view(-1, self.vocab), targets.reshape(-1), reduction="sum")
         (summed * (self.world_size / (self.batch * steps))).backward()
         self.carried = self._map_state(lambda s: s.detach(), state)
-        loss, norm = self._loss_and_norm(summed.detach().double() / (self.batch * steps))
+        loss, norm = self._loss_and_norm(summed.detach().to(self.wide) / (self.batch * steps))
         updated = math.isfinite(loss) and math.isfinite(norm)
         if updated:
             self._update(float(header["lr"]))
@@ -358,7 +362,7 @@ class Engine:
             norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         else:
             norm = torch.norm(torch.stack([torch.norm(p.grad.detach(), 2.0) for p in self.params]), 2.0)
-        loss, norm = torch.stack([local_loss.double(), norm.double()]).tolist()
+        loss, norm = torch.stack([local_loss.to(self.wide), norm.to(self.wide)]).tolist()
         return loss, norm
 
     def _update(self, lr):
@@ -377,7 +381,7 @@ class Engine:
         if stop not in STOP_CODES:
             raise ProtocolError(f"agree: unknown stop code {stop}")
         length = float(header.get("scheduleLength", -1)) if self.rank == 0 else -1.0
-        values = torch.tensor([float(stop), length], dtype=torch.float64, device=self.device)
+        values = torch.tensor([float(stop), length], dtype=self.wide, device=self.device)
         if self.world_size > 1:
             torch.distributed.all_reduce(values, op=torch.distributed.ReduceOp.MAX)
         stop, length = values.tolist()
@@ -387,13 +391,13 @@ class Engine:
         """Validation as charrnn does it (B streams, seqLength chunks, state from zero), our streams only."""
         torch = self.torch
         streams = self._validation_streams()
-        summed = torch.zeros((), dtype=torch.float64, device=self.device)
+        summed = torch.zeros((), dtype=self.wide, device=self.device)
         if streams is not None:
             self.model.eval()
             with torch.no_grad():
                 summed += self._validation_loss(streams)
         chars = 0 if streams is None else (streams.shape[1] - 1) * (self.end - self.start)
-        totals = torch.stack([summed, torch.tensor(float(chars), dtype=torch.float64, device=self.device)])
+        totals = torch.stack([summed, torch.tensor(float(chars), dtype=self.wide, device=self.device)])
         if self.world_size > 1:
             torch.distributed.all_reduce(totals)
         summed, chars = totals.tolist()
@@ -416,14 +420,14 @@ class Engine:
         torch = self.torch
         functional = torch.nn.functional
         stream_length = streams.shape[1] - 1
-        state, summed = None, torch.zeros((), dtype=torch.float64, device=self.device)
+        state, summed = None, torch.zeros((), dtype=self.wide, device=self.device)
         for position in range(0, stream_length, self.seq_length):
             steps = min(self.seq_length, stream_length - position)
             inputs = streams[:, position:position + steps].t()
             targets = streams[:, position + 1:position + 1 + steps].t()
             logits, state = self.model(inputs, state)
             loss = functional.cross_entropy(logits.reshape(-1, self.vocab), targets.reshape(-1), reduction="sum")
-            summed += loss.double()
+            summed += loss.to(self.wide)
         return summed
 
     def state(self, header, _buffers):
