@@ -102,7 +102,7 @@ def import_torch(threads):
     try:
         import torch  # noqa: PLC0415
     except ImportError as error:
-        raise ProtocolError(f"{sys.executable} cannot import torch ({error})") from error
+        raise ProtocolError(f"{sys.executable} cannot import torch ({plain_text(error)})") from error
     return torch
 
 
@@ -257,6 +257,8 @@ class Engine:
     def _load_model(self, parameters):
         """The module on our device, its weights those Node sent (so a seed starts both engines alike)."""
         torch = self.torch
+        if self.start == self.end:
+            raise ProtocolError(f"no streams for this rank: batch {self.batch} < {self.world_size} processes")
         if not 0 <= self.start < self.end <= self.batch:
             raise ProtocolError(f"streams [{self.start}, {self.end}) do not fit a batch of {self.batch}")
         module = define_model(torch)(self.cell, self.layers, self.hidden, self.vocab, self.dropout)
@@ -477,8 +479,8 @@ def plain_text(error):
     return re.sub(r"\[[^\]\s]+:\d+\] ", "", " ".join(str(error).split()))[:300] or type(error).__name__
 
 
-def one_line(error, rank):
-    """An exception as the single line Node shows: which rank, and what went wrong in a few words."""
+def one_line(error):
+    """An exception as the single line Node shows after naming the rank: what went wrong in a few words."""
     text = plain_text(error)
     lost = ("Connection closed by peer", "Connection reset by peer", "Broken pipe", "Timed out", "timed out")
     if isinstance(error, ProtocolError):
@@ -487,7 +489,7 @@ def one_line(error, rank):
         text = f"lost contact with another rank ({text})"
     else:
         text = f"{type(error).__name__}: {text}"
-    return f"torch engine rank {rank}: {text}" if rank is not None else f"torch engine: {text}"
+    return text
 
 
 def protocol_channel():
@@ -499,40 +501,43 @@ def protocol_channel():
 
 
 def serve(channel):
-    """The main loop: init first, then one reply per command until close or end of input."""
-    engine, rank = None, None
+    """The main loop: one reply per command until close or the end of input."""
+    engine = None
     try:
-        while True:
-            message = channel.read()
-            if message is None:
-                break
+        while (message := channel.read()) is not None:
             header, buffers = message
-            command = header.get("cmd")
-            if command == "init":
-                if engine is not None:
-                    raise ProtocolError("init sent twice")
-                rank = (header.get("world") or {}).get("rank")
-                torch = import_torch(max(1, int(header.get("threads") or 1)))
-                engine = Engine(torch, header, buffers)
-                device = str(engine.device) if engine.device.type != "cuda" else f"cuda:{engine.device.index}"
-                channel.write({"ok": True, "torch": torch.__version__, "device": device,
-                               "threads": torch.get_num_threads()})
-                continue
-            if engine is None:
-                raise ProtocolError(f'"{command}" before init')
-            if command == "close":
+            if header.get("cmd") == "close":
                 channel.write({"ok": True})
                 break
-            handler = {"step": engine.step, "agree": engine.agree, "evaluate": engine.evaluate,
-                       "state": engine.state}.get(command)
-            if handler is None:
-                raise ProtocolError(f'unknown command "{command}"')
-            reply, out = handler(header, buffers)
+            engine, reply, out = answer(engine, header, buffers)
             channel.write(dict({"ok": True}, **reply), out)
     except Exception as error:  # noqa: BLE001 - every failure becomes Node's one line
-        fail(channel, one_line(error, rank))
+        fail(channel, one_line(error))
     sys.stderr.flush()
     os._exit(0)  # torch 1.13 can deadlock at interpreter exit tearing down DDP's gloo group (GIL vs. its thread)
+
+
+def answer(engine, header, buffers):
+    """One command's reply as (engine, header fields, buffers): init makes the engine, the rest go to it."""
+    command = header.get("cmd")
+    if command == "init":
+        if engine is not None:
+            raise ProtocolError("init sent twice")
+        return start(header, buffers)
+    if engine is None:
+        raise ProtocolError(f'"{command}" before init')
+    handler = {"step": engine.step, "agree": engine.agree, "evaluate": engine.evaluate, "state": engine.state}
+    if command not in handler:
+        raise ProtocolError(f'unknown command "{command}"')
+    return (engine, *handler[command](header, buffers))
+
+
+def start(header, buffers):
+    """The engine init asks for, and the reply saying which torch, device and threads it runs on."""
+    torch = import_torch(max(1, int(header.get("threads") or 1)))
+    engine = Engine(torch, header, buffers)
+    device = f"cuda:{engine.device.index}" if engine.device.type == "cuda" else str(engine.device)
+    return engine, {"torch": torch.__version__, "device": device, "threads": torch.get_num_threads()}, []
 
 
 def fail(channel, line):
