@@ -102,6 +102,7 @@ function launch(args: string[]): Launch {
     });
     void exit.then((code) => failed(new Error(`exit ${code} before any progress: ${stderr}`)));
   });
+  progress.catch(() => {}); // awaited only where the launch reports progress
   return { child, stderr: () => stderr, exit, progress };
 }
 
