@@ -68,7 +68,7 @@ beforeAll(() => {
 }, 120_000);
 
 describe('the npm package', () => {
-  it('holds the bundled CLI, the library, its types, the native sources and their build, the README and the small corpus only', () => {
+  it('holds the bundled CLI, the library, its types, the native sources and their build, the PyTorch engine, the README and the small corpus only', () => {
     for (const file of [
       'bin/charrnn',
       'dist/cli.js',
@@ -78,6 +78,7 @@ describe('the npm package', () => {
       'native/kernels.c',
       'native/addon.c',
       'scripts/build-native.mjs',
+      'torch-engine/charrnn_torch.py',
       'README.md',
       'corpora/moby-dick-small.txt',
       'package.json',

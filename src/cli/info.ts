@@ -96,6 +96,7 @@ function renderText(summary: CheckpointSummary, path: string, width: number, col
       `corpus      ${escapeControls(training.corpus ?? 'stdin')} ` +
         `(${training.corpusChars.toLocaleString('en-US')} characters)`,
       ...(training.origin ? [`from        ${describeOrigin(training.origin)}`] : []),
+      `engine      ${training.engine}${training.device === null ? '' : ` on ${escapeControls(training.device)}`}`,
       `validation  last ${training.lastValBpc?.toFixed(3) ?? '-'} bpc, ` +
         `best ${training.bestValBpc?.toFixed(3) ?? '-'} bpc`,
     );

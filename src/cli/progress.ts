@@ -308,8 +308,7 @@ export class TrainingReporter {
           `${event.resumed ? 'resuming' : 'training'} ${formatCount(event.parameters)} parameters, ` +
             `vocabulary ${event.vocab}, ` +
             `${formatCount(event.trainChars)} training / ${formatCount(event.valChars)} validation chars, ` +
-            `${event.chunksPerEpoch} iterations per epoch, kernels ${event.kernel} on ${event.threads} ` +
-            `thread${event.threads === 1 ? '' : 's'}` +
+            `${event.chunksPerEpoch} iterations per epoch, ${computeText(event)}` +
             (event.resumed ? `, from iteration ${event.iteration}` : '') +
             (event.origin && !event.resumed
               ? `, starting from the weights of ${escapeControls(event.origin.checkpoint)}`
@@ -410,4 +409,11 @@ export class TrainingReporter {
     if (this.bar) this.bar.print(text);
     else this.terminal.info(text);
   }
+}
+
+/** What computes the run: "kernels native-avx512 on 2 threads", or "torch 2.11.0 cuda:0, 2 processes × 1 thread". */
+function computeText({ engine, kernel, threads, processes }: StartEvent): string {
+  const threadCount = `${threads} thread${threads === 1 ? '' : 's'}`;
+  if (engine === 'charrnn') return `kernels ${kernel} on ${threadCount}`;
+  return `${kernel}, ${processes} process${processes === 1 ? '' : 'es'} × ${threadCount}`;
 }

@@ -1,5 +1,6 @@
 /** What train and resume share: signals, rendering, and the closing line. */
 import type { TrainEvent, TrainSummary } from '../train/events.js';
+import { DEFAULT_MASTER_PORT } from '../train/options.js';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { checkOutputPath } from '../checkpoint/io.js';
@@ -24,6 +25,11 @@ export interface OutputFlags {
   quiet: boolean;
   color: boolean;
   'print-every': number;
+  /** With --nnodes: a machine other than 0 reports only that it joined and finished (machine 0 writes). */
+  'node-rank'?: number;
+  nnodes?: number;
+  'master-addr'?: string;
+  'master-port'?: number;
 }
 
 /** Where a run's events go and what stops it. */
@@ -115,15 +121,28 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
       log = openLog(flags.log);
       reporter.appendTo(log);
     }
-    if (event.event === 'start' && (flags.kernel ?? 'auto') === 'auto') tellNativeFallback(terminal, event.kernel);
+    if (event.event === 'start' && event.engine === 'charrnn' && (flags.kernel ?? 'auto') === 'auto') {
+      tellNativeFallback(terminal, event.kernel);
+    }
     reporter.handle(event);
   };
   const close = () => {
     for (const signal of SIGNAL_NAMES) process.off(signal, onSignal);
     if (log) closeSync(log.descriptor);
   };
+  const machine = flags['node-rank'] ?? 0;
+  const meeting = `${flags['master-addr'] ?? '127.0.0.1'}:${flags['master-port'] ?? DEFAULT_MASTER_PORT}`;
+  const machineName = `node ${machine} of ${flags.nnodes ?? 1}`;
   const finish = (summary: TrainSummary) => {
     close();
+    if (machine > 0) {
+      terminal.info(
+        `${machineName}: finished at iteration ${summary.iterations} (${summary.reason}); ` +
+          `node 0 wrote the checkpoint and the reports`,
+      );
+      process.exitCode = summary.reason === 'interrupted' ? exitCode : EXIT.ok;
+      return;
+    }
     const val = summary.val_bpc === null ? '' : `, validation ${summary.val_bpc.toFixed(3)} bpc`;
     const speed = `${formatCount(summary.chars_per_s)} chars/s over ${formatDuration(summary.seconds)}`;
     const stats = `${summary.iterations} iterations${val}, ${speed}`;
@@ -143,6 +162,9 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
   return {
     async run(train) {
       let summary: TrainSummary;
+      if (machine > 0) {
+        terminal.info(`${machineName}: joining the run at ${meeting}; node 0 writes the checkpoints and reports`);
+      }
       try {
         summary = await train({ onEvent, signal: controller.signal });
       } catch (error) {

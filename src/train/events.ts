@@ -3,6 +3,7 @@
  * `eval`, `checkpoint` and `sample`, and last a `done`. Events carry facts; rates and estimates (chars/s,
  * ETA) are the display's to derive from `charsPerIteration`, `elapsedSeconds` and the limits.
  */
+import type { EngineKind } from './options.js';
 import type { Origin } from './state.js';
 
 export interface StartEvent {
@@ -27,8 +28,15 @@ export interface StartEvent {
   resumed: boolean;
   /** Where a fine-tuned run's first weights came from (train --init-from); null for a run from fresh weights. */
   origin: Origin | null;
+  /** What trains the run, and where: charrnn's kernels ("native-avx512"), or PyTorch's device ("cuda:0"). */
+  engine: EngineKind;
+  device: string;
+  /** What computes, as the start line names it: the kernels, or "torch 2.11.0 cuda:0". */
   kernel: string;
+  /** Threads computing a step, in each process. */
   threads: number;
+  /** Processes computing a step, over every machine (1 for charrnn). */
+  processes: number;
 }
 
 export interface ProgressEvent {

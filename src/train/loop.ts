@@ -6,15 +6,15 @@
 import { removeStaleBest, writeCheckpointAtomic } from '../checkpoint/io.js';
 import { tensorSpecs } from '../core/config.js';
 import type { CharGenerator } from '../core/generate.js';
+import type { CarriedState } from '../core/layers/layer.js';
 import type { CharModel } from '../core/model.js';
-import { clipGradientsByGlobalNorm, clipGradientsElementwise, globalNorm } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
 import { iterationsForTime, learningRateAt, type LrSchedule } from '../core/schedule.js';
 import type { StreamBatcher } from '../data/batches.js';
 import type { TokenIds, Vocab } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { encodeCheckpoint, type Checkpoint } from './checkpoint.js';
-import type { DataParallelStep } from './data-parallel.js';
+import type { TrainingEngine } from './engine.js';
 import type { StopReason, TrainEvent, TrainSummary } from './events.js';
 import type { TrainOptions } from './options.js';
 import type { Learner, RunState } from './run-state.js';
@@ -23,8 +23,8 @@ import type { Learner, RunState } from './run-state.js';
 export interface TrainingSetup {
   options: TrainOptions;
   model: CharModel;
-  /** Forward and backward (and validation's forward) over the batch's streams, on every thread. */
-  parallel: DataParallelStep;
+  /** Trains a step, validates, and hands back its weights and state (charrnn's threads, or PyTorch's processes). */
+  engine: TrainingEngine;
   learner: Learner;
   batcher: StreamBatcher;
   /** The held-out characters each validation covers (the same slice every time); every thread validates. */
@@ -42,13 +42,15 @@ export interface TrainingSetup {
   timeLimitSeconds: number | null;
   signal?: AbortSignal;
   emit: (event: TrainEvent) => void;
+  /** Whether this process writes the checkpoints (not a machine other than 0 of a run on several). */
+  writes: boolean;
 }
 
 const SAMPLE_LENGTH = 200;
 
 /** Trains until the target iteration, the time limit or the signal; validates and saves at the end. */
 export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
-  const { options, model, parallel, learner, batcher, run, targetIterations: target, emit } = setup;
+  const { options, engine, learner, batcher, run, targetIterations: target, emit } = setup;
   const charsPerIteration = options.batch * options.seqLength;
   const inputs = new Int32Array(charsPerIteration);
   const targets = new Int32Array(charsPerIteration);
@@ -64,23 +66,23 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     const learningRate = learningRateAt(scheduleOf(options, run.scheduleLength), iteration, position.epoch);
     // Evaluation and checkpoint when due, for the iteration just done; after the last, they follow the loop.
     if (!isLast && isDue(options.evalEvery)) await validateAndSave(setup, clock, isDue(options.saveEvery));
-    else if (!isLast && isDue(options.saveEvery)) save(setup, clock, false);
-    if (isDue(options.sampleEvery)) emit({ event: 'sample', iteration, text: sample(setup) });
-    reason = stopReason(setup, isLast, clock);
+    else if (!isLast && isDue(options.saveEvery)) await save(setup, clock, false);
+    if (isDue(options.sampleEvery)) emit({ event: 'sample', iteration, text: await sample(setup) });
+    // Every process stops at the same step: the first reason any of them has.
+    const agreed = await engine.agree(stopReason(setup, isLast, clock), run.scheduleLength);
+    run.scheduleLength = agreed.scheduleLength;
+    reason = agreed.stop;
     if (reason !== null) break;
-    // Forward, loss and backward on every thread at once, each summing its slice of the gradients.
-    if (position.epoch !== run.epoch) parallel.resetState(); // each epoch starts from a zero hidden state
+    // Forward, loss, backward, clip (to a global norm, whose value also shows divergence) and update.
     batcher.fillChunk(position.chunk, inputs, targets);
-    parallel.fill(inputs, targets);
-    const dropoutSeeds = options.dropout > 0 ? drawSeeds(learner.rng, options.batch) : null;
-    const loss = await parallel.run(dropoutSeeds);
-    // Clip to a global norm (whose value also shows divergence), then each element.
-    const gradients = parallel.gradients();
-    const norm = options.clip > 0 ? clipGradientsByGlobalNorm(gradients, options.clip) : globalNorm(gradients);
+    const { loss, norm } = await engine.step({
+      inputs,
+      targets,
+      learningRate,
+      resetState: position.epoch !== run.epoch, // each epoch starts from a zero hidden state
+      dropoutRng: options.dropout > 0 ? learner.rng : null,
+    });
     if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw divergence(iteration + 1, loss, norm, setup.output);
-    if (options.clipValue > 0) clipGradientsElementwise(gradients, options.clipValue);
-    // Update.
-    learner.optimizer.update(model.parameters, gradients, learningRate);
     run.completeIteration(position, loss, charsPerIteration);
     // Report.
     const at = { iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch() };
@@ -131,9 +133,6 @@ class Stopwatch {
   }
 }
 
-/** One dropout seed per stream. */
-const drawSeeds = (rng: Rng, count: number): number[] => Array.from({ length: count }, () => rng.nextUint32());
-
 /** Lets signals and I/O through between iterations. */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -150,13 +149,13 @@ function stopReason(setup: TrainingSetup, isLast: boolean, clock: Stopwatch): St
  */
 async function validateAndSave(setup: TrainingSetup, clock: Stopwatch, forceSave: boolean): Promise<void> {
   const { run } = setup;
-  const result = await setup.parallel.evaluate(setup.validationIds);
+  const result = await setup.engine.evaluate(setup.validationIds);
   const best = result.chars > 0 && run.recordValidation(result.loss);
   if (result.chars > 0) {
     const epoch = run.fractionalEpoch();
     setup.emit({ event: 'eval', iteration: run.iteration, epoch, valLoss: result.loss, valBpc: result.bpc, best });
   }
-  if (forceSave || best) save(setup, clock, best);
+  if (forceSave || best) await save(setup, clock, best);
 }
 
 /** The run's learning-rate schedule from its options, over its length where that is known. */
@@ -174,9 +173,12 @@ function scheduleOf(options: TrainOptions, scheduleLength: number | null): LrSch
 }
 
 /** Writes the checkpoint (atomically), and the best checkpoint too when `best`. */
-function save(setup: TrainingSetup, clock: Stopwatch, best: boolean): void {
+async function save(setup: TrainingSetup, clock: Stopwatch, best: boolean): Promise<void> {
   const { run, emit } = setup;
-  const checkpoint = encodeCheckpoint(assembleCheckpoint(setup, clock.seconds()));
+  // Every process takes part in handing the state back; one writes it.
+  const carried = await setup.engine.pull({ optimizer: true, carried: true });
+  if (!setup.writes || carried === null) return;
+  const checkpoint = encodeCheckpoint(assembleCheckpoint(setup, carried, clock.seconds()));
   writeCheckpointAtomic(setup.output, checkpoint);
   emit({ event: 'checkpoint', iteration: run.iteration, path: setup.output, best: false });
   if (best) {
@@ -189,7 +191,7 @@ function save(setup: TrainingSetup, clock: Stopwatch, best: boolean): void {
   setup.staleBestOutput = false;
 }
 
-function assembleCheckpoint(setup: TrainingSetup, secondsThisRun: number): Checkpoint {
+function assembleCheckpoint(setup: TrainingSetup, carried: CarriedState[], secondsThisRun: number): Checkpoint {
   const { model, run } = setup;
   // A finite loss can still come with an update that overflowed: never save such weights.
   for (const [name, tensor] of model.tensors) {
@@ -200,7 +202,9 @@ function assembleCheckpoint(setup: TrainingSetup, secondsThisRun: number): Check
       );
     }
   }
-  const trainingSection = run.trainingSection(setup.learner, setup.parallel.carriedState(), secondsThisRun);
+  const { engine } = setup;
+  const trainedOn = { engine: engine.kind, device: engine.device };
+  const trainingSection = run.trainingSection(setup.learner, carried, trainedOn, secondsThisRun);
   return {
     model: model.config,
     vocab: setup.vocab.symbols,
@@ -212,8 +216,9 @@ function assembleCheckpoint(setup: TrainingSetup, secondsThisRun: number): Check
 }
 
 /** A short sample from the current weights, seeded by the run's seed and the iteration. */
-function sample(setup: TrainingSetup): string {
+async function sample(setup: TrainingSetup): Promise<string> {
   const { generator, vocab, run } = setup;
+  await setup.engine.pull({ optimizer: false, carried: false });
   const rng = new Rng((setup.options.seed ^ run.iteration) >>> 0);
   const newline = vocab.idOf(10);
   generator.prime([Math.max(newline, 0)]); // a newline, or the first symbol where there is none

@@ -3,7 +3,7 @@
  * and valid values, its default, its command-line flag and help, and whether `resume` may change it.
  * The TrainOptions type, the defaults, validation, the train and resume flags and the library's
  * resume overrides are all derived from this table. RUN_SETTINGS does the same for the settings of one
- * call (time limit, output, kernel, threads), which are not part of a run's recipe.
+ * call (time limit, output, kernel, threads, the engine and its processes), which are not part of a run's recipe.
  */
 import { CELL_TYPES } from '../core/config.js';
 import { KERNEL_CHOICES } from '../core/backend.js';
@@ -19,6 +19,7 @@ import {
   defaultsOf,
   definedOnly,
   MAX_COUNT,
+  NONEMPTY_TEXT,
   PATH,
   realNumber,
   SEED,
@@ -50,11 +51,21 @@ export const LIMITS = {
   seqLength: 10_000,
   batch: 10_000,
   threads: 256,
+  processes: 256,
+  machines: 1024,
   parameters: 250_000_000,
   passFloats: 400_000_000,
 } as const;
 
 const INIT_SCHEMES: readonly InitScheme[] = ['pytorch', 'min-char-rnn'];
+
+/** What trains a run: charrnn's own kernels and threads, or PyTorch (train/engine.ts). */
+export const ENGINE_KINDS = ['charrnn', 'torch'] as const;
+export type EngineKind = (typeof ENGINE_KINDS)[number];
+const TORCH_DEVICES = ['auto', 'cpu', 'cuda', 'mps'] as const;
+export type TorchDevice = (typeof TORCH_DEVICES)[number];
+/** torch.distributed's customary port: every machine of a run must be given the same. */
+export const DEFAULT_MASTER_PORT = 29500;
 const EVERY = 'a whole number of iterations';
 
 export const TRAIN_OPTIONS = {
@@ -297,7 +308,73 @@ export const RUN_SETTINGS = {
     kind: wholeNumber(1, LIMITS.threads),
     default: undefined,
     defaultText: 'one per core, up to one per stream',
-    help: 'Threads computing each step (the weights are identical for any count)',
+    help:
+      'Threads computing each step (the weights are identical for any count); with --engine torch, ' +
+      'threads per process',
+    resumable: true,
+  }),
+  engine: row<EngineKind | undefined, true>({
+    flag: 'engine',
+    kind: choice(ENGINE_KINDS),
+    default: undefined,
+    defaultText: 'train: charrnn; resume: the engine the checkpoint records',
+    help: 'What trains: charrnn (its own kernels, on this CPU) or torch (PyTorch: GPUs, several processes)',
+    resumable: true,
+  }),
+  device: row<TorchDevice | undefined, true>({
+    flag: 'device',
+    kind: choice(TORCH_DEVICES),
+    default: undefined,
+    defaultText: 'auto: cuda where available, else cpu',
+    help: 'With --engine torch: where PyTorch computes',
+    resumable: true,
+  }),
+  python: row<string | undefined, true>({
+    flag: 'python',
+    kind: PATH,
+    default: undefined,
+    defaultText: '$CHARRNN_PYTHON, else the first python3 on PATH, then /usr/bin/python3, that imports torch',
+    help: 'With --engine torch: the Python interpreter to run PyTorch with',
+    resumable: true,
+  }),
+  processes: row<number | undefined, true>({
+    flag: 'nproc',
+    kind: wholeNumber(1, LIMITS.processes),
+    default: undefined,
+    defaultText: '1',
+    help: "With --engine torch: processes on this machine (DistributedDataParallel), splitting the batch's streams",
+    resumable: true,
+  }),
+  machines: row<number | undefined, true>({
+    flag: 'nnodes',
+    kind: wholeNumber(1, LIMITS.machines),
+    default: undefined,
+    defaultText: '1',
+    help: 'With --engine torch: machines the run spans, each running this command with its --node-rank',
+    resumable: true,
+  }),
+  machine: row<number | undefined, true>({
+    flag: 'node-rank',
+    kind: wholeNumber(0, LIMITS.machines - 1),
+    default: undefined,
+    defaultText: '0',
+    help: 'With --nnodes: this machine (0 writes the checkpoints and reports; the others only compute)',
+    resumable: true,
+  }),
+  masterAddr: row<string | undefined, true>({
+    flag: 'master-addr',
+    kind: NONEMPTY_TEXT,
+    default: undefined,
+    defaultText: '127.0.0.1',
+    help: 'With --nnodes: the address of machine 0, which every machine reaches',
+    resumable: true,
+  }),
+  masterPort: row<number | undefined, true>({
+    flag: 'master-port',
+    kind: wholeNumber(1, 65535),
+    default: undefined,
+    defaultText: `a free port; with --nnodes, ${DEFAULT_MASTER_PORT}`,
+    help: 'With --engine torch: the TCP port of rank 0 on machine 0',
     resumable: true,
   }),
 };

@@ -10,6 +10,7 @@ import { Vocab } from '../data/vocab.js';
 import { CharrnnError, EXIT } from '../errors.js';
 import { checkSettings } from '../settings.js';
 import { loadCheckpoint } from './checkpoint.js';
+import { chooseEngine } from './engine-choice.js';
 import { readCorpus, trainDataFor, type Corpus, type TrainData } from './corpus.js';
 import type { TrainSummary } from './events.js';
 import {
@@ -49,11 +50,23 @@ export async function resumeTraining(checkpointPath: string, options: ResumeOpti
   const overrides = resumeOverrides(changes, optionName);
   const output = control.output ?? checkpointPath;
   const saved = savedRun(checkpointPath, corpus, overrides, { checkpoint: output, log });
+  // Without --engine, the run goes on on the engine that trained it; either continues the other's state.
+  const engine = await chooseEngine(control, saved.training.engine, optionName);
   const kernels = createKernels(control.kernel ?? 'auto');
   const { timeLimitSeconds, threads } = control;
   // Resuming in place keeps the run's own best copy; saving elsewhere makes a best copy found there stale.
   const ownsBestOutput = fileIdentity(output) === fileIdentity(checkpointPath);
-  const request = { data: saved.data, kernels, output, timeLimitSeconds, threads, onEvent, signal, ownsBestOutput };
+  const request = {
+    data: saved.data,
+    kernels,
+    output,
+    timeLimitSeconds,
+    threads,
+    engine,
+    onEvent,
+    signal,
+    ownsBestOutput,
+  };
   return setUpAndTrain(request, saved.training.options, saved);
 }
 

@@ -7,26 +7,33 @@ import { availableParallelism } from 'node:os';
 import { parameterCount, type ModelConfig } from '../core/config.js';
 import { CharGenerator } from '../core/generate.js';
 import { explainKernelMemory, type Kernels } from '../core/kernels.js';
+import type { CarriedState } from '../core/layers/layer.js';
 import { CharModel } from '../core/model.js';
 import { passFloats } from '../core/pass-buffers.js';
 import { splitTrainVal, StreamBatcher } from '../data/batches.js';
 import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { DataParallelStep } from './data-parallel.js';
-import { LIMITS, type TrainOptions } from './options.js';
-import type { RunState } from './run-state.js';
+import { CharrnnEngine, type TrainingEngine } from './engine.js';
+import type { EngineChoice } from './engine-choice.js';
+import type { Learner, RunState } from './run-state.js';
+import { TorchEngine } from './torch-engine.js';
+import { LIMITS, type EngineKind, type TrainOptions } from './options.js';
 import { startingThreads } from './working-directory.js';
 
-/** The model, its data-parallel step (starting the worker threads, which validate too), and the sample generator. */
+/**
+ * The model, charrnn's data-parallel step (starting the worker threads, which validate too) unless another
+ * engine trains it, and the sample generator.
+ */
 export async function buildModel(
   config: ModelConfig,
   options: TrainOptions,
-  request: { kernels: Kernels; threads?: number },
+  request: { kernels: Kernels; threads?: number; engine: EngineKind },
 ) {
-  let parallel: DataParallelStep | undefined;
+  let parallel: DataParallelStep | null = null;
   try {
     const model = new CharModel(config, request.kernels);
-    parallel = await startThreads(model, options, request.threads);
+    if (request.engine === 'charrnn') parallel = await startThreads(model, options, request.threads);
     const generator = new CharGenerator(model);
     return { model, parallel, generator };
   } catch (error) {
@@ -105,4 +112,24 @@ export function targetIterations(options: TrainOptions, chunksPerEpoch: number):
 function startThreads(model: CharModel, options: TrainOptions, threads: number | undefined): Promise<DataParallelStep> {
   const threadCount = threads ?? Math.max(1, availableParallelism());
   return startingThreads(() => DataParallelStep.create(model, options.batch, options.seqLength, threadCount));
+}
+
+/** What an engine starts from: the model with its first weights, the optimizer, and the data it validates on. */
+export interface EngineStart {
+  model: CharModel;
+  /** charrnn's threads, started by buildModel (null for another engine). */
+  parallel: DataParallelStep | null;
+  learner: Learner;
+  options: TrainOptions;
+  /** A resumed run's carried state of every stream; null for zeros. */
+  carried: CarriedState[] | null;
+  validationIds: TokenIds;
+}
+
+/** The chosen engine, started from the run's weights, optimizer and carried state. */
+export async function startEngine(choice: EngineChoice, start: EngineStart): Promise<TrainingEngine> {
+  const { model, parallel, learner, options, carried } = start;
+  if (choice.kind === 'torch') return TorchEngine.create({ ...choice, ...start });
+  if (carried) parallel!.restoreCarriedState(carried);
+  return new CharrnnEngine(model, parallel!, learner, options);
 }

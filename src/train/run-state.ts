@@ -8,9 +8,8 @@ import type { CharModel } from '../core/model.js';
 import { Optimizer } from '../core/optim.js';
 import { Rng } from '../core/rng.js';
 import { CharrnnError } from '../errors.js';
-import type { DataParallelStep } from './data-parallel.js';
 import type { TrainOptions } from './options.js';
-import type { CorpusIdentity, HistoryPoint, Origin, TrainingState } from './state.js';
+import type { CorpusIdentity, HistoryPoint, Origin, TrainedOn, TrainingState } from './state.js';
 
 /** A history point is kept every this many iterations (and at each evaluation). */
 const HISTORY_EVERY = 10;
@@ -24,11 +23,12 @@ export interface ChunkPosition {
 /** The learning parts a run continues from, as saved in its checkpoints. */
 export interface Learner {
   /** Draws the dropout seeds. */
-  rng: Rng;
+  readonly rng: Rng;
+  /** Replaced by the state an engine that keeps its own hands back (engine.ts `pull`). */
   optimizer: Optimizer;
 }
 
-type SavedProgress = Omit<TrainingState, 'options' | 'corpus' | 'rng' | 'optimizer' | 'carried'>;
+type SavedProgress = Omit<TrainingState, 'options' | 'corpus' | 'rng' | 'optimizer' | 'carried' | keyof TrainedOn>;
 
 export class RunState {
   /** Iterations done; the next one is iteration + 1. */
@@ -115,9 +115,15 @@ export class RunState {
   }
 
   /** The `training` section of a checkpoint, `secondsThisRun` into this invocation. */
-  trainingSection(learner: Learner, carried: CarriedState[], secondsThisRun: number): TrainingState {
+  trainingSection(
+    learner: Learner,
+    carried: CarriedState[],
+    trainedOn: TrainedOn,
+    secondsThisRun: number,
+  ): TrainingState {
     this.addHistoryPoint();
     return {
+      ...trainedOn,
       options: this.options,
       corpus: this.corpus,
       ...(this.origin ? { origin: this.origin } : {}),
@@ -165,22 +171,16 @@ export function startLearner(model: CharModel, options: TrainOptions, initial?: 
   return { rng, optimizer };
 }
 
-/** A resumed run's weights, RNG, optimizer and carried hidden state, exactly as saved. */
-export function restoreLearner(
-  model: CharModel,
-  parallel: DataParallelStep,
-  saved: TrainingState,
-  tensors: Record<string, Float32Array>,
-): Learner {
+/** A resumed run's weights, RNG and optimizer, exactly as saved; its carried state checked to fit (for the engine). */
+export function restoreLearner(model: CharModel, saved: TrainingState, tensors: Record<string, Float32Array>): Learner {
   model.load(tensors);
   const rng = Rng.fromState(saved.rng);
   const optimizer = Optimizer.fromState(optimizerOptionsOf(saved.options), model.layout, saved.optimizer);
   checkCarriedFits(saved.carried, saved.options);
-  parallel.restoreCarriedState(saved.carried);
   return { rng, optimizer };
 }
 
-const optimizerOptionsOf = (options: TrainOptions) => ({ kind: options.optimizer, momentum: options.momentum });
+export const optimizerOptionsOf = (options: TrainOptions) => ({ kind: options.optimizer, momentum: options.momentum });
 
 function checkCarriedFits(carried: CarriedState[], options: TrainOptions): void {
   const { layers, batch, hidden, cell } = options;

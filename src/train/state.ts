@@ -10,7 +10,7 @@ import { BUFFER_NAMES, type OptimizerState } from '../core/optim.js';
 import { Rng, type RngState } from '../core/rng.js';
 import { CharrnnError } from '../errors.js';
 import { settingsOf } from '../settings.js';
-import { TRAIN_OPTIONS, type TrainOptions } from './options.js';
+import { ENGINE_KINDS, TRAIN_OPTIONS, type EngineKind, type TrainOptions } from './options.js';
 
 export interface HistoryPoint {
   iteration: number;
@@ -39,7 +39,14 @@ export interface Origin {
   corpus: string | null;
 }
 
-export interface TrainingState {
+/** What trained a run's latest iterations: the engine and where it computed. */
+export interface TrainedOn {
+  engine: EngineKind;
+  /** charrnn's kernels ("native-avx512"), PyTorch's device ("cuda:0"); null in files from before engines. */
+  device: string | null;
+}
+
+export interface TrainingState extends TrainedOn {
   options: TrainOptions;
   corpus: CorpusIdentity;
   /** Absent for a run that started from fresh weights. */
@@ -122,6 +129,7 @@ class TrainingReader {
     const block = this.object(value, 'training');
     const options = this.options(block.options);
     return {
+      ...this.trainedOn(block),
       options,
       corpus: this.corpus(block.corpus),
       ...(block.origin === undefined ? {} : { origin: this.origin(block.origin) }),
@@ -201,6 +209,18 @@ class TrainingReader {
       }
     }
     return options as unknown as TrainOptions;
+  }
+
+  /** Absent in files from before the PyTorch engine: charrnn's, on kernels not recorded. */
+  private trainedOn(block: Record<string, unknown>): TrainedOn {
+    const { engine, device } = block;
+    if (engine !== undefined && !(ENGINE_KINDS as readonly unknown[]).includes(engine)) {
+      this.fail('training.engine', engine, `one of ${ENGINE_KINDS.join(', ')}`);
+    }
+    if (device !== undefined && device !== null && !(typeof device === 'string' && device !== '')) {
+      this.fail('training.device', device, 'the device or kernels it trained on');
+    }
+    return { engine: (engine as EngineKind | undefined) ?? 'charrnn', device: (device as string | undefined) ?? null };
   }
 
   private corpus(value: unknown): CorpusIdentity {

@@ -1,6 +1,7 @@
 /** What `charrnn info` shows: a checkpoint's model, vocabulary and training progress, as plain data. */
 import { parameterCount, type ModelConfig } from '../core/config.js';
 import type { Checkpoint } from './checkpoint.js';
+import type { EngineKind } from './options.js';
 import type { HistoryPoint, Origin } from './state.js';
 
 export interface CheckpointSummary {
@@ -16,6 +17,9 @@ export interface CheckpointSummary {
     corpusChars: number;
     /** Where a fine-tuned run's first weights came from; null for a run from fresh weights. */
     origin: Origin | null;
+    /** The engine that trained the latest iterations, and its device or kernels (null when not recorded). */
+    engine: EngineKind;
+    device: string | null;
     options: Record<string, unknown>;
     lastValBpc: number | null;
     bestValBpc: number | null;
@@ -46,6 +50,8 @@ export function summarizeCheckpoint(checkpoint: Checkpoint): CheckpointSummary {
       corpus: state.corpus.path,
       corpusChars: state.corpus.chars,
       origin: state.origin ?? null,
+      engine: state.engine,
+      device: state.device,
       options: { ...state.options },
       lastValBpc: toBpc(state.lastValLoss),
       bestValBpc: toBpc(state.bestValLoss),

@@ -13,6 +13,8 @@ import type { Kernels } from '../core/kernels.js';
 import { CharrnnError } from '../errors.js';
 import { checkSettings } from '../settings.js';
 import { readCorpus, trainDataFor, type Corpus, type TrainData } from './corpus.js';
+import type { TrainingEngine } from './engine.js';
+import { chooseEngine, type EngineChoice } from './engine-choice.js';
 import type { StartEvent, TrainEvent, TrainSummary } from './events.js';
 import { fineTuneStart, type InitialWeights } from './fine-tune.js';
 import { trainLoop } from './loop.js';
@@ -25,7 +27,7 @@ import {
   type TrainOptions,
 } from './options.js';
 import { restoreLearner, RunState, startLearner } from './run-state.js';
-import { buildModel, checkSize, cutData, fixScheduleLength, targetIterations } from './run-setup.js';
+import { buildModel, checkSize, cutData, fixScheduleLength, startEngine, targetIterations } from './run-setup.js';
 import type { TrainingState } from './state.js';
 
 /** The settings of one call (output, timeLimitSeconds, kernel, threads: see RUN_SETTINGS), and where events go. */
@@ -74,9 +76,11 @@ export async function trainModel(
   const source = typeof corpus === 'string' ? corpus : corpus.source;
   const output = settings.output ?? defaultOutputPath(source);
   checkRunFiles({ corpus: source, initFrom: run.options.initFrom, checkpoint: output, log });
+  const engine = await chooseEngine(settings, null, optionName);
   const text = typeof corpus === 'string' ? readCorpus(corpus, run.options.encoding) : corpus;
   const kernels = createKernels(settings.kernel ?? 'auto');
-  const request = { kernels, output, timeLimitSeconds: settings.timeLimitSeconds, threads: settings.threads };
+  const { timeLimitSeconds, threads } = settings;
+  const request = { kernels, output, timeLimitSeconds, threads, engine };
   const events = { onEvent, signal };
   if (run.options.initFrom === undefined) {
     return setUpAndTrain({ ...request, ...events, data: trainDataFor(text, text.vocab) }, run.options, null);
@@ -95,6 +99,8 @@ export interface TrainRequest {
   timeLimitSeconds?: number;
   /** Threads computing each step (default: one per core, up to one per stream). Results do not depend on it. */
   threads?: number;
+  /** What trains the run (chooseEngine); charrnn's own engine when absent. */
+  engine?: EngineChoice;
   onEvent?: (event: TrainEvent) => void;
   /** Aborting finishes the current iteration, saves and returns with reason 'interrupted'. */
   signal?: AbortSignal;
@@ -143,19 +149,28 @@ export async function setUpAndTrain(
     );
   }
   fixScheduleLength(run, saved?.training.options ?? null, target, request.timeLimitSeconds || null);
+  const engineChoice = request.engine ?? { kind: 'charrnn' };
+  // Only machine 0 of a run on several writes: checkpoints and events (the others compute their share).
+  const writes = engineChoice.kind === 'charrnn' || engineChoice.world.machine === 0;
   // Outputs are checked before any thread starts: a file or a new path (the library checked them against its inputs).
-  prepareOutput(request.output);
-  prepareOutput(bestPath(request.output));
-  const lock = lockRunOutputs([request.output, bestPath(request.output)]);
-  const { model, parallel, generator } = await buildModel(config, options, request).catch((error) => {
-    lock.release();
+  if (writes) {
+    prepareOutput(request.output);
+    prepareOutput(bestPath(request.output));
+  }
+  const lock = writes ? lockRunOutputs([request.output, bestPath(request.output)]) : null;
+  const building = { kernels: request.kernels, threads: request.threads, engine: engineChoice.kind };
+  const { model, parallel, generator } = await buildModel(config, options, building).catch((error) => {
+    lock?.release();
     throw error;
   });
+  let engine: TrainingEngine | undefined;
   try {
     const learner = saved
-      ? restoreLearner(model, parallel, saved.training, saved.tensors)
+      ? restoreLearner(model, saved.training, saved.tensors)
       : startLearner(model, options, request.initialWeights?.tensors);
-    const emit = request.onEvent ?? (() => {});
+    const carried = saved?.training.carried ?? null;
+    engine = await startEngine(engineChoice, { model, parallel, learner, options, carried, validationIds });
+    const emit = (writes && request.onEvent) || (() => {});
     const start: StartEvent = {
       event: 'start',
       iteration: run.iteration,
@@ -171,14 +186,17 @@ export async function setUpAndTrain(
       heldOutChars: heldOut.length,
       resumed: saved !== null,
       origin: run.origin ?? null,
-      kernel: request.kernels.name,
-      threads: parallel.threads,
+      engine: engine.kind,
+      device: engine.device,
+      kernel: engine.description,
+      threads: engine.threads,
+      processes: engine.processes,
     };
     emit(start);
     return await trainLoop({
       options,
       model,
-      parallel,
+      engine,
       learner,
       batcher,
       validationIds,
@@ -192,9 +210,10 @@ export async function setUpAndTrain(
       timeLimitSeconds: request.timeLimitSeconds || null,
       signal: request.signal,
       emit,
+      writes,
     });
   } finally {
-    parallel.close();
-    lock.release();
+    (engine ?? parallel)?.close();
+    lock?.release();
   }
 }

@@ -13,6 +13,8 @@ const squares = (length: number, phase: number): Float32Array => wave(length, ph
 export function trainingStateFor(model: ModelConfig, batch = 2, optimizer: OptimizerKind = 'adam'): TrainingState {
   const sizes = tensorSpecs(model).map((spec) => shapeSize(spec.shape));
   return {
+    engine: 'charrnn',
+    device: 'js',
     options: {
       ...DEFAULT_TRAIN_OPTIONS,
       cell: model.cell,
