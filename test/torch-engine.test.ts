@@ -213,7 +213,7 @@ if (python instanceof Error) {
       const secondExit = new Promise<number | null>((resolveExit) => second.on('exit', resolveExit));
       succeed([...args, ...machines, '--node-rank', '0']);
       expect(await secondExit, secondErr).toBe(0);
-      expect(secondErr).toMatch(/^node 1 of 2: joining the run at 127\.0\.0\.1:29517/);
+      expect(secondErr).toMatch(/^node 1 of 2: joined the run at 127\.0\.0\.1:29517/);
       expect(secondErr).toMatch(/node 1 of 2: finished at iteration 3 .*node 0 wrote the checkpoint/);
       expect(relativeDifference('one.json', 'nodes.json')).toBeLessThan(1e-5);
     });

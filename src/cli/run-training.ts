@@ -116,7 +116,15 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
     controller.abort();
   };
   for (const signal of SIGNAL_NAMES) process.on(signal, onSignal);
+  const machine = flags['node-rank'] ?? 0;
+  const meeting = `${flags['master-addr'] ?? '127.0.0.1'}:${flags['master-port'] ?? DEFAULT_MASTER_PORT}`;
+  const machineName = `node ${machine} of ${flags.nnodes ?? 1}`;
   const onEvent = (event: TrainEvent) => {
+    if (machine > 0) {
+      // Only the start event reaches a machine other than 0: the options were checked and every rank joined.
+      terminal.info(`${machineName}: joined the run at ${meeting}; node 0 writes the checkpoints and reports`);
+      return;
+    }
     if (event.event === 'start' && flags.log !== undefined) {
       log = openLog(flags.log);
       reporter.appendTo(log);
@@ -130,9 +138,6 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
     for (const signal of SIGNAL_NAMES) process.off(signal, onSignal);
     if (log) closeSync(log.descriptor);
   };
-  const machine = flags['node-rank'] ?? 0;
-  const meeting = `${flags['master-addr'] ?? '127.0.0.1'}:${flags['master-port'] ?? DEFAULT_MASTER_PORT}`;
-  const machineName = `node ${machine} of ${flags.nnodes ?? 1}`;
   const finish = (summary: TrainSummary) => {
     close();
     if (machine > 0) {
@@ -162,9 +167,6 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
   return {
     async run(train) {
       let summary: TrainSummary;
-      if (machine > 0) {
-        terminal.info(`${machineName}: joining the run at ${meeting}; node 0 writes the checkpoints and reports`);
-      }
       try {
         summary = await train({ onEvent, signal: controller.signal });
       } catch (error) {

@@ -170,7 +170,11 @@ export async function setUpAndTrain(
       : startLearner(model, options, request.initialWeights?.tensors);
     const carried = saved?.training.carried ?? null;
     engine = await startEngine(engineChoice, { model, parallel, learner, options, carried, validationIds });
-    const emit = (writes && request.onEvent) || (() => {});
+    // The other machines report only that they have joined (the start event); machine 0 reports the run.
+    const onEvent = request.onEvent ?? (() => {});
+    const emit = (event: TrainEvent) => {
+      if (writes || event.event === 'start') onEvent(event);
+    };
     const start: StartEvent = {
       event: 'start',
       iteration: run.iteration,
