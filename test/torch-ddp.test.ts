@@ -154,7 +154,12 @@ if (python instanceof Error) {
       expect(await second.exit, second.stderr()).toBe(130);
       expect(await first.exit, first.stderr()).toBe(130);
       const saved = loadCheckpoint(join(dir, 'nodes-interrupted.json')).training!;
-      expect(second.stderr()).toContain(`node 1 of 2: finished at iteration ${saved.iteration} (interrupted)`);
+      // Its own lines only, none of them empty (a pipe has no ^C echo to step below).
+      expect(second.stderr().trim().split('\n')).toEqual([
+        expect.stringMatching(/^node 1 of 2: joined the run at /),
+        'interrupted: finishing this step and saving (press Ctrl-C again to quit at once)',
+        `node 1 of 2: finished at iteration ${saved.iteration} (interrupted); node 0 wrote the checkpoint and the reports`,
+      ]);
       expect(first.stderr()).toContain(`stopped at iteration ${saved.iteration}; saved nodes-interrupted.json`);
     });
 

@@ -3,10 +3,11 @@
  * after a few iterations from the same seed (rnn, lstm, gru; Adam and SGD; no dropout, as the engines draw
  * different masks), its events have charrnn's shape, Ctrl-C saves and exits 130, a run resumes on the other
  * engine from its saved iteration, several processes and two "machines" train the same weights, a rank that
- * dies is one line, and no torch is one line. Skipped, with one warning, where no Python imports torch.
+ * dies is one line, and no torch is one line. Each iteration's loss is its own (the engine reports a step late),
+ * a text too big for one message reaches the device whole, and divergence ends the run as on charrnn. Skipped, with one warning, where no Python imports torch.
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -71,6 +72,14 @@ function relativeDifference(pathA: string, pathB: string): number {
   }
   return worst;
 }
+
+/** The training loss of each progress line, in order. */
+const trainLosses = (stdout: string): number[] =>
+  stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { event: string; trainLoss?: number })
+    .flatMap((event) => (event.event === 'progress' ? [event.trainLoss!] : []));
 
 /** Each JSON line's event and its sorted keys. */
 const eventShapes = (stdout: string): string[] =>
@@ -150,12 +159,72 @@ if (python instanceof Error) {
             relativeDifference(`${cell}-${optimizer}-charrnn.json`, `${cell}-${optimizer}-torch.json`),
           ).toBeLessThan(1e-4);
           expect(eventShapes(torchRun)).toEqual(eventShapes(own));
+          // Each iteration's loss is its own, though the engine answers a step with the one before's.
+          const ownLosses = trainLosses(own);
+          expect(ownLosses).toHaveLength(4);
+          for (const [i, loss] of trainLosses(torchRun).entries()) expect(loss).toBeCloseTo(ownLosses[i]!, 4);
           const start = JSON.parse(torchRun.split('\n')[0]!);
           expect(start).toMatchObject({ engine: 'torch', device: 'cpu', processes: 1 });
           expect(start.kernel).toMatch(/^torch \S+ cpu$/);
         });
       }
     }
+
+    it('reads a text of more ids than one message carries from its device copy, as charrnn reads it', () => {
+      // 17M characters: the last of 100 streams starts beyond the first 2^24 ids sent, in the second piece.
+      const letters = 'abcdefghij \n';
+      const text = Buffer.alloc(17_000_000);
+      let state = 1;
+      for (let i = 0; i < text.length; i++) {
+        state = (state * 1103515245 + 12345) >>> 0;
+        text[i] = letters.charCodeAt((state >>> 16) % letters.length);
+      }
+      const big = join(tmpdir(), `charrnn-torch-big-${process.pid}.txt`);
+      writeFileSync(big, text);
+      try {
+        const args = ['train', big, ...TINY, ...QUIET, '--batch', '100', '--val-frac', '0.001', '--iters', '2'];
+        const json = ['--json', '--print-every', '1'];
+        const own = trainLosses(succeed([...args, ...json, '-o', 'big-charrnn.json']));
+        const onTorch = trainLosses(succeed([...args, ...json, ...torch(), '-o', 'big-torch.json']));
+        expect(onTorch[0]).toBeCloseTo(own[0]!, 5);
+        expect(relativeDifference('big-charrnn.json', 'big-torch.json')).toBeLessThan(1e-4);
+      } finally {
+        rmSync(big, { force: true });
+      }
+    });
+
+    it('refuses more processes than the batch has streams, before starting any', () => {
+      const result = charrnn([
+        'train',
+        'ishmael.txt',
+        ...TINY,
+        '--batch',
+        '2',
+        '--iters',
+        '2',
+        ...torch(),
+        '--nproc',
+        '3',
+      ]);
+      expect(result.status).toBe(2);
+      expect(result.stderr.trim()).toBe(
+        "charrnn: --batch 2 has fewer streams than the run's 3 processes, each of which trains a share of them; " +
+          'raise --batch, or lower --nproc or --nnodes',
+      );
+    });
+
+    it('ends a diverging run with one line, saving nothing from the step', () => {
+      const args = ['train', 'ishmael.txt', ...TINY, '--threads', '1', '--iters', '50', ...torch()];
+      const divergent = ['--optim', 'sgd', '--momentum', '0', '--lr', '1e38', '--clip', '0', '--save-every', '1'];
+      const result = charrnn([...args, ...divergent, '-o', 'diverge.json']);
+      expect(result.status).toBe(1);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      expect(result.stderr.trim().split('\n').at(-1)).toMatch(
+        /^charrnn: training diverged at iteration \d+: the (loss|gradient norm) is .* keeps the last good weights/,
+      );
+      // Saved (if at all) from a step before the divergence: it must still load with finite weights.
+      if (existsSync(join(dir, 'diverge.json'))) succeed(['sample', '-c', 'diverge.json', '--length', '5']);
+    });
 
     it('saves and exits 130 on Ctrl-C (SIGINT to the process group)', async () => {
       const args = ['train', 'ishmael.txt', ...TINY, ...QUIET, '--iters', '100000', ...torch(), '-o', 'sigint.json'];

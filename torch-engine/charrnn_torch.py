@@ -233,6 +233,7 @@ class Engine:
         self.cell, self.layers, self.hidden = model["cell"], int(model["layers"]), int(model["hidden"])
         self.vocab, self.dropout = int(model["vocab"]), float(model.get("dropout") or 0)
         self.batch, self.seq_length = int(header["batch"]), int(header["seqLength"])
+        self.stream_length = int(header["streamLength"])
         self.start, self.end = (int(s) for s in header["streams"])
         self.clip, self.clip_value = float(header.get("clip") or 0), float(header.get("clipValue") or 0)
         self.rank, self.world_size = (int(world["rank"]), int(world["worldSize"])) if world else (0, 1)
@@ -251,6 +252,13 @@ class Engine:
         self.carried = self._load_carried(buffers)
         self.validation = to_tensor(torch, buffers.get("validation", ("i32", b"")), self.device)
         self.validation_streams = None
+        # Our streams of the training text, on the device in the narrowest type its ids fit ("corpus" fills it).
+        id_type = torch.uint8 if self.vocab <= 256 else torch.int16 if self.vocab <= 32768 else torch.int32
+        self.train_ids = torch.empty((self.end - self.start) * self.stream_length + 1, dtype=id_type,
+                                     device=self.device)
+        self.train_ids_received = 0
+        # Steps whose loss and norm are on their way to the host, oldest first.
+        self.pending = []
 
     # Set-up.
 
@@ -283,6 +291,8 @@ class Engine:
             reason = plain_text(error)
             raise ProtocolError(f"could not join the {self.world_size} ranks at {host}:{port} "
                                 f"within {seconds} s ({reason})") from error
+        # agree's collective runs on the host (gloo), so deciding to stop never waits for a GPU.
+        self.control_group = dist.new_group(backend="gloo") if backend == "nccl" else None
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         return torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
 
@@ -331,32 +341,65 @@ class Engine:
 
     # Commands.
 
-    def step(self, header, buffers):
-        """One training iteration on our streams; DDP averages the gradients, each rank's loss pre-weighted."""
+    def corpus(self, header, buffers):
+        """A piece of our streams' training ids, from `offset`; sent once, before the first step."""
+        offset, piece = int(header["offset"]), buffers["ids"]
+        count = len(piece[1]) // 4
+        if offset != self.train_ids_received or offset + count > self.train_ids.numel():
+            raise ProtocolError(f"corpus: ids [{offset}, {offset + count}) do not continue the "
+                                f"{self.train_ids_received} of {self.train_ids.numel()} received")
+        ids = to_tensor(self.torch, piece, "cpu")
+        if count and not (0 <= int(ids.min()) and int(ids.max()) < self.vocab):
+            raise ProtocolError(f"corpus: an id outside the vocabulary of {self.vocab}")
+        self.train_ids[offset:offset + count] = ids.to(device=self.device, dtype=self.train_ids.dtype)
+        self.train_ids_received += count
+        return {}, []
+
+    def step(self, header, _buffers):
+        """Starts one training iteration on our streams (DDP averages the gradients, each rank's loss
+        pre-weighted) without waiting for the device; replies with the steps before it that are finished."""
         torch = self.torch
+        inputs, targets = self._chunk(int(header["chunk"]))
         if header.get("resetState"):
             self.carried = self._map_state(torch.zeros_like)
         seed = header.get("dropoutSeed")
         if seed is not None and self.dropout > 0:
             torch.manual_seed(int(seed) + self.rank)
-        rows = self.end - self.start
-        inputs = to_tensor(torch, buffers["inputs"], self.device).view(-1, rows)
-        targets = to_tensor(torch, buffers["targets"], self.device).view(-1, rows)
         steps = inputs.shape[0]
         self.model.train()
         logits, state = self.net(inputs, self.carried)
         summed = torch.nn.functional.cross_entropy(logits.view(-1, self.vocab), targets.reshape(-1), reduction="sum")
         (summed * (self.world_size / (self.batch * steps))).backward()
         self.carried = self._map_state(lambda s: s.detach(), state)
-        loss, norm = self._loss_and_norm(summed.detach().to(self.wide) / (self.batch * steps))
-        updated = math.isfinite(loss) and math.isfinite(norm)
-        if updated:
-            self._update(float(header["lr"]))
+        self.pending.append(HostCopy(torch, self._loss_and_norm(summed.detach().to(self.wide) / (self.batch * steps))))
+        # Not finite: the run ends as Node reads it (a step later), saving nothing, so no check holds the device here.
+        self._update(float(header["lr"]))
         self.optimizer.zero_grad(set_to_none=True)
-        return {"loss": finite_or_none(loss), "norm": finite_or_none(norm), "updated": updated}, []
+        return self._finished(keep=1), []
+
+    def settle(self, _header, _buffers):
+        """Waits for every step started: their results."""
+        return self._finished(keep=0), []
+
+    def _finished(self, keep):
+        """The results of the pending steps but the newest `keep`, oldest first: [loss, norm], null where not finite."""
+        done = self.pending[:len(self.pending) - keep]
+        self.pending = self.pending[len(done):]
+        return {"results": [[finite_or_none(value) for value in copy.values()] for copy in done]}
+
+    def _chunk(self, chunk):
+        """Time-major [T, B_r] inputs and targets of `chunk` of our streams, from the ids on the device."""
+        if self.train_ids_received != self.train_ids.numel():
+            raise ProtocolError(f"step: {self.train_ids_received} of {self.train_ids.numel()} training ids received")
+        if not 0 <= chunk < self.stream_length // self.seq_length:
+            raise ProtocolError(f"step: chunk {chunk} is outside the {self.stream_length // self.seq_length} per epoch")
+        rows, width = self.end - self.start, self.seq_length + 1
+        window = self.train_ids.as_strided((rows, width), (self.stream_length, 1), chunk * self.seq_length)
+        window = window.t().long()
+        return window[:-1], window[1:]
 
     def _loss_and_norm(self, local_loss):
-        """The global mean loss and the pre-clip gradient norm, clipped to --clip; one host sync for both."""
+        """The global mean loss and the pre-clip gradient norm (clipping to --clip), on the device."""
         torch = self.torch
         if self.world_size > 1:
             torch.distributed.all_reduce(local_loss)
@@ -364,8 +407,7 @@ class Engine:
             norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         else:
             norm = torch.norm(torch.stack([torch.norm(p.grad.detach(), 2.0) for p in self.params]), 2.0)
-        loss, norm = torch.stack([local_loss.to(self.wide), norm.to(self.wide)]).tolist()
-        return loss, norm
+        return torch.stack([local_loss.to(self.wide), norm.to(self.wide)])
 
     def _update(self, lr):
         """Clips each element (--clip-value) and takes the optimizer step at this iteration's rate."""
@@ -383,9 +425,9 @@ class Engine:
         if stop not in STOP_CODES:
             raise ProtocolError(f"agree: unknown stop code {stop}")
         length = float(header.get("scheduleLength", -1)) if self.rank == 0 else -1.0
-        values = torch.tensor([float(stop), length], dtype=self.wide, device=self.device)
+        values = torch.tensor([float(stop), length], dtype=torch.float64)
         if self.world_size > 1:
-            torch.distributed.all_reduce(values, op=torch.distributed.ReduceOp.MAX)
+            torch.distributed.all_reduce(values, op=torch.distributed.ReduceOp.MAX, group=self.control_group)
         stop, length = values.tolist()
         return {"stop": int(stop), "scheduleLength": int(length) if length == int(length) else length}, []
 
@@ -469,6 +511,27 @@ class Engine:
         return tuple(transform(s) for s in state) if isinstance(state, tuple) else transform(state)
 
 
+class HostCopy:
+    """A small device tensor on its way to the host: the copy is queued behind the step that computes it, and
+    read once the next step is queued too, so the device never idles while the host waits for it."""
+
+    def __init__(self, torch, values):
+        self.done = None
+        if values.is_cuda:
+            self.host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+            self.host.copy_(values, non_blocking=True)
+            self.done = torch.cuda.Event()
+            self.done.record()
+        else:
+            self.host = values
+
+    def values(self):
+        """The values, waiting for the copy (and the step before it) where it is not done."""
+        if self.done is not None:
+            self.done.synchronize()
+        return self.host.tolist()
+
+
 def finite_or_none(value):
     """JSON has no NaN or Infinity: a non-finite number goes as null."""
     return value if math.isfinite(value) else None
@@ -526,7 +589,8 @@ def answer(engine, header, buffers):
         return start(header, buffers)
     if engine is None:
         raise ProtocolError(f'"{command}" before init')
-    handler = {"step": engine.step, "agree": engine.agree, "evaluate": engine.evaluate, "state": engine.state}
+    handler = {"corpus": engine.corpus, "step": engine.step, "settle": engine.settle, "agree": engine.agree,
+               "evaluate": engine.evaluate, "state": engine.state}
     if command not in handler:
         raise ProtocolError(f'unknown command "{command}"')
     return (engine, *handler[command](header, buffers))

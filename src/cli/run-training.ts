@@ -112,7 +112,9 @@ export function startTrainingSession(flags: OutputFlags): TrainingSession {
     if (controller.signal.aborted) process.exit(exitCode);
     const { code, what } = STOPPING_SIGNALS[signal as StoppingSignal];
     exitCode = code;
-    reporter.message(`\n${what}: finishing this step and saving (press Ctrl-C again to quit at once)`);
+    // On a terminal the notice starts below the ^C it echoed; in a pipe or a file there is no such line to leave.
+    const belowEcho = process.stderr.isTTY ? '\n' : '';
+    reporter.message(`${belowEcho}${what}: finishing this step and saving (press Ctrl-C again to quit at once)`);
     controller.abort();
   };
   for (const signal of SIGNAL_NAMES) process.on(signal, onSignal);

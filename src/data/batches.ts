@@ -51,6 +51,11 @@ export class StreamBatcher {
     }
   }
 
+  /** The ids streams [from, to) cover, the last one's final target included (a copy of the training text keeps only these). */
+  streamIds(from: number, to: number): TokenIds {
+    return this.ids.subarray(from * this.streamLength, to * this.streamLength + 1);
+  }
+
   /** Fills inputs[t·B + b] = stream b at step chunk·T + t, and the targets one character later. */
   fillChunk(chunk: number, inputs: Int32Array, targets: Int32Array): void {
     const { batch, seqLength, streamLength, ids } = this;

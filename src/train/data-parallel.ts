@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { CarriedState } from '../core/layers/layer.js';
 import type { CharModel } from '../core/model.js';
 import type { TrainingPass } from '../core/passes.js';
+import type { StreamBatcher } from '../data/batches.js';
 import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { validationChunks, type EvalResult, type ValidationChunk } from './evaluate.js';
@@ -73,10 +74,9 @@ export class DataParallelStep {
     return 1 + this.workers.length;
   }
 
-  /** Takes a time-major [T, B] chunk of inputs and targets for the next step. */
-  fill(inputs: Int32Array, targets: Int32Array): void {
-    this.table.inputs.set(inputs);
-    this.table.targets.set(targets);
+  /** Takes the batcher's chunk `chunk` (time-major [T, B] inputs and targets) for the next step. */
+  fill(batcher: StreamBatcher, chunk: number): void {
+    batcher.fillChunk(chunk, this.table.inputs, this.table.targets);
   }
 
   /**

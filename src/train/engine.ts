@@ -10,6 +10,7 @@ import type { CarriedState } from '../core/layers/layer.js';
 import type { CharModel } from '../core/model.js';
 import { clipGradientsByGlobalNorm, clipGradientsElementwise, globalNorm } from '../core/optim.js';
 import type { Rng } from '../core/rng.js';
+import type { StreamBatcher } from '../data/batches.js';
 import type { TokenIds } from '../data/vocab.js';
 import type { DataParallelStep } from './data-parallel.js';
 import type { EvalResult } from './evaluate.js';
@@ -19,9 +20,8 @@ import type { Learner } from './run-state.js';
 
 /** One iteration's chunk and how to train on it. */
 export interface StepRequest {
-  /** Time-major [T, B] ids of the whole batch, and the ids each predicts. */
-  inputs: Int32Array;
-  targets: Int32Array;
+  /** Which chunk of the epoch: each engine reads the batch's ids where it keeps the training text. */
+  chunk: number;
   learningRate: number;
   /** A new epoch: the carried state starts from zero. */
   resetState: boolean;
@@ -29,7 +29,10 @@ export interface StepRequest {
   dropoutRng: Rng | null;
 }
 
-/** A step's batch-mean loss and its gradients' global norm before clipping; neither finite: no update was made. */
+/**
+ * A step's batch-mean loss and its gradients' global norm before clipping. Either not finite ends the run, saving
+ * nothing: charrnn's engine made no update, PyTorch's may have (it does not wait for the device to know).
+ */
 export interface StepResult {
   loss: number;
   norm: number;
@@ -60,8 +63,14 @@ export interface TrainingEngine {
   readonly threads: number;
   /** Processes computing a step, over every machine. */
   readonly processes: number;
-  /** Forward, loss, backward, clip and update; no update when the loss or the norm is not finite. */
-  step(request: StepRequest): Promise<StepResult>;
+  /**
+   * Starts a step (forward, loss, backward, clip and update); resolves to the results of the steps finished since
+   * the last call, oldest first. charrnn's engine finishes each step before it resolves; PyTorch's answers a step
+   * with the previous one's result, so that its device never waits for the host between steps.
+   */
+  step(request: StepRequest): Promise<StepResult[]>;
+  /** The results of the steps still unreported, once they are finished. */
+  settle(): Promise<StepResult[]>;
   /** Validation loss over `ids`, cut into the batch's streams as validationChunks does. */
   evaluate(ids: TokenIds): Promise<EvalResult>;
   /** This process's reason to stop (or none) and its schedule length, agreed with every other process. */
@@ -82,6 +91,7 @@ export class CharrnnEngine implements TrainingEngine {
   constructor(
     private readonly model: CharModel,
     private readonly parallel: DataParallelStep,
+    private readonly batcher: StreamBatcher,
     private readonly learner: Learner,
     private readonly options: TrainOptions,
   ) {}
@@ -98,10 +108,19 @@ export class CharrnnEngine implements TrainingEngine {
     return this.parallel.threads;
   }
 
-  async step({ inputs, targets, learningRate, resetState, dropoutRng }: StepRequest): Promise<StepResult> {
+  async step(request: StepRequest): Promise<StepResult[]> {
+    return [await this.train(request)];
+  }
+
+  /** Every step is finished and reported when `step` resolves. */
+  async settle(): Promise<StepResult[]> {
+    return [];
+  }
+
+  private async train({ chunk, learningRate, resetState, dropoutRng }: StepRequest): Promise<StepResult> {
     const { parallel, options } = this;
     if (resetState) parallel.resetState();
-    parallel.fill(inputs, targets);
+    parallel.fill(this.batcher, chunk);
     const dropoutSeeds = dropoutRng ? drawSeeds(dropoutRng, options.batch) : null;
     const loss = await parallel.run(dropoutSeeds);
     // Clip to a global norm (whose value also shows divergence), then each element.

@@ -10,14 +10,13 @@ import type { CarriedState } from '../core/layers/layer.js';
 import type { CharModel } from '../core/model.js';
 import { Rng } from '../core/rng.js';
 import { iterationsForTime, learningRateAt, type LrSchedule } from '../core/schedule.js';
-import type { StreamBatcher } from '../data/batches.js';
 import type { TokenIds, Vocab } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import { encodeCheckpoint, type Checkpoint } from './checkpoint.js';
-import type { TrainingEngine } from './engine.js';
+import type { StepResult, TrainingEngine } from './engine.js';
 import type { StopReason, TrainEvent, TrainSummary } from './events.js';
 import type { TrainOptions } from './options.js';
-import type { Learner, RunState } from './run-state.js';
+import type { ChunkPosition, Learner, RunState } from './run-state.js';
 
 /** Everything the loop works with, built by trainer.ts. */
 export interface TrainingSetup {
@@ -26,7 +25,6 @@ export interface TrainingSetup {
   /** Trains a step, validates, and hands back its weights and state (charrnn's threads, or PyTorch's processes). */
   engine: TrainingEngine;
   learner: Learner;
-  batcher: StreamBatcher;
   /** The held-out characters each validation covers (the same slice every time); every thread validates. */
   validationIds: TokenIds;
   generator: CharGenerator;
@@ -48,50 +46,56 @@ export interface TrainingSetup {
 
 const SAMPLE_LENGTH = 200;
 
+/** A step started whose result the engine has not yet given. */
+interface LaunchedStep {
+  position: ChunkPosition;
+  learningRate: number;
+}
+
 /** Trains until the target iteration, the time limit or the signal; validates and saves at the end. */
 export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
-  const { options, engine, learner, batcher, run, targetIterations: target, emit } = setup;
-  const charsPerIteration = options.batch * options.seqLength;
-  const inputs = new Int32Array(charsPerIteration);
-  const targets = new Int32Array(charsPerIteration);
+  const { options, engine, learner, run, targetIterations: target } = setup;
   const firstIteration = run.iteration;
   const clock = new Stopwatch();
+  // Steps the engine has started and not yet reported, oldest first: at most one, PyTorch's (engine.ts `step`).
+  const launched: LaunchedStep[] = [];
+  const report = (results: StepResult[]) => {
+    for (const result of results) completeIteration(setup, clock, launched.shift()!, result, firstIteration);
+  };
   let reason: StopReason | null;
   for (;;) {
-    const iteration = run.iteration;
+    const iteration = run.iteration + launched.length;
     const isDue = (every: number) => every > 0 && iteration > firstIteration && iteration % every === 0;
     const isLast = target !== null && iteration >= target;
     // Schedule: the chunk this iteration trains on (after an epoch's last, the next one's first) and its learning rate.
-    const position = run.nextChunk();
+    const previous = launched.at(-1)?.position;
+    const position = previous ? run.chunkAfter(previous) : run.nextChunk();
     const learningRate = learningRateAt(scheduleOf(options, run.scheduleLength), iteration, position.epoch);
+    // What reads the weights or the results waits for the steps still in flight.
+    if ([options.evalEvery, options.saveEvery, options.sampleEvery].some(isDue)) report(await engine.settle());
     // Evaluation and checkpoint when due, for the iteration just done; after the last, they follow the loop.
     if (!isLast && isDue(options.evalEvery)) await validateAndSave(setup, clock, isDue(options.saveEvery));
     else if (!isLast && isDue(options.saveEvery)) await save(setup, clock, false);
-    if (isDue(options.sampleEvery)) emit({ event: 'sample', iteration, text: await sample(setup) });
+    if (isDue(options.sampleEvery)) setup.emit({ event: 'sample', iteration, text: await sample(setup) });
     // Every process stops at the same step: the first reason any of them has.
     const agreed = await engine.agree(stopReason(setup, isLast, clock), run.scheduleLength);
     run.scheduleLength = agreed.scheduleLength;
     reason = agreed.stop;
     if (reason !== null) break;
     // Forward, loss, backward, clip (to a global norm, whose value also shows divergence) and update.
-    batcher.fillChunk(position.chunk, inputs, targets);
-    const { loss, norm } = await engine.step({
-      inputs,
-      targets,
+    launched.push({ position, learningRate });
+    const step = engine.step({
+      chunk: position.chunk,
       learningRate,
-      resetState: position.epoch !== run.epoch, // each epoch starts from a zero hidden state
+      resetState: position.epoch !== (previous?.epoch ?? run.epoch), // each epoch starts from a zero hidden state
       dropoutRng: options.dropout > 0 ? learner.rng : null,
     });
-    if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw divergence(iteration + 1, loss, norm, setup.output);
-    run.completeIteration(position, loss, charsPerIteration);
-    // Report.
-    const at = { iteration: run.iteration, targetIterations: target, epoch: run.fractionalEpoch() };
-    emit({ event: 'progress', ...at, trainLoss: loss, learningRate, elapsedSeconds: clock.seconds() });
-    if (run.scheduleLength === null) sizeScheduleFromSpeed(setup, clock, run.iteration - firstIteration);
+    report(await step);
     await nextTurn();
   }
+  report(await engine.settle());
   const seconds = clock.seconds();
-  const chars = (run.iteration - firstIteration) * charsPerIteration;
+  const chars = (run.iteration - firstIteration) * options.batch * options.seqLength;
   await validateAndSave(setup, clock, true);
   const valLoss = run.lastValLoss;
   const summary: TrainSummary = {
@@ -106,8 +110,24 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     val_bpc: valLoss === null ? null : valLoss / Math.LN2,
     checkpoint: setup.output,
   };
-  emit(summary);
+  setup.emit(summary);
   return summary;
+}
+
+/** Records a finished step and reports it; a loss or norm that is not finite ends the run. */
+function completeIteration(
+  setup: TrainingSetup,
+  clock: Stopwatch,
+  { position, learningRate }: LaunchedStep,
+  { loss, norm }: StepResult,
+  firstIteration: number,
+): void {
+  const { run, options, targetIterations } = setup;
+  if (!Number.isFinite(loss) || !Number.isFinite(norm)) throw divergence(run.iteration + 1, loss, norm, setup.output);
+  run.completeIteration(position, loss, options.batch * options.seqLength);
+  const at = { iteration: run.iteration, targetIterations, epoch: run.fractionalEpoch() };
+  setup.emit({ event: 'progress', ...at, trainLoss: loss, learningRate, elapsedSeconds: clock.seconds() });
+  if (run.scheduleLength === null) sizeScheduleFromSpeed(setup, clock, run.iteration - firstIteration);
 }
 
 /**

@@ -63,6 +63,18 @@ export function fixScheduleLength(
   run.scheduleLength = target;
 }
 
+/** Refuses a PyTorch run with more processes than the batch has streams: each trains a share of them. */
+export function checkStreamsPerProcess(options: TrainOptions, engine: EngineChoice): void {
+  if (engine.kind !== 'torch') return;
+  const processes = engine.world.processes * engine.world.machines;
+  if (options.batch >= processes) return;
+  throw new CharrnnError(
+    `--batch ${options.batch} has fewer streams than the run's ${processes} processes, each of which trains ` +
+      'a share of them; raise --batch, or lower --nproc or --nnodes',
+    2,
+  );
+}
+
 /** Refuses models that would allocate absurd amounts of memory before anything is allocated. */
 export function checkSize(options: TrainOptions, config: ModelConfig): void {
   const parameters = parameterCount(config);
@@ -119,6 +131,8 @@ export interface EngineStart {
   model: CharModel;
   /** charrnn's threads, started by buildModel (null for another engine). */
   parallel: DataParallelStep | null;
+  /** The training text's streams, whose chunks the steps train on. */
+  batcher: StreamBatcher;
   learner: Learner;
   options: TrainOptions;
   /** A resumed run's carried state of every stream; null for zeros. */
@@ -128,8 +142,8 @@ export interface EngineStart {
 
 /** The chosen engine, started from the run's weights, optimizer and carried state. */
 export async function startEngine(choice: EngineChoice, start: EngineStart): Promise<TrainingEngine> {
-  const { model, parallel, learner, options, carried } = start;
+  const { model, parallel, batcher, learner, options, carried } = start;
   if (choice.kind === 'torch') return TorchEngine.create({ ...choice, ...start });
   if (carried) parallel!.restoreCarriedState(carried);
-  return new CharrnnEngine(model, parallel!, learner, options);
+  return new CharrnnEngine(model, parallel!, batcher, learner, options);
 }

@@ -89,8 +89,13 @@ export class RunState {
 
   /** The next iteration's chunk: the next of this epoch, or the first of the next epoch. */
   nextChunk(): ChunkPosition {
-    if (this.chunk >= this.chunksPerEpoch) return { epoch: this.epoch + 1, chunk: 0 };
-    return { epoch: this.epoch, chunk: this.chunk };
+    return this.chunkAfter({ epoch: this.epoch, chunk: this.chunk - 1 });
+  }
+
+  /** The chunk after the one at `position`. */
+  chunkAfter({ epoch, chunk }: ChunkPosition): ChunkPosition {
+    if (chunk + 1 >= this.chunksPerEpoch) return { epoch: epoch + 1, chunk: 0 };
+    return { epoch, chunk: chunk + 1 };
   }
 
   /** Records an iteration done on the chunk at `position`. */

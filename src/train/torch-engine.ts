@@ -10,6 +10,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import type { CarriedState } from '../core/layers/layer.js';
 import type { CharModel } from '../core/model.js';
 import { BUFFER_NAMES, Optimizer, type OptimizerState } from '../core/optim.js';
+import type { StreamBatcher } from '../data/batches.js';
 import type { TokenIds } from '../data/vocab.js';
 import { CharrnnError } from '../errors.js';
 import type { Agreement, PullRequest, StepRequest, StepResult, TrainingEngine } from './engine.js';
@@ -43,6 +44,8 @@ export interface TorchStart {
   learner: Learner;
   /** The carried state of every stream (a resumed run's), or null for zeros. */
   carried: CarriedState[] | null;
+  /** The training text's streams: each rank gets a copy of its own. */
+  batcher: StreamBatcher;
   validationIds: TokenIds;
 }
 
@@ -65,6 +68,8 @@ class RankProcess {
   constructor(
     readonly rank: number,
     private readonly child: ChildProcessWithoutNullStreams,
+    /** Whether this machine writes the checkpoints (machine 0): a failure then says the last one is intact. */
+    private readonly writesCheckpoints: boolean,
     private readonly onFailure: (rank: RankProcess) => void,
   ) {
     child.stdout.on('data', (chunk: Buffer) => {
@@ -107,7 +112,8 @@ class RankProcess {
   /** Records why this rank stopped (the first reason), fails what waits on it, and tells the engine. */
   fail(reason: string): CharrnnError {
     if (this.failure) return this.failure;
-    const consequence = this.started ? '; nothing from this step was saved, the last checkpoint is intact' : '';
+    const saved = this.writesCheckpoints && this.started;
+    const consequence = saved ? '; nothing from this step was saved, the last checkpoint is intact' : '';
     this.failure = new CharrnnError(`the PyTorch engine stopped (rank ${this.rank}): ${reason}${consequence}`);
     for (const waiting of this.replies.splice(0)) waiting.reject(this.failure);
     this.onFailure(this);
@@ -133,7 +139,6 @@ export class TorchEngine implements TrainingEngine {
   private constructor(
     private readonly ranks: RankProcess[],
     private readonly start: TorchStart,
-    private readonly starts: number[],
     readonly device: string,
     readonly description: string,
     readonly threads: number,
@@ -143,7 +148,10 @@ export class TorchEngine implements TrainingEngine {
     return this.start.world.processes * this.start.world.machines;
   }
 
-  /** Starts this machine's ranks and hands each the model, optimizer and carried state; resolves once all are ready. */
+  /**
+   * Starts this machine's ranks and hands each the model, optimizer, carried state and its streams of the text;
+   * resolves once all are ready.
+   */
   static async create(start: TorchStart): Promise<TorchEngine> {
     const { world, python, options } = start;
     const worldSize = world.processes * world.machines;
@@ -164,19 +172,19 @@ export class TorchEngine implements TrainingEngine {
         LOCAL_RANK: String(localRank),
       };
       const child = spawn(python.path, [script], { env: environment, stdio: ['pipe', 'pipe', 'pipe'] });
-      ranks.push(new RankProcess(rank, child, stopAll));
+      ranks.push(new RankProcess(rank, child, world.machine === 0, stopAll));
     }
     try {
       const replies = await Promise.all(
         ranks.map((rank, localRank) => rank.request(...initMessage(start, starts, localRank, worldSize))),
       );
+      await Promise.all(ranks.map((rank) => sendTrainingIds(rank, start.batcher, starts)));
       for (const rank of ranks) rank.started = true;
       const first = replies[0]!.header;
       const device = String(first.device);
       const engine = new TorchEngine(
         ranks,
         start,
-        starts,
         device,
         `torch ${String(first.torch)} ${device}`,
         Number(first.threads),
@@ -200,20 +208,15 @@ export class TorchEngine implements TrainingEngine {
     return Promise.all(this.ranks.map((rank) => rank.request(header, buffersOf?.(rank))));
   }
 
-  async step({ inputs, targets, learningRate, resetState, dropoutRng }: StepRequest): Promise<StepResult> {
-    const { batch, seqLength } = this.start.options;
+  /** Each rank trains the chunk from its copy of the text on its device; the reply is the step before's result. */
+  async step({ chunk, learningRate, resetState, dropoutRng }: StepRequest): Promise<StepResult[]> {
     const dropoutSeed = dropoutRng ? dropoutRng.nextUint32() : null;
-    const header = { cmd: 'step', lr: learningRate, resetState, dropoutSeed };
-    const replies = await this.onAllRanks(header, ({ rank }) => {
-      const from = this.starts[rank]!;
-      const to = this.starts[rank + 1]!;
-      return {
-        inputs: columns(inputs, batch, seqLength, from, to),
-        targets: columns(targets, batch, seqLength, from, to),
-      };
-    });
-    const { loss, norm } = replies[0]!.header;
-    return { loss: finiteOrNaN(loss), norm: finiteOrNaN(norm) };
+    const replies = await this.onAllRanks({ cmd: 'step', chunk, lr: learningRate, resetState, dropoutSeed });
+    return resultsOf(replies[0]!);
+  }
+
+  async settle(): Promise<StepResult[]> {
+    return resultsOf((await this.onAllRanks({ cmd: 'settle' }))[0]!);
   }
 
   async evaluate(_ids: TokenIds): Promise<EvalResult> {
@@ -282,6 +285,7 @@ function initMessage(
     clipValue: options.clipValue,
     batch: options.batch,
     seqLength: options.seqLength,
+    streamLength: start.batcher.streamLength,
     streams: [starts[rank], starts[rank + 1]],
     device: start.device,
     threads: start.threads,
@@ -310,12 +314,22 @@ function initMessage(
   return [header, buffers];
 }
 
-/** A time-major [T, B] chunk's streams [from, to) as a time-major [T, to - from] chunk. */
-function columns(chunk: Int32Array, batch: number, steps: number, from: number, to: number): Int32Array {
-  const width = to - from;
-  const part = new Int32Array(steps * width);
-  for (let t = 0; t < steps; t++) part.set(chunk.subarray(t * batch + from, t * batch + to), t * width);
-  return part;
+/** Ids per `corpus` command: a large text goes in pieces, so that no message holds gigabytes. */
+const CORPUS_PIECE = 1 << 24;
+
+/** Sends a rank the ids of its streams, once: it keeps them on its device and reads each chunk there. */
+async function sendTrainingIds(rank: RankProcess, batcher: StreamBatcher, starts: number[]): Promise<void> {
+  const ids = batcher.streamIds(starts[rank.rank]!, starts[rank.rank + 1]!);
+  for (let offset = 0; offset < ids.length; offset += CORPUS_PIECE) {
+    const piece = Int32Array.from(ids.subarray(offset, offset + CORPUS_PIECE));
+    await rank.request({ cmd: 'corpus', offset }, { ids: piece });
+  }
+}
+
+/** The finished steps' results a reply lists, oldest first. */
+function resultsOf({ header }: Frame): StepResult[] {
+  const results = header.results as [unknown, unknown][];
+  return results.map(([loss, norm]) => ({ loss: finiteOrNaN(loss), norm: finiteOrNaN(norm) }));
 }
 
 /** Per-tensor views of flat buffers, as checkpoints hold the optimizer state (an absent buffer: zeros). */

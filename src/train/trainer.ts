@@ -27,7 +27,15 @@ import {
   type TrainOptions,
 } from './options.js';
 import { restoreLearner, RunState, startLearner } from './run-state.js';
-import { buildModel, checkSize, cutData, fixScheduleLength, startEngine, targetIterations } from './run-setup.js';
+import {
+  buildModel,
+  checkSize,
+  checkStreamsPerProcess,
+  cutData,
+  fixScheduleLength,
+  startEngine,
+  targetIterations,
+} from './run-setup.js';
 import type { TrainingState } from './state.js';
 
 /** The settings of one call (output, timeLimitSeconds, kernel, threads: see RUN_SETTINGS), and where events go. */
@@ -150,6 +158,7 @@ export async function setUpAndTrain(
   }
   fixScheduleLength(run, saved?.training.options ?? null, target, request.timeLimitSeconds || null);
   const engineChoice = request.engine ?? { kind: 'charrnn' };
+  checkStreamsPerProcess(options, engineChoice);
   // Only machine 0 of a run on several writes: checkpoints and events (the others compute their share).
   const writes = engineChoice.kind === 'charrnn' || engineChoice.world.machine === 0;
   // Outputs are checked before any thread starts: a file or a new path (the library checked them against its inputs).
@@ -169,7 +178,7 @@ export async function setUpAndTrain(
       ? restoreLearner(model, saved.training, saved.tensors)
       : startLearner(model, options, request.initialWeights?.tensors);
     const carried = saved?.training.carried ?? null;
-    engine = await startEngine(engineChoice, { model, parallel, learner, options, carried, validationIds });
+    engine = await startEngine(engineChoice, { model, parallel, batcher, learner, options, carried, validationIds });
     // The other machines report only that they have joined (the start event); machine 0 reports the run.
     const onEvent = request.onEvent ?? (() => {});
     const emit = (event: TrainEvent) => {
@@ -202,7 +211,6 @@ export async function setUpAndTrain(
       model,
       engine,
       learner,
-      batcher,
       validationIds,
       generator,
       vocab: request.data.vocab,
