@@ -11,60 +11,27 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { tensorData } from '../src/checkpoint/format.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
-import { findTorchPython } from '../src/train/python.js';
+import { ISHMAEL, onTorch, relativeDifference, TINY, torchPython } from './helpers/torch-runs.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
-const TEXT = `Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse,
-and nothing particular to interest me on shore, I thought I would sail about a little and see the watery part
-of the world. It is a way I have of driving off the spleen and regulating the circulation.
-`.repeat(8);
-/** Tiny and quick; batch 5 splits unevenly (3 + 2) over 2 processes; no dropout (masks differ per rank). */
-const TINY = ['--hidden', '16', '--layers', '2', '--seq', '12', '--batch', '5', '--dropout', '0', '--seed', '7'];
 const QUIET = ['--lr-schedule', 'constant', '--eval-every', '0', '--sample-every', '0', '--threads', '1'];
-
-function torchPython(): string | Error {
-  try {
-    return findTorchPython({ environment: process.env }).path;
-  } catch (error) {
-    return error as Error;
-  }
-}
 
 const python = torchPython();
 let dir: string;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'charrnn-torch-ddp-'));
-  writeFileSync(join(dir, 'ishmael.txt'), TEXT);
+  writeFileSync(join(dir, 'ishmael.txt'), ISHMAEL);
 });
 
-const torch = () => ['--engine', 'torch', '--python', python as string, '--device', 'cpu'];
+const torch = () => onTorch(python as string);
 
 /** Runs charrnn to the end and expects it to succeed. */
 function succeed(args: string[]): void {
   const result = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
   expect(result.stderr).not.toMatch(/\n\s+at /);
   expect(result.status, result.stderr).toBe(0);
-}
-
-/** The largest difference over the largest magnitude, per tensor, worst over the model. */
-function relativeDifference(pathA: string, pathB: string): number {
-  const a = tensorData(loadCheckpoint(join(dir, pathA)));
-  const b = tensorData(loadCheckpoint(join(dir, pathB)));
-  let worst = 0;
-  for (const [name, x] of Object.entries(a)) {
-    const y = b[name]!;
-    let difference = 0;
-    let magnitude = 0;
-    for (let i = 0; i < x.length; i++) {
-      difference = Math.max(difference, Math.abs(x[i]! - y[i]!));
-      magnitude = Math.max(magnitude, Math.abs(x[i]!));
-    }
-    worst = Math.max(worst, difference / magnitude);
-  }
-  return worst;
 }
 
 /** A TCP port free on 127.0.0.1 just now (for --master-port). */
@@ -135,7 +102,7 @@ if (python instanceof Error) {
       const args = ['train', 'ishmael.txt', ...TINY, ...QUIET, '--optim', 'sgd', '--momentum', '0.9', '--iters', '6'];
       succeed([...args, ...torch(), '-o', 'sgd-one.json']);
       succeed([...args, ...torch(), '--nproc', '2', '-o', 'sgd-two.json']);
-      expect(relativeDifference('sgd-one.json', 'sgd-two.json')).toBeLessThan(1e-5);
+      expect(relativeDifference(dir, 'sgd-one.json', 'sgd-two.json')).toBeLessThan(1e-5);
     });
 
     it('stops every rank at the same step on Ctrl-C; rank 0 saves; exit 130', async () => {

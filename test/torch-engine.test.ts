@@ -11,27 +11,11 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { tensorData } from '../src/checkpoint/format.js';
 import { loadCheckpoint } from '../src/train/checkpoint.js';
-import { findTorchPython } from '../src/train/python.js';
+import { ISHMAEL, onTorch, relativeDifference, TINY, torchPython } from './helpers/torch-runs.js';
 
 const BIN = resolve(import.meta.dirname, '..', 'bin', 'charrnn');
-const TEXT = `Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse,
-and nothing particular to interest me on shore, I thought I would sail about a little and see the watery part
-of the world. It is a way I have of driving off the spleen and regulating the circulation.
-`.repeat(8);
-/** Tiny and quick; a constant rate so that runs extended by resume follow the straight run's rates. */
-const TINY = ['--hidden', '16', '--layers', '2', '--seq', '12', '--batch', '5', '--dropout', '0', '--seed', '7'];
 const QUIET = ['--lr-schedule', 'constant', '--eval-every', '0', '--threads', '1'];
-
-/** The Python with torch these tests use, or why there is none. */
-function torchPython(): string | Error {
-  try {
-    return findTorchPython({ environment: process.env }).path;
-  } catch (error) {
-    return error as Error;
-  }
-}
 
 const python = torchPython();
 let dir: string;
@@ -53,25 +37,7 @@ function succeed(args: string[]): string {
   return result.stdout;
 }
 
-const torch = () => ['--engine', 'torch', '--python', python as string, '--device', 'cpu'];
-
-/** The largest difference over the largest magnitude, per tensor, worst over the model. */
-function relativeDifference(pathA: string, pathB: string): number {
-  const a = tensorData(loadCheckpoint(join(dir, pathA)));
-  const b = tensorData(loadCheckpoint(join(dir, pathB)));
-  let worst = 0;
-  for (const [name, x] of Object.entries(a)) {
-    const y = b[name]!;
-    let difference = 0;
-    let magnitude = 0;
-    for (let i = 0; i < x.length; i++) {
-      difference = Math.max(difference, Math.abs(x[i]! - y[i]!));
-      magnitude = Math.max(magnitude, Math.abs(x[i]!));
-    }
-    worst = Math.max(worst, difference / magnitude);
-  }
-  return worst;
-}
+const torch = () => onTorch(python as string);
 
 /** The training loss of each progress line, in order. */
 const trainLosses = (stdout: string): number[] =>
@@ -91,7 +57,7 @@ const eventShapes = (stdout: string): string[] =>
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'charrnn-torch-'));
-  writeFileSync(join(dir, 'ishmael.txt'), TEXT);
+  writeFileSync(join(dir, 'ishmael.txt'), ISHMAEL);
 });
 
 describe('--engine torch without torch', () => {
@@ -156,7 +122,7 @@ if (python instanceof Error) {
           const own = succeed([...args, ...json, '-o', `${cell}-${optimizer}-charrnn.json`]);
           const torchRun = succeed([...args, ...json, ...torch(), '-o', `${cell}-${optimizer}-torch.json`]);
           expect(
-            relativeDifference(`${cell}-${optimizer}-charrnn.json`, `${cell}-${optimizer}-torch.json`),
+            relativeDifference(dir, `${cell}-${optimizer}-charrnn.json`, `${cell}-${optimizer}-torch.json`),
           ).toBeLessThan(1e-4);
           expect(eventShapes(torchRun)).toEqual(eventShapes(own));
           // Each iteration's loss is its own, though the engine answers a step with the one before's.
@@ -187,7 +153,7 @@ if (python instanceof Error) {
         const own = trainLosses(succeed([...args, ...json, '-o', 'big-charrnn.json']));
         const onTorch = trainLosses(succeed([...args, ...json, ...torch(), '-o', 'big-torch.json']));
         expect(onTorch[0]).toBeCloseTo(own[0]!, 5);
-        expect(relativeDifference('big-charrnn.json', 'big-torch.json')).toBeLessThan(1e-4);
+        expect(relativeDifference(dir, 'big-charrnn.json', 'big-torch.json')).toBeLessThan(1e-4);
       } finally {
         rmSync(big, { force: true });
       }
@@ -267,14 +233,14 @@ if (python instanceof Error) {
       expect(loadCheckpoint(join(dir, 'both.json')).training).toMatchObject({ iteration: 8, engine: 'charrnn' });
       expect(succeed(['info', 'both.json'])).toMatch(/^engine {6}charrnn on \S+$/m);
       succeed(['train', 'ishmael.txt', ...args, '--iters', '8', '-o', 'straight.json']);
-      expect(relativeDifference('straight.json', 'both.json')).toBeLessThan(1e-4);
+      expect(relativeDifference(dir, 'straight.json', 'both.json')).toBeLessThan(1e-4);
     });
 
     it('trains the same weights in 2 processes, and on two machines, as in one', async () => {
       const args = ['train', 'ishmael.txt', ...TINY, ...QUIET, '--batch', '7', '--iters', '3', ...torch()];
       succeed([...args, '-o', 'one.json']);
       succeed([...args, '--nproc', '2', '-o', 'two.json']);
-      expect(relativeDifference('one.json', 'two.json')).toBeLessThan(1e-5);
+      expect(relativeDifference(dir, 'one.json', 'two.json')).toBeLessThan(1e-5);
       const machines = ['--nnodes', '2', '--master-addr', '127.0.0.1', '--master-port', '29517', '-o', 'nodes.json'];
       const second = spawn(process.execPath, [BIN, ...args, ...machines, '--node-rank', '1'], { cwd: dir });
       let secondErr = '';
@@ -284,7 +250,7 @@ if (python instanceof Error) {
       expect(await secondExit, secondErr).toBe(0);
       expect(secondErr).toMatch(/^node 1 of 2: joined the run at 127\.0\.0\.1:29517/);
       expect(secondErr).toMatch(/node 1 of 2: finished at iteration 3 .*node 0 wrote the checkpoint/);
-      expect(relativeDifference('one.json', 'nodes.json')).toBeLessThan(1e-5);
+      expect(relativeDifference(dir, 'one.json', 'nodes.json')).toBeLessThan(1e-5);
     });
 
     it('stops with one line within seconds when a rank dies', async () => {
