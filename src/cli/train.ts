@@ -64,7 +64,7 @@ export const trainCommand: Command<TrainArgs> = {
   positionals: { corpus: 'UTF-8 text file, or - to read stdin' },
   flags: [...settingFlags(TRAIN_OPTIONS), flagOf(PRESET_SETTING, GROUPS.recipe), ...RUN_FLAGS],
   examples: [
-    ['charrnn train corpora/moby-dick.txt', 'LSTM 2x128, writes checkpoints/moby-dick.json'],
+    ['charrnn train corpora/moby-dick.txt', 'LSTM 2x256, writes checkpoints/moby-dick.json'],
     ['charrnn train corpora/moby-dick.txt --time 600 --hidden 256', 'train for ten minutes'],
     ['cat notes/*.txt | charrnn train - -o checkpoints/notes.json', 'train on stdin'],
     ['charrnn train input.txt --preset min-char-rnn', "Karpathy's min-char-rnn recipe"],

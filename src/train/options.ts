@@ -73,7 +73,7 @@ export const TRAIN_OPTIONS = {
   hidden: row({
     flag: 'hidden',
     kind: wholeNumber(1, LIMITS.hidden),
-    default: 128,
+    default: 256,
     help: 'Hidden units per layer',
     resumable: false,
   }),
