@@ -39,10 +39,13 @@ export type { Checkpoint } from './train/checkpoint.js';
 export type { CorpusIdentity, HistoryPoint, Origin, TrainingState } from './train/state.js';
 export type { TokenIds, Vocab } from './data/vocab.js';
 export { corpusFromText, readCorpus, type Corpus } from './train/corpus.js';
-export { LoadedModel, type GeneratedChar } from './loaded-model.js';
+export { LoadedModel } from './loaded-model.js';
+export type { GeneratedChar } from './sampling-model.js';
 export {
+  DISTRIBUTION_OPTIONS,
   SAMPLE_OPTIONS,
   validateSampleOptions,
+  type DistributionOptions,
   type SampleOptionName,
   type SampleOptions,
 } from './sample-options.js';
