@@ -4,7 +4,7 @@ import { createKernels, type KernelChoice } from './core/backend.js';
 import { allocating, type Kernels } from './core/kernels.js';
 import { CharModel } from './core/model.js';
 import { requireEvaluable } from './data/batches.js';
-import { SamplingModel, type SamplingHints } from './sampling-model.js';
+import { SamplingModel, type SamplingSide } from './sampling-model.js';
 import { checkSettings } from './settings.js';
 import { loadCheckpoint, type Checkpoint } from './train/checkpoint.js';
 import type { Corpus } from './train/corpus.js';
@@ -14,10 +14,12 @@ import { RUN_SETTINGS } from './train/options.js';
 /** Steps per chunk when evaluate() runs a text through the model. */
 const EVAL_CHUNK_STEPS = 256;
 
-/** Where the CLI lists the vocabulary; what needs less kernel memory (only a smaller model does). */
-const NODE_HINTS: SamplingHints = {
-  vocabulary: 'the vocabulary is listed by: charrnn info CHECKPOINT',
-  memory: 'a model with a smaller hidden size or fewer layers needs less',
+/** Node's side of sampling: setImmediate lets timers and I/O run; only a smaller model needs less memory. */
+const NODE_SIDE: SamplingSide = {
+  nextTurn: () => new Promise<void>((resolve) => setImmediate(resolve)),
+  charsPerTurn: 256,
+  vocabularyHint: 'the vocabulary is listed by: charrnn info CHECKPOINT',
+  memoryHint: 'a model with a smaller hidden size or fewer layers needs less',
 };
 
 /**
@@ -31,7 +33,7 @@ export class LoadedModel extends SamplingModel {
     readonly checkpoint: Checkpoint,
     model: CharModel,
   ) {
-    super(model, checkpoint.vocab, NODE_HINTS);
+    super(model, checkpoint.vocab, NODE_SIDE);
   }
 
   /** Reads the checkpoint at `path` ('-' for stdin) onto the kernels asked for (`kernel`, as RUN_SETTINGS.kernel). */
@@ -47,10 +49,6 @@ export class LoadedModel extends SamplingModel {
     return new LoadedModel(checkpoint, model);
   }
 
-  protected nextTurn(): Promise<void> {
-    return new Promise<void>((resolve) => setImmediate(resolve));
-  }
-
   /**
    * Mean loss of predicting each character of a text (or corpus) from those before it, one stream from a
    * zero state. A text of fewer than 2 characters is an error.
@@ -63,7 +61,7 @@ export class LoadedModel extends SamplingModel {
     requireEvaluable(ids, typeof text === 'string' ? source : text.source);
     this.evaluator ??= allocating(
       'evaluating a text',
-      NODE_HINTS.memory,
+      NODE_SIDE.memoryHint,
       () => new Evaluator(this.model, 1, EVAL_CHUNK_STEPS, { fixedWeights: true }),
     );
     const result = this.evaluator.evaluate(ids);

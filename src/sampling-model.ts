@@ -1,7 +1,7 @@
 /**
  * A model ready to sample: what the library's LoadedModel (Node) and the browser's WebModel (web/) share,
  * so that both draw the very same text from the same weights, options and seed. No Node built-ins: each
- * side says how its event loop takes a turn (nextTurn) and what to tell a user who runs out of memory.
+ * side says how its event loop takes a turn, and what to tell a user (SamplingSide).
  */
 import { CharGenerator } from './core/generate.js';
 import { allocating } from './core/kernels.js';
@@ -21,9 +21,6 @@ import {
 } from './sample-options.js';
 import { defaultsOf, definedOnly, type OptionNamer } from './settings.js';
 
-/** Characters stream() generates between turns of the event loop. */
-const STREAM_TURN_CHARS = 256;
-
 /** A plain loop: TypedArray.prototype.every calls back per element, which costs more than a sampling step's draw. */
 function allFinite(values: Float32Array): boolean {
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return false;
@@ -36,10 +33,16 @@ export interface GeneratedChar {
   probability: number;
 }
 
-/** What a side tells its users in two messages: where the vocabulary is listed, how to need less memory. */
-export interface SamplingHints {
-  vocabulary: string;
-  memory: string;
+/** What differs between Node and a browser. */
+export interface SamplingSide {
+  /** Resolves once the event loop has had a turn (timers, I/O, a page's rendering). */
+  nextTurn(): Promise<void>;
+  /** Characters stream() generates between turns. */
+  charsPerTurn: number;
+  /** Where a user finds the vocabulary, for a text with characters outside it. */
+  vocabularyHint: string;
+  /** How to need less kernel memory, for a model that ran out. */
+  memoryHint: string;
 }
 
 /**
@@ -47,7 +50,7 @@ export interface SamplingHints {
  * reused by every later call, since kernel memory is never freed; generate() iterators alive at the same
  * time each hold their own, and the interactive state (reset, feed, probabilities) has one more.
  */
-export abstract class SamplingModel {
+export class SamplingModel {
   readonly vocab: Vocab;
   /** Generators not in use by a live generate() iterator. */
   private readonly idleGenerators: CharGenerator[] = [];
@@ -57,13 +60,10 @@ export abstract class SamplingModel {
   protected constructor(
     readonly model: CharModel,
     symbols: readonly string[],
-    private readonly hints: SamplingHints,
+    private readonly side: SamplingSide,
   ) {
     this.vocab = Vocab.fromSymbols(symbols);
   }
-
-  /** Resolves once the event loop has had a turn (timers, I/O, a page's rendering). */
-  protected abstract nextTurn(): Promise<void>;
 
   /** Ids of a prime text; a character outside the vocabulary is an error naming it. */
   encodePrime(prime: string): TokenIds {
@@ -88,7 +88,7 @@ export abstract class SamplingModel {
     const consequence = role === 'stop' ? ', so it could never be generated' : '';
     const listed = unknown.map((char) => JSON.stringify(char)).join(', ');
     throw new CharrnnError(
-      `${name} has characters the model never saw: ${listed}${consequence}; ${this.hints.vocabulary}`,
+      `${name} has characters the model never saw: ${listed}${consequence}; ${this.side.vocabularyHint}`,
       EXIT.usage,
     );
   }
@@ -137,13 +137,13 @@ export abstract class SamplingModel {
   }
 
   private newGenerator(): CharGenerator {
-    return allocating('sampling', this.hints.memory, () => new CharGenerator(this.model, { fixedWeights: true }));
+    return allocating('sampling', this.side.memoryHint, () => new CharGenerator(this.model, { fixedWeights: true }));
   }
 
   /**
    * The characters of generate() as an async iterable that lets the event loop take a turn every few
-   * hundred characters, so an endless stream in a server or a page does not starve timers, I/O or
-   * rendering. The options are checked at once.
+   * hundred characters (the side's charsPerTurn), so an endless stream in a server or a page does not
+   * starve timers, I/O or rendering. The options are checked at once.
    */
   stream(options: SampleOptions): AsyncGenerator<GeneratedChar, void, undefined> {
     return this.yieldingTurns(this.generate(options));
@@ -153,7 +153,7 @@ export abstract class SamplingModel {
     let produced = 0;
     for (const generated of chars) {
       yield generated;
-      if (++produced % STREAM_TURN_CHARS === 0) await this.nextTurn();
+      if (++produced % this.side.charsPerTurn === 0) await this.side.nextTurn();
     }
   }
 

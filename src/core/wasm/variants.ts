@@ -13,7 +13,7 @@ export type WasmVariant = 'relaxed-simd' | 'simd';
 export const WASM_VARIANTS: readonly WasmVariant[] = ['relaxed-simd', 'simd'];
 
 /** A module's bytes from its base64 text (kernels-binary.ts). */
-export function moduleBytes(base64: string): Uint8Array {
+export function moduleBytes(base64: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
 }
 
