@@ -110,6 +110,11 @@ export function decodeWebModel(bytes: Uint8Array, source: string): WebModelFile 
   return { model, vocab, dtype, tensors };
 }
 
+/** Whether `head`, a file's first bytes, starts as a web model file does. */
+export function isWebModelStart(head: Uint8Array): boolean {
+  return MAGIC.every((byte, i) => head[i] === byte);
+}
+
 /** Refuses a file too short to hold the preamble, or one that does not start with the magic, saying what it is. */
 function checkPreamble(bytes: Uint8Array, source: string): void {
   if (bytes.length === 0) throw new CharrnnError(`${source} is empty, not a charrnn web model`);
