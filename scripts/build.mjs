@@ -103,7 +103,8 @@ const pageScript = await build({
   plugins: [besideThePage],
 });
 const script = pageScript.outputFiles[0].text.trim();
-if (/<\/script|<!--/i.test(script)) throw new Error('the demo page script holds </script or <!--; it cannot be inlined');
+if (/<\/script|<!--/i.test(script))
+  throw new Error('the demo page script holds </script or <!--; it cannot be inlined');
 const template = readFileSync('src/web/page/index.html', 'utf8');
 if (!template.includes('/* PAGE SCRIPT */')) throw new Error('src/web/page/index.html lost its /* PAGE SCRIPT */ mark');
 writeFileSync(

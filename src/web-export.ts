@@ -5,7 +5,7 @@
  * only when it is new, empty, or an earlier export: a file of one of the three names that export did not
  * write is refused, before anything is written; other files in the directory are left as they are.
  */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, type Stats, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -124,10 +124,18 @@ export async function exportWeb(
 
 /** Refuses a `dir` that is not a directory, or holds a file of an export's name that export did not write. */
 function checkExportDirectory(dir: string): void {
-  const advice = 'choose another directory (a new one, or an earlier export), or move that away';
-  const stats = statSync(dir, { throwIfNoEntry: false });
+  const wanted = 'give a directory: a new one, an empty one, or an earlier export';
+  let stats: Stats | undefined;
+  try {
+    stats = statSync(dir, { throwIfNoEntry: false });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOTDIR' ? 'part of its path is a file, not a directory' : `cannot use it (${code})`;
+    throw new CharrnnError(`cannot export to ${dir}: ${why}; ${wanted}`);
+  }
   if (stats && !stats.isDirectory())
-    throw new CharrnnError(`cannot export to ${dir}: it is not a directory; ${advice}`);
+    throw new CharrnnError(`cannot export to ${dir}: it is not a directory; ${wanted}`);
+  const advice = 'choose another directory, or move it away';
   for (const name of WEB_FILES) {
     const path = join(dir, name);
     const file = statSync(path, { throwIfNoEntry: false });
