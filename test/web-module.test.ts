@@ -11,7 +11,9 @@ import { tensorData } from '../src/checkpoint/format.js';
 import { encodeWebModel, type WebModelDtype } from '../src/checkpoint/web-format.js';
 import { type ModelConfig, shapeSize, tensorSpecs } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
+import { RELAXED_SIMD_WASM, SIMD_WASM } from '../src/core/wasm/kernels-binary.js';
 import { wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
+import { moduleBytes, withUnsharedMemory } from '../src/core/wasm/variants.js';
 import { CharrnnError } from '../src/errors.js';
 import { LoadedModel, type SampleOptions } from '../src/index.js';
 import { load, sampleOptionsFromParams } from '../src/web/index.js';
@@ -80,6 +82,19 @@ describe('the browser entry, in Node', () => {
       expect(model.sample({ seed: 4, length: 5 })).toHaveLength(5);
     },
   );
+
+  it('gives the browser the very module Node runs, its memory import alone unshared', () => {
+    for (const base64 of [RELAXED_SIMD_WASM, SIMD_WASM]) {
+      const shared = moduleBytes(base64);
+      const unshared = withUnsharedMemory(shared);
+      const differing = [...shared.keys()].filter((i) => shared[i] !== unshared[i]);
+      expect(differing).toHaveLength(1);
+      expect([shared[differing[0]!], unshared[differing[0]!]]).toEqual([0x03, 0x01]);
+    }
+    expect(() => withUnsharedMemory(Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0))).toThrow(
+      'the kernels module does not import its memory first; see scripts/build-wasm.mjs',
+    );
+  });
 
   it("refuses load()'s options as the library refuses its own", async () => {
     const bytes = fileOf('float32');
