@@ -54,6 +54,7 @@ export { createKernels, nativeUnavailableReason } from './core/backend.js';
 export { defaultOutputPath, trainModel, type RunControl } from './train/trainer.js';
 export { resumeTraining, type ResumeOptions } from './train/resume.js';
 export {
+  checkExportOptions,
   EXPORT_OPTIONS,
   exportWeb,
   type ExportedFile,

@@ -94,10 +94,7 @@ export async function exportWeb(
   options: ExportOptions = {},
   nameOf: OptionNamer<ExportOptionName> = (option) => option,
 ): Promise<WebExport> {
-  checkSettings(EXPORT_OPTIONS, options, nameOf);
-  if (options.corpus !== undefined && !options.half) {
-    throw new CharrnnError(`${nameOf('corpus')} applies only to ${nameOf('half')}: it measures its cost`, EXIT.usage);
-  }
+  checkExportOptions(options, nameOf);
   checkExportDirectory(dir);
   const built = builtFiles();
   const checkpoint = loadCheckpoint(checkpointPath);
@@ -120,6 +117,14 @@ export async function exportWeb(
     float32Bytes: float32.length,
     halfCost,
   };
+}
+
+/** Checks export's options against the table and each other, naming them as `nameOf` says. */
+export function checkExportOptions(options: ExportOptions, nameOf: OptionNamer<ExportOptionName>): void {
+  checkSettings(EXPORT_OPTIONS, options, nameOf);
+  if (options.corpus !== undefined && !options.half) {
+    throw new CharrnnError(`${nameOf('corpus')} applies only to ${nameOf('half')}: it measures its cost`, EXIT.usage);
+  }
 }
 
 /** Refuses a `dir` that is not a directory, or holds a file of an export's name that export did not write. */

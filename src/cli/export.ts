@@ -1,6 +1,6 @@
 /** `charrnn export --web CHECKPOINT DIR`: a model, the browser module and a demo page, for a web page. */
 import { CharrnnError, EXIT } from '../errors.js';
-import { EXPORT_OPTIONS, type ExportedFile, exportWeb, type WebExport } from '../index.js';
+import { checkExportOptions, EXPORT_OPTIONS, type ExportedFile, exportWeb, type WebExport } from '../index.js';
 import { BOOLEAN, flagNamer } from '../settings.js';
 import { flagsOf, settingsFromArgs, type Command } from './flags.js';
 import { createTerminal, escapeControls, shellQuote, StdoutWriter } from './terminal.js';
@@ -14,6 +14,9 @@ interface ExportArgs {
   color: boolean;
   [flag: string]: unknown;
 }
+
+/** export's options named by their flags in the library's messages. */
+const exportFlagOf = flagNamer(EXPORT_OPTIONS);
 
 const bytes = (count: number): string => `${count.toLocaleString('en-US')} bytes`;
 
@@ -67,11 +70,13 @@ export const exportCommand: Command<ExportArgs> = {
     ['charrnn export --web --half checkpoints/moby-dick.json site', 'float16 weights: half the download'],
   ],
   handler: async (argv: ExportArgs) => {
+    const options = settingsFromArgs(EXPORT_OPTIONS, argv);
+    // Bad values first, as every command: the library's check, before the form is asked for.
+    checkExportOptions(options, exportFlagOf);
     if (!argv.web) {
       throw new CharrnnError('export needs --web, the form to write (the only one so far: a web page)', EXIT.usage);
     }
-    const options = settingsFromArgs(EXPORT_OPTIONS, argv);
-    const result = await exportWeb(argv.checkpoint, argv.dir, options, flagNamer(EXPORT_OPTIONS));
+    const result = await exportWeb(argv.checkpoint, argv.dir, options, exportFlagOf);
     if (argv.json) {
       const stdout = new StdoutWriter();
       await stdout.write(`${JSON.stringify(result)}\n`);

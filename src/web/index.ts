@@ -10,7 +10,7 @@ import { CharModel } from '../core/model.js';
 import { passFloats } from '../core/pass-buffers.js';
 import { CharrnnError } from '../errors.js';
 import { SamplingModel, type SamplingSide } from '../sampling-model.js';
-import { checkSettings, choice, setting } from '../settings.js';
+import { checkSettings, choice, type SettingValues, setting } from '../settings.js';
 import { createWebKernels, WEB_KERNEL_CHOICES, type WebKernelChoice } from './kernels.js';
 
 export type { CellType, ModelConfig } from '../core/config.js';
@@ -36,9 +36,7 @@ export const LOAD_OPTIONS = {
   }),
 };
 
-export interface LoadOptions {
-  kernel?: WebKernelChoice;
-}
+export type LoadOptions = Partial<SettingValues<typeof LOAD_OPTIONS>>;
 
 /** A web model file: its URL (fetched, relative to the page or worker), or its bytes. */
 export type ModelSource = string | URL | ArrayBuffer | ArrayBufferView;
