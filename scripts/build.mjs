@@ -1,9 +1,10 @@
 // Bundles the CLI, the library and the training worker threads' script into dist/ with esbuild (one file
-// each, dependencies included, so the package needs nothing at run time), and writes the library's type
-// declarations to dist/types/.
+// each, dependencies included, so the package needs nothing at run time), the browser module and its demo
+// page into dist/web/ (what `charrnn export --web` copies), and writes the library's type declarations to
+// dist/types/.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -64,6 +65,54 @@ await build({ ...common, entryPoints: ['src/cli/main.ts'], outfile: 'dist/cli.js
 await build({ ...common, entryPoints: ['src/index.ts'], outfile: 'dist/index.js' });
 // Started by both bundles from beside them (src/train/data-parallel.ts).
 await build({ ...common, entryPoints: ['src/train/worker-main.ts'], outfile: 'dist/worker.js' });
+
+/**
+ * For browsers and Web Workers: platform 'browser', so that an import of a Node built-in fails the build.
+ * Minified whole (names too): the page downloads it. Its first line says what it is, which export checks
+ * before it replaces a file of that name.
+ */
+const browser = {
+  bundle: true,
+  platform: 'browser',
+  format: 'esm',
+  target: 'es2022',
+  minify: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+  define: common.define,
+};
+mkdirSync('dist/web', { recursive: true });
+await build({
+  ...browser,
+  entryPoints: ['src/web/index.ts'],
+  outfile: 'dist/web/charrnn.js',
+  banner: { js: `// charrnn ${version} for browsers (charrnn/web): load a model exported with charrnn export --web` },
+});
+
+/** The demo page imports the module exported beside it: `../index.js` is `./charrnn.js` there. */
+const besideThePage = {
+  name: 'beside-the-page',
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^\.\.\/index\.js$/ }, () => ({ path: './charrnn.js', external: true }));
+  },
+};
+const pageScript = await build({
+  ...browser,
+  entryPoints: ['src/web/page/demo.ts'],
+  write: false,
+  plugins: [besideThePage],
+});
+const script = pageScript.outputFiles[0].text.trim();
+if (/<\/script|<!--/i.test(script))
+  throw new Error('the demo page script holds </script or <!--; it cannot be inlined');
+const template = readFileSync('src/web/page/index.html', 'utf8');
+if (!template.includes('/* PAGE SCRIPT */')) throw new Error('src/web/page/index.html lost its /* PAGE SCRIPT */ mark');
+writeFileSync(
+  'dist/web/index.html',
+  template
+    .replace('content="charrnn export"', `content="charrnn export ${version}"`)
+    .replace('/* PAGE SCRIPT */', () => script),
+);
 
 rmSync('dist/types', { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');

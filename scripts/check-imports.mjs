@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 /**
  * Checks the house rule of ARCHITECTURE.md over src/: no import runs up from one part to a part above it,
- * and no files import each other in a circle. Parts, top to bottom: cli; the library (src/*.ts but the
- * shared files); train; checkpoint; core and data (neither imports the other); shared: errors.ts and
- * settings.ts, which import nothing above them. Type-only imports count: they are arrows a reader follows.
+ * and no files import each other in a circle. Parts, top to bottom: cli and web (the browser entry; neither
+ * imports the other); the library (src/*.ts but the shared files); train; checkpoint; core and data (neither
+ * imports the other); shared: errors.ts and settings.ts, which import nothing above them. Type-only imports
+ * count: they are arrows a reader follows. And nothing web/ reaches, through any chain of imports, may
+ * import a Node built-in (`node:…`): a browser has none.
  * Run: node scripts/check-imports.mjs [SRC_DIR]. Prints each violation and exits 1, or a summary and exits 0.
  * Written by hand (about 80 lines) because madge needs a TypeScript resolver for the .js specifiers.
  */
@@ -13,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'src'));
 const SHARED = new Set(['errors.ts', 'settings.ts']);
-const RANK = { cli: 4, library: 3, train: 2, checkpoint: 1, core: 0, data: 0, shared: -1 };
+const RANK = { cli: 4, web: 4, library: 3, train: 2, checkpoint: 1, core: 0, data: 0, shared: -1 };
 
 function partOf(file) {
   const [top, ...rest] = file.split('/');
@@ -29,16 +31,33 @@ function sourceFiles(directory) {
   });
 }
 
+/** Every specifier `file` imports from or re-exports. */
+function specifiersOf(file) {
+  const text = readFileSync(join(root, file), 'utf8');
+  return [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'";]*?from\s*'([^']+)'/g)].map((m) => m[1]);
+}
+
 /** The files of src/ that `file` imports (relative specifiers, .js naming the .ts source). */
 function importsOf(file) {
-  const text = readFileSync(join(root, file), 'utf8');
-  const specifiers = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'";]*?from\s*'(\.[^']+)'/g)].map((m) => m[1]);
-  return specifiers.map((specifier) => relative(root, resolve(root, dirname(file), specifier)).replace(/\.js$/, '.ts'));
+  return specifiersOf(file)
+    .filter((specifier) => specifier.startsWith('.'))
+    .map((specifier) => relative(root, resolve(root, dirname(file), specifier)).replace(/\.js$/, '.ts'));
 }
 
 const files = sourceFiles(root).sort();
 const graph = new Map(files.map((file) => [file, importsOf(file)]));
 const problems = [];
+
+// What web/ reaches: a breadth-first walk that remembers how it came, to name the chain to a Node import.
+const reachedFrom = new Map(files.filter((file) => partOf(file) === 'web').map((file) => [file, null]));
+for (const file of reachedFrom.keys()) {
+  for (const target of graph.get(file) ?? []) if (!reachedFrom.has(target)) reachedFrom.set(target, file);
+  const builtin = specifiersOf(file).find((specifier) => specifier.startsWith('node:'));
+  if (!builtin) continue;
+  const chain = [file];
+  while (reachedFrom.get(chain[0])) chain.unshift(reachedFrom.get(chain[0]));
+  problems.push(`browser: ${chain.join(' → ')} imports ${builtin}, which no browser has`);
+}
 
 for (const [file, targets] of graph) {
   for (const target of targets) {

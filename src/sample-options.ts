@@ -69,6 +69,16 @@ export const SAMPLE_OPTIONS = {
   }),
 };
 
+/** The options that shape the next character's distribution (probabilities() takes these alone). */
+export const DISTRIBUTION_OPTIONS = {
+  temperature: SAMPLE_OPTIONS.temperature,
+  topK: SAMPLE_OPTIONS.topK,
+  topP: SAMPLE_OPTIONS.topP,
+  argmax: SAMPLE_OPTIONS.argmax,
+};
+
+export type DistributionOptions = Partial<SettingValues<typeof DISTRIBUTION_OPTIONS>>;
+
 /** Sampling options as a caller gives them: any of SAMPLE_OPTIONS; those left out take the table's default. */
 export type SampleOptions = Partial<SettingValues<typeof SAMPLE_OPTIONS>>;
 export type SampleOptionName = keyof SampleOptions;
@@ -77,12 +87,14 @@ export type SampleOptionName = keyof SampleOptions;
 export const sampleOptionName: OptionNamer<SampleOptionName> = (option) => option;
 
 /**
- * Checks sampling options against the table (unknown names and bad values alike); a problem is a
- * CharrnnError with exit code 2 naming the option as `nameOf` calls it (the library's names by default).
+ * Checks sampling options against the table, or the part of it that applies (`table`: DISTRIBUTION_OPTIONS for
+ * probabilities()), unknown names and bad values alike; a problem is a CharrnnError with exit code 2 naming
+ * the option as `nameOf` calls it (the library's names by default).
  */
 export function validateSampleOptions(
   options: SampleOptions,
   nameOf: OptionNamer<SampleOptionName> = sampleOptionName,
+  table: Partial<typeof SAMPLE_OPTIONS> = SAMPLE_OPTIONS,
 ): void {
   if (!isObject(options)) {
     throw new CharrnnError(
@@ -90,5 +102,5 @@ export function validateSampleOptions(
       EXIT.usage,
     );
   }
-  checkSettings(SAMPLE_OPTIONS, options, nameOf);
+  checkSettings(table as typeof SAMPLE_OPTIONS, options, nameOf);
 }

@@ -181,7 +181,7 @@ describe('bad options', () => {
     ],
     // yargs' own words (recommendCommands and strict mode) where the hand parser had its own.
     ['an unknown command', ['trian', 'fox.txt'], /^charrnn: Did you mean train\?; see charrnn --help\n$/],
-    ['no command', [], /name a command: train, sample, resume, eval, info or completion/],
+    ['no command', [], /name a command: train, sample, resume, eval, info, export or completion/],
     ['a missing argument', ['train'], /^charrnn: .*; see charrnn train --help\n$/],
     ['an extra argument', ['train', 'fox.txt', 'more.txt'], /^charrnn: .*more\.txt; see charrnn train --help\n$/],
     [

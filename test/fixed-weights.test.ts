@@ -11,7 +11,8 @@ import { createJsKernels } from '../src/core/kernels-js.js';
 import type { Kernels } from '../src/core/kernels.js';
 import { CharModel } from '../src/core/model.js';
 import { Rng } from '../src/core/rng.js';
-import { createWasmKernels, wasmSimdSupported, type WasmVariant } from '../src/core/wasm/kernels-wasm.js';
+import { createWasmKernels, wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
+import { WASM_VARIANTS } from '../src/core/wasm/variants.js';
 
 // hidden > 256 (the kernels' depth block KC) and not a multiple of 8: several blocks and an edge panel.
 const config = (cell: ModelConfig['cell']): ModelConfig => ({ cell, layers: 3, hidden: 260, vocab: 83, dropout: 0 });
@@ -42,10 +43,9 @@ function firstDifference(actual: Float32Array, expected: Float32Array, tolerance
   return null;
 }
 
-const variants: WasmVariant[] = ['relaxed-simd', 'simd'];
 const backends: Array<[string, () => Kernels, number]> = [
   ['js', createJsKernels, 1e-6],
-  ...variants.map((variant): [string, () => Kernels, number] => [
+  ...WASM_VARIANTS.map((variant): [string, () => Kernels, number] => [
     `wasm ${variant}`,
     () => createWasmKernels(undefined, variant),
     0,

@@ -4,7 +4,7 @@
  * source keeps the house rule (no upward import, no circle).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -107,5 +107,18 @@ describe('the house', () => {
     const result = spawnSync(process.execPath, [join(ROOT, 'scripts', 'check-imports.mjs')], { encoding: 'utf8' });
     expect(result.stdout).toMatch(/no upward arrow, no circle\n$/);
     expect(result.status).toBe(0);
+  });
+
+  it('names the chain by which the browser entry would reach a Node built-in', () => {
+    const copy = join(mkdtempSync(join(tmpdir(), 'charrnn-src-')), 'src');
+    cpSync(join(ROOT, 'src'), copy, { recursive: true });
+    appendFileSync(join(copy, 'web', 'url-settings.ts'), "export { readCorpus } from '../train/corpus.js';\n");
+    const result = spawnSync(process.execPath, [join(ROOT, 'scripts', 'check-imports.mjs'), copy], {
+      encoding: 'utf8',
+    });
+    expect(result.stdout).toContain(
+      'browser: web/url-settings.ts → train/corpus.ts imports node:path, which no browser has\n',
+    );
+    expect(result.status).toBe(1);
   });
 });

@@ -19,8 +19,9 @@ let project: string;
 let packedFiles: string[];
 
 const USER_SCRIPT = `
-import { LoadedModel, readCorpus, trainModel } from 'charrnn';
-import { writeFileSync } from 'node:fs';
+import { exportWeb, LoadedModel, readCorpus, trainModel } from 'charrnn';
+import { load } from 'charrnn/web';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 const corpus: { text: string; source: string } = { text: 'the cat sat on the mat. '.repeat(80), source: 'mats.txt' };
 writeFileSync('mats.txt', corpus.text);
@@ -45,7 +46,12 @@ for await (const { char, probability } of model.stream({ length: 40, temperature
   streamed += char;
 }
 const { loss, bpc } = model.evaluate(corpus.text.slice(0, 200));
-console.log(JSON.stringify({ threads, iterations: summary.iterations, stop: summary.reason, text, streamed, loss, bpc, events: [...new Set(events)] }));
+// The browser module, from the package's charrnn/web, on what the library exported, samples the library's text.
+const exported = await exportWeb('checkpoints/mats.json', 'site');
+const web = await load(readFileSync('site/model.bin'), { kernel: 'js' });
+const webSame = web.sample({ length: 40, seed: 3 }) === (await LoadedModel.load('checkpoints/mats.json', 'js')).sample({ length: 40, seed: 3 });
+const files = exported.files.map((file) => file.name);
+console.log(JSON.stringify({ threads, iterations: summary.iterations, stop: summary.reason, text, streamed, loss, bpc, events: [...new Set(events)], webSame, files }));
 `;
 
 beforeAll(() => {
@@ -68,13 +74,16 @@ beforeAll(() => {
 }, 120_000);
 
 describe('the npm package', () => {
-  it('holds the bundled CLI, the library, its types, the native sources and their build, the PyTorch engine, the README and the small corpus only', () => {
+  it('holds the bundled CLI, the library, its types, the browser module and page, the native sources and their build, the PyTorch engine, the README and the small corpus only', () => {
     for (const file of [
       'bin/charrnn',
       'dist/cli.js',
       'dist/index.js',
       'dist/worker.js',
       'dist/types/index.d.ts',
+      'dist/web/charrnn.js',
+      'dist/web/index.html',
+      'dist/types/web/index.d.ts',
       'native/kernels.c',
       'native/addon.c',
       'scripts/build-native.mjs',
@@ -133,7 +142,7 @@ describe('the npm package', () => {
     expect(result.stdout.trim()).toBe(version);
   });
 
-  it('is imported by its package name, type-checks against its declarations, trains, aborts, samples and evaluates', () => {
+  it('is imported by its package name (and charrnn/web), type-checks against its declarations, trains, aborts, samples, evaluates and exports for the web', () => {
     writeFileSync(join(project, 'user.mts'), USER_SCRIPT);
     writeFileSync(
       join(project, 'tsconfig.json'),
@@ -170,5 +179,7 @@ describe('the npm package', () => {
     expect(output.streamed).toBe(output.text);
     expect(output.bpc).toBeCloseTo(output.loss / Math.LN2, 10);
     expect(output.events).toEqual(expect.arrayContaining(['start', 'progress', 'checkpoint', 'done']));
+    expect(output.webSame).toBe(true);
+    expect(output.files).toEqual(['model.bin', 'charrnn.js', 'index.html']);
   });
 });

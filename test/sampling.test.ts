@@ -165,3 +165,45 @@ describe('library sampling options', async () => {
     expect(result.stdout).toBe('');
   });
 });
+
+describe('the interactive state: reset, feed, probabilities', async () => {
+  const model = await LoadedModel.load(FIXTURE, 'js');
+  const idOf = (char: string) => model.vocab.idOf(char.codePointAt(0)!);
+  const shape = { temperature: 0.7, topK: 3 };
+
+  it('gives the distribution the first character of a sample is drawn from, without a prime and after one', () => {
+    model.reset();
+    const start = model.probabilities(shape);
+    const [first] = [...model.generate({ ...shape, length: 1, seed: 5 })];
+    expect(start[idOf(first!.char)]).toBe(first!.probability);
+    expect(start.filter((p) => p > 0)).toHaveLength(3);
+    expect(start.reduce((sum, p) => sum + p, 0)).toBeCloseTo(1, 12);
+    model.reset('the ');
+    model.feed('cat');
+    const [next] = [...model.generate({ ...shape, length: 1, seed: 5, prime: 'the cat' })];
+    expect(model.probabilities(shape)[idOf(next!.char)]).toBe(next!.probability);
+  });
+
+  it('moves on with each feed, whatever generate() does meanwhile, and starts again at reset()', () => {
+    model.reset();
+    const start = model.probabilities();
+    model.feed('mat');
+    model.feed('s');
+    const fedInParts = model.probabilities();
+    model.sample({ length: 20, seed: 1, prime: 'a' });
+    expect(model.probabilities()).toEqual(fedInParts);
+    model.reset();
+    model.feed('mats');
+    expect(model.probabilities()).toEqual(fedInParts);
+    expect(fedInParts).not.toEqual(start);
+    model.reset();
+    expect(model.probabilities()).toEqual(start);
+    expect(Array.from(model.probabilities({ argmax: true })).filter((p) => p === 1)).toHaveLength(1);
+  });
+
+  it('refuses characters the model never saw, and options that do not shape a distribution', () => {
+    expect(usageError(() => model.feed('Qa')).message).toMatch(/^the text fed has characters the model never saw: "Q"/);
+    expect(usageError(() => model.probabilities({ length: 5 } as never)).message).toBe('length is not a setting');
+    expect(usageError(() => model.probabilities({ temperature: -1 })).message).toMatch(/^temperature -1 is invalid/);
+  });
+});

@@ -4,12 +4,13 @@
  * what is wrong; the training section stays plain JSON data here, which train/ decodes and checks
  * (train/checkpoint.ts), so that a damaged one is reported without refusing the weights.
  */
-import { CELL_TYPES, tensorSpecs, type CellType, type ModelConfig } from '../core/config.js';
+import { tensorSpecs, type ModelConfig } from '../core/config.js';
 import { CharrnnError } from '../errors.js';
 import { memorySource, type ByteSource } from './byte-source.js';
 import { isObject } from './json.js';
 import { JsonSyntaxError, readJson } from './json-reader.js';
 import { jsonPieces } from './json-writer.js';
+import { checkFinite, checkTensorShape, parseModel, parseVocab } from './model-fields.js';
 import { decodeTensor, encodeTensor, type Tensor } from './tensor-codec.js';
 
 export const CHECKPOINT_FORMAT = 'charrnn-checkpoint';
@@ -28,9 +29,6 @@ export interface CheckpointFile {
 export function tensorData(checkpoint: Pick<CheckpointFile, 'tensors'>): Record<string, Float32Array> {
   return Object.fromEntries(Object.entries(checkpoint.tensors).map(([name, tensor]) => [name, tensor.data]));
 }
-
-/** Upper bounds on what a checkpoint may declare, so a damaged file cannot make us allocate gigabytes. */
-const MAX = { layers: 64, hidden: 65_536, vocab: 1_114_112 } as const;
 
 /** The checkpoint as JSON in pieces to write in order (see json-writer.ts): no string holds the file. */
 export function checkpointPieces(checkpoint: CheckpointFile): Iterable<string> {
@@ -84,47 +82,6 @@ export function readCheckpointFrom(input: ByteSource, source: string): Checkpoin
   return json.training === undefined ? { model, vocab, tensors } : { model, vocab, tensors, training: json.training };
 }
 
-function parseModel(value: unknown, source: string): ModelConfig {
-  if (!isObject(value)) throw new CharrnnError(`${source}: "model" is missing or not an object`);
-  const integer = (field: string, max: number): number => {
-    const n = value[field];
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
-      throw new CharrnnError(
-        `${source}: model.${field} is ${JSON.stringify(n)}; expected a whole number from 1 to ${max}`,
-      );
-    }
-    return n;
-  };
-  if (!CELL_TYPES.includes(value.cell as CellType))
-    throw new CharrnnError(
-      `${source}: model.cell is ${JSON.stringify(value.cell)}; expected one of ${CELL_TYPES.join(', ')}`,
-    );
-  const dropout = value.dropout ?? 0;
-  if (typeof dropout !== 'number' || !(dropout >= 0 && dropout < 1))
-    throw new CharrnnError(`${source}: model.dropout is ${JSON.stringify(dropout)}; expected a number in [0, 1)`);
-  return {
-    cell: value.cell as CellType,
-    layers: integer('layers', MAX.layers),
-    hidden: integer('hidden', MAX.hidden),
-    vocab: integer('vocab', MAX.vocab),
-    dropout,
-  };
-}
-
-function parseVocab(value: unknown, size: number, source: string): string[] {
-  if (!Array.isArray(value)) throw new CharrnnError(`${source}: "vocab" is missing or not an array`);
-  if (value.length !== size)
-    throw new CharrnnError(`${source}: the vocabulary has ${value.length} entries but model.vocab says ${size}`);
-  const seen = new Set<string>();
-  value.forEach((symbol: unknown, id) => {
-    if (typeof symbol !== 'string' || [...symbol].length !== 1)
-      throw new CharrnnError(`${source}: vocab[${id}] is ${JSON.stringify(symbol)}; each entry must be one character`);
-    if (seen.has(symbol)) throw new CharrnnError(`${source}: vocab[${id}] ${JSON.stringify(symbol)} appears twice`);
-    seen.add(symbol);
-  });
-  return value as string[];
-}
-
 function parseTensors(value: unknown, model: ModelConfig, source: string): Record<string, Tensor> {
   if (!isObject(value)) throw new CharrnnError(`${source}: "tensors" is missing or not an object`);
   const specs = tensorSpecs(model);
@@ -136,21 +93,9 @@ function parseTensors(value: unknown, model: ModelConfig, source: string): Recor
   for (const spec of specs) {
     if (!(spec.name in value)) throw new CharrnnError(`${source}: tensor ${spec.name} is missing`);
     const raw = value[spec.name];
-    const shape = isObject(raw) ? raw.shape : undefined;
-    if (!Array.isArray(shape) || shape.length !== spec.shape.length || shape.some((dim, i) => dim !== spec.shape[i])) {
-      throw new CharrnnError(
-        `${source}: tensor ${spec.name} has shape ${JSON.stringify(shape)}; ` +
-          `the model needs ${JSON.stringify(spec.shape)}`,
-      );
-    }
+    checkTensorShape(isObject(raw) ? raw.shape : undefined, spec, source);
     const tensor = decodeTensor(raw, `${source}: tensor ${spec.name}`);
-    const bad = tensor.data.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) {
-      throw new CharrnnError(
-        `${source}: tensor ${spec.name} contains ${tensor.data[bad]} at index ${bad}; ` +
-          'the run that wrote it diverged, use an earlier checkpoint',
-      );
-    }
+    checkFinite(tensor.data, spec.name, source);
     tensors[spec.name] = tensor;
   }
   return tensors;

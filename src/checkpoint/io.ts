@@ -11,6 +11,7 @@ import {
   renameSync,
   statSync,
   unlinkSync,
+  writeSync,
   type Stats,
 } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
@@ -42,33 +43,47 @@ function writtenDirectory(path: string): string {
   return nearestExisting(directory)?.path ?? directory;
 }
 
-function describeWriteError(path: string, error: NodeJS.ErrnoException): string {
+/** How a write error names what was written and what to do: a checkpoint's words, or another output's. */
+export interface WriteWords {
+  /** 'save' (a checkpoint) or 'write'. */
+  readonly verb: string;
+  /** What a failed write left as it was, in parentheses after the message. */
+  readonly untouched: string;
+  /** How to choose another path: ' with -o' for a checkpoint, '' where the caller names a directory. */
+  readonly choose: string;
+}
+
+const CHECKPOINT_WORDS: WriteWords = {
+  verb: 'save',
+  untouched: 'the previous checkpoint is untouched',
+  choose: ' with -o',
+};
+
+function describeWriteError(path: string, error: NodeJS.ErrnoException, words: WriteWords): string {
+  const { verb, untouched, choose } = words;
   switch (error.code) {
     case 'ENOSPC':
-      return `cannot save ${path}: the disk is full; free some space (the previous checkpoint is untouched)`;
+      return `cannot ${verb} ${path}: the disk is full; free some space (${untouched})`;
     case 'EROFS':
     case 'EACCES':
     case 'EPERM':
-      return (
-        `cannot save ${path}: ${writtenDirectory(path)} is not writable; ` +
-        'choose another place with -o (the previous checkpoint is untouched)'
-      );
+      return `cannot ${verb} ${path}: ${writtenDirectory(path)} is not writable; choose another place${choose} (${untouched})`;
     case 'ENOENT':
-      if (isAbsolute(path) || workingDirectoryExists()) return unexplained(path, error);
-      return `cannot save ${path}: the working directory was deleted; give an absolute path, or cd to an existing one`;
+      if (isAbsolute(path) || workingDirectoryExists()) return unexplained(path, error, words);
+      return `cannot ${verb} ${path}: the working directory was deleted; give an absolute path, or cd to an existing one`;
     case 'ENAMETOOLONG':
-      return `cannot save ${path}: the name is too long for the file system; choose a shorter one with -o`;
+      return `cannot ${verb} ${path}: the name is too long for the file system; choose a shorter one${choose}`;
     case 'EISDIR':
-      return `cannot save ${path}: it is a directory; choose a file name with -o`;
+      return `cannot ${verb} ${path}: it is a directory; choose a file name${choose}`;
     case 'ENOTDIR':
-      return `cannot save ${path}: part of the path is not a directory`;
+      return `cannot ${verb} ${path}: part of the path is not a directory`;
     default:
-      return unexplained(path, error);
+      return unexplained(path, error, words);
   }
 }
 
-function unexplained(path: string, error: NodeJS.ErrnoException): string {
-  return `cannot save ${path}: ${error.code ?? error.message} (the previous checkpoint is untouched)`;
+function unexplained(path: string, error: NodeJS.ErrnoException, { verb, untouched }: WriteWords): string {
+  return `cannot ${verb} ${path}: ${error.code ?? error.message} (${untouched})`;
 }
 
 /** Whether the process's working directory still exists (someone may have deleted it while we ran). */
@@ -153,6 +168,21 @@ export function writeCheckpointAtomic(path: string, checkpoint: CheckpointFile):
   // Checked at every save: a long run must not replace a device or pipe put there since it started.
   const refusal = outputRefusal(path);
   if (refusal) throw new CharrnnError(`cannot save ${path}: ${refusal}; ${REGULAR_FILE_ADVICE}`);
+  writeAtomic(path, (descriptor) => writePieces(descriptor, checkpointPieces(checkpoint)), CHECKPOINT_WORDS);
+}
+
+/** Writes `bytes` to `path` as writeCheckpointAtomic writes a checkpoint: the old file or the whole new one. */
+export function writeFileAtomic(path: string, bytes: Uint8Array, words: WriteWords): void {
+  writeAtomic(
+    path,
+    (descriptor) => {
+      for (let written = 0; written < bytes.length; ) written += writeSync(descriptor, bytes, written);
+    },
+    words,
+  );
+}
+
+function writeAtomic(path: string, write: (descriptor: number) => void, words: WriteWords): void {
   const target = writeTarget(path);
   const directory = dirname(target);
   const temporary = temporaryPath(target, randomBytes(4).toString('hex'));
@@ -160,7 +190,7 @@ export function writeCheckpointAtomic(path: string, checkpoint: CheckpointFile):
   try {
     mkdirSync(directory, { recursive: true });
     descriptor = openSync(temporary, 'w');
-    writePieces(descriptor, checkpointPieces(checkpoint));
+    write(descriptor);
     fsyncSync(descriptor);
     closeSync(descriptor);
     descriptor = undefined;
@@ -173,7 +203,7 @@ export function writeCheckpointAtomic(path: string, checkpoint: CheckpointFile):
     } catch {
       // It may never have been created.
     }
-    throw new CharrnnError(describeWriteError(path, error as NodeJS.ErrnoException));
+    throw new CharrnnError(describeWriteError(path, error as NodeJS.ErrnoException, words));
   }
 }
 
@@ -195,8 +225,8 @@ function syncDirectory(directory: string): void {
  * directory), so a typo, a device or a read-only place fails in the first second rather than at the first
  * save; removes temporary files left there by a run that was killed mid-write.
  */
-export function prepareOutput(path: string): void {
-  checkOutputPath(path);
+export function prepareOutput(path: string, words = CHECKPOINT_WORDS): void {
+  checkOutputPath(path, words.verb);
   const target = writeTarget(path);
   const directory = dirname(target);
   const probe = temporaryPath(target, 'probe');
@@ -205,7 +235,7 @@ export function prepareOutput(path: string): void {
     closeSync(openSync(probe, 'w'));
     unlinkSync(probe);
   } catch (error) {
-    throw new CharrnnError(describeWriteError(path, error as NodeJS.ErrnoException));
+    throw new CharrnnError(describeWriteError(path, error as NodeJS.ErrnoException, words));
   }
   removeStaleTemporaries(target);
 }

@@ -3,7 +3,8 @@
  * from which every buffer is reserved by a bump allocator, so kernel calls pass byte offsets (no
  * copies), growing it never detaches earlier views (nor moves it: V8 reserves a shared memory's
  * maximum up front, which the native kernels rely on), and worker threads attach to the same memory:
- * the bump pointer lives in that memory, so no state is kept on the JS side.
+ * the bump pointer lives in that memory, so no state is kept on the JS side. A browser's memory is
+ * unshared and of fixed size (createFixedKernelMemory), with the same heap.
  */
 import { KernelMemoryError } from './kernels.js';
 
@@ -29,6 +30,22 @@ const HEAP_LIMIT = 2 ** 31 - ALIGN;
  */
 export function createKernelMemory(limitBytes = HEAP_LIMIT): WebAssembly.Memory {
   const memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, shared: true });
+  return withHeap(memory, limitBytes);
+}
+
+/**
+ * A memory that is not shared, made at its full size: room for `heapBytes` of buffers. For a browser page,
+ * which has no shared memory without cross-origin isolation. Growing an unshared memory detaches every view
+ * of it, so this one never grows: a request past its end is a KernelMemoryError, as at any heap's limit.
+ */
+export function createFixedKernelMemory(heapBytes: number): WebAssembly.Memory {
+  const bytes = Math.min(HEAP_START + Math.max(heapBytes, 0), HEAP_LIMIT);
+  const pages = Math.max(INITIAL_PAGES, Math.ceil(bytes / PAGE_BYTES));
+  return withHeap(new WebAssembly.Memory({ initial: pages, maximum: pages }), Math.min(pages * PAGE_BYTES, HEAP_LIMIT));
+}
+
+/** `memory` with an empty heap from HEAP_START to `limitBytes` (at least the start, at most below 2 GiB). */
+function withHeap(memory: WebAssembly.Memory, limitBytes: number): WebAssembly.Memory {
   const header = new Int32Array(memory.buffer, 0, HEAP_START >> 2);
   header[BUMP_POINTER_AT >> 2] = HEAP_START;
   header[HEAP_LIMIT_AT >> 2] = Math.min(Math.max(limitBytes, HEAP_START), HEAP_LIMIT);

@@ -108,8 +108,12 @@ export interface RunData {
 export function cutData(ids: TokenIds, options: TrainOptions): RunData {
   const { train, val: heldOut } = splitTrainVal(ids, options.valFrac);
   const batcher = new StreamBatcher(train, options.batch, options.seqLength);
-  const validationIds = options.valChars > 0 ? heldOut.subarray(0, options.valChars) : heldOut;
-  return { batcher, heldOut, validationIds };
+  return { batcher, heldOut, validationIds: validationPart(heldOut, options) };
+}
+
+/** What each validation of a run covers: the first `valChars` of its held-out text (all with 0). */
+export function validationPart(heldOut: TokenIds, options: Pick<TrainOptions, 'valChars'>): TokenIds {
+  return options.valChars > 0 ? heldOut.subarray(0, options.valChars) : heldOut;
 }
 
 /** The iteration --iters and --epochs stop at (whichever comes first), or null when neither limits the run. */

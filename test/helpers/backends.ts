@@ -4,15 +4,14 @@ import { createKernelMemory } from '../../src/core/kernel-memory.js';
 import { createJsKernels } from '../../src/core/kernels-js.js';
 import type { Kernels } from '../../src/core/kernels.js';
 import { createNativeKernels, nativeIsas, nativeUnavailableReason } from '../../src/core/native/kernels-native.js';
-import { createWasmKernels, type WasmVariant, wasmSimdSupported } from '../../src/core/wasm/kernels-wasm.js';
+import { createWasmKernels, wasmSimdSupported } from '../../src/core/wasm/kernels-wasm.js';
+import { WASM_VARIANTS } from '../../src/core/wasm/variants.js';
 
 export interface Backend {
   name: string;
   /** New kernels, over `memory` when given (else a fresh memory, where the backend has one). */
   create: (memory?: WebAssembly.Memory) => Kernels;
 }
-
-const WASM_VARIANTS: WasmVariant[] = ['relaxed-simd', 'simd'];
 
 /** The backends over the shared kernel memory: both WebAssembly builds, and the native kernels per instruction set. */
 export function fastBackends(): Backend[] {

@@ -1,16 +1,15 @@
 /**
- * The WebAssembly SIMD kernel backend: the module compiled from kernels.as.ts, instantiated over the
- * shared kernel memory (kernel-memory.ts), so worker threads instantiate the same module over the
- * same memory; offset-kernels.ts turns its exports into the Kernels interface.
+ * The WebAssembly SIMD kernel backend in Node: the module compiled from kernels.as.ts, instantiated over
+ * the shared kernel memory (kernel-memory.ts), so worker threads instantiate the same module over the
+ * same memory; variants.ts names the variants and turns the exports into the Kernels interface.
  */
 import { setFlagsFromString } from 'node:v8';
 import { createKernelMemory } from '../kernel-memory.js';
 import type { Kernels } from '../kernels.js';
-import { createOffsetKernels, type OffsetExports } from '../offset-kernels.js';
 import { RELAXED_SIMD_WASM, SIMD_WASM } from './kernels-binary.js';
+import { moduleBytes, WASM_VARIANTS, type WasmVariant, wasmKernelsOf } from './variants.js';
 
-/** Which build of the module: relaxed-SIMD fused multiply-add, or plain SIMD multiply then add. */
-export type WasmVariant = 'relaxed-simd' | 'simd';
+export type { WasmVariant };
 
 // Per thread, each written once: the compiled module of each variant, or null where V8 rejects it.
 const compiled = new Map<WasmVariant, WebAssembly.Module | null>();
@@ -22,7 +21,7 @@ function compileVariant(variant: WasmVariant): WebAssembly.Module | null {
   // V8's baseline code, about 4x slower than TurboFan's (measured: 12 vs 50 GFLOP/s).
   setFlagsFromString('--experimental-wasm-relaxed-simd');
   setFlagsFromString('--no-liftoff');
-  const bytes = Buffer.from(variant === 'relaxed-simd' ? RELAXED_SIMD_WASM : SIMD_WASM, 'base64');
+  const bytes = moduleBytes(variant === 'relaxed-simd' ? RELAXED_SIMD_WASM : SIMD_WASM);
   module = null;
   if (WebAssembly.validate(bytes)) {
     try {
@@ -37,9 +36,7 @@ function compileVariant(variant: WasmVariant): WebAssembly.Module | null {
 
 /** The fastest variant this V8 runs, or null without WebAssembly SIMD. */
 function bestVariant(): WasmVariant | null {
-  if (compileVariant('relaxed-simd')) return 'relaxed-simd';
-  if (compileVariant('simd')) return 'simd';
-  return null;
+  return WASM_VARIANTS.find((variant) => compileVariant(variant) !== null) ?? null;
 }
 
 export function wasmSimdSupported(): boolean {
@@ -56,6 +53,5 @@ export function createWasmKernels(
 ): Kernels {
   const module = variant && compileVariant(variant);
   if (!module) throw new Error(`WebAssembly SIMD${variant ? ` (${variant})` : ''} is not available in this Node.js`);
-  const wasm = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as OffsetExports;
-  return createOffsetKernels(`wasm-${variant}`, memory, wasm);
+  return wasmKernelsOf(new WebAssembly.Instance(module, { env: { memory } }).exports, memory, variant);
 }
