@@ -11,9 +11,8 @@ import { tensorData } from '../src/checkpoint/format.js';
 import { encodeWebModel, type WebModelDtype } from '../src/checkpoint/web-format.js';
 import { type ModelConfig, shapeSize, tensorSpecs } from '../src/core/config.js';
 import { Rng } from '../src/core/rng.js';
-import { RELAXED_SIMD_WASM, SIMD_WASM } from '../src/core/wasm/kernels-binary.js';
 import { wasmSimdSupported } from '../src/core/wasm/kernels-wasm.js';
-import { moduleBytes, withUnsharedMemory } from '../src/core/wasm/variants.js';
+import { variantBytes, WASM_VARIANTS, withUnsharedMemory } from '../src/core/wasm/variants.js';
 import { CharrnnError } from '../src/errors.js';
 import { LoadedModel, type SampleOptions } from '../src/index.js';
 import { load, sampleOptionsFromParams } from '../src/web/index.js';
@@ -84,8 +83,8 @@ describe('the browser entry, in Node', () => {
   );
 
   it('gives the browser the very module Node runs, its memory import alone unshared', () => {
-    for (const base64 of [RELAXED_SIMD_WASM, SIMD_WASM]) {
-      const shared = moduleBytes(base64);
+    for (const variant of WASM_VARIANTS) {
+      const shared = variantBytes(variant);
       const unshared = withUnsharedMemory(shared);
       const differing = [...shared.keys()].filter((i) => shared[i] !== unshared[i]);
       expect(differing).toHaveLength(1);

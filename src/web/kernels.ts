@@ -7,11 +7,10 @@ import { CharrnnError, EXIT } from '../errors.js';
 import { createFixedKernelMemory } from '../core/kernel-memory.js';
 import { createJsKernels } from '../core/kernels-js.js';
 import type { Kernels } from '../core/kernels.js';
-import { RELAXED_SIMD_WASM, SIMD_WASM } from '../core/wasm/kernels-binary.js';
 import {
-  moduleBytes,
   WASM_VARIANTS,
   type WasmVariant,
+  variantBytes,
   wasmKernelsOf,
   withUnsharedMemory,
 } from '../core/wasm/variants.js';
@@ -20,12 +19,10 @@ export const WEB_KERNEL_CHOICES = ['auto', 'wasm', 'js'] as const;
 /** 'auto': WebAssembly SIMD where the browser runs it, else plain JS. */
 export type WebKernelChoice = (typeof WEB_KERNEL_CHOICES)[number];
 
-const MODULES: Record<WasmVariant, string> = { 'relaxed-simd': RELAXED_SIMD_WASM, simd: SIMD_WASM };
-
 /** The fastest variant this browser compiles, compiled; null without WebAssembly SIMD. */
 async function compileFastest(): Promise<{ variant: WasmVariant; module: WebAssembly.Module } | null> {
   for (const variant of WASM_VARIANTS) {
-    const bytes = withUnsharedMemory(moduleBytes(MODULES[variant]));
+    const bytes = withUnsharedMemory(variantBytes(variant));
     if (!WebAssembly.validate(bytes)) continue;
     try {
       return { variant, module: await WebAssembly.compile(bytes) };

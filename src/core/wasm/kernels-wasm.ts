@@ -6,8 +6,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { createKernelMemory } from '../kernel-memory.js';
 import type { Kernels } from '../kernels.js';
-import { RELAXED_SIMD_WASM, SIMD_WASM } from './kernels-binary.js';
-import { moduleBytes, WASM_VARIANTS, type WasmVariant, wasmKernelsOf } from './variants.js';
+import { variantBytes, WASM_VARIANTS, type WasmVariant, wasmKernelsOf } from './variants.js';
 
 export type { WasmVariant };
 
@@ -21,7 +20,7 @@ function compileVariant(variant: WasmVariant): WebAssembly.Module | null {
   // V8's baseline code, about 4x slower than TurboFan's (measured: 12 vs 50 GFLOP/s).
   setFlagsFromString('--experimental-wasm-relaxed-simd');
   setFlagsFromString('--no-liftoff');
-  const bytes = moduleBytes(variant === 'relaxed-simd' ? RELAXED_SIMD_WASM : SIMD_WASM);
+  const bytes = variantBytes(variant);
   module = null;
   if (WebAssembly.validate(bytes)) {
     try {

@@ -5,6 +5,7 @@
  */
 import type { Kernels } from '../kernels.js';
 import { createOffsetKernels, type OffsetExports } from '../offset-kernels.js';
+import { RELAXED_SIMD_WASM, SIMD_WASM } from './kernels-binary.js';
 
 /** Which build of the module: relaxed-SIMD fused multiply-add, or plain SIMD multiply then add. */
 export type WasmVariant = 'relaxed-simd' | 'simd';
@@ -12,9 +13,11 @@ export type WasmVariant = 'relaxed-simd' | 'simd';
 /** Fastest first: relaxed SIMD where the engine runs it, else plain SIMD. */
 export const WASM_VARIANTS: readonly WasmVariant[] = ['relaxed-simd', 'simd'];
 
-/** A module's bytes from its base64 text (kernels-binary.ts). */
-export function moduleBytes(base64: string): Uint8Array<ArrayBuffer> {
-  return Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+const MODULES: Record<WasmVariant, string> = { 'relaxed-simd': RELAXED_SIMD_WASM, simd: SIMD_WASM };
+
+/** The `variant` module's bytes, from its base64 text (kernels-binary.ts). */
+export function variantBytes(variant: WasmVariant): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(MODULES[variant]), (char) => char.charCodeAt(0));
 }
 
 const IMPORT_SECTION = 2;
