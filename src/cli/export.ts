@@ -71,9 +71,9 @@ export const exportCommand: Command<ExportArgs> = {
   ],
   handler: async (argv: ExportArgs) => {
     const options = settingsFromArgs(EXPORT_OPTIONS, argv);
-    // Bad values first, as every command: the library's check, before the form is asked for.
-    checkExportOptions(options, exportFlagOf);
     if (!argv.web) {
+      // Bad values first, as every command: the library's check (exportWeb's own), before the form is asked for.
+      checkExportOptions(options, exportFlagOf);
       throw new CharrnnError('export needs --web, the form to write (the only one so far: a web page)', EXIT.usage);
     }
     const result = await exportWeb(argv.checkpoint, argv.dir, options, exportFlagOf);
