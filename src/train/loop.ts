@@ -54,7 +54,7 @@ interface LaunchedStep {
 
 /** Trains until the target iteration, the time limit or the signal; validates and saves at the end. */
 export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
-  const { options, engine, learner, run, targetIterations: target } = setup;
+  const { options, engine, learner, run, targetIterations: target, emit } = setup;
   const firstIteration = run.iteration;
   const clock = new Stopwatch();
   // Steps the engine has started and not yet reported, oldest first: at most one, PyTorch's (engine.ts `step`).
@@ -76,7 +76,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     // Evaluation and checkpoint when due, for the iteration just done; after the last, they follow the loop.
     if (!isLast && isDue(options.evalEvery)) await validateAndSave(setup, clock, isDue(options.saveEvery));
     else if (!isLast && isDue(options.saveEvery)) await save(setup, clock, false);
-    if (isDue(options.sampleEvery)) setup.emit({ event: 'sample', iteration, text: await sample(setup) });
+    if (isDue(options.sampleEvery)) emit({ event: 'sample', iteration, text: await sample(setup) });
     // Every process stops at the same step: the first reason any of them has.
     const agreed = await engine.agree(stopReason(setup, isLast, clock), run.scheduleLength);
     run.scheduleLength = agreed.scheduleLength;
@@ -84,13 +84,13 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     if (reason !== null) break;
     // Forward, loss, backward, clip (to a global norm, whose value also shows divergence) and update.
     launched.push({ position, learningRate });
-    const step = engine.step({
+    const finished = await engine.step({
       chunk: position.chunk,
       learningRate,
       resetState: position.epoch !== (previous?.epoch ?? run.epoch), // each epoch starts from a zero hidden state
       dropoutRng: options.dropout > 0 ? learner.rng : null,
     });
-    report(await step);
+    report(finished);
     await nextTurn();
   }
   report(await engine.settle());
@@ -110,7 +110,7 @@ export async function trainLoop(setup: TrainingSetup): Promise<TrainSummary> {
     val_bpc: valLoss === null ? null : valLoss / Math.LN2,
     checkpoint: setup.output,
   };
-  setup.emit(summary);
+  emit(summary);
   return summary;
 }
 

@@ -201,11 +201,8 @@ export class TorchEngine implements TrainingEngine {
   }
 
   /** Sends one command to every rank of this machine; resolves to their replies once all have answered. */
-  private onAllRanks(
-    header: Record<string, unknown>,
-    buffersOf?: (rank: RankProcess) => Record<string, FrameBuffer>,
-  ): Promise<Frame[]> {
-    return Promise.all(this.ranks.map((rank) => rank.request(header, buffersOf?.(rank))));
+  private onAllRanks(header: Record<string, unknown>): Promise<Frame[]> {
+    return Promise.all(this.ranks.map((rank) => rank.request(header)));
   }
 
   /** Each rank trains the chunk from its copy of the text on its device; the reply is the step before's result. */
